@@ -1,0 +1,40 @@
+# Shared by scripts/run, scripts/test and scripts/engine. Source it; do not run it.
+# shellcheck shell=bash
+
+WARMPOOL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+WARMPOOL_BUILD=${WARMPOOL_BUILD:-$WARMPOOL_ROOT/build}
+WARMPOOL_RUN=${WARMPOOL_RUN:-$WARMPOOL_ROOT/.run}
+
+# Debian bookworm packages the build, the tests and the private engine need.
+WARMPOOL_PACKAGES=(
+  build-essential cmake pkg-config git ca-certificates curl procps iproute2
+  libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
+  libcurl4-openssl-dev nlohmann-json3-dev libsqlitecpp-dev libsqlite3-dev
+  libgmp-dev libmpfr-dev catch2 libcli11-dev libspdlog-dev libfmt-dev prometheus-cpp-dev
+  docker.io
+)
+
+log() { printf '[warmpool] %s\n' "$*" >&2; }
+die() { printf '[warmpool] error: %s\n' "$*" >&2; exit 1; }
+
+# Installs the packages that are missing; does nothing when all are present.
+ensure_packages() {
+  local missing=()
+  local p
+  for p in "${WARMPOOL_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  [ "$(id -u)" -eq 0 ] || die "missing packages (${missing[*]}); run as root or install them with apt"
+  log "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null || die "apt-get update failed"
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null || die "apt-get install failed"
+}
+
+# Configures and builds into $WARMPOOL_BUILD. Extra arguments go to cmake.
+build_all() {
+  cmake -S "$WARMPOOL_ROOT" -B "$WARMPOOL_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null \
+    || die "cmake configure failed"
+  cmake --build "$WARMPOOL_BUILD" -j "$(nproc)" || die "build failed"
+}
