@@ -1,0 +1,454 @@
+#include "engine/docker_engine.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string_view>
+#include <utility>
+
+#include "engine/curl_client.hpp"
+
+namespace warmpool::engine {
+namespace {
+
+using nlohmann::json;
+using Kind = EngineError::Kind;
+using std::chrono::milliseconds;
+
+// Bytes of an engine's error body quoted in a message when it is not JSON.
+constexpr std::size_t kMaxQuotedBody = 300;
+// An event line longer than this means the stream is not what we think.
+constexpr std::size_t kMaxEventLine = 1u << 20;
+
+bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+// Percent-encodes everything except unreserved characters and `keep`.
+std::string escape(std::string_view s, std::string_view keep = {}) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~' || keep.find(c) != std::string_view::npos) {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 0xF];
+    }
+  }
+  return out;
+}
+
+std::string container_path(const std::string& id) { return "/containers/" + escape(id); }
+
+// Full 64-digit ids are shortened to the 12 digits people recognise.
+std::string short_id(const std::string& id) {
+  const bool full = id.size() == 64 && std::all_of(id.begin(), id.end(), [](char c) {
+                      return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+                    });
+  return full ? id.substr(0, 12) : id;
+}
+
+std::string context_of(std::string_view operation, const std::string& id) {
+  std::string context(operation);
+  if (!id.empty()) context += " " + short_id(id);
+  return context;
+}
+
+// "k=v" strings as the engine's label filter wants them.
+json label_filters(const Labels& match) {
+  json labels = json::array();
+  for (const auto& [key, value] : match) labels.push_back(key + "=" + value);
+  return labels;
+}
+
+Kind kind_of_status(long status) {
+  switch (status) {
+    case 400: return Kind::BadRequest;
+    case 404: return Kind::NotFound;
+    case 409: return Kind::Conflict;
+    default: return Kind::Server;
+  }
+}
+
+// The engine's own words: its JSON "message", else the start of the body.
+std::string engine_message(long status, const std::string& body) {
+  const json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_object() && parsed.contains("message") && parsed["message"].is_string()) {
+    return parsed["message"].get<std::string>();
+  }
+  std::string text = body.substr(0, kMaxQuotedBody);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  return text.empty() ? "HTTP status " + std::to_string(status) : text;
+}
+
+// The one place where HTTP answers become EngineErrors.
+EngineError status_error(std::string_view operation, const std::string& id, long status, const std::string& body) {
+  return EngineError(kind_of_status(status), context_of(operation, id) + ": " + engine_message(status, body),
+                     static_cast<int>(status), id);
+}
+
+// The one place where transport failures become EngineErrors.
+EngineError transport_error(std::string_view operation, const std::string& id, const detail::CurlResult& result,
+                            const std::string& endpoint, milliseconds timeout) {
+  const std::string context = context_of(operation, id);
+  switch (result.code) {
+    case CURLE_OPERATION_TIMEDOUT:
+      return EngineError(Kind::Timeout,
+                         context + ": no answer from the engine within " + std::to_string(timeout.count()) + " ms",
+                         0, id);
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING:
+    case CURLE_WRITE_ERROR:  // an answer too large to be one of the engine's
+      return EngineError(Kind::Protocol, context + ": unexpected answer from " + endpoint + ": " + result.error, 0, id);
+    default:
+      // Refused, no socket, reset, TLS handshake failed: nobody we can talk to.
+      return EngineError(Kind::Unreachable, context + ": engine unreachable at " + endpoint + ": " + result.error, 0,
+                         id);
+  }
+}
+
+EngineError protocol_error(std::string_view operation, const std::string& id, const std::string& what) {
+  return EngineError(Kind::Protocol, context_of(operation, id) + ": unexpected answer from the engine: " + what, 0, id);
+}
+
+json parse_json(std::string_view operation, const std::string& id, const std::string& body) {
+  json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) throw protocol_error(operation, id, "invalid JSON");
+  return parsed;
+}
+
+// j[key] when j is an object that has it, else null: the engine sends null
+// for empty maps and omits fields freely.
+const json& field(const json& j, const char* key) {
+  static const json kNull;
+  if (!j.is_object()) return kNull;
+  const auto it = j.find(key);
+  return it == j.end() ? kNull : *it;
+}
+
+std::string string_field(const json& j, const char* key) {
+  const json& v = field(j, key);
+  return v.is_string() ? v.get<std::string>() : std::string();
+}
+
+Labels labels_from(const json& j) {
+  Labels labels;
+  if (!j.is_object()) return labels;
+  for (const auto& [key, value] : j.items()) {
+    if (value.is_string()) labels.emplace(key, value.get<std::string>());
+  }
+  return labels;
+}
+
+std::string without_slash(std::string name) {
+  if (!name.empty() && name.front() == '/') name.erase(0, 1);
+  return name;
+}
+
+ContainerInfo info_from_inspect(const json& j) {
+  ContainerInfo info;
+  info.id = string_field(j, "Id");
+  info.name = without_slash(string_field(j, "Name"));
+  const json& config = field(j, "Config");
+  info.image = string_field(config, "Image");
+  info.labels = labels_from(field(config, "Labels"));
+  const json& state = field(j, "State");
+  info.status = container_status_from(string_field(state, "Status"));
+  if (field(state, "ExitCode").is_number_integer()) info.exit_code = field(state, "ExitCode").get<int>();
+  info.oom_killed = field(state, "OOMKilled").is_boolean() && field(state, "OOMKilled").get<bool>();
+  return info;
+}
+
+// "Exited (137) 2 seconds ago" -> 137; anything else -> 0.
+int exit_code_from_status_text(const std::string& text) {
+  if (!starts_with(text, "Exited (")) return 0;
+  return std::atoi(text.c_str() + std::string_view("Exited (").size());
+}
+
+ContainerInfo info_from_list_entry(const json& j) {
+  ContainerInfo info;
+  info.id = string_field(j, "Id");
+  const json& names = field(j, "Names");
+  if (names.is_array() && !names.empty() && names[0].is_string()) info.name = without_slash(names[0].get<std::string>());
+  info.image = string_field(j, "Image");
+  info.status = container_status_from(string_field(j, "State"));
+  info.labels = labels_from(field(j, "Labels"));
+  info.exit_code = exit_code_from_status_text(string_field(j, "Status"));
+  return info;
+}
+
+// Event attributes that the engine adds beside the container's labels.
+bool is_engine_attribute(const std::string& key) {
+  return key == "image" || key == "name" || key == "exitCode" || key == "signal" || key == "execID";
+}
+
+Event event_from(const json& j) {
+  Event event;
+  event.action = string_field(j, "Action");
+  if (event.action.empty()) event.action = string_field(j, "status");  // engines before API 1.22
+  const json& actor = field(j, "Actor");
+  event.container_id = string_field(actor, "ID");
+  if (event.container_id.empty()) event.container_id = string_field(j, "id");
+  for (auto& [key, value] : labels_from(field(actor, "Attributes"))) {
+    if (!is_engine_attribute(key)) event.labels.emplace(key, std::move(value));
+  }
+  if (field(j, "timeNano").is_number_integer()) {
+    event.time_ns = field(j, "timeNano").get<std::int64_t>();
+  } else if (field(j, "time").is_number_integer()) {
+    event.time_ns = field(j, "time").get<std::int64_t>() * 1'000'000'000;
+  }
+  return event;
+}
+
+// "1.43" -> {1, 43}; {0, 0} when it is not a version.
+std::pair<int, int> parse_api_version(const std::string& v) {
+  const auto dot = v.find('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == v.size()) return {0, 0};
+  const std::string major = v.substr(0, dot);
+  const std::string minor = v.substr(dot + 1);
+  const auto digits = [](const std::string& s) {
+    return std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; });
+  };
+  if (!digits(major) || !digits(minor)) return {0, 0};
+  return {std::stoi(major), std::stoi(minor)};
+}
+
+detail::CurlTarget make_target(const DockerEngine::Options& options) {
+  const std::string& endpoint = options.endpoint;
+  const bool tls_files = !options.tls_ca.empty() || !options.tls_cert.empty() || !options.tls_key.empty();
+  detail::CurlTarget target;
+  if (starts_with(endpoint, "unix://")) {
+    target.unix_socket = endpoint.substr(std::string_view("unix://").size());
+    if (target.unix_socket.empty() || target.unix_socket.front() != '/') {
+      throw std::invalid_argument("engine endpoint \"" + endpoint + "\": expected unix:///absolute/path");
+    }
+    target.base_url = "http://localhost";
+  } else if (starts_with(endpoint, "tcp://")) {
+    std::string host_port = endpoint.substr(std::string_view("tcp://").size());
+    while (!host_port.empty() && host_port.back() == '/') host_port.pop_back();
+    if (host_port.empty() || host_port.find('/') != std::string::npos) {
+      throw std::invalid_argument("engine endpoint \"" + endpoint + "\": expected tcp://host:port");
+    }
+    const bool tls = options.tls || tls_files;
+    const auto colon = host_port.rfind(':');
+    const auto bracket = host_port.rfind(']');
+    if (colon == std::string::npos || (bracket != std::string::npos && colon < bracket)) {
+      host_port += tls ? ":2376" : ":2375";  // the engine's customary ports
+    }
+    target.base_url = (tls ? "https://" : "http://") + host_port;
+  } else if (starts_with(endpoint, "http://") || starts_with(endpoint, "https://")) {
+    target.base_url = endpoint;
+    while (target.base_url.back() == '/') target.base_url.pop_back();
+  } else {
+    throw std::invalid_argument("engine endpoint \"" + endpoint +
+                                "\": expected unix://, tcp://, http:// or https://");
+  }
+  target.ca_file = options.tls_ca;
+  target.cert_file = options.tls_cert;
+  target.key_file = options.tls_key;
+  target.verify_peer = options.tls_verify;
+  return target;
+}
+
+std::string env_or(const char* name, std::string fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && value[0] != '\0' ? std::string(value) : std::move(fallback);
+}
+
+}  // namespace
+
+DockerEngine::Options DockerEngine::Options::from_env() {
+  Options options;
+  options.endpoint = env_or("DOCKER_HOST", kDefaultEndpoint);
+  options.api_version = env_or("DOCKER_API_VERSION", "");
+  const std::string verify = env_or("DOCKER_TLS_VERIFY", "");
+  if (!verify.empty() && verify != "0") {
+    const std::filesystem::path dir = env_or("DOCKER_CERT_PATH", env_or("HOME", "/root") + "/.docker");
+    options.tls = true;
+    options.tls_verify = true;
+    options.tls_ca = (dir / "ca.pem").string();
+    options.tls_cert = (dir / "cert.pem").string();
+    options.tls_key = (dir / "key.pem").string();
+  }
+  return options;
+}
+
+DockerEngine::DockerEngine(Options options)
+    : options_(std::move(options)),
+      client_(std::make_unique<detail::CurlClient>(make_target(options_))),
+      api_version_(options_.api_version) {}
+
+DockerEngine::~DockerEngine() = default;
+
+DockerEngine::Response DockerEngine::send(const char* operation, const std::string& id, const char* method,
+                                          const std::string& full_path, const std::string* body,
+                                          milliseconds timeout, std::initializer_list<long> accept) {
+  if (timeout.count() <= 0) timeout = options_.timeout;
+  detail::CurlResult result = client_->request(method, full_path, body, timeout, options_.connect_timeout);
+  if (result.code != CURLE_OK) throw transport_error(operation, id, result, options_.endpoint, timeout);
+  const long status = result.status;
+  const bool ok = (status >= 200 && status < 300) || status == 304 ||
+                  std::find(accept.begin(), accept.end(), status) != accept.end();
+  if (!ok) throw status_error(operation, id, status, result.body);
+  return Response{status, std::move(result.body)};
+}
+
+DockerEngine::Response DockerEngine::call(const char* operation, const std::string& id, const char* method,
+                                          const std::string& path, const std::string* body, milliseconds timeout,
+                                          std::initializer_list<long> accept) {
+  return send(operation, id, method, "/v" + api_version() + path, body, timeout, accept);
+}
+
+std::string DockerEngine::api_version() {
+  {
+    std::lock_guard lock(mu_);
+    if (!api_version_.empty()) return api_version_;
+  }
+  // Negotiated outside the lock: concurrent first calls may both ask, which
+  // is harmless, and a slow engine does not hold everyone behind the mutex.
+  const EngineVersion engine_version = version();
+  const auto theirs = parse_api_version(engine_version.api_version);
+  const auto lowest = parse_api_version(kMinApiVersion);
+  const auto highest = parse_api_version(kMaxApiVersion);
+  if (theirs < lowest) {
+    throw EngineError(Kind::Protocol, "version: engine API \"" + engine_version.api_version +
+                                          "\" is older than " + kMinApiVersion + ", the oldest this client speaks");
+  }
+  const std::string chosen = theirs < highest ? engine_version.api_version : kMaxApiVersion;
+  std::lock_guard lock(mu_);
+  if (api_version_.empty()) api_version_ = chosen;
+  return api_version_;
+}
+
+EngineVersion DockerEngine::version() {
+  const Response response = send("version", {}, "GET", "/version", nullptr, {}, {});
+  const json j = parse_json("version", {}, response.body);
+  EngineVersion version{string_field(j, "Version"), string_field(j, "ApiVersion"), string_field(j, "Os")};
+  if (version.api_version.empty()) throw protocol_error("version", {}, "no ApiVersion");
+  return version;
+}
+
+std::string DockerEngine::create(const ContainerSpec& spec) {
+  json host_config = {
+      {"ReadonlyRootfs", spec.read_only_rootfs},
+      {"CapDrop", {"ALL"}},
+      {"SecurityOpt", {"no-new-privileges"}},
+      {"Memory", spec.memory_bytes},
+      {"MemorySwap", spec.memory_bytes},  // equal to Memory: no swap on top
+      {"NanoCpus", spec.nano_cpus},
+      {"PidsLimit", spec.pids_limit},
+      {"NetworkMode", spec.network_mode},
+      {"RestartPolicy", {{"Name", "no"}}},  // the manager restarts, not the engine
+  };
+  if (!spec.tmpfs_path.empty()) {
+    host_config["Tmpfs"] = {
+        {spec.tmpfs_path, "rw,noexec,nosuid,nodev,size=" + std::to_string(spec.tmpfs_bytes)}};
+  }
+  json body = {
+      {"Image", spec.image},
+      {"Env", spec.env},
+      {"Labels", spec.labels},
+      {"User", spec.user},
+      {"HostConfig", std::move(host_config)},
+  };
+  if (!spec.cmd.empty()) body["Cmd"] = spec.cmd;  // else the image's CMD
+
+  std::string path = "/containers/create";
+  if (!spec.name.empty()) path += "?name=" + escape(spec.name);
+  const std::string payload = body.dump();
+  const Response response = call("create", spec.name, "POST", path, &payload);
+  const std::string id = string_field(parse_json("create", spec.name, response.body), "Id");
+  if (id.empty()) throw protocol_error("create", spec.name, "no Id in " + response.body.substr(0, kMaxQuotedBody));
+  return id;
+}
+
+void DockerEngine::start(const std::string& id) { call("start", id, "POST", container_path(id) + "/start"); }
+
+void DockerEngine::pause(const std::string& id) { call("pause", id, "POST", container_path(id) + "/pause"); }
+
+void DockerEngine::unpause(const std::string& id) { call("unpause", id, "POST", container_path(id) + "/unpause"); }
+
+void DockerEngine::stop(const std::string& id, std::chrono::seconds grace) {
+  // The engine answers only once the container is down, after up to `grace`.
+  const auto deadline = std::chrono::duration_cast<milliseconds>(grace) + options_.timeout;
+  call("stop", id, "POST", container_path(id) + "/stop?t=" + std::to_string(grace.count()), nullptr, deadline);
+}
+
+void DockerEngine::kill(const std::string& id, const std::string& signal) {
+  call("kill", id, "POST", container_path(id) + "/kill?signal=" + escape(signal));
+}
+
+void DockerEngine::remove(const std::string& id) {
+  call("remove", id, "DELETE", container_path(id) + "?force=true&v=true", nullptr, {}, {404});
+}
+
+ContainerInfo DockerEngine::inspect(const std::string& id) {
+  const Response response = call("inspect", id, "GET", container_path(id) + "/json");
+  const json j = parse_json("inspect", id, response.body);
+  if (!j.is_object()) throw protocol_error("inspect", id, "not a JSON object");
+  return info_from_inspect(j);
+}
+
+std::vector<ContainerInfo> DockerEngine::list(const Labels& match) {
+  std::string path = "/containers/json?all=true";
+  if (!match.empty()) path += "&filters=" + escape(json{{"label", label_filters(match)}}.dump());
+  const Response response = call("list", {}, "GET", path);
+  const json j = parse_json("list", {}, response.body);
+  if (!j.is_array()) throw protocol_error("list", {}, "not a JSON array");
+  std::vector<ContainerInfo> containers;
+  containers.reserve(j.size());
+  for (const json& entry : j) containers.push_back(info_from_list_entry(entry));
+  return containers;
+}
+
+bool DockerEngine::image_exists(const std::string& image) {
+  // Image references keep their '/', ':' and '@' in the path.
+  const Response response = call("image", image, "GET", "/images/" + escape(image, "/:@") + "/json", nullptr, {}, {404});
+  return response.status != 404;
+}
+
+void DockerEngine::watch_events(const Labels& match, const std::function<void(const Event&)>& on_event,
+                                std::stop_token stop) {
+  json filters = {{"type", {"container"}}};
+  if (!match.empty()) filters["label"] = label_filters(match);
+  const std::string path = "/v" + api_version() + "/events?filters=" + escape(filters.dump());
+
+  std::string pending;     // bytes after the last complete line
+  long error_status = 0;   // set when the engine refused the stream
+  std::string error_body;
+  const auto on_data = [&](long status, std::string_view data) -> bool {
+    if (status != 200) {
+      error_status = status;
+      if (error_body.size() < kMaxQuotedBody) error_body.append(data);
+      return true;
+    }
+    pending.append(data);
+    std::size_t begin = 0;
+    for (std::size_t end; (end = pending.find('\n', begin)) != std::string::npos; begin = end + 1) {
+      std::string_view line(pending.data() + begin, end - begin);
+      while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.remove_suffix(1);
+      if (line.empty()) continue;
+      const json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (!j.is_object()) throw protocol_error("events", {}, "not a JSON object: " + std::string(line.substr(0, 200)));
+      on_event(event_from(j));
+      if (stop.stop_requested()) return false;
+    }
+    pending.erase(0, begin);
+    if (pending.size() > kMaxEventLine) throw protocol_error("events", {}, "an event line over 1 MiB");
+    return true;
+  };
+
+  const detail::CurlResult result = client_->stream(path, on_data, stop, options_.connect_timeout);
+  if (result.stopped || stop.stop_requested()) return;
+  if (error_status != 0) throw status_error("events", {}, error_status, error_body);
+  if (result.code != CURLE_OK) throw transport_error("events", {}, result, options_.endpoint, options_.connect_timeout);
+  if (result.status != 200) throw status_error("events", {}, result.status, result.body);
+  throw EngineError(Kind::Unreachable, "events: the engine closed the event stream");
+}
+
+}  // namespace warmpool::engine
