@@ -1,1 +1,441 @@
-// filled in by the manager core
+#include "pool/pool.hpp"
+
+#include <sys/random.h>
+
+#include <future>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "host.hpp"
+
+namespace warmpool {
+
+namespace {
+
+using engine::EngineError;
+using std::chrono::milliseconds;
+
+// 128 random bits from the kernel, as 32 hex digits: unguessable ids.
+std::string new_allocation_id() {
+  unsigned char bytes[16];
+  std::size_t got = 0;
+  while (got < sizeof bytes) {
+    ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n > 0) got += static_cast<std::size_t>(n);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  for (unsigned char b : bytes) {
+    id += kHex[b >> 4];
+    id += kHex[b & 15];
+  }
+  return id;
+}
+
+constexpr auto kNoDeadline = std::chrono::hours(24 * 365);
+
+}  // namespace
+
+Pool::Pool(PoolSettings settings, Store& store, engine::Engine& engine, WorkerClient& worker,
+           Lanes& lanes, const Clock& clock, HostMonitor* host)
+    : settings_(std::move(settings)),
+      store_(store),
+      engine_(engine),
+      worker_(worker),
+      lanes_(lanes),
+      clock_(clock),
+      host_(host) {}
+
+// ---------------------------------------------------------------------------
+// Hand-out: the hot path.
+
+Allocation Pool::allocate(const AllocateRequest& request) {
+  for (;;) {
+    HandOut attempt = hand_out_on_high_lane(request);
+    if (attempt.allocation) return *attempt.allocation;
+
+    // Nothing idle: make sure instances are coming, then wait for one.
+    std::unique_lock lock(mu_);
+    ++waiting_;
+    lock.unlock();
+    request_instances_for_waiters();
+    lock.lock();
+    const bool changed = idle_changed_.wait_until(lock, request.deadline, [&] {
+      return idle_generation_ != attempt.idle_generation;
+    });
+    --waiting_;
+    if (!changed)
+      throw AllocateError(AllocateError::Kind::Timeout,
+                          "no instance became available before the deadline");
+  }
+}
+
+Pool::HandOut Pool::hand_out_on_high_lane(const AllocateRequest& request) {
+  auto result = std::make_shared<std::promise<HandOut>>();
+  auto future = result->get_future();
+  const bool queued = lanes_.submit(
+      Lane::High, request.deadline,
+      [this, request, result] {
+        try {
+          result->set_value(try_hand_out(request));
+        } catch (...) {
+          result->set_exception(std::current_exception());
+        }
+      },
+      [result] {
+        result->set_exception(std::make_exception_ptr(AllocateError(
+            AllocateError::Kind::Timeout, "the request waited in the queue past its deadline")));
+      });
+  if (!queued) throw AllocateError(AllocateError::Kind::QueueFull, "the allocation queue is full");
+  // The task is bounded by its own call deadlines, so this wait is too.
+  return future.get();
+}
+
+Pool::HandOut Pool::try_hand_out(const AllocateRequest& request) {
+  for (;;) {
+    auto [id, generation] = claim_idle();
+    if (!id) return HandOut{std::nullopt, generation};
+    if (test_on_claim) test_on_claim(*id);
+
+    auto instance = store_.instance(*id);
+    try {
+      if (instance->state == InstanceState::Paused) engine_.unpause(instance->container_id);
+      worker_.reset(instance->endpoint(), settings_.reset_timeout);
+      worker_.ping(instance->endpoint(), settings_.ping_timeout);
+    } catch (const EngineError& e) {
+      if (e.kind() == EngineError::Kind::Unreachable) {
+        unclaim(*id);
+        throw AllocateError(AllocateError::Kind::EngineDown,
+                            std::string("the container engine is unreachable: ") + e.what());
+      }
+      fail(*id, std::string("hand-out: ") + e.what());
+      continue;
+    } catch (const WorkerError& e) {
+      fail(*id, std::string("hand-out: ") + e.what());
+      continue;
+    }
+
+    const std::int64_t now = clock_.now_ms();
+    if (SteadyClock::now() > request.deadline) {
+      // The caller has given up; keep the instance, now running, for the next one.
+      if (instance->state == InstanceState::Paused) store_.transition(*id, InstanceState::Ready, now);
+      unclaim(*id);
+      notify_idle();
+      throw AllocateError(AllocateError::Kind::Timeout,
+                          "the health check finished after the request's deadline");
+    }
+    std::int64_t lease = request.lease_ms > 0 ? request.lease_ms : settings_.default_lease_ms;
+    lease = std::min(lease, settings_.max_lease_ms);
+    try {
+      Allocation allocation =
+          store_.allocate(*id, new_allocation_id(), request.client, now, now + lease);
+      unclaim(*id);
+      return HandOut{allocation, 0};
+    } catch (const StaleState&) {
+      unclaim(*id);  // moved by someone else meanwhile; try the next one
+    } catch (...) {
+      unclaim(*id);
+      throw;
+    }
+  }
+}
+
+std::pair<std::optional<std::int64_t>, std::uint64_t> Pool::claim_idle() {
+  std::lock_guard lock(mu_);
+  auto id = pick_idle(store_.instances(Show::Current), claimed_);
+  if (id) claimed_.insert(*id);
+  return {id, idle_generation_};
+}
+
+// ---------------------------------------------------------------------------
+// Release.
+
+std::optional<Allocation> Pool::release(const std::string& allocation_id,
+                                        const std::string& reason) {
+  bool ended_now = false;
+  auto allocation = store_.end_allocation(allocation_id, reason, clock_.now_ms(), &ended_now);
+  // If the lane is full the instance stays `resetting`; upkeep recycles it.
+  if (allocation && ended_now)
+    post(Lane::High, [this, id = allocation->instance_id] { recycle(id); });
+  return allocation;
+}
+
+std::optional<Allocation> Pool::renew(const std::string& allocation_id, std::int64_t lease_ms) {
+  lease_ms = std::clamp<std::int64_t>(lease_ms, 1, settings_.max_lease_ms);
+  return store_.renew(allocation_id, clock_.now_ms() + lease_ms);
+}
+
+void Pool::recycle(std::int64_t id) {
+  if (!claim(id)) return;  // someone else (a delete) has it
+  auto instance = store_.instance(id);
+  if (!instance || instance->state != InstanceState::Resetting) {
+    unclaim(id);
+    return;
+  }
+  try {
+    worker_.reset(instance->endpoint(), settings_.reset_timeout);
+    const InstanceState target = settle_state(store_.instances(Show::Current), id, settings_.policy);
+    if (target == InstanceState::Paused) engine_.pause(instance->container_id);
+    store_.transition(id, target, clock_.now_ms());
+  } catch (const std::exception& e) {
+    fail(id, std::string("reset after release: ") + e.what());
+    return;
+  }
+  unclaim(id);
+  notify_idle();
+}
+
+// ---------------------------------------------------------------------------
+// Creation, deletion, restart (normal lane).
+
+Instance Pool::add_instance() {
+  std::lock_guard lock(mu_);
+  const auto instances = store_.instances(Show::Current);
+  if (auto refusal = create_refusal(instances, settings_.policy, settings_.capacity, host_usage()))
+    throw PoolConflict("cannot create an instance: " + *refusal);
+  auto instance = add_instance_locked();
+  if (!instance) throw PoolConflict("cannot create an instance: no free port in the range");
+  return *instance;
+}
+
+std::optional<Instance> Pool::add_instance_locked() {
+  auto port = pick_port(store_.instances(Show::Current), settings_.host, settings_.port_first,
+                        settings_.port_last);
+  if (!port) return std::nullopt;
+  Instance instance = store_.add_instance(settings_.host, *port, clock_.now_ms());
+  claimed_.insert(instance.id);  // held until create() ends
+  if (!post(Lane::Normal, [this, id = instance.id] { create(id); })) {
+    claimed_.erase(instance.id);
+    spdlog::warn("instance {}: normal lane full; creation left to upkeep", instance.id);
+  }
+  return instance;
+}
+
+void Pool::request_instances_for_waiters() {
+  std::lock_guard lock(mu_);
+  auto instances = store_.instances(Show::Current);
+  int starting = static_cast<int>(std::count_if(instances.begin(), instances.end(), [](auto& i) {
+    return i.state == InstanceState::Starting;
+  }));
+  while (starting < waiting_ &&
+         !create_refusal(instances, settings_.policy, settings_.capacity, host_usage())) {
+    auto added = add_instance_locked();
+    if (!added) break;
+    instances.push_back(*added);
+    ++starting;
+  }
+}
+
+engine::ContainerSpec Pool::spec_for(const Instance& instance) const {
+  engine::ContainerSpec spec = settings_.container;
+  spec.image = settings_.image;
+  spec.name = "warmpool-" + settings_.manager_id + "-" + std::to_string(instance.id);
+  spec.labels[engine::kManagerLabel] = settings_.manager_id;
+  spec.labels[engine::kInstanceLabel] = std::to_string(instance.id);
+  spec.cmd = {"serve", "--host", instance.host, "--port", std::to_string(instance.port)};
+  spec.cmd.insert(spec.cmd.end(), settings_.worker_args.begin(), settings_.worker_args.end());
+  return spec;
+}
+
+void Pool::create(std::int64_t id) {
+  try {
+    Instance instance = *store_.instance(id);
+    const std::string container = engine_.create(spec_for(instance));
+    store_.set_container(id, container, clock_.now_ms());
+    engine_.start(container);
+    wait_ready(instance);
+    store_.transition(id, InstanceState::Ready, clock_.now_ms());
+    settle(id, settle_state(store_.instances(Show::Current), id, settings_.policy));
+  } catch (const std::exception& e) {
+    fail(id, std::string("create: ") + e.what());
+    return;
+  }
+  unclaim(id);
+  notify_idle();
+}
+
+void Pool::wait_ready(const Instance& instance) {
+  const auto give_up = SteadyClock::now() + settings_.ready_timeout;
+  auto pause = milliseconds(10);
+  for (;;) {
+    try {
+      worker_.ping(instance.endpoint(), settings_.ping_timeout);
+      return;
+    } catch (const WorkerError& e) {
+      if (SteadyClock::now() + pause > give_up)
+        throw WorkerError("worker not ready after " +
+                          std::to_string(settings_.ready_timeout.count()) + " ms: " + e.what());
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, milliseconds(200));
+  }
+}
+
+void Pool::settle(std::int64_t id, InstanceState target) {
+  auto instance = store_.instance(id);
+  if (!instance || instance->state == target) return;
+  if (target == InstanceState::Paused) engine_.pause(instance->container_id);
+  if (target == InstanceState::Ready) engine_.unpause(instance->container_id);
+  store_.transition(id, target, clock_.now_ms());
+}
+
+std::optional<Instance> Pool::delete_instance(std::int64_t id, const std::string& reason) {
+  auto instance = store_.instance(id);
+  if (!instance) return std::nullopt;
+  if (instance->state == InstanceState::Deleted || instance->state == InstanceState::Deleting)
+    return instance;
+  if (!claim(id)) throw PoolConflict("instance " + std::to_string(id) + " is busy; try again");
+  try {
+    if (auto current = store_.current_allocation_of(id))
+      store_.end_allocation(current->id, "instance deleted: " + reason, clock_.now_ms());
+    // Record the intent first, so that a restart finishes the removal.
+    instance = store_.transition(id, InstanceState::Deleting, clock_.now_ms());
+  } catch (...) {
+    unclaim(id);
+    throw;
+  }
+  if (!post(Lane::Normal, [this, id, reason] { remove(id, reason); })) unclaim(id);
+  return instance;
+}
+
+void Pool::remove(std::int64_t id, const std::string& reason) {
+  try {
+    auto instance = store_.instance(id);
+    if (instance->state != InstanceState::Deleting)
+      store_.transition(id, InstanceState::Deleting, clock_.now_ms());
+    if (!instance->container_id.empty()) engine_.remove(instance->container_id);
+    store_.transition(id, InstanceState::Deleted, clock_.now_ms());
+    spdlog::info("instance {} deleted: {}", id, reason);
+  } catch (const std::exception& e) {
+    // Stays `deleting`; upkeep retries the removal.
+    spdlog::warn("instance {}: removal failed: {}", id, e.what());
+  }
+  unclaim(id);
+}
+
+std::optional<Instance> Pool::restart_instance(std::int64_t id) {
+  auto instance = store_.instance(id);
+  if (!instance) return std::nullopt;
+  if (!claim(id)) throw PoolConflict("instance " + std::to_string(id) + " is busy; try again");
+  try {
+    if (instance->state == InstanceState::Deleting || instance->state == InstanceState::Deleted)
+      throw PoolConflict("instance " + std::to_string(id) + " is " + to_string(instance->state));
+    if (auto current = store_.current_allocation_of(id))
+      store_.end_allocation(current->id, "instance restarted by an operator", clock_.now_ms());
+    if (instance->state != InstanceState::Error)
+      store_.transition(id, InstanceState::Error, clock_.now_ms(), "restart requested");
+    instance = store_.restart(id, clock_.now_ms());
+  } catch (...) {
+    unclaim(id);
+    throw;
+  }
+  if (!post(Lane::Normal, [this, id] { restart(id); })) unclaim(id);
+  return instance;
+}
+
+void Pool::restart(std::int64_t id) {
+  try {
+    Instance instance = *store_.instance(id);
+    bool recreate = instance.container_id.empty();
+    if (!recreate) {
+      try {
+        auto info = engine_.inspect(instance.container_id);
+        if (info.status == engine::ContainerStatus::Paused) engine_.unpause(instance.container_id);
+        engine_.stop(instance.container_id, std::chrono::seconds(1));
+        engine_.start(instance.container_id);
+      } catch (const EngineError& e) {
+        if (e.kind() != EngineError::Kind::NotFound) throw;
+        recreate = true;  // the container is gone: make a new one for this record
+      }
+    }
+    if (recreate) {
+      const std::string container = engine_.create(spec_for(instance));
+      store_.set_container(id, container, clock_.now_ms());
+      engine_.start(container);
+    }
+    wait_ready(instance);
+    store_.transition(id, InstanceState::Ready, clock_.now_ms());
+    settle(id, settle_state(store_.instances(Show::Current), id, settings_.policy));
+  } catch (const std::exception& e) {
+    fail(id, std::string("restart: ") + e.what());
+    return;
+  }
+  spdlog::info("instance {} restarted", id);
+  unclaim(id);
+  notify_idle();
+}
+
+// REQUIRES: the caller holds the claim on id; it passes to the recovery.
+void Pool::fail(std::int64_t id, const std::string& error) {
+  spdlog::warn("instance {}: {}", id, error);
+  try {
+    store_.transition(id, InstanceState::Error, clock_.now_ms(), error);
+  } catch (const StoreError& e) {
+    spdlog::error("instance {}: cannot record the error: {}", id, e.what());
+  }
+  if (!post(Lane::Normal, [this, id] { recover(id); })) unclaim(id);
+}
+
+void Pool::recover(std::int64_t id) {
+  auto instance = store_.instance(id);
+  if (!instance || instance->state != InstanceState::Error) {
+    unclaim(id);
+    return;
+  }
+  if (instance->restarts < settings_.max_restarts) {
+    try {
+      store_.restart(id, clock_.now_ms());
+    } catch (const std::exception& e) {
+      spdlog::error("instance {}: cannot restart: {}", id, e.what());
+      unclaim(id);
+      return;
+    }
+    restart(id);
+  } else {
+    remove(id, "replaced after " + std::to_string(instance->restarts) + " failed restarts");
+    notify_idle();  // waiters re-evaluate, and create a replacement if they still need one
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Claims and bookkeeping.
+
+bool Pool::claim(std::int64_t id) {
+  std::lock_guard lock(mu_);
+  return claimed_.insert(id).second;
+}
+
+void Pool::unclaim(std::int64_t id) {
+  std::lock_guard lock(mu_);
+  claimed_.erase(id);
+}
+
+std::set<std::int64_t> Pool::claimed() const {
+  std::lock_guard lock(mu_);
+  return claimed_;
+}
+
+void Pool::notify_idle() {
+  std::lock_guard lock(mu_);
+  ++idle_generation_;
+  idle_changed_.notify_all();
+}
+
+bool Pool::post(Lane lane, std::function<void()> task) {
+  return lanes_.submit(lane, SteadyClock::now() + kNoDeadline, std::move(task));
+}
+
+HostUsage Pool::host_usage() const { return host_ ? host_->last() : HostUsage{}; }
+
+PoolCounts Pool::counts() {
+  PoolCounts counts;
+  for (const auto& instance : store_.instances(Show::Current))
+    ++counts.by_state[to_string(instance.state)];
+  std::lock_guard lock(mu_);
+  counts.claimed = static_cast<int>(claimed_.size());
+  counts.waiting = waiting_;
+  return counts;
+}
+
+}  // namespace warmpool

@@ -1,0 +1,50 @@
+#include "host.hpp"
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+namespace warmpool {
+
+HostInfo read_host_info() {
+  HostInfo info;
+  info.cpus = static_cast<int>(std::thread::hardware_concurrency());
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  std::int64_t kb = 0;
+  std::string unit;
+  while (meminfo >> key >> kb) {
+    std::getline(meminfo, unit);
+    if (key == "MemTotal:") info.memory_total = kb * 1024;
+    if (key == "MemAvailable:") info.memory_available = kb * 1024;
+  }
+  return info;
+}
+
+HostUsage HostMonitor::sample() {
+  std::ifstream stat("/proc/stat");
+  std::string cpu;
+  std::uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  stat >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  const std::uint64_t busy = user + nice + system + irq + softirq + steal;
+  const std::uint64_t total = busy + idle + iowait;
+  HostInfo info = read_host_info();
+
+  std::lock_guard lock(mu_);
+  if (total_ != 0 && total > total_)
+    last_.cpu = static_cast<double>(busy - busy_) / static_cast<double>(total - total_);
+  busy_ = busy;
+  total_ = total;
+  if (info.memory_total > 0)
+    last_.memory = 1.0 - static_cast<double>(info.memory_available) /
+                             static_cast<double>(info.memory_total);
+  return last_;
+}
+
+HostUsage HostMonitor::last() const {
+  std::lock_guard lock(mu_);
+  return last_;
+}
+
+}  // namespace warmpool

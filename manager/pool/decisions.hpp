@@ -1,0 +1,72 @@
+// The pool's decisions as pure functions over a snapshot of records, with
+// `now` passed in. They do no I/O; the Pool applies what they return.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "store/store.hpp"
+
+namespace warmpool {
+
+struct PoolPolicy {
+  int max_instances = 8;
+  int min_idle = 2;          // idle (or starting) instances kept warm
+  int max_idle = 8;          // idle instances beyond this are removed
+  int keep_running = 1;      // idle instances kept running; the rest are paused
+  std::int64_t idle_shrink_ms = 10 * 60 * 1000;  // idle above min_idle this long is removed
+};
+
+// Resource limits that creation must respect.
+struct Capacity {
+  std::int64_t instance_memory = 512ll << 20;
+  std::int64_t memory_budget = 0;  // bytes for all instances; 0 = no budget
+  double instance_cpus = 1.0;
+  double cpu_budget = 0;           // CPUs for all instances; 0 = no budget
+  double host_limit = 0.9;         // refuse to create above this host CPU or memory use
+};
+
+// Host CPU and memory use, as fractions in [0, 1].
+struct HostUsage {
+  double cpu = 0;
+  double memory = 0;
+};
+
+// Instances that may be handed out, best first: running-idle before paused,
+// and within each, the one idle longest. Claimed instances are skipped.
+std::optional<std::int64_t> pick_idle(const std::vector<Instance>& instances,
+                                      const std::set<std::int64_t>& claimed);
+
+// Why one more instance may not be created now, or nullopt if it may.
+std::optional<std::string> create_refusal(const std::vector<Instance>& instances,
+                                          const PoolPolicy& policy, const Capacity& capacity,
+                                          const HostUsage& usage);
+
+// A free port in [first, last] not held by any live instance.
+std::optional<int> pick_port(const std::vector<Instance>& instances, const std::string& host,
+                             int first, int last);
+
+// The idle state a released or new instance should settle in: Ready while
+// fewer than keep_running idle instances are running, else Paused.
+InstanceState settle_state(const std::vector<Instance>& instances, std::int64_t instance_id,
+                           const PoolPolicy& policy);
+
+// What the scheduler should do to keep the warm pool within its policy.
+struct UpkeepPlan {
+  int create = 0;
+  std::vector<std::int64_t> pause;    // running-idle beyond keep_running
+  std::vector<std::int64_t> unpause;  // to bring running-idle up to keep_running
+  std::vector<std::int64_t> remove;   // idle beyond max_idle, or idle too long above min_idle
+};
+UpkeepPlan plan_upkeep(const std::vector<Instance>& instances,
+                       const std::set<std::int64_t>& claimed, const PoolPolicy& policy,
+                       const Capacity& capacity, const HostUsage& usage, std::int64_t now_ms);
+
+// Current allocations whose lease has ended.
+std::vector<std::string> pick_expired(const std::vector<Allocation>& allocations,
+                                      std::int64_t now_ms);
+
+}  // namespace warmpool

@@ -1,0 +1,167 @@
+// The instance pool: hands out warm instances, takes them back, creates and
+// deletes them. Records live in the Store (the source of truth); the pool
+// keeps in memory only which instances are claimed by an operation in flight,
+// so that no two operations drive the same container at once.
+//
+// The hot path, allocate(), runs the hand-out on the high lane: pick an idle
+// instance, unpause it if paused, reset and ping its worker (each with a
+// deadline), then commit the allocation in one transaction. A failing
+// instance goes to `error` and the next one is tried. Creation, deletion and
+// restarts run on the normal lane.
+//
+// Thread-safe. No lock is held across an engine or worker call.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "clock.hpp"
+#include "engine/engine.hpp"
+#include "pool/decisions.hpp"
+#include "pool/worker_client.hpp"
+#include "queue/lanes.hpp"
+#include "store/store.hpp"
+
+namespace warmpool {
+
+class HostMonitor;
+
+struct PoolSettings {
+  PoolPolicy policy;
+  Capacity capacity;
+  std::string manager_id = "warmpool";  // value of the warmpool.manager label
+  std::string image = "warmpool/pi-worker:latest";
+  std::string host = "127.0.0.1";  // where workers listen (host network)
+  int port_first = 20000;
+  int port_last = 20999;
+  engine::ContainerSpec container;  // limits and hardening; name, cmd and labels are set per instance
+  std::vector<std::string> worker_args;  // extra arguments after `serve --host H --port P`
+  std::chrono::milliseconds reset_timeout{2000};
+  std::chrono::milliseconds ping_timeout{500};
+  std::chrono::milliseconds ready_timeout{30000};
+  int max_restarts = 2;  // restarts of a faulty instance before it is replaced
+  std::int64_t default_lease_ms = 5 * 60 * 1000;
+  std::int64_t max_lease_ms = 24 * 60 * 60 * 1000;
+};
+
+// Why an allocation could not be made. The API maps kinds to status codes.
+class AllocateError : public std::runtime_error {
+ public:
+  enum class Kind { QueueFull, Timeout, EngineDown };
+  AllocateError(Kind kind, const std::string& message)
+      : std::runtime_error(message), kind_(kind) {}
+  Kind kind() const { return kind_; }
+
+ private:
+  Kind kind_;
+};
+
+// An admin request that conflicts with the instance's state or capacity.
+class PoolConflict : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct PoolCounts {
+  std::map<std::string, int> by_state;
+  int claimed = 0;
+  int waiting = 0;  // allocate() calls waiting for an instance
+};
+
+class Pool {
+ public:
+  using SteadyClock = std::chrono::steady_clock;
+
+  // All references must outlive the pool. host may be null (no headroom check).
+  Pool(PoolSettings settings, Store& store, engine::Engine& engine, WorkerClient& worker,
+       Lanes& lanes, const Clock& clock, HostMonitor* host = nullptr);
+
+  struct AllocateRequest {
+    std::int64_t lease_ms = 0;  // 0 = default lease
+    std::string client;
+    SteadyClock::time_point deadline;
+  };
+  // Hands out a healthy instance. Throws AllocateError.
+  Allocation allocate(const AllocateRequest& request);
+
+  // Ends the allocation; the instance is reset and returned to the idle pool
+  // on the high lane. Idempotent. nullopt for an unknown id.
+  std::optional<Allocation> release(const std::string& allocation_id,
+                                    const std::string& reason = "released");
+  // Extends the lease to now + lease_ms. nullopt for an unknown id; a
+  // finished allocation is returned unchanged.
+  std::optional<Allocation> renew(const std::string& allocation_id, std::int64_t lease_ms);
+
+  // Records a new instance (state starting) and creates its container on the
+  // normal lane. Throws PoolConflict when capacity or ports refuse.
+  Instance add_instance();
+  // Deletes the instance on the normal lane (ending its allocation, if any).
+  // Returns the record in state deleting; nullopt for an unknown id.
+  std::optional<Instance> delete_instance(std::int64_t id, const std::string& reason);
+  // Restarts the instance's container on the normal lane.
+  std::optional<Instance> restart_instance(std::int64_t id);
+
+  // For the scheduler: an instance the pool is not using right now may be
+  // claimed; only the claimer drives its container until unclaim().
+  bool claim(std::int64_t id);
+  void unclaim(std::int64_t id);
+  std::set<std::int64_t> claimed() const;
+
+  // Moves an idle instance between running and paused (scheduler upkeep).
+  // REQUIRES: the caller holds the claim on id.
+  void settle(std::int64_t id, InstanceState target);
+
+  PoolCounts counts();
+  const PoolSettings& settings() const { return settings_; }
+  Capacity capacity() const { return settings_.capacity; }
+  HostUsage host_usage() const;
+
+  // Test hook: called after each hand-out attempt's decision, before I/O.
+  std::function<void(std::int64_t instance_id)> test_on_claim;
+
+ private:
+  struct HandOut {
+    std::optional<Allocation> allocation;
+    std::uint64_t idle_generation = 0;  // when none was idle: the generation seen
+  };
+  HandOut hand_out_on_high_lane(const AllocateRequest& request);
+  HandOut try_hand_out(const AllocateRequest& request);
+  std::pair<std::optional<std::int64_t>, std::uint64_t> claim_idle();
+  std::optional<Instance> add_instance_locked();  // REQUIRES: mu_ held
+  void recover(std::int64_t instance_id);
+  void recycle(std::int64_t instance_id);
+  void create(std::int64_t instance_id);
+  void remove(std::int64_t instance_id, const std::string& reason);
+  void restart(std::int64_t instance_id);
+  void wait_ready(const Instance& instance);
+  void fail(std::int64_t id, const std::string& error);
+  void request_instances_for_waiters();
+  void notify_idle();
+  bool post(Lane lane, std::function<void()> task);
+  engine::ContainerSpec spec_for(const Instance& instance) const;
+
+  const PoolSettings settings_;
+  Store& store_;
+  engine::Engine& engine_;
+  WorkerClient& worker_;
+  Lanes& lanes_;
+  const Clock& clock_;
+  HostMonitor* host_;
+
+  mutable std::mutex mu_;
+  std::set<std::int64_t> claimed_;         // GUARDED_BY(mu_)
+  std::condition_variable idle_changed_;   // signalled when an instance may have become idle
+  std::uint64_t idle_generation_ = 0;      // GUARDED_BY(mu_)
+  int waiting_ = 0;                        // GUARDED_BY(mu_)
+};
+
+}  // namespace warmpool

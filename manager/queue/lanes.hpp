@@ -1,0 +1,84 @@
+// A two-lane task executor. Allocation and deallocation run on the high lane,
+// whose threads nothing else may occupy; creation, deletion, monitoring and
+// jobs run on the normal lane. So slow work can delay only other slow work.
+//
+// Both lanes are bounded: submit() refuses when a lane is full (the API maps
+// that to 429). A task that reaches a thread after its deadline is not run;
+// its `expired` callback runs instead (the API maps that to 503).
+//
+// Thread-safe. stop() waits for running tasks and drops queued ones (their
+// `expired` callbacks run).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace warmpool {
+
+enum class Lane { High, Normal };
+const char* to_string(Lane lane);
+
+class Lanes {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  struct Settings {
+    int high_threads = 2;
+    int normal_threads = 2;
+    std::size_t high_capacity = 1024;   // queued tasks, not counting running ones
+    std::size_t normal_capacity = 1024;
+  };
+
+  struct Stats {
+    std::size_t queued = 0;
+    std::size_t running = 0;
+    std::uint64_t completed = 0;
+    std::uint64_t expired = 0;
+    std::uint64_t rejected = 0;
+  };
+
+  explicit Lanes(Settings settings);
+  ~Lanes();
+  Lanes(const Lanes&) = delete;
+  Lanes& operator=(const Lanes&) = delete;
+
+  // Queues `run` on `lane`. Returns false, running nothing, when the lane is
+  // full or stopped. Exceptions escaping `run` are caught and dropped: tasks
+  // report their own errors.
+  bool submit(Lane lane, Clock::time_point deadline, std::function<void()> run,
+              std::function<void()> expired = {});
+
+  Stats stats(Lane lane) const;
+  void stop() noexcept;
+
+ private:
+  struct Task {
+    Clock::time_point deadline;
+    std::function<void()> run;
+    std::function<void()> expired;
+  };
+  struct Queue {
+    std::size_t capacity = 0;
+    std::deque<Task> tasks;
+    Stats stats;
+    std::condition_variable ready;
+  };
+
+  void work(Queue& q);
+  Queue& queue(Lane lane) { return lane == Lane::High ? high_ : normal_; }
+  const Queue& queue(Lane lane) const { return lane == Lane::High ? high_ : normal_; }
+
+  mutable std::mutex mu_;
+  Queue high_;    // GUARDED_BY(mu_)
+  Queue normal_;  // GUARDED_BY(mu_)
+  bool stopping_ = false;  // GUARDED_BY(mu_)
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace warmpool

@@ -1,0 +1,126 @@
+// Instance and Allocation records in SQLite (WAL mode). Every state change is
+// one transaction, so a manager killed at any moment restarts into a
+// consistent database. The database itself enforces that an instance has at
+// most one current allocation and that no two live instances share a port.
+//
+// Thread-safe: one connection, serialised by an internal mutex.
+// Errors: StoreError (a std::runtime_error) with "operation: sqlite message".
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "pool/instance_state.hpp"
+
+namespace SQLite {
+class Database;
+}
+
+namespace warmpool {
+
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The requested state change is not allowed from the instance's current state
+// (someone else moved it first). Nothing was written.
+class StaleState : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
+struct Instance {
+  std::int64_t id = 0;
+  std::string container_id;
+  std::string host;
+  int port = 0;
+  InstanceState state = InstanceState::Starting;
+  std::int64_t created_ms = 0;
+  std::int64_t updated_ms = 0;
+  std::optional<std::int64_t> deleted_ms;
+  int failures = 0;  // consecutive failed health checks or hand-outs
+  int restarts = 0;  // restarts since the last successful hand-out
+  std::string last_error;
+
+  std::string endpoint() const { return host + ":" + std::to_string(port); }
+};
+
+struct Allocation {
+  std::string id;
+  std::int64_t instance_id = 0;
+  std::string endpoint;
+  std::string client;
+  std::int64_t created_ms = 0;
+  std::int64_t expires_ms = 0;
+  std::optional<std::int64_t> deleted_ms;
+  std::string end_reason;  // "released", "lease expired", "instance lost: ..."
+
+  bool current() const { return !deleted_ms.has_value(); }
+};
+
+enum class Show { Current, Finished, All };
+
+class Store {
+ public:
+  // Opens or creates the database at `path` (":memory:" for tests) and
+  // migrates it to the newest schema. Throws StoreError.
+  explicit Store(const std::string& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  static constexpr int kSchemaVersion = 1;
+  int schema_version();
+
+  // --- instances ---
+  // A new instance in state `starting`, holding `port`.
+  Instance add_instance(const std::string& host, int port, std::int64_t now_ms);
+  void set_container(std::int64_t id, const std::string& container_id, std::int64_t now_ms);
+  // Moves the instance to `to`. Throws StaleState when the state machine does
+  // not allow it from the current state. `error`, when given, becomes
+  // last_error and counts a failure; reaching Ready/Paused/Allocated clears
+  // the failure count. Entering Deleted releases the port.
+  Instance transition(std::int64_t id, InstanceState to, std::int64_t now_ms,
+                      const std::string& error = {});
+  // Counts a restart (error -> starting) in the same transaction.
+  Instance restart(std::int64_t id, std::int64_t now_ms);
+  std::optional<Instance> instance(std::int64_t id);
+  std::vector<Instance> instances(Show show);  // Current = not deleted
+
+  // --- allocations ---
+  // One transaction: the instance (idle) becomes allocated and the allocation
+  // is recorded. Throws StaleState if the instance is not idle, StoreError if
+  // it already has a current allocation.
+  Allocation allocate(std::int64_t instance_id, const std::string& allocation_id,
+                      const std::string& client, std::int64_t now_ms, std::int64_t expires_ms);
+  // One transaction: the allocation ends with `reason` and its instance, if
+  // still allocated, becomes resetting. Idempotent: an allocation that has
+  // already ended is returned unchanged. nullopt for an unknown id.
+  // *ended_now, when given, says whether this call ended it.
+  std::optional<Allocation> end_allocation(const std::string& id, const std::string& reason,
+                                           std::int64_t now_ms, bool* ended_now = nullptr);
+  std::optional<Allocation> renew(const std::string& id, std::int64_t expires_ms);
+  std::optional<Allocation> allocation(const std::string& id);
+  std::optional<Allocation> current_allocation_of(std::int64_t instance_id);
+  std::vector<Allocation> allocations(Show show);
+  // Current allocations whose lease ended at or before now.
+  std::vector<Allocation> expired_allocations(std::int64_t now_ms);
+
+ private:
+  std::optional<Instance> instance_locked(std::int64_t id);
+  Instance transition_locked(std::int64_t id, InstanceState to, std::int64_t now_ms,
+                             const std::string& error);
+  std::optional<Allocation> allocation_locked(const std::string& id);
+  void migrate();
+
+  std::mutex mu_;
+  std::unique_ptr<SQLite::Database> db_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace warmpool

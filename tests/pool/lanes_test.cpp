@@ -1,0 +1,69 @@
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "queue/lanes.hpp"
+
+using namespace warmpool;
+using namespace std::chrono_literals;
+
+TEST_CASE("a saturated normal lane does not delay the high lane") {
+  Lanes lanes({.high_threads = 1, .normal_threads = 1, .high_capacity = 8, .normal_capacity = 8});
+  std::promise<void> release_normal;
+  auto blocker = release_normal.get_future().share();
+  for (int i = 0; i < 4; ++i)
+    REQUIRE(lanes.submit(Lane::Normal, Lanes::Clock::now() + 10s, [blocker] { blocker.wait(); }));
+
+  std::promise<void> ran;
+  auto done = ran.get_future();
+  REQUIRE(lanes.submit(Lane::High, Lanes::Clock::now() + 10s, [&] { ran.set_value(); }));
+  CHECK(done.wait_for(2s) == std::future_status::ready);
+  CHECK(lanes.stats(Lane::Normal).queued == 3);
+  release_normal.set_value();
+}
+
+TEST_CASE("a full lane refuses; a task past its deadline runs its expired callback") {
+  Lanes lanes({.high_threads = 1, .normal_threads = 1, .high_capacity = 1, .normal_capacity = 1});
+  std::promise<void> go;
+  auto gate = go.get_future().share();
+  REQUIRE(lanes.submit(Lane::High, Lanes::Clock::now() + 10s, [gate] { gate.wait(); }));
+  // wait until the worker has taken the first task, so the queue is empty
+  while (lanes.stats(Lane::High).running == 0) std::this_thread::sleep_for(1ms);
+  std::atomic<bool> ran{false}, expired{false};
+  REQUIRE(lanes.submit(Lane::High, Lanes::Clock::now() + 1ms, [&] { ran = true; }, [&] { expired = true; }));
+  CHECK_FALSE(lanes.submit(Lane::High, Lanes::Clock::now() + 10s, [] {}));
+  CHECK(lanes.stats(Lane::High).rejected == 1);
+  std::this_thread::sleep_for(20ms);
+  go.set_value();
+  lanes.stop();
+  CHECK(expired);
+  CHECK_FALSE(ran);
+  CHECK(lanes.stats(Lane::High).expired == 1);
+}
+
+TEST_CASE("stop drops queued tasks through their expired callbacks and refuses new ones") {
+  Lanes lanes({.high_threads = 1, .normal_threads = 1, .high_capacity = 8, .normal_capacity = 8});
+  std::promise<void> go;
+  auto gate = go.get_future().share();
+  lanes.submit(Lane::Normal, Lanes::Clock::now() + 10s, [gate] { gate.wait(); });
+  std::atomic<int> expired{0};
+  for (int i = 0; i < 3; ++i)
+    lanes.submit(Lane::Normal, Lanes::Clock::now() + 10s, [] {}, [&] { ++expired; });
+  std::thread stopper([&] { lanes.stop(); });
+  std::this_thread::sleep_for(20ms);
+  go.set_value();
+  stopper.join();
+  CHECK(expired == 3);
+  CHECK_FALSE(lanes.submit(Lane::High, Lanes::Clock::now() + 10s, [] {}));
+}
+
+TEST_CASE("an exception in a task does not kill the lane") {
+  Lanes lanes({.high_threads = 1, .normal_threads = 1, .high_capacity = 8, .normal_capacity = 8});
+  lanes.submit(Lane::High, Lanes::Clock::now() + 10s, [] { throw std::runtime_error("boom"); });
+  std::promise<void> ran;
+  auto done = ran.get_future();
+  lanes.submit(Lane::High, Lanes::Clock::now() + 10s, [&] { ran.set_value(); });
+  CHECK(done.wait_for(2s) == std::future_status::ready);
+}

@@ -1,0 +1,117 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <unistd.h>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include "store/store.hpp"
+
+using namespace warmpool;
+using S = InstanceState;
+
+TEST_CASE("store migrates a new database to the current schema, and reopens it") {
+  auto path = std::filesystem::temp_directory_path() / ("warmpool-store-" + std::to_string(getpid()) + ".db");
+  std::filesystem::remove(path);
+  {
+    Store store(path.string());
+    CHECK(store.schema_version() == Store::kSchemaVersion);
+    store.add_instance("127.0.0.1", 9000, 1);
+  }
+  Store again(path.string());
+  CHECK(again.instances(Show::Current).size() == 1);
+  std::filesystem::remove(path);
+  std::filesystem::remove(path.string() + "-wal");
+  std::filesystem::remove(path.string() + "-shm");
+}
+
+TEST_CASE("store records instance transitions and refuses illegal ones") {
+  Store store(":memory:");
+  Instance i = store.add_instance("127.0.0.1", 9000, 10);
+  CHECK(i.state == S::Starting);
+  CHECK(i.endpoint() == "127.0.0.1:9000");
+  CHECK_THROWS_AS(store.transition(i.id, S::Allocated, 11), StaleState);
+  CHECK(store.instance(i.id)->state == S::Starting);  // nothing written
+  store.transition(i.id, S::Ready, 12);
+  auto failed = store.transition(i.id, S::Error, 13, "ping timed out");
+  CHECK(failed.failures == 1);
+  CHECK(failed.last_error == "ping timed out");
+  auto restarted = store.restart(i.id, 14);
+  CHECK(restarted.state == S::Starting);
+  CHECK(restarted.restarts == 1);
+  CHECK(store.transition(i.id, S::Ready, 15).failures == 0);
+  store.transition(i.id, S::Deleting, 16);
+  auto gone = store.transition(i.id, S::Deleted, 17);
+  CHECK(gone.deleted_ms == 17);
+  CHECK(store.instances(Show::Current).empty());
+  CHECK(store.instances(Show::Finished).size() == 1);
+}
+
+TEST_CASE("store keeps ports unique among live instances") {
+  Store store(":memory:");
+  auto a = store.add_instance("127.0.0.1", 9000, 1);
+  CHECK_THROWS_AS(store.add_instance("127.0.0.1", 9000, 2), StoreError);
+  store.transition(a.id, S::Deleting, 3);
+  store.transition(a.id, S::Deleted, 4);
+  CHECK_NOTHROW(store.add_instance("127.0.0.1", 9000, 5));  // a deleted instance frees its port
+}
+
+TEST_CASE("store allocates in one transaction, at most one current allocation per instance") {
+  Store store(":memory:");
+  auto i = store.add_instance("127.0.0.1", 9000, 1);
+  store.transition(i.id, S::Ready, 2);
+  auto a = store.allocate(i.id, "alloc-1", "frontend", 3, 1003);
+  CHECK(a.endpoint == "127.0.0.1:9000");
+  CHECK(a.current());
+  CHECK(store.instance(i.id)->state == S::Allocated);
+  // a second allocation of the same instance is refused and changes nothing
+  CHECK_THROWS(store.allocate(i.id, "alloc-2", "", 4, 1004));
+  CHECK_FALSE(store.allocation("alloc-2"));
+
+  bool ended = false;
+  auto done = store.end_allocation("alloc-1", "released", 5, &ended);
+  CHECK(ended);
+  CHECK(done->deleted_ms == 5);
+  CHECK(done->end_reason == "released");
+  CHECK(store.instance(i.id)->state == S::Resetting);
+  // idempotent
+  auto again = store.end_allocation("alloc-1", "other", 6, &ended);
+  CHECK_FALSE(ended);
+  CHECK(again->deleted_ms == 5);
+  CHECK(again->end_reason == "released");
+  CHECK_FALSE(store.end_allocation("nope", "x", 7));
+}
+
+TEST_CASE("the database itself refuses a second current allocation") {
+  auto path = std::filesystem::temp_directory_path() / ("warmpool-uniq-" + std::to_string(getpid()) + ".db");
+  std::filesystem::remove(path);
+  {
+    Store store(path.string());
+    auto i = store.add_instance("127.0.0.1", 9000, 1);
+    store.transition(i.id, S::Ready, 2);
+    store.allocate(i.id, "a1", "", 3, 100);
+  }
+  SQLite::Database db(path.string(), SQLite::OPEN_READWRITE);
+  CHECK_THROWS(db.exec("INSERT INTO allocations(id, instance_id, endpoint, created_ms, expires_ms) "
+                       "VALUES('a2', 1, 'x', 1, 2)"));
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("store lists allocations by show and finds expired leases") {
+  Store store(":memory:");
+  for (int p = 0; p < 3; ++p) {
+    auto i = store.add_instance("127.0.0.1", 9000 + p, 1);
+    store.transition(i.id, S::Ready, 2);
+    store.allocate(i.id, "a" + std::to_string(p), "", 10 + p, 100 * (p + 1));
+  }
+  store.end_allocation("a0", "released", 50);
+  CHECK(store.allocations(Show::Current).size() == 2);
+  CHECK(store.allocations(Show::Finished).size() == 1);
+  CHECK(store.allocations(Show::All).size() == 3);
+  auto expired = store.expired_allocations(200);
+  REQUIRE(expired.size() == 1);
+  CHECK(expired[0].id == "a1");
+  store.renew("a1", 1000);
+  CHECK(store.expired_allocations(200).empty());
+  CHECK(store.renew("a0", 5000)->expires_ms == 100);  // finished: unchanged
+}

@@ -1,0 +1,244 @@
+// An in-memory Engine for unit tests. It records every call and can fail,
+// hang or lose a container on demand. Paired with FakeWorker, a worker
+// answers only while its container is running, as a real paused one would not.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/engine.hpp"
+#include "pool/worker_client.hpp"
+
+namespace warmpool::test {
+
+class FakeEngine : public engine::Engine {
+ public:
+  struct Container {
+    engine::ContainerSpec spec;
+    engine::ContainerStatus status = engine::ContainerStatus::Created;
+    std::string endpoint;  // from the worker's --host/--port arguments
+  };
+
+  // --- fault injection ---
+  // The next `times` calls of `op` ("create", "start", "pause", "unpause",
+  // "stop", "kill", "remove", "inspect", "list", "version") throw `kind`.
+  void fail(const std::string& op, engine::EngineError::Kind kind, int times = 1) {
+    std::lock_guard lock(mu_);
+    failures_[op] = {kind, times};
+  }
+  // Every call of `op` sleeps `delay` first (a slow or hung engine).
+  void delay(const std::string& op, std::chrono::milliseconds d) {
+    std::lock_guard lock(mu_);
+    delays_[op] = d;
+  }
+  void set_reachable(bool reachable) { reachable_ = reachable; }
+  // The container disappears behind the manager's back.
+  void lose(const std::string& id) {
+    std::lock_guard lock(mu_);
+    containers_.erase(id);
+  }
+  // The container's process exits behind the manager's back.
+  void crash(const std::string& id) {
+    std::lock_guard lock(mu_);
+    containers_.at(id).status = engine::ContainerStatus::Exited;
+  }
+
+  // --- inspection ---
+  std::vector<std::string> calls() const {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
+  int count(const std::string& op) const {
+    std::lock_guard lock(mu_);
+    int n = 0;
+    for (const auto& c : calls_)
+      if (c.rfind(op + " ", 0) == 0 || c == op) ++n;
+    return n;
+  }
+  std::map<std::string, Container> containers() const {
+    std::lock_guard lock(mu_);
+    return containers_;
+  }
+  std::optional<engine::ContainerStatus> status_at(const std::string& endpoint) const {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, c] : containers_)
+      if (c.endpoint == endpoint) return c.status;
+    return std::nullopt;
+  }
+
+  // --- Engine ---
+  engine::EngineVersion version() override {
+    enter("version", "");
+    return {"20.10.24-fake", "1.41", "linux"};
+  }
+  std::string create(const engine::ContainerSpec& spec) override {
+    enter("create", spec.name);
+    std::lock_guard lock(mu_);
+    std::string id = "c" + std::to_string(++next_id_);
+    Container c;
+    c.spec = spec;
+    std::string host, port;
+    for (std::size_t i = 0; i + 1 < spec.cmd.size(); ++i) {
+      if (spec.cmd[i] == "--host") host = spec.cmd[i + 1];
+      if (spec.cmd[i] == "--port") port = spec.cmd[i + 1];
+    }
+    c.endpoint = host + ":" + port;
+    containers_[id] = c;
+    return id;
+  }
+  void start(const std::string& id) override {
+    enter("start", id);
+    set_status(id, engine::ContainerStatus::Running);
+  }
+  void pause(const std::string& id) override {
+    enter("pause", id);
+    set_status(id, engine::ContainerStatus::Paused);
+  }
+  void unpause(const std::string& id) override {
+    enter("unpause", id);
+    set_status(id, engine::ContainerStatus::Running);
+  }
+  void stop(const std::string& id, std::chrono::seconds) override {
+    enter("stop", id);
+    set_status(id, engine::ContainerStatus::Exited);
+  }
+  void kill(const std::string& id, const std::string&) override {
+    enter("kill", id);
+    set_status(id, engine::ContainerStatus::Exited);
+  }
+  void remove(const std::string& id) override {
+    enter("remove", id);
+    std::lock_guard lock(mu_);
+    containers_.erase(id);
+  }
+  engine::ContainerInfo inspect(const std::string& id) override {
+    enter("inspect", id);
+    std::lock_guard lock(mu_);
+    return info(id, find(id));
+  }
+  std::vector<engine::ContainerInfo> list(const engine::Labels& match) override {
+    enter("list", "");
+    std::lock_guard lock(mu_);
+    std::vector<engine::ContainerInfo> out;
+    for (const auto& [id, c] : containers_) {
+      bool ok = true;
+      for (const auto& [k, v] : match) {
+        auto it = c.spec.labels.find(k);
+        ok = ok && it != c.spec.labels.end() && it->second == v;
+      }
+      if (ok) out.push_back(info(id, c));
+    }
+    return out;
+  }
+  bool image_exists(const std::string&) override {
+    enter("image", "");
+    return true;
+  }
+  void watch_events(const engine::Labels&, const std::function<void(const engine::Event&)>&,
+                    std::stop_token stop) override {
+    while (!stop.stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+
+ private:
+  void enter(const std::string& op, const std::string& id) {
+    std::chrono::milliseconds d{0};
+    std::optional<engine::EngineError::Kind> failure;
+    {
+      std::lock_guard lock(mu_);
+      calls_.push_back(id.empty() ? op : op + " " + id);
+      if (auto it = delays_.find(op); it != delays_.end()) d = it->second;
+      if (auto it = failures_.find(op); it != failures_.end() && it->second.second > 0) {
+        failure = it->second.first;
+        --it->second.second;
+      }
+    }
+    if (d.count() > 0) std::this_thread::sleep_for(d);
+    if (!reachable_)
+      throw engine::EngineError(engine::EngineError::Kind::Unreachable, op + ": engine unreachable");
+    if (failure) throw engine::EngineError(*failure, op + " " + id + ": injected failure", 500, id);
+  }
+  Container& find(const std::string& id) {
+    auto it = containers_.find(id);
+    if (it == containers_.end())
+      throw engine::EngineError(engine::EngineError::Kind::NotFound, "no such container: " + id, 404, id);
+    return it->second;
+  }
+  void set_status(const std::string& id, engine::ContainerStatus s) {
+    std::lock_guard lock(mu_);
+    find(id).status = s;
+  }
+  static engine::ContainerInfo info(const std::string& id, const Container& c) {
+    engine::ContainerInfo i;
+    i.id = id;
+    i.name = c.spec.name;
+    i.image = c.spec.image;
+    i.status = c.status;
+    i.labels = c.spec.labels;
+    return i;
+  }
+
+  mutable std::mutex mu_;
+  std::map<std::string, Container> containers_;
+  std::vector<std::string> calls_;
+  std::map<std::string, std::pair<engine::EngineError::Kind, int>> failures_;
+  std::map<std::string, std::chrono::milliseconds> delays_;
+  std::atomic<bool> reachable_{true};
+  int next_id_ = 0;
+};
+
+// A worker that answers while its FakeEngine container runs, and can be told
+// to fail or hang per endpoint.
+class FakeWorker : public WorkerClient {
+ public:
+  explicit FakeWorker(const FakeEngine& engine) : engine_(engine) {}
+
+  // The next `times` calls of `op` ("ping" or "reset") to endpoint fail.
+  void fail(const std::string& endpoint, const std::string& op, int times = 1) {
+    std::lock_guard lock(mu_);
+    failures_[endpoint + " " + op] = times;
+  }
+  int resets() const { return resets_; }
+  int pings() const { return pings_; }
+
+  void ping(const std::string& endpoint, std::chrono::milliseconds deadline) override {
+    ++pings_;
+    answer("ping", endpoint, deadline);
+  }
+  void reset(const std::string& endpoint, std::chrono::milliseconds deadline) override {
+    ++resets_;
+    answer("reset", endpoint, deadline);
+  }
+
+ private:
+  void answer(const std::string& op, const std::string& endpoint, std::chrono::milliseconds deadline) {
+    {
+      std::lock_guard lock(mu_);
+      auto it = failures_.find(endpoint + " " + op);
+      if (it != failures_.end() && it->second > 0) {
+        --it->second;
+        throw WorkerError(op + " " + endpoint + ": injected failure");
+      }
+    }
+    auto status = engine_.status_at(endpoint);
+    if (status == engine::ContainerStatus::Running) return;
+    if (status == engine::ContainerStatus::Paused) {
+      // A frozen worker accepts the connection and never answers.
+      std::this_thread::sleep_for(std::min(deadline, std::chrono::milliseconds(20)));
+      throw WorkerError(op + " " + endpoint + ": timed out");
+    }
+    throw WorkerError(op + " " + endpoint + ": connection refused");
+  }
+
+  const FakeEngine& engine_;
+  mutable std::mutex mu_;
+  std::map<std::string, int> failures_;
+  std::atomic<int> resets_{0}, pings_{0};
+};
+
+}  // namespace warmpool::test
