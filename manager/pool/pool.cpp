@@ -215,8 +215,9 @@ std::optional<Instance> Pool::add_instance_locked() {
 void Pool::request_instances_for_waiters() {
   std::lock_guard lock(mu_);
   auto instances = store_.instances(Show::Current);
+  // Restarting instances are suspect: only fresh ones count as coming.
   int starting = static_cast<int>(std::count_if(instances.begin(), instances.end(), [](auto& i) {
-    return i.state == InstanceState::Starting;
+    return i.state == InstanceState::Starting && i.restarts == 0;
   }));
   while (starting < waiting_ &&
          !create_refusal(instances, settings_.policy, settings_.capacity, host_usage())) {
@@ -375,6 +376,7 @@ void Pool::fail(std::int64_t id, const std::string& error) {
     spdlog::error("instance {}: cannot record the error: {}", id, e.what());
   }
   if (!post(Lane::Normal, [this, id] { recover(id); })) unclaim(id);
+  notify_idle();  // waiters re-evaluate: they may need a new instance now
 }
 
 void Pool::recover(std::int64_t id) {

@@ -15,6 +15,7 @@ TEST_CASE("a saturated normal lane does not delay the high lane") {
   auto blocker = release_normal.get_future().share();
   for (int i = 0; i < 4; ++i)
     REQUIRE(lanes.submit(Lane::Normal, Lanes::Clock::now() + 10s, [blocker] { blocker.wait(); }));
+  while (lanes.stats(Lane::Normal).running == 0) std::this_thread::sleep_for(1ms);
 
   std::promise<void> ran;
   auto done = ran.get_future();
