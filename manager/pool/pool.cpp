@@ -215,16 +215,18 @@ std::optional<Instance> Pool::add_instance_locked() {
 void Pool::request_instances_for_waiters() {
   std::lock_guard lock(mu_);
   auto instances = store_.instances(Show::Current);
-  // Restarting instances are suspect: only fresh ones count as coming.
-  int starting = static_cast<int>(std::count_if(instances.begin(), instances.end(), [](auto& i) {
-    return i.state == InstanceState::Starting && i.restarts == 0;
-  }));
-  while (starting < waiting_ &&
+  // Instances that will soon be idle: fresh ones starting (restarting ones
+  // are suspect), ones being reset, and idle ones another operation holds.
+  int coming = 0;
+  for (const auto& i : instances)
+    coming += (i.state == InstanceState::Starting && i.restarts == 0) ||
+              i.state == InstanceState::Resetting || (is_idle(i.state) && claimed_.count(i.id));
+  while (coming < waiting_ &&
          !create_refusal(instances, settings_.policy, settings_.capacity, host_usage())) {
     auto added = add_instance_locked();
     if (!added) break;
     instances.push_back(*added);
-    ++starting;
+    ++coming;
   }
 }
 

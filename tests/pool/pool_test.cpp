@@ -42,7 +42,7 @@ struct Fixture {
   // Adds n instances and waits until all are idle.
   void warm(int n) {
     for (int i = 0; i < n; ++i) pool->add_instance();
-    REQUIRE(eventually([&] { return count(S::Ready) + count(S::Paused) == n; }));
+    REQUIRE(eventually([&] { return count(S::Ready) + count(S::Paused) == n && pool->claimed().empty(); }));
   }
   int count(S state) {
     int n = 0;
@@ -106,7 +106,7 @@ TEST_CASE("release resets the worker and returns the instance to the idle pool; 
   auto ended = f.pool->release(a.id);
   REQUIRE(ended);
   CHECK_FALSE(ended->current());
-  REQUIRE(eventually([&] { return f.store.instance(a.instance_id)->state == S::Paused; }));
+  REQUIRE(eventually([&] { return f.store.instance(a.instance_id)->state == S::Paused && f.pool->claimed().empty(); }));
   CHECK(f.worker.resets() == resets + 1);
   auto again = f.pool->release(a.id);
   CHECK(again->deleted_ms == ended->deleted_ms);
