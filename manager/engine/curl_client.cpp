@@ -150,6 +150,7 @@ CurlResult CurlClient::request(std::string_view method, const std::string& path,
     release(std::move(handle));
   } else {
     result.error = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(result.code);
+    curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &result.os_errno);
     // The handle's connection may be half-used: let it go with the handle.
   }
   return result;
@@ -198,6 +199,7 @@ CurlResult CurlClient::stream(const std::string& path,
       }
       if (result.code != CURLE_OK) {
         result.error = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(result.code);
+        curl_easy_getinfo(easy.get(), CURLINFO_OS_ERRNO, &result.os_errno);
       }
     }
     curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &result.status);

@@ -55,6 +55,7 @@ struct CurlResult {
   long status = 0;           // HTTP status when code == CURLE_OK
   std::string body;
   std::string error;         // curl's description when code != CURLE_OK
+  long os_errno = 0;         // errno of the failed connect or I/O, when known
   bool stopped = false;      // stream(): ended because stop was requested
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -105,8 +106,14 @@ EngineError transport_error(std::string_view operation, const std::string& id, c
     case CURLE_BAD_CONTENT_ENCODING:
     case CURLE_WRITE_ERROR:  // an answer too large to be one of the engine's
       return EngineError(Kind::Protocol, context + ": unexpected answer from " + endpoint + ": " + result.error, 0, id);
+    case CURLE_COULDNT_CONNECT:
+      // curl words a unix socket failure as "port 80"; errno says it plainly.
+      return EngineError(Kind::Unreachable,
+                         context + ": engine unreachable at " + endpoint + ": " +
+                             (result.os_errno != 0 ? std::strerror(static_cast<int>(result.os_errno)) : result.error),
+                         0, id);
     default:
-      // Refused, no socket, reset, TLS handshake failed: nobody we can talk to.
+      // No route, reset, TLS handshake failed: nobody we can talk to.
       return EngineError(Kind::Unreachable, context + ": engine unreachable at " + endpoint + ": " + result.error, 0,
                          id);
   }
@@ -392,6 +399,10 @@ ContainerInfo DockerEngine::inspect(const std::string& id) {
   const json j = parse_json("inspect", id, response.body);
   if (!j.is_object()) throw protocol_error("inspect", id, "not a JSON object");
   return info_from_inspect(j);
+}
+
+std::string DockerEngine::inspect_raw(const std::string& id) {
+  return call("inspect", id, "GET", container_path(id) + "/json").body;
 }
 
 std::vector<ContainerInfo> DockerEngine::list(const Labels& match) {

@@ -96,6 +96,10 @@ class DockerEngine final : public Engine {
   void watch_events(const Labels& match, const std::function<void(const Event&)>& on_event,
                     std::stop_token stop) override;
 
+  // The engine's full inspect document (JSON text) for checks that
+  // ContainerInfo does not cover, such as the HostConfig actually applied.
+  std::string inspect_raw(const std::string& id);
+
   // The API version in use, negotiating it first if needed. Throws EngineError.
   std::string api_version();
   const Options& options() const { return options_; }
