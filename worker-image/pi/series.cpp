@@ -5,121 +5,186 @@
 #include <future>
 #include <map>
 
+#include "pi/factors.hpp"
+
 namespace warmpool::pi {
 namespace {
 
-// 640320^3 / 24
+// 640320^3 / 24 = 2^15 3^2 5^3 23^3 29^3
 constexpr unsigned long kC3Over24 = 10939058860032000UL;
+constexpr PrimePower kC3Over24Factors[] = {{2, 15}, {3, 2}, {5, 3}, {23, 3}, {29, 3}};
 constexpr unsigned long kA = 13591409UL;
 constexpr unsigned long kB = 545140134UL;
+
+// Ranges up to this many terms are summed directly; above, each merge
+// cancels the common factors of p (left) and q (right) first, which keeps
+// the numbers about a third smaller.
+constexpr std::uint64_t kBlockTerms = 8;
 
 // Ranges this short are summed on one thread even when more are allowed.
 constexpr std::uint64_t kMinParallelTerms = 512;
 
-// For the terms in [a, b):
-//   p = prod p(k), q = prod q(k), t = sum over k of (prefix products) such
-// that the sum of terms a..b-1, relative to term a-1, is t / q.
+// For the terms in [a, b): the prefix ratio p / q and the partial sum t / q,
+// both relative to term a - 1, with pf, qf the factorisations of p and q.
+// p and pf are left empty where the caller does not need them.
 struct Node {
   BigInt p;
   BigInt q;
   BigInt t;
+  FactorList pf;
+  FactorList qf;
 };
 
 std::uint64_t node_units(std::uint64_t len) { return len * static_cast<std::uint64_t>(std::bit_width(len)); }
 
-void leaf(std::uint64_t k, bool need_p, Node& out) {
+// p(k) = (6k-5)(2k-1)(6k-1), q(k) = k^3 640320^3 / 24,
+// t(k) = (-1)^k p(k) (13591409 + 545140134 k); term 0 is p = q = 1.
+void term(std::uint64_t k, Node& out) {
   if (k == 0) {
     mpz_set_ui(out.p.get(), 1);
     mpz_set_ui(out.q.get(), 1);
     mpz_set_ui(out.t.get(), kA);
     return;
   }
-  // p(k) = (6k-5)(2k-1)(6k-1), q(k) = k^3 640320^3 / 24,
-  // t(k) = (-1)^k p(k) (13591409 + 545140134 k).
-  BigInt p;
-  mpz_set_ui(p.get(), 6 * k - 5);
-  mpz_mul_ui(p.get(), p.get(), 2 * k - 1);
-  mpz_mul_ui(p.get(), p.get(), 6 * k - 1);
+  mpz_set_ui(out.p.get(), 6 * k - 5);
+  mpz_mul_ui(out.p.get(), out.p.get(), 2 * k - 1);
+  mpz_mul_ui(out.p.get(), out.p.get(), 6 * k - 1);
   mpz_set_ui(out.q.get(), k);
   mpz_mul_ui(out.q.get(), out.q.get(), k);
   mpz_mul_ui(out.q.get(), out.q.get(), k);
   mpz_mul_ui(out.q.get(), out.q.get(), kC3Over24);
-  mpz_mul_ui(out.t.get(), p.get(), kA + kB * k);
+  mpz_mul_ui(out.t.get(), out.p.get(), kA + kB * k);
   if (k % 2 == 1) mpz_neg(out.t.get(), out.t.get());
-  if (need_p) out.p = std::move(p);
 }
 
-// Combines left = [a, m) and right = [m, b) into left:
-//   p = p1 p2, q = q1 q2, t = t1 q2 + p1 t2.
-// With threads > 1, the products run concurrently (GMP allows concurrent
-// reads of one operand).
-void merge(Node& left, Node& right, bool need_p, unsigned threads) {
-  if (threads <= 1) {
-    mpz_mul(left.t.get(), left.t.get(), right.q.get());
-    mpz_mul(right.t.get(), right.t.get(), left.p.get());
-    mpz_add(left.t.get(), left.t.get(), right.t.get());
-    right.t.release();
-    mpz_mul(left.q.get(), left.q.get(), right.q.get());
-    right.q.release();
-    if (need_p) {
-      mpz_mul(left.p.get(), left.p.get(), right.p.get());
-    } else {
-      left.p.release();
-    }
-    right.p.release();
+// left = left (+) right without factor cancellation, on one thread.
+void merge_plain(Node& left, Node& right, bool need_p) {
+  mpz_mul(left.t.get(), left.t.get(), right.q.get());
+  mpz_mul(right.t.get(), right.t.get(), left.p.get());
+  mpz_add(left.t.get(), left.t.get(), right.t.get());
+  mpz_mul(left.q.get(), left.q.get(), right.q.get());
+  if (need_p) mpz_mul(left.p.get(), left.p.get(), right.p.get());
+}
+
+void sum_plain(std::uint64_t a, std::uint64_t b, bool need_p, Node& out) {
+  if (b - a == 1) {
+    term(a, out);
     return;
   }
-  // q1 q2 and t1 q2 are the two large products; p1 t2 and p1 p2 are smaller.
-  BigInt t1q2;
-  auto other = std::async(std::launch::async, [&] {
-    mpz_mul(t1q2.get(), left.t.get(), right.q.get());
+  std::uint64_t m = a + (b - a) / 2;
+  Node right;
+  sum_plain(a, m, true, out);
+  sum_plain(m, b, need_p, right);
+  merge_plain(out, right, need_p);
+}
+
+void block(std::uint64_t a, std::uint64_t b, bool need_p, const Sieve& sieve, Node& out) {
+  sum_plain(a, b, need_p, out);
+  std::uint64_t counted = 0;
+  for (std::uint64_t k = a; k < b; ++k) {
+    if (k == 0) continue;
+    ++counted;
+    sieve.factor(k, 3, out.qf);
     if (need_p) {
-      BigInt p;
-      mpz_mul(p.get(), left.p.get(), right.p.get());
-      return p;
+      sieve.factor(6 * k - 5, 1, out.pf);
+      sieve.factor(2 * k - 1, 1, out.pf);
+      sieve.factor(6 * k - 1, 1, out.pf);
     }
-    return BigInt();
-  });
-  BigInt q;
-  mpz_mul(q.get(), left.q.get(), right.q.get());
-  mpz_mul(right.t.get(), right.t.get(), left.p.get());
-  BigInt p = other.get();
-  mpz_add(t1q2.get(), t1q2.get(), right.t.get());
-  left.t = std::move(t1q2);
-  left.q = std::move(q);
+  }
+  for (PrimePower pp : kC3Over24Factors) {
+    if (counted != 0) out.qf.push_back({pp.prime, pp.exp * static_cast<std::uint32_t>(counted)});
+  }
+  normalize(out.qf);
+  normalize(out.pf);
+}
+
+// Runs f and g, concurrently when threads > 1.
+template <typename F, typename G>
+void both(unsigned threads, F&& f, G&& g) {
+  if (threads <= 1) {
+    f();
+    g();
+    return;
+  }
+  auto task = std::async(std::launch::async, std::forward<G>(g));
+  f();
+  task.get();
+}
+
+// Combines left = [a, m) and right = [m, b) into left. With c the common
+// factor of p1 and q2 (p1 = c p1', q2 = c q2'):
+//   p = p1' p2, q = q1 q2', t = t1 q2' + p1' t2,
+// the same ratios as p1 p2 / q1 q2 and (t1 q2 + p1 t2) / q1 q2.
+void merge(Node& left, Node& right, bool need_p, bool need_lists, unsigned threads) {
+  FactorList c = common(left.pf, right.qf);
+  if (!c.empty()) {
+    BigInt divisor;
+    to_integer(c, divisor);
+    both(
+        threads, [&] { mpz_divexact(left.p.get(), left.p.get(), divisor.get()); },
+        [&] { mpz_divexact(right.q.get(), right.q.get(), divisor.get()); });
+    divide(left.pf, c);
+    divide(right.qf, c);
+  }
+  BigInt t1q2;
+  BigInt p;
+  both(
+      threads,
+      [&] {
+        mpz_mul(t1q2.get(), left.t.get(), right.q.get());
+        if (need_p) mpz_mul(p.get(), left.p.get(), right.p.get());
+      },
+      [&] {
+        mpz_mul(left.q.get(), left.q.get(), right.q.get());
+        mpz_mul(right.t.get(), right.t.get(), left.p.get());
+      });
+  mpz_add(left.t.get(), t1q2.get(), right.t.get());
   left.p = std::move(p);
   right.t.release();
   right.q.release();
   right.p.release();
+  if (need_lists) {
+    left.qf = multiply(left.qf, right.qf);
+    left.pf = need_p ? multiply(left.pf, right.pf) : FactorList();
+  } else {
+    left.qf = FactorList();
+    left.pf = FactorList();
+  }
 }
 
-void split(std::uint64_t a, std::uint64_t b, bool need_p, unsigned threads, Context& ctx, Node& out) {
-  ctx.check_cancel();
-  if (b - a == 1) {
-    leaf(a, need_p, out);
-    ctx.add_units(1);
+struct Job {
+  const Sieve& sieve;
+  Context& ctx;
+};
+
+void split(std::uint64_t a, std::uint64_t b, bool need_p, bool need_lists, unsigned threads, const Job& job,
+           Node& out) {
+  job.ctx.check_cancel();
+  if (b - a <= kBlockTerms) {
+    block(a, b, need_p, job.sieve, out);
+    job.ctx.add_units(node_units(b - a));
     return;
   }
   std::uint64_t m = a + (b - a) / 2;
   Node right;
   if (threads > 1 && b - a >= kMinParallelTerms) {
     unsigned right_threads = threads / 2;
-    auto task = std::async(std::launch::async, [&] { split(m, b, need_p, right_threads, ctx, right); });
+    auto task = std::async(std::launch::async, [&] { split(m, b, need_p, true, right_threads, job, right); });
     // If the left half throws, the future's destructor still waits for the
     // right half, which notices the same cancel flag soon.
-    split(a, m, true, threads - right_threads, ctx, out);
+    split(a, m, true, true, threads - right_threads, job, out);
     task.get();
   } else {
-    split(a, m, true, 1, ctx, out);
-    split(m, b, need_p, 1, ctx, right);
+    split(a, m, true, true, 1, job, out);
+    split(m, b, need_p, true, 1, job, right);
   }
-  ctx.check_cancel();
-  merge(out, right, need_p, b - a >= kMinParallelTerms ? threads : 1);
-  ctx.add_units(node_units(b - a));
+  job.ctx.check_cancel();
+  merge(out, right, need_p, need_lists, b - a >= kMinParallelTerms ? threads : 1);
+  job.ctx.add_units(node_units(b - a));
 }
 
 std::uint64_t units_for(std::uint64_t len, std::map<std::uint64_t, std::uint64_t>& memo) {
-  if (len == 1) return 1;
+  if (len <= kBlockTerms) return node_units(len);
   if (auto it = memo.find(len); it != memo.end()) return it->second;
   std::uint64_t half = len / 2;
   std::uint64_t units = node_units(len) + units_for(half, memo) + units_for(len - half, memo);
@@ -135,8 +200,9 @@ std::uint64_t series_work_units(std::size_t terms) {
 }
 
 SeriesSum sum_series(std::size_t terms, unsigned threads, Context& ctx) {
+  Sieve sieve(6 * static_cast<std::uint64_t>(terms));
   Node root;
-  split(0, terms, false, threads, ctx, root);
+  split(0, terms, false, false, threads, Job{sieve, ctx}, root);
   SeriesSum sum;
   sum.q = std::move(root.q);
   sum.t = std::move(root.t);
