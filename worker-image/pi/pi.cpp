@@ -34,6 +34,7 @@ std::string compute(std::size_t digits, const Options& options, Progress* progre
   if (std::string problem = validate_digits(digits, options); !problem.empty()) {
     throw std::invalid_argument("pi: " + problem);
   }
+  if (cancel != nullptr && cancel->load()) throw Cancelled();
   const unsigned threads = effective_threads(options);
   const std::size_t guard = options.guard_digits == 0 ? kDefaultGuardDigits : options.guard_digits;
   if (options.isolate) return compute_isolated(digits, threads, guard, progress, cancel);
