@@ -1,1 +1,114 @@
-// filled in by the manager core
+#include "config.hpp"
+
+#include <stdexcept>
+
+#include <CLI/CLI.hpp>
+
+namespace warmpool {
+
+namespace {
+
+template <typename T>
+CLI::Option* opt(CLI::App& app, const std::string& flag, T& value, const std::string& help) {
+  std::string env = "WARMPOOL_";
+  for (char c : flag.substr(2)) env += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+  return app.add_option(flag, value, help)->envname(env)->capture_default_str();
+}
+
+}  // namespace
+
+void add_serve_options(CLI::App& app, Config& c) {
+  app.set_config("--config", "", "Read options from this TOML/INI file (keys as the long flags)");
+
+  opt(app, "--host", c.listen_host, "Address the HTTP API listens on")->group("Server");
+  opt(app, "--port", c.listen_port, "Port the HTTP API listens on")->group("Server")->check(CLI::Range(1, 65535));
+  opt(app, "--http-threads", c.http_threads, "HTTP worker threads (each keep-alive connection holds one)")
+      ->group("Server")->check(CLI::Range(4, 4096));
+  opt(app, "--max-body-bytes", c.max_body_bytes, "Largest request body accepted (413 above)")->group("Server");
+  opt(app, "--api-token", c.api_token, "Bearer token required on the public API (allocations, pi jobs)")->group("Server");
+  opt(app, "--admin-token", c.admin_token, "Bearer token required on admin routes (instances, details, metrics)")->group("Server");
+  app.add_flag("--insecure", c.insecure, "Allow listening on a non-loopback address without tokens")
+      ->envname("WARMPOOL_INSECURE")->group("Server");
+  opt(app, "--docs-dir", c.docs_dir, "Directory of swagger-ui-dist files served at / (default: found next to the binary)")->group("Server");
+  opt(app, "--data-dir", c.data_dir, "Directory for the database (warmpool.db) and job results")->group("Server");
+
+  opt(app, "--engine", c.engine, "Docker Engine API endpoint: unix:///path or tcp://host:port (default: $DOCKER_HOST or unix:///var/run/docker.sock)")->group("Engine");
+  opt(app, "--engine-timeout-ms", c.engine_timeout_ms, "Deadline of each engine call")->group("Engine")->check(CLI::Range(100, 600000));
+
+  opt(app, "--manager-id", c.manager_id, "Value of the warmpool.manager label on our containers")->group("Pool");
+  opt(app, "--image", c.image, "Worker image")->group("Pool");
+  opt(app, "--worker-host", c.worker_host, "Loopback address workers listen on (host network)")->group("Pool");
+  opt(app, "--port-first", c.port_first, "First port of the workers' port range")->group("Pool")->check(CLI::Range(1, 65535));
+  opt(app, "--port-last", c.port_last, "Last port of the workers' port range")->group("Pool")->check(CLI::Range(1, 65535));
+  opt(app, "--max-instances", c.max_instances, "Most instances alive at once")->group("Pool")->check(CLI::Range(1, 10000));
+  opt(app, "--min-idle", c.min_idle, "Idle instances kept warm")->group("Pool")->check(CLI::Range(0, 10000));
+  opt(app, "--max-idle", c.max_idle, "Idle instances beyond this are removed")->group("Pool")->check(CLI::Range(0, 10000));
+  opt(app, "--keep-running", c.keep_running, "Idle instances kept running; the rest are paused")->group("Pool")->check(CLI::Range(0, 10000));
+  opt(app, "--idle-shrink-s", c.idle_shrink_s, "Idle instances above --min-idle are removed after this long")->group("Pool");
+  opt(app, "--instance-memory-mb", c.instance_memory_mb, "Memory limit per instance")->group("Pool")->check(CLI::Range(16, 1 << 20));
+  opt(app, "--instance-cpus", c.instance_cpus, "CPU limit per instance")->group("Pool")->check(CLI::Range(0.01, 1024.0));
+  opt(app, "--instance-pids", c.instance_pids, "Process limit per instance")->group("Pool")->check(CLI::Range(8, 1 << 20));
+  opt(app, "--instance-tmpfs-mb", c.instance_tmpfs_mb, "Size of each instance's /scratch tmpfs")->group("Pool");
+  opt(app, "--memory-budget-mb", c.memory_budget_mb, "Memory for all instances together (0: no budget)")->group("Pool");
+  opt(app, "--cpu-budget", c.cpu_budget, "CPUs for all instances together (0: no budget)")->group("Pool");
+  opt(app, "--host-limit", c.host_limit, "Refuse to create instances above this host CPU or memory use")->group("Pool")->check(CLI::Range(0.05, 1.0));
+  opt(app, "--max-restarts", c.max_restarts, "Restarts of a faulty instance before it is replaced")->group("Pool");
+  opt(app, "--ping-timeout-ms", c.ping_timeout_ms, "Deadline of a worker ping")->group("Pool");
+  opt(app, "--reset-timeout-ms", c.reset_timeout_ms, "Deadline of a worker reset")->group("Pool");
+  opt(app, "--ready-timeout-ms", c.ready_timeout_ms, "How long a new instance may take to answer its first ping")->group("Pool");
+  opt(app, "--lease-s", c.lease_s, "Default allocation lease")->group("Pool")->check(CLI::Range(1, 31'536'000));
+  opt(app, "--max-lease-s", c.max_lease_s, "Longest lease a client may ask for")->group("Pool")->check(CLI::Range(1, 31'536'000));
+
+  opt(app, "--high-threads", c.high_threads, "Threads of the high lane (allocation, release)")->group("Queues")->check(CLI::Range(1, 256));
+  opt(app, "--normal-threads", c.normal_threads, "Threads of the normal lane (create, delete, monitor, jobs)")->group("Queues")->check(CLI::Range(1, 256));
+  opt(app, "--queue-capacity", c.queue_capacity, "Queued tasks per lane before requests get 429")->group("Queues")->check(CLI::Range(1, 1'000'000));
+  opt(app, "--allocate-timeout-ms", c.allocate_timeout_ms, "Default deadline of POST /allocations (503 after)")->group("Queues")->check(CLI::Range(10, 600000));
+  opt(app, "--scheduler-period-ms", c.scheduler_period_ms, "Period of the health and upkeep loop")->group("Queues")->check(CLI::Range(50, 3'600'000));
+  opt(app, "--log-level", c.log_level, "trace, debug, info, warn, error")->group("Server")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+}
+
+void Config::validate() const {
+  if (port_first > port_last) throw std::invalid_argument("--port-first must not be above --port-last");
+  if (min_idle > max_idle) throw std::invalid_argument("--min-idle must not be above --max-idle");
+  if (lease_s > max_lease_s) throw std::invalid_argument("--lease-s must not be above --max-lease-s");
+  const bool loopback = listen_host == "127.0.0.1" || listen_host == "::1" ||
+                        listen_host == "localhost" || listen_host.rfind("127.", 0) == 0;
+  if (!loopback && (api_token.empty() || admin_token.empty()) && !insecure)
+    throw std::invalid_argument("refusing to listen on " + listen_host +
+                                " without --api-token and --admin-token (or pass --insecure)");
+}
+
+std::string Config::database_path() const { return data_dir + "/warmpool.db"; }
+
+PoolSettings Config::pool_settings() const {
+  PoolSettings s;
+  s.policy.max_instances = max_instances;
+  s.policy.min_idle = min_idle;
+  s.policy.max_idle = max_idle;
+  s.policy.keep_running = keep_running;
+  s.policy.idle_shrink_ms = static_cast<std::int64_t>(idle_shrink_s) * 1000;
+  s.capacity.instance_memory = instance_memory_mb << 20;
+  s.capacity.memory_budget = memory_budget_mb << 20;
+  s.capacity.instance_cpus = instance_cpus;
+  s.capacity.cpu_budget = cpu_budget;
+  s.capacity.host_limit = host_limit;
+  s.manager_id = manager_id;
+  s.image = image;
+  s.host = worker_host;
+  s.port_first = port_first;
+  s.port_last = port_last;
+  s.container.memory_bytes = instance_memory_mb << 20;
+  s.container.nano_cpus = static_cast<std::int64_t>(instance_cpus * 1e9);
+  s.container.pids_limit = instance_pids;
+  s.container.tmpfs_bytes = instance_tmpfs_mb << 20;
+  s.max_restarts = max_restarts;
+  s.ping_timeout = std::chrono::milliseconds(ping_timeout_ms);
+  s.reset_timeout = std::chrono::milliseconds(reset_timeout_ms);
+  s.ready_timeout = std::chrono::milliseconds(ready_timeout_ms);
+  s.default_lease_ms = static_cast<std::int64_t>(lease_s) * 1000;
+  s.max_lease_ms = static_cast<std::int64_t>(max_lease_s) * 1000;
+  return s;
+}
+
+}  // namespace warmpool

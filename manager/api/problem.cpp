@@ -1,1 +1,118 @@
-// filled in by the manager core
+#include "api/problem.hpp"
+
+#include <httplib.h>
+
+#include "clock.hpp"
+
+namespace warmpool::api {
+
+using nlohmann::json;
+
+namespace {
+const char* title_of(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return status < 500 ? "Client Error" : "Server Error";
+  }
+}
+}  // namespace
+
+void problem(httplib::Response& res, int status, const std::string& detail, int retry_after_s) {
+  res.status = status;
+  if (retry_after_s > 0) res.set_header("Retry-After", std::to_string(retry_after_s));
+  json body = {{"type", "about:blank"},
+               {"status", status},
+               {"title", title_of(status)},
+               {"detail", detail}};
+  res.set_content(body.dump(), "application/problem+json");
+}
+
+void json_reply(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+namespace {
+json time_or_null(const std::optional<std::int64_t>& ms) {
+  return ms ? json(iso8601(*ms)) : json(nullptr);
+}
+}  // namespace
+
+json to_json(const Allocation& a) {
+  return {{"id", a.id},
+          {"url", "/allocations/" + a.id},
+          {"instance", a.instance_id},
+          {"endpoint", a.endpoint},
+          {"client", a.client},
+          {"createdAt", iso8601(a.created_ms)},
+          {"expiresAt", iso8601(a.expires_ms)},
+          {"deletedAt", time_or_null(a.deleted_ms)},
+          {"endReason", a.end_reason.empty() ? json(nullptr) : json(a.end_reason)}};
+}
+
+json to_json(const Instance& i) {
+  return {{"id", i.id},
+          {"url", "/instances/" + std::to_string(i.id)},
+          {"containerId", i.container_id},
+          {"endpoint", i.endpoint()},
+          {"state", to_string(i.state)},
+          {"createdAt", iso8601(i.created_ms)},
+          {"updatedAt", iso8601(i.updated_ms)},
+          {"deletedAt", time_or_null(i.deleted_ms)},
+          {"failures", i.failures},
+          {"restarts", i.restarts},
+          {"lastError", i.last_error.empty() ? json(nullptr) : json(i.last_error)}};
+}
+
+json parse_object(const std::string& body, std::initializer_list<const char*> allowed) {
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
+  json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) throw BadRequest("the body is not valid JSON");
+  if (!parsed.is_object()) throw BadRequest("the body must be a JSON object");
+  for (const auto& [key, value] : parsed.items()) {
+    bool known = false;
+    for (const char* a : allowed) known = known || key == a;
+    if (!known) throw BadRequest("unknown field \"" + key + "\"");
+  }
+  return parsed;
+}
+
+std::int64_t get_int(const json& body, const char* key, std::int64_t lo, std::int64_t hi,
+                     std::int64_t fallback) {
+  auto it = body.find(key);
+  if (it == body.end()) return fallback;
+  if (!it->is_number_integer())
+    throw BadRequest(std::string("\"") + key + "\" must be an integer");
+  // Unsigned values above INT64_MAX are out of range too.
+  if (it->is_number_unsigned() && it->get<std::uint64_t>() > static_cast<std::uint64_t>(hi))
+    throw BadRequest(std::string("\"") + key + "\" must be between " + std::to_string(lo) +
+                     " and " + std::to_string(hi));
+  const auto v = it->get<std::int64_t>();
+  if (v < lo || v > hi)
+    throw BadRequest(std::string("\"") + key + "\" must be between " + std::to_string(lo) +
+                     " and " + std::to_string(hi));
+  return v;
+}
+
+std::string get_string(const json& body, const char* key, std::size_t max_len) {
+  auto it = body.find(key);
+  if (it == body.end()) return "";
+  if (!it->is_string()) throw BadRequest(std::string("\"") + key + "\" must be a string");
+  auto s = it->get<std::string>();
+  if (s.size() > max_len)
+    throw BadRequest(std::string("\"") + key + "\" must be at most " + std::to_string(max_len) +
+                     " bytes");
+  return s;
+}
+
+}  // namespace warmpool::api

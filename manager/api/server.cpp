@@ -1,1 +1,320 @@
-// filled in by the manager core
+#include "api/server.hpp"
+
+#include <regex>
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include "api/problem.hpp"
+#include "host.hpp"
+#include "warmpool/version.hpp"
+
+namespace warmpool::api {
+
+using nlohmann::json;
+
+namespace {
+
+Show parse_show(const httplib::Request& req) {
+  if (!req.has_param("show")) return Show::Current;
+  const auto v = req.get_param_value("show");
+  if (v == "current") return Show::Current;
+  if (v == "finished") return Show::Finished;
+  if (v == "all") return Show::All;
+  throw BadRequest("\"show\" must be current, finished or all");
+}
+
+std::int64_t parse_id(const std::string& text) {
+  // The route's regex admits only digits; anything too long is unknown.
+  try {
+    return std::stoll(text);
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+}  // namespace
+
+bool same_token(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  const std::size_t n = std::max(a.size(), b.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff |= x ^ y;
+  }
+  return diff == 0;
+}
+
+Server::Server(const Config& config, Pool& pool, Store& store, engine::Engine& engine,
+               Lanes& lanes, HealthSource health)
+    : config_(config),
+      pool_(pool),
+      store_(store),
+      engine_(engine),
+      lanes_(lanes),
+      health_(std::move(health)),
+      http_(std::make_unique<httplib::Server>()) {
+  // cpp-httplib's defaults cost ~26 ms per keep-alive request (Nagle with
+  // delayed ACKs) and serve only 8 connections at once.
+  http_->set_tcp_nodelay(true);
+  const int threads = config_.http_threads;
+  http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  http_->set_keep_alive_max_count(10000);
+  http_->set_keep_alive_timeout(5);
+  http_->set_read_timeout(10, 0);
+  http_->set_write_timeout(10, 0);
+  http_->set_payload_max_length(config_.max_body_bytes);
+
+  http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    return authorized(req, res) ? httplib::Server::HandlerResponse::Unhandled
+                                : httplib::Server::HandlerResponse::Handled;
+  });
+  http_->set_exception_handler([](const httplib::Request& req, httplib::Response& res,
+                                  std::exception_ptr ep) {
+    try {
+      std::rethrow_exception(ep);
+    } catch (const BadRequest& e) {
+      problem(res, 400, e.what());
+    } catch (const StoreError& e) {
+      spdlog::error("{} {}: {}", req.method, req.path, e.what());
+      problem(res, 503, std::string("the database is unavailable: ") + e.what(), 5);
+    } catch (const std::exception& e) {
+      spdlog::error("{} {}: {}", req.method, req.path, e.what());
+      problem(res, 500, e.what());
+    } catch (...) {
+      problem(res, 500, "unknown error");
+    }
+  });
+  http_->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 404) problem(res, 404, "no route for " + req.method + " " + req.path);
+    else if (res.status == 413) problem(res, 413, "the body is larger than the limit");
+    else if (res.status == 400) problem(res, 400, "malformed request");
+    else problem(res, res.status, "request failed");
+  });
+
+  add_allocation_routes();
+  add_instance_routes();
+  add_health_routes();
+}
+
+Server::~Server() { stop(); }
+
+void Server::route(const std::string& method, const std::string& pattern, Access access,
+                   Handler handler) {
+  routes_.emplace_back(method, pattern);
+  access_.emplace_back(std::regex(pattern), access);
+  if (method == "GET") http_->Get(pattern, handler);
+  else if (method == "POST") http_->Post(pattern, handler);
+  else if (method == "DELETE") http_->Delete(pattern, handler);
+  else if (method == "PUT") http_->Put(pattern, handler);
+  else if (method == "PATCH") http_->Patch(pattern, handler);
+  else throw std::invalid_argument("unsupported method " + method);
+}
+
+bool Server::authorized(const httplib::Request& req, httplib::Response& res) const {
+  if (config_.api_token.empty() && config_.admin_token.empty()) return true;
+  Access access = Access::Open;
+  for (const auto& [pattern, a] : access_) {
+    if (std::regex_match(req.path, pattern)) {
+      access = a;
+      break;
+    }
+  }
+  const std::string& token = access == Access::Admin ? config_.admin_token
+                             : access == Access::Public ? config_.api_token
+                                                        : std::string();
+  if (access == Access::Open || token.empty()) return true;
+  const std::string header = req.get_header_value("Authorization");
+  const std::string prefix = "Bearer ";
+  if (header.rfind(prefix, 0) == 0 && same_token(header.substr(prefix.size()), token)) return true;
+  res.set_header("WWW-Authenticate", "Bearer");
+  problem(res, 401, "a valid bearer token is required");
+  return false;
+}
+
+// ---------------------------------------------------------------------------
+// /allocations
+
+void Server::add_allocation_routes() {
+  route("POST", "/allocations", Access::Public, [this](const auto& req, auto& res) {
+    const json body = parse_object(req.body, {"lease_seconds", "client", "timeout_ms"});
+    Pool::AllocateRequest request;
+    request.lease_ms = 1000 * get_int(body, "lease_seconds", 1, config_.max_lease_s, config_.lease_s);
+    request.client = get_string(body, "client", 200);
+    const auto timeout = get_int(body, "timeout_ms", 1, 600000, config_.allocate_timeout_ms);
+    request.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout);
+    try {
+      const Allocation a = pool_.allocate(request);
+      res.set_header("Location", "/allocations/" + a.id);
+      json_reply(res, 201, to_json(a));
+    } catch (const AllocateError& e) {
+      switch (e.kind()) {
+        case AllocateError::Kind::QueueFull: problem(res, 429, e.what(), 1); break;
+        case AllocateError::Kind::Timeout: problem(res, 503, e.what(), 1); break;
+        case AllocateError::Kind::EngineDown: problem(res, 503, e.what(), 5); break;
+      }
+    }
+  });
+
+  route("GET", "/allocations", Access::Public, [this](const auto& req, auto& res) {
+    json list = json::array();
+    for (const auto& a : store_.allocations(parse_show(req))) list.push_back(to_json(a));
+    json_reply(res, 200, list);
+  });
+
+  route("GET", R"(/allocations/([^/]+))", Access::Public, [this](const auto& req, auto& res) {
+    auto a = store_.allocation(req.matches[1]);
+    if (!a) return problem(res, 404, "no allocation " + std::string(req.matches[1]));
+    json_reply(res, 200, to_json(*a));
+  });
+
+  route("DELETE", R"(/allocations/([^/]+))", Access::Public, [this](const auto& req, auto& res) {
+    auto a = pool_.release(req.matches[1]);
+    if (!a) return problem(res, 404, "no allocation " + std::string(req.matches[1]));
+    json_reply(res, 200, to_json(*a));
+  });
+
+  route("POST", R"(/allocations/([^/]+)/renew)", Access::Public, [this](const auto& req, auto& res) {
+    const json body = parse_object(req.body, {"lease_seconds"});
+    const auto lease = get_int(body, "lease_seconds", 1, config_.max_lease_s, config_.lease_s);
+    auto a = pool_.renew(req.matches[1], lease * 1000);
+    if (!a) return problem(res, 404, "no allocation " + std::string(req.matches[1]));
+    if (!a->current()) return problem(res, 409, "allocation " + a->id + " has ended");
+    json_reply(res, 200, to_json(*a));
+  });
+}
+
+// ---------------------------------------------------------------------------
+// /instances
+
+void Server::add_instance_routes() {
+  route("GET", "/instances", Access::Admin, [this](const auto& req, auto& res) {
+    json list = json::array();
+    for (const auto& i : store_.instances(parse_show(req))) list.push_back(to_json(i));
+    json_reply(res, 200, list);
+  });
+
+  route("POST", "/instances", Access::Admin, [this](const auto& req, auto& res) {
+    parse_object(req.body, {});
+    try {
+      const Instance i = pool_.add_instance();
+      res.set_header("Location", "/instances/" + std::to_string(i.id));
+      json_reply(res, 201, to_json(i));
+    } catch (const PoolConflict& e) {
+      problem(res, 409, e.what());
+    }
+  });
+
+  route("GET", R"(/instances/(\d+))", Access::Admin, [this](const auto& req, auto& res) {
+    auto i = store_.instance(parse_id(req.matches[1]));
+    if (!i) return problem(res, 404, "no instance " + std::string(req.matches[1]));
+    json body = to_json(*i);
+    auto current = store_.current_allocation_of(i->id);
+    body["allocation"] = current ? json(current->id) : json(nullptr);
+    json_reply(res, 200, body);
+  });
+
+  route("DELETE", R"(/instances/(\d+))", Access::Admin, [this](const auto& req, auto& res) {
+    try {
+      auto i = pool_.delete_instance(parse_id(req.matches[1]), "deleted by an operator");
+      if (!i) return problem(res, 404, "no instance " + std::string(req.matches[1]));
+      json_reply(res, 202, to_json(*i));
+    } catch (const PoolConflict& e) {
+      problem(res, 409, e.what(), 1);
+    }
+  });
+
+  route("POST", R"(/instances/(\d+)/restart)", Access::Admin, [this](const auto& req, auto& res) {
+    try {
+      auto i = pool_.restart_instance(parse_id(req.matches[1]));
+      if (!i) return problem(res, 404, "no instance " + std::string(req.matches[1]));
+      json_reply(res, 202, to_json(*i));
+    } catch (const PoolConflict& e) {
+      problem(res, 409, e.what(), 1);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------
+// /health, /details
+
+void Server::add_health_routes() {
+  route("GET", "/health", Access::Open, [this](const auto&, auto& res) {
+    json engine_status;
+    {
+      std::lock_guard lock(health_mu_);
+      const auto now = std::chrono::steady_clock::now();
+      if (now - engine_checked_ > std::chrono::seconds(1)) {
+        try {
+          const auto v = engine_.version();
+          engine_status_ = {{"reachable", true}, {"version", v.version}, {"apiVersion", v.api_version}};
+        } catch (const std::exception& e) {
+          engine_status_ = {{"reachable", false}, {"error", e.what()}};
+        }
+        engine_checked_ = now;
+      }
+      engine_status = engine_status_;
+    }
+    json database = {{"ok", true}};
+    try {
+      database["schemaVersion"] = store_.schema_version();
+    } catch (const std::exception& e) {
+      database = {{"ok", false}, {"error", e.what()}};
+    }
+    json scheduler = {{"ok", health_.scheduler_ok ? health_.scheduler_ok() : true}};
+    if (health_.scheduler_error) {
+      auto err = health_.scheduler_error();
+      scheduler["lastError"] = err.empty() ? json(nullptr) : json(err);
+    }
+    const bool ok = engine_status["reachable"].get<bool>() && database["ok"].get<bool>();
+    json_reply(res, ok ? 200 : 503,
+               {{"status", ok ? "ok" : "degraded"},
+                {"version", kVersion},
+                {"engine", engine_status},
+                {"database", database},
+                {"scheduler", scheduler}});
+  });
+
+  route("GET", "/details", Access::Admin, [this](const auto&, auto& res) {
+    const HostInfo host = read_host_info();
+    const PoolCounts counts = pool_.counts();
+    auto lane = [this](Lane l) {
+      const auto s = lanes_.stats(l);
+      return json{{"queued", s.queued}, {"running", s.running}, {"completed", s.completed},
+                  {"expired", s.expired}, {"rejected", s.rejected}};
+    };
+    const HostUsage usage = pool_.host_usage();
+    json_reply(res, 200,
+               {{"host", {{"cpus", host.cpus},
+                          {"memoryTotalBytes", host.memory_total},
+                          {"memoryAvailableBytes", host.memory_available},
+                          {"cpuUse", usage.cpu},
+                          {"memoryUse", usage.memory}}},
+                {"pool", {{"byState", counts.by_state},
+                          {"busy", counts.claimed},
+                          {"waitingAllocations", counts.waiting},
+                          {"maxInstances", config_.max_instances},
+                          {"minIdle", config_.min_idle},
+                          {"maxIdle", config_.max_idle},
+                          {"keepRunning", config_.keep_running}}},
+                {"queues", {{"high", lane(Lane::High)}, {"normal", lane(Lane::Normal)}}}});
+  });
+}
+
+// ---------------------------------------------------------------------------
+
+bool Server::listen(const std::string& host, int port) { return http_->listen(host, port); }
+
+int Server::bind_any_port(const std::string& host) { return http_->bind_to_any_port(host); }
+
+bool Server::listen_after_bind() { return http_->listen_after_bind(); }
+
+void Server::stop() {
+  if (http_) http_->stop();
+}
+
+bool Server::running() const { return http_->is_running(); }
+
+}  // namespace warmpool::api

@@ -298,7 +298,7 @@ std::optional<Instance> Pool::delete_instance(std::int64_t id, const std::string
     unclaim(id);
     throw;
   }
-  if (!post(Lane::Normal, [this, id, reason] { remove(id, reason); })) unclaim(id);
+  post_or_unclaim(id, [this, id, reason] { remove(id, reason); });
   return instance;
 }
 
@@ -333,7 +333,7 @@ std::optional<Instance> Pool::restart_instance(std::int64_t id) {
     unclaim(id);
     throw;
   }
-  if (!post(Lane::Normal, [this, id] { restart(id); })) unclaim(id);
+  post_or_unclaim(id, [this, id] { restart(id); });
   return instance;
 }
 
@@ -377,7 +377,7 @@ void Pool::fail(std::int64_t id, const std::string& error) {
   } catch (const StoreError& e) {
     spdlog::error("instance {}: cannot record the error: {}", id, e.what());
   }
-  if (!post(Lane::Normal, [this, id] { recover(id); })) unclaim(id);
+  post_or_unclaim(id, [this, id] { recover(id); });
   notify_idle();  // waiters re-evaluate: they may need a new instance now
 }
 
@@ -400,6 +400,35 @@ void Pool::recover(std::int64_t id) {
     remove(id, "replaced after " + std::to_string(instance->restarts) + " failed restarts");
     notify_idle();  // waiters re-evaluate, and create a replacement if they still need one
   }
+}
+
+void Pool::resume(std::int64_t id) {
+  auto instance = store_.instance(id);
+  if (!instance) {
+    unclaim(id);
+    return;
+  }
+  switch (instance->state) {
+    case InstanceState::Starting:
+      post_or_unclaim(id, [this, id] { restart(id); });
+      break;
+    case InstanceState::Resetting:
+      unclaim(id);  // recycle claims for itself
+      post(Lane::High, [this, id] { recycle(id); });
+      break;
+    case InstanceState::Deleting:
+      post_or_unclaim(id, [this, id] { remove(id, "resumed"); });
+      break;
+    case InstanceState::Error:
+      post_or_unclaim(id, [this, id] { recover(id); });
+      break;
+    default:
+      unclaim(id);
+  }
+}
+
+void Pool::post_or_unclaim(std::int64_t id, std::function<void()> task) {
+  if (!post(Lane::Normal, std::move(task))) unclaim(id);
 }
 
 // ---------------------------------------------------------------------------

@@ -117,8 +117,16 @@ class Pool {
   std::set<std::int64_t> claimed() const;
 
   // Moves an idle instance between running and paused (scheduler upkeep).
-  // REQUIRES: the caller holds the claim on id.
+  // REQUIRES: the caller holds the claim on id. Throws on engine failure.
   void settle(std::int64_t id, InstanceState target);
+  // Records a fault (state error) and starts recovery: restart up to
+  // max_restarts times, then delete (the warm pool is refilled by upkeep).
+  // REQUIRES: the caller holds the claim on id; it passes to the recovery.
+  void fault(std::int64_t id, const std::string& error) { fail(id, error); }
+  // Finishes whatever a crashed manager left an instance in the middle of:
+  // starting -> (re)create, resetting -> recycle, deleting -> remove,
+  // error -> recover. REQUIRES: the caller holds the claim on id.
+  void resume(std::int64_t id);
 
   PoolCounts counts();
   const PoolSettings& settings() const { return settings_; }
@@ -147,6 +155,7 @@ class Pool {
   void request_instances_for_waiters();
   void notify_idle();
   bool post(Lane lane, std::function<void()> task);
+  void post_or_unclaim(std::int64_t id, std::function<void()> task);
   engine::ContainerSpec spec_for(const Instance& instance) const;
 
   const PoolSettings settings_;

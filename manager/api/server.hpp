@@ -1,0 +1,87 @@
+// The manager's HTTP API (cpp-httplib). Handlers only parse, call the pool or
+// the store, and serialise; errors are application/problem+json.
+//
+// Route groups: public (allocations, pi jobs: --api-token), admin (instances,
+// details, metrics: --admin-token), open (health, docs).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config.hpp"
+#include "engine/engine.hpp"
+#include "pool/pool.hpp"
+#include "queue/lanes.hpp"
+#include "store/store.hpp"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace warmpool::api {
+
+// What /health reports about the parts it cannot see itself.
+struct HealthSource {
+  std::function<bool()> scheduler_ok;            // may be empty
+  std::function<std::string()> scheduler_error;  // may be empty
+};
+
+class Server {
+ public:
+  using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+  enum class Access { Open, Public, Admin };
+
+  Server(const Config& config, Pool& pool, Store& store, engine::Engine& engine, Lanes& lanes,
+         HealthSource health = {});
+  ~Server();
+
+  // Registers a route; `pattern` is a regex over the path. Other modules (pi
+  // jobs, docs, metrics) add theirs before listen().
+  void route(const std::string& method, const std::string& pattern, Access access, Handler handler);
+  // Every registered (method, pattern), for the contract test.
+  std::vector<std::pair<std::string, std::string>> routes() const { return routes_; }
+
+  // Binds and serves until stop(). Returns false if it could not bind.
+  bool listen(const std::string& host, int port);
+  // Binds to a free port on host and returns it; serve with listen_after_bind().
+  int bind_any_port(const std::string& host);
+  bool listen_after_bind();
+  void stop();
+  bool running() const;
+
+ private:
+  void add_allocation_routes();
+  void add_instance_routes();
+  void add_health_routes();
+  bool authorized(const httplib::Request& req, httplib::Response& res) const;
+
+  const Config& config_;
+  Pool& pool_;
+  Store& store_;
+  engine::Engine& engine_;
+  Lanes& lanes_;
+  HealthSource health_;
+  std::unique_ptr<httplib::Server> http_;
+  std::vector<std::pair<std::string, std::string>> routes_;
+  std::vector<std::pair<std::regex, Access>> access_;  // compiled patterns, in order
+
+  // /health caches the engine's answer briefly so probes stay cheap.
+  std::mutex health_mu_;
+  std::chrono::steady_clock::time_point engine_checked_{};  // GUARDED_BY(health_mu_)
+  nlohmann::json engine_status_;                            // GUARDED_BY(health_mu_)
+};
+
+// Constant-time comparison for tokens.
+bool same_token(const std::string& a, const std::string& b);
+
+}  // namespace warmpool::api

@@ -1,0 +1,26 @@
+// `warmpool alloc|release|instances|health`: a small client for the API.
+#pragma once
+
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace warmpool::client {
+
+struct Options {
+  std::string server = "http://127.0.0.1:8080";
+  std::string token;
+  int lease_seconds = 0;
+  std::string label;
+  std::string allocation_id;
+  std::string show = "current";
+  int timeout_ms = 30000;
+};
+
+void add_commands(CLI::App& app, Options& options);
+// Runs the parsed subcommand; returns the exit code.
+int run(const CLI::App& app, const Options& options);
+
+}  // namespace warmpool::client

@@ -1,0 +1,82 @@
+// Everything `warmpool serve` can be told, with its defaults. Each field is a
+// flag, an environment variable (WARMPOOL_<NAME>) and a key in the optional
+// config file (--config, TOML or INI); flags win over the environment, which
+// wins over the file.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "pool/pool.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace warmpool {
+
+struct Config {
+  // HTTP server
+  std::string listen_host = "127.0.0.1";
+  int listen_port = 8080;
+  int http_threads = 64;            // keep-alive connections each hold a thread
+  std::size_t max_body_bytes = 64 * 1024;
+  std::string api_token;            // bearer token for the public API (empty: none)
+  std::string admin_token;          // bearer token for admin routes (empty: none)
+  bool insecure = false;            // allow a non-loopback listen address without tokens
+  std::string docs_dir;             // swagger-ui-dist files; empty: next to the binary
+
+  // Records
+  std::string data_dir = "warmpool-data";  // holds warmpool.db and job results
+
+  // Engine
+  std::string engine;               // unix:///..., tcp://...; empty: DOCKER_HOST or the default socket
+  int engine_timeout_ms = 5000;
+
+  // Pool
+  std::string manager_id = "warmpool";
+  std::string image = "warmpool/pi-worker:latest";
+  std::string worker_host = "127.0.0.1";
+  int port_first = 20000;
+  int port_last = 20999;
+  int max_instances = 8;
+  int min_idle = 2;
+  int max_idle = 8;
+  int keep_running = 1;
+  int idle_shrink_s = 600;
+  std::int64_t instance_memory_mb = 512;
+  double instance_cpus = 1.0;
+  int instance_pids = 64;
+  std::int64_t instance_tmpfs_mb = 256;
+  std::int64_t memory_budget_mb = 0;
+  double cpu_budget = 0;
+  double host_limit = 0.9;
+  int max_restarts = 2;
+  int ping_timeout_ms = 500;
+  int reset_timeout_ms = 2000;
+  int ready_timeout_ms = 30000;
+  int lease_s = 300;
+  int max_lease_s = 86400;
+
+  // Queues and deadlines
+  int high_threads = 4;
+  int normal_threads = 2;
+  int queue_capacity = 1024;
+  int allocate_timeout_ms = 5000;   // default deadline of POST /allocations
+
+  // Scheduler
+  int scheduler_period_ms = 2000;
+
+  std::string log_level = "info";
+
+  // The pool's part of the configuration.
+  PoolSettings pool_settings() const;
+  std::string database_path() const;
+  // Throws std::invalid_argument with a clear message for inconsistent values.
+  void validate() const;
+};
+
+// Adds the options of `serve` to `app`, bound to `config`.
+void add_serve_options(CLI::App& app, Config& config);
+
+}  // namespace warmpool
