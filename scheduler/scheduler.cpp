@@ -96,6 +96,9 @@ bool Scheduler::check(const Instance& instance) {
 
 Scheduler::TickReport Scheduler::tick() {
   TickReport report;
+  engine_.version();  // throws while the engine is unreachable: nothing below can work
+  engine_ok_ = true;
+  pool_.set_engine_state(true);
   const std::int64_t now = clock_.now_ms();
   const HostUsage usage = host_.sample();
 
@@ -201,9 +204,11 @@ void Scheduler::loop(std::stop_token stop) {
         reconciled = true;
       }
       tick();
-      engine_ok_ = true;
     } catch (const EngineError& e) {
-      engine_ok_ = e.kind() != EngineError::Kind::Unreachable && e.kind() != EngineError::Kind::Timeout;
+      if (e.kind() == EngineError::Kind::Unreachable || e.kind() == EngineError::Kind::Timeout) {
+        engine_ok_ = false;
+        pool_.set_engine_state(false, e.what());
+      }
       error = e.what();
     } catch (const std::exception& e) {
       error = e.what();

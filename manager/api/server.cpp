@@ -90,7 +90,8 @@ Server::Server(const Config& config, Pool& pool, Store& store, engine::Engine& e
     if (!res.body.empty()) return;
     if (res.status == 404) problem(res, 404, "no route for " + req.method + " " + req.path);
     else if (res.status == 413) problem(res, 413, "the body is larger than the limit");
-    else if (res.status == 400) problem(res, 400, "malformed request");
+    else if (res.status == 400)
+      problem(res, 400, "malformed request (a POST without a body needs Content-Length: 0)");
     else problem(res, res.status, "request failed");
   });
 

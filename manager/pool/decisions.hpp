@@ -26,7 +26,7 @@ struct Capacity {
   std::int64_t memory_budget = 0;  // bytes for all instances; 0 = no budget
   double instance_cpus = 1.0;
   double cpu_budget = 0;           // CPUs for all instances; 0 = no budget
-  double host_limit = 0.9;         // refuse to create above this host CPU or memory use
+  double host_limit = 0.9;         // refuse to create above this host CPU or memory use (1 = never)
 };
 
 // Host CPU and memory use, as fractions in [0, 1].

@@ -55,7 +55,11 @@ Allocation Pool::allocate(const AllocateRequest& request) {
     HandOut attempt = hand_out_on_high_lane(request);
     if (attempt.allocation) return *attempt.allocation;
 
-    // Nothing idle: make sure instances are coming, then wait for one.
+    // Nothing idle. Without an engine no instance can come: say so now.
+    if (auto down = engine_down())
+      throw AllocateError(AllocateError::Kind::EngineDown,
+                          "no idle instance, and the container engine is unreachable: " + *down);
+    // Make sure instances are coming, then wait for one.
     std::unique_lock lock(mu_);
     ++waiting_;
     lock.unlock();
@@ -65,9 +69,14 @@ Allocation Pool::allocate(const AllocateRequest& request) {
       return idle_generation_ != attempt.idle_generation;
     });
     --waiting_;
-    if (!changed)
-      throw AllocateError(AllocateError::Kind::Timeout,
-                          "no instance became available before the deadline");
+    if (!changed) {
+      std::string why = "no instance became available before the deadline";
+      lock.unlock();
+      if (auto refusal = create_refusal(store_.instances(Show::Current), settings_.policy,
+                                        settings_.capacity, host_usage()))
+        why += " (" + *refusal + ")";
+      throw AllocateError(AllocateError::Kind::Timeout, why);
+    }
   }
 }
 
@@ -105,6 +114,7 @@ Pool::HandOut Pool::try_hand_out(const AllocateRequest& request) {
       worker_.ping(instance->endpoint(), settings_.ping_timeout);
     } catch (const EngineError& e) {
       if (e.kind() == EngineError::Kind::Unreachable) {
+        observe(e);
         unclaim(*id);
         throw AllocateError(AllocateError::Kind::EngineDown,
                             std::string("the container engine is unreachable: ") + e.what());
@@ -179,6 +189,7 @@ void Pool::recycle(std::int64_t id) {
     if (target == InstanceState::Paused) engine_.pause(instance->container_id);
     store_.transition(id, target, clock_.now_ms());
   } catch (const std::exception& e) {
+    observe(e);
     fail(id, std::string("reset after release: ") + e.what());
     return;
   }
@@ -214,6 +225,7 @@ std::optional<Instance> Pool::add_instance_locked() {
 
 void Pool::request_instances_for_waiters() {
   std::lock_guard lock(mu_);
+  if (!engine_error_.empty()) return;
   auto instances = store_.instances(Show::Current);
   // Instances that will soon be idle: fresh ones starting (restarting ones
   // are suspect), ones being reset, and idle ones another operation holds.
@@ -251,9 +263,11 @@ void Pool::create(std::int64_t id) {
     store_.transition(id, InstanceState::Ready, clock_.now_ms());
     settle(id, settle_state(store_.instances(Show::Current), id, settings_.policy));
   } catch (const std::exception& e) {
+    observe(e);
     fail(id, std::string("create: ") + e.what());
     return;
   }
+  set_engine_state(true);
   unclaim(id);
   notify_idle();
 }
@@ -361,6 +375,7 @@ void Pool::restart(std::int64_t id) {
     store_.transition(id, InstanceState::Ready, clock_.now_ms());
     settle(id, settle_state(store_.instances(Show::Current), id, settings_.policy));
   } catch (const std::exception& e) {
+    observe(e);
     fail(id, std::string("restart: ") + e.what());
     return;
   }
@@ -383,7 +398,9 @@ void Pool::fail(std::int64_t id, const std::string& error) {
 
 void Pool::recover(std::int64_t id) {
   auto instance = store_.instance(id);
-  if (!instance || instance->state != InstanceState::Error) {
+  // With the engine down a restart cannot work; the scheduler resumes this
+  // instance on a later tick, which paces the retries.
+  if (!instance || instance->state != InstanceState::Error || engine_down()) {
     unclaim(id);
     return;
   }
@@ -457,6 +474,28 @@ void Pool::notify_idle() {
 
 bool Pool::post(Lane lane, std::function<void()> task) {
   return lanes_.submit(lane, SteadyClock::now() + kNoDeadline, std::move(task));
+}
+
+void Pool::observe(const std::exception& e) {
+  auto* engine_error = dynamic_cast<const EngineError*>(&e);
+  if (engine_error && engine_error->kind() == EngineError::Kind::Unreachable)
+    set_engine_state(false, e.what());
+}
+
+void Pool::set_engine_state(bool reachable, const std::string& error) {
+  bool recovered = false;
+  {
+    std::lock_guard lock(mu_);
+    recovered = reachable && !engine_error_.empty();
+    engine_error_ = reachable ? "" : (error.empty() ? "unreachable" : error);
+  }
+  if (recovered) notify_idle();
+}
+
+std::optional<std::string> Pool::engine_down() const {
+  std::lock_guard lock(mu_);
+  if (engine_error_.empty()) return std::nullopt;
+  return engine_error_;
 }
 
 HostUsage Pool::host_usage() const { return host_ ? host_->last() : HostUsage{}; }

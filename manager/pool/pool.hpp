@@ -128,6 +128,12 @@ class Pool {
   // error -> recover. REQUIRES: the caller holds the claim on id.
   void resume(std::int64_t id);
 
+  // The scheduler reports the engine's reachability after each check; the
+  // pool also notes it when its own calls find the engine down. While down,
+  // allocate() fails at once unless an instance is idle, and recovery waits.
+  void set_engine_state(bool reachable, const std::string& error = {});
+  std::optional<std::string> engine_down() const;
+
   PoolCounts counts();
   const PoolSettings& settings() const { return settings_; }
   Capacity capacity() const { return settings_.capacity; }
@@ -152,6 +158,7 @@ class Pool {
   void restart(std::int64_t instance_id);
   void wait_ready(const Instance& instance);
   void fail(std::int64_t id, const std::string& error);
+  void observe(const std::exception& e);  // notes an unreachable engine
   void request_instances_for_waiters();
   void notify_idle();
   bool post(Lane lane, std::function<void()> task);
@@ -171,6 +178,7 @@ class Pool {
   std::condition_variable idle_changed_;   // signalled when an instance may have become idle
   std::uint64_t idle_generation_ = 0;      // GUARDED_BY(mu_)
   int waiting_ = 0;                        // GUARDED_BY(mu_)
+  std::string engine_error_;               // GUARDED_BY(mu_); empty while reachable
 };
 
 }  // namespace warmpool
