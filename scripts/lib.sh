@@ -38,3 +38,39 @@ build_all() {
     || die "cmake configure failed"
   cmake --build "$WARMPOOL_BUILD" -j "$(nproc)" || die "build failed"
 }
+
+# Starts (or finds) the engine and exports DOCKER_HOST. Sets ENGINE_STARTED=1
+# when this call started a private engine that the caller should stop.
+ENGINE_STARTED=0
+engine_up() {
+  local before=1
+  "$WARMPOOL_ROOT/scripts/engine" status >/dev/null 2>&1 || before=0
+  "$WARMPOOL_ROOT/scripts/engine" start
+  eval "$("$WARMPOOL_ROOT/scripts/engine" env)"
+  export DOCKER_HOST
+  # The docker CLI may be newer than the engine; speak the engine's version.
+  export DOCKER_API_VERSION=1.41
+  if [ $before = 0 ] && grep -q '^WARMPOOL_ENGINE_OWNED=1' "$WARMPOOL_RUN/engine.env" 2>/dev/null; then
+    ENGINE_STARTED=1
+  fi
+}
+
+engine_down_if_started() {
+  if [ "$ENGINE_STARTED" = 1 ]; then
+    "$WARMPOOL_ROOT/scripts/engine" stop || true
+    ENGINE_STARTED=0
+  fi
+}
+
+# Removes containers left by tests: their warmpool.manager label starts with "test-".
+remove_test_containers() {
+  local ids
+  ids=$(docker ps -aq --filter label=warmpool.manager 2>/dev/null | while read -r id; do
+    docker inspect -f '{{index .Config.Labels "warmpool.manager"}} {{.Id}}' "$id" 2>/dev/null
+  done | awk '$1 ~ /^test-/ { print $2 }')
+  if [ -n "$ids" ]; then
+    log "removing $(echo "$ids" | wc -l) containers left by tests"
+    # shellcheck disable=SC2086
+    docker rm -f $ids >/dev/null 2>&1 || true
+  fi
+}
