@@ -26,11 +26,15 @@ constexpr std::uint64_t kMinParallelTerms = 512;
 
 // For the terms in [a, b): the prefix ratio p / q and the partial sum t / q,
 // both relative to term a - 1, with pf, qf the factorisations of p and q.
-// p and pf are left empty where the caller does not need them.
+// q is kept as odd * 2^q_twos: about a third of its bits are factors of two
+// (p is odd, so they never cancel), and multiplying by the odd part and
+// shifting is cheaper. q and qf hold the odd part. p and pf are left empty
+// where the caller does not need them.
 struct Node {
   BigInt p;
   BigInt q;
   BigInt t;
+  std::uint64_t q_twos = 0;
   FactorList pf;
   FactorList qf;
 };
@@ -96,6 +100,11 @@ void block(std::uint64_t a, std::uint64_t b, bool need_p, const Sieve& sieve, No
   }
   normalize(out.qf);
   normalize(out.pf);
+  if (!out.qf.empty() && out.qf.front().prime == 2) {
+    out.q_twos = out.qf.front().exp;
+    out.qf.erase(out.qf.begin());
+    mpz_tdiv_q_2exp(out.q.get(), out.q.get(), out.q_twos);
+  }
 }
 
 // Runs f and g, concurrently when threads > 1.
@@ -116,6 +125,7 @@ void both(unsigned threads, F&& f, G&& g) {
 // does not pay with GMP: the packed operand needs a gap as wide as a product.)
 void merge_products(Node& left, Node& right, bool need_p, BigInt& t1q2, BigInt& p) {
   mpz_mul(t1q2.get(), left.t.get(), right.q.get());
+  mpz_mul_2exp(t1q2.get(), t1q2.get(), right.q_twos);
   mpz_mul(left.q.get(), left.q.get(), right.q.get());
   mpz_mul(right.t.get(), right.t.get(), left.p.get());
   if (need_p) mpz_mul(p.get(), left.p.get(), right.p.get());
@@ -133,6 +143,7 @@ void merge_products_parallel(Node& left, Node& right, bool need_p, BigInt& t1q2,
   BigInt low_part;
   auto task = std::async(std::launch::async, [&] {
     mpz_mul(t1q2.get(), left.t.get(), right.q.get());
+    mpz_mul_2exp(t1q2.get(), t1q2.get(), right.q_twos);
     mpz_mul(low_part.get(), t2_low.get(), left.p.get());
   });
   {
@@ -171,6 +182,7 @@ void merge(Node& left, Node& right, bool need_p, bool need_lists, unsigned threa
     merge_products(left, right, need_p, t1q2, p);
   }
   mpz_add(left.t.get(), t1q2.get(), right.t.get());
+  left.q_twos += right.q_twos;
   left.p = std::move(p);
   right.t.release();
   right.q.release();
@@ -236,6 +248,7 @@ SeriesSum sum_series(std::size_t terms, unsigned threads, Context& ctx) {
   Node root;
   split(0, terms, false, false, threads, Job{sieve, ctx}, root);
   SeriesSum sum;
+  mpz_mul_2exp(root.q.get(), root.q.get(), root.q_twos);
   sum.q = std::move(root.q);
   sum.t = std::move(root.t);
   return sum;
