@@ -1,19 +1,12 @@
 // warmpool: the pool manager (`serve`) and a small client for its API.
 #include <csignal>
-#include <filesystem>
 #include <iostream>
-#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
-#include "api/server.hpp"
+#include "app.hpp"
 #include "client/commands.hpp"
-#include "config.hpp"
-#include "engine/docker_engine.hpp"
-#include "host.hpp"
-#include "pool/worker_client.hpp"
-#include "scheduler/scheduler.hpp"
 #include "warmpool/version.hpp"
 
 namespace {
@@ -27,57 +20,29 @@ void on_signal(int) {
 int serve(const warmpool::Config& config) {
   using namespace warmpool;
   spdlog::set_level(spdlog::level::from_str(config.log_level));
-  config.validate();
-  std::filesystem::create_directories(config.data_dir);
-
-  engine::DockerEngine::Options engine_options = engine::DockerEngine::Options::from_env();
-  if (!config.engine.empty()) engine_options.endpoint = config.engine;
-  engine_options.timeout = std::chrono::milliseconds(config.engine_timeout_ms);
-  engine::DockerEngine engine(engine_options);
-
-  Store store(config.database_path());
-  HttpWorkerClient worker;
-  SystemClock clock;
-  HostMonitor host;
-  host.sample();
-  Lanes lanes({.high_threads = config.high_threads,
-               .normal_threads = config.normal_threads,
-               .high_capacity = static_cast<std::size_t>(config.queue_capacity),
-               .normal_capacity = static_cast<std::size_t>(config.queue_capacity)});
-  Pool pool(config.pool_settings(), store, engine, worker, lanes, clock, &host);
-  Scheduler scheduler({.period = std::chrono::milliseconds(config.scheduler_period_ms)}, pool,
-                      store, engine, worker, clock, host);
-  api::Server server(config, pool, store, engine, lanes,
-                     {[&] { return scheduler.engine_reachable(); },
-                      [&] { return scheduler.last_error(); }});
-
+  App app(config);
   try {
-    auto v = engine.version();
-    spdlog::info("engine {} at {} (API {})", v.version, engine_options.endpoint, engine.api_version());
-    if (!engine.image_exists(config.image))
+    auto v = app.engine.version();
+    spdlog::info("engine {} at {} (API {})", v.version, app.engine.options().endpoint,
+                 app.engine.api_version());
+    if (!app.engine.image_exists(config.image))
       spdlog::warn("image {} not found on the engine: build it with scripts/build-image", config.image);
   } catch (const std::exception& e) {
     spdlog::warn("engine not reachable yet ({}); serving anyway, /health says degraded", e.what());
   }
 
-  scheduler.start();
-  g_server = &server;
+  app.scheduler.start();
+  g_server = &app.server;
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   spdlog::info("warmpool {} listening on http://{}:{} (database {})", kVersion, config.listen_host,
                config.listen_port, config.database_path());
-  const bool ok = server.listen(config.listen_host, config.listen_port);
+  const bool ok = app.serve();
   g_server = nullptr;
-  if (!ok) {
-    spdlog::error("cannot listen on {}:{}", config.listen_host, config.listen_port);
-    scheduler.stop();
-    lanes.stop();
-    return 1;
-  }
-  spdlog::info("stopping: finishing queued work; containers stay for the next start to adopt");
-  scheduler.stop();
-  lanes.stop();
-  return 0;
+  if (!ok) spdlog::error("cannot listen on {}:{}", config.listen_host, config.listen_port);
+  else spdlog::info("stopping: finishing running work; containers stay for the next start to adopt");
+  app.stop();
+  return ok ? 0 : 1;
 }
 
 }  // namespace

@@ -25,7 +25,7 @@ TEST_CASE("50 allocate/release cycles on a pool of 4 reuse the same 4 containers
   });
   REQUIRE(stack.eventually([&] { return stack.count_idle() == 4; }));
   std::set<std::string> containers;
-  for (const auto& i : stack.store->instances(Show::Current)) containers.insert(i.container_id);
+  for (const auto& i : stack.store.instances(Show::Current)) containers.insert(i.container_id);
   REQUIRE(containers.size() == 4);
 
   auto client = stack.client();
@@ -45,7 +45,7 @@ TEST_CASE("50 allocate/release cycles on a pool of 4 reuse the same 4 containers
     REQUIRE(ping);
     CHECK(ping->status == 200);
 
-    auto instance = stack.store->instance(a["instance"].get<std::int64_t>());
+    auto instance = stack.store.instance(a["instance"].get<std::int64_t>());
     CHECK(containers.count(instance->container_id) == 1);
 
     auto released = client.Delete("/allocations/" + a["id"].get<std::string>());
@@ -54,19 +54,19 @@ TEST_CASE("50 allocate/release cycles on a pool of 4 reuse the same 4 containers
     CHECK_FALSE(json::parse(released->body)["deletedAt"].is_null());
     // Back in the pool, paused, before the next cycle.
     REQUIRE(stack.eventually([&] {
-      return stack.store->instance(instance->id)->state == InstanceState::Paused;
+      return stack.store.instance(instance->id)->state == InstanceState::Paused;
     }));
   }
   // No new containers, and every one of them is paused now according to the engine.
   auto listed = stack.engine().list({{engine::kManagerLabel, stack.config.manager_id}});
   CHECK(listed.size() == 4);
-  REQUIRE(stack.eventually([&] { return stack.pool->claimed().empty(); }));
+  REQUIRE(stack.eventually([&] { return stack.pool.claimed().empty(); }));
   for (const auto& c : listed) {
     CHECK(containers.count(c.id) == 1);
     CHECK(stack.engine().inspect(c.id).status == engine::ContainerStatus::Paused);
   }
-  CHECK(stack.store->allocations(Show::Finished).size() == 50);
-  CHECK(stack.store->allocations(Show::Current).empty());
+  CHECK(stack.store.allocations(Show::Finished).size() == 50);
+  CHECK(stack.store.allocations(Show::Current).empty());
 }
 
 TEST_CASE("the API answers bad input with clear problem+json errors and changes nothing") {
@@ -114,8 +114,8 @@ TEST_CASE("the API answers bad input with clear problem+json errors and changes 
     CHECK(p["status"] == c.status);
     CHECK(p["detail"].get<std::string>().find(c.detail_has) != std::string::npos);
   }
-  CHECK(stack.store->allocations(Show::All).empty());
-  CHECK(stack.store->instances(Show::Current).size() == 1);
+  CHECK(stack.store.allocations(Show::All).empty());
+  CHECK(stack.store.instances(Show::Current).size() == 1);
 
   // At capacity: 503 with Retry-After within the request's deadline.
   auto a = client.Post("/allocations", "{}", "application/json");

@@ -1,70 +1,63 @@
-// The whole manager in one process against the real engine: store, engine
-// client, pool, lanes, scheduler and HTTP API on a free loopback port. Its
-// containers carry warmpool.manager=test-<random>, and are removed when the
-// stack is destroyed (scripts/test also sweeps that label prefix).
+// The whole manager (warmpool::App) in one process against the real engine,
+// serving on a free loopback port. Its containers carry
+// warmpool.manager=test-<random> and are removed when the stack is destroyed
+// (scripts/test also sweeps that label prefix).
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <thread>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include "api/server.hpp"
-#include "host.hpp"
-#include "scheduler/scheduler.hpp"
+#include "app.hpp"
 #include "support/engine_env.hpp"
 
 namespace warmpool::test {
-
-inline std::string random_suffix() {
-  std::random_device rd;
-  return std::to_string(rd() % 1'000'000);
-}
 
 class Stack {
  public:
   // `tune` may change the configuration before anything starts.
   explicit Stack(const std::function<void(Config&)>& tune = {}, bool run_scheduler = true)
-      : engine_(engine_options()) {
-    require_image(engine_);
-    config.manager_id = "test-" + random_suffix();
-    config.data_dir = (std::filesystem::temp_directory_path() / ("warmpool-" + config.manager_id)).string();
-    config.port_first = 23000 + static_cast<int>(std::random_device{}() % 400) * 20;
-    config.port_last = config.port_first + 19;
-    config.min_idle = 0;
-    config.host_limit = 1.0;  // tests share the host with the build; do not refuse
-    config.scheduler_period_ms = 500;
-    if (tune) tune(config);
-    std::filesystem::create_directories(config.data_dir);
-    store = std::make_unique<Store>(config.database_path());
-    lanes = std::make_unique<Lanes>(Lanes::Settings{config.high_threads, config.normal_threads,
-                                                    static_cast<std::size_t>(config.queue_capacity),
-                                                    static_cast<std::size_t>(config.queue_capacity)});
-    pool = std::make_unique<Pool>(config.pool_settings(), *store, engine_, worker, *lanes, clock, &host);
-    scheduler = std::make_unique<Scheduler>(
-        Scheduler::Settings{std::chrono::milliseconds(config.scheduler_period_ms)}, *pool, *store,
-        engine_, worker, clock, host);
-    server = std::make_unique<api::Server>(config, *pool, *store, engine_, *lanes);
-    port = server->bind_any_port("127.0.0.1");
-    serving_ = std::thread([this] { server->listen_after_bind(); });
-    if (run_scheduler) scheduler->start();
+      : app_(std::make_unique<App>(make_config(tune))),
+        config(app_->config),
+        store(app_->store),
+        pool(app_->pool),
+        scheduler(app_->scheduler) {
+    require_image(app_->engine);
+    port = app_->serve_in_background();
+    if (run_scheduler) scheduler.start();
   }
 
   ~Stack() {
-    server->stop();
-    if (serving_.joinable()) serving_.join();
-    scheduler->stop();
-    lanes->stop();
-    for (const auto& c : engine_.list({{engine::kManagerLabel, config.manager_id}})) {
+    app_->stop();
+    for (const auto& c : app_->engine.list({{engine::kManagerLabel, config.manager_id}})) {
       try {
-        engine_.remove(c.id);
+        app_->engine.remove(c.id);
       } catch (const std::exception&) {
       }
     }
+    const std::string dir = config.data_dir;
+    app_.reset();
     std::error_code ignored;
-    std::filesystem::remove_all(config.data_dir, ignored);
+    std::filesystem::remove_all(dir, ignored);
+  }
+
+  static Config make_config(const std::function<void(Config&)>& tune) {
+    Config c;
+    const unsigned r = std::random_device{}();
+    c.manager_id = "test-" + std::to_string(r % 1'000'000);
+    c.data_dir = (std::filesystem::temp_directory_path() / ("warmpool-" + c.manager_id)).string();
+    c.engine = engine_options().endpoint;
+    c.port_first = 23000 + static_cast<int>(r % 400) * 20;
+    c.port_last = c.port_first + 19;
+    c.min_idle = 0;
+    c.host_limit = 1.0;  // tests share the host with the build: never refuse for load
+    c.scheduler_period_ms = 500;
+    if (tune) tune(c);
+    return c;
   }
 
   httplib::Client client() const {
@@ -74,7 +67,8 @@ class Stack {
     return c;
   }
 
-  engine::DockerEngine& engine() { return engine_; }
+  engine::DockerEngine& engine() { return app_->engine; }
+  App& app() { return *app_; }
 
   // Polls `pred` until it holds or `limit` passes.
   template <typename Pred>
@@ -89,24 +83,19 @@ class Stack {
 
   int count_idle() {
     int n = 0;
-    for (const auto& i : store->instances(Show::Current)) n += is_idle(i.state);
+    for (const auto& i : store.instances(Show::Current)) n += is_idle(i.state);
     return n;
   }
 
-  Config config;
-  SystemClock clock;
-  HostMonitor host;
-  HttpWorkerClient worker;
-  std::unique_ptr<Store> store;
-  std::unique_ptr<Lanes> lanes;
-  std::unique_ptr<Pool> pool;
-  std::unique_ptr<Scheduler> scheduler;
-  std::unique_ptr<api::Server> server;
-  int port = 0;
-
  private:
-  engine::DockerEngine engine_;
-  std::thread serving_;
+  std::unique_ptr<App> app_;
+
+ public:
+  const Config& config;
+  Store& store;
+  Pool& pool;
+  Scheduler& scheduler;
+  int port = 0;
 };
 
 }  // namespace warmpool::test

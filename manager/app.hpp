@@ -1,0 +1,52 @@
+// The manager assembled from its configuration: store, engine client, worker
+// client, lanes, pool, scheduler and HTTP API, wired in the one order that
+// works. `warmpool serve`, the integration tests and the benchmarks all run
+// this same assembly.
+#pragma once
+
+#include <memory>
+#include <thread>
+
+#include "api/server.hpp"
+#include "config.hpp"
+#include "engine/docker_engine.hpp"
+#include "host.hpp"
+#include "scheduler/scheduler.hpp"
+
+namespace warmpool {
+
+class App {
+ public:
+  // Opens the database (creating data_dir) and builds everything; starts no
+  // thread but the lanes'. Throws StoreError or std::invalid_argument.
+  explicit App(Config config);
+  ~App();  // stops everything that was started
+
+  // Serves on a free port of host in a background thread; returns the port.
+  int serve_in_background(const std::string& host = "127.0.0.1");
+  // Serves on config.listen_host:listen_port until stop(); false if it cannot bind.
+  bool serve();
+  // Stops accepting requests, then the scheduler, then the lanes (running
+  // tasks finish; containers stay for the next start to adopt).
+  void stop() noexcept;
+
+  const Config config;
+  engine::DockerEngine engine;
+  SystemClock clock;
+  HostMonitor host;
+  HttpWorkerClient worker;
+  Store store;
+  Lanes lanes;
+  Pool pool;
+  Scheduler scheduler;
+  api::Server server;
+
+ private:
+  std::thread serving_;
+};
+
+// The engine client's options from the configuration (--engine, else
+// DOCKER_HOST, else the default socket).
+engine::DockerEngine::Options engine_options(const Config& config);
+
+}  // namespace warmpool
