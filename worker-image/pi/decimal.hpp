@@ -1,4 +1,5 @@
-// Internal: binary to decimal conversion by divide and conquer.
+// Internal: the decimal digits of a binary fraction, by a scaled remainder
+// tree: each split multiplies by a power of ten instead of dividing by one.
 #ifndef WARMPOOL_PI_DECIMAL_HPP_
 #define WARMPOOL_PI_DECIMAL_HPP_
 
@@ -10,45 +11,43 @@
 
 namespace warmpool::pi {
 
-// Converts numbers of up to `width` decimal digits. The digits are produced
-// by a balanced tree of divisions by the cached powers 10^(chunk 2^j), and
-// the two halves of each split are converted concurrently up to `threads`.
-// Numbers are written with leading zeros to a padded width (chunk 2^levels
-// >= width); callers give out buffers of padded_width() chars.
+// Produces the first padded_width() decimal digits of a number x in [0, 1)
+// known as an approximation f / 2^bits. The width is split in halves down
+// to leaves of `chunk` digits, with the powers 10^(chunk 2^j) cached; the
+// halves of each split are converted concurrently up to `threads`.
 //
-// Thread-safety: after construction, write() and split() may be called from
+// Exactness: every leaf checks that its digits are decided by the
+// approximation, given its error bound; if not (x has a run of ~guard_bits/3
+// zeros or nines at a leaf boundary), write() reports failure and the caller
+// must retry with more guard bits. It never returns wrong digits.
+//
+// Thread-safety: after construction, const methods may be called from
 // several threads at once.
 class DecimalPlan {
  public:
-  // Computes the powers of ten. REQUIRES: width >= 1. Throws Cancelled.
+  // Plans for at least `width` digits and computes the powers of ten.
+  // REQUIRES: width >= 1. Throws Cancelled.
   DecimalPlan(std::size_t width, Context& ctx);
 
+  // The number of digits write() produces (>= the width asked for).
   std::size_t padded_width() const { return chunk_ << powers_.size(); }
 
-  // Digits in the low half of the top split, 0 if there is no split; x is
-  // split as x = high 10^low_digits() + low.
-  std::size_t low_digits() const { return powers_.empty() ? 0 : chunk_ << (powers_.size() - 1); }
+  // The precision in bits that write() needs for n digits.
+  static std::size_t bits_for(std::size_t digits, std::size_t guard_bits);
 
-  // 10^low_digits(). REQUIRES: low_digits() > 0.
-  const BigInt& low_power() const { return powers_.back(); }
-
-  // Writes x (consumed) as padded_width() digits to out.
-  // REQUIRES: 0 <= x < 10^padded_width(). Reports padded_width() units.
-  void write(BigInt x, char* out, unsigned threads, Context& ctx) const;
-
-  // Writes high 10^low_digits() + low, given the split already done.
-  // REQUIRES: low_digits() > 0, 0 <= low < 10^low_digits(),
-  // 0 <= high < 10^(padded_width() - low_digits()).
-  void write_split(BigInt high, BigInt low, char* out, unsigned threads, Context& ctx) const;
+  // Writes the first padded_width() digits of x to out, given f with
+  // |f - x 2^bits| <= 2 and bits == bits_for(padded_width(), guard_bits).
+  // Consumes f. Returns false if the digits are not decided at this
+  // precision (out is then garbage). Reports padded_width() units.
+  bool write(BigInt f, std::size_t guard_bits, char* out, unsigned threads, Context& ctx) const;
 
  private:
-  // x has chunk_ 2^level digits (with leading zeros).
-  void convert(BigInt x, std::size_t level, char* out, unsigned threads, Context& ctx) const;
-  // x = high 10^(chunk_ 2^(level-1)) + low; REQUIRES: level >= 1.
-  void convert_halves(BigInt high, BigInt low, std::size_t level, char* out, unsigned threads, Context& ctx) const;
+  struct Job;
+  void convert(BigInt f, double error, std::size_t level, char* out, unsigned threads, Job& job) const;
 
   std::size_t chunk_ = 0;
   std::vector<BigInt> powers_;  // powers_[j] = 10^(chunk_ 2^j)
+  BigInt leaf_power_;           // 10^chunk_
 };
 
 }  // namespace warmpool::pi
