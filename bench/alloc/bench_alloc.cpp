@@ -1,0 +1,253 @@
+// bench_alloc: what a warm hand-out costs through the whole manager (HTTP,
+// high lane, unpause, reset, ping, SQLite commit) against the floor it cannot
+// beat: a raw unpause plus the first answered ping, through the same engine
+// client, measured in the same run at the same concurrency.
+//
+//   bench_alloc [--rounds 10] [--clients 32] [--cycle-seconds 10]
+#include <barrier>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "app.hpp"
+#include "common.hpp"
+
+using namespace warmpool;
+using bench::ms_since;
+using bench::percentile;
+using bench::SteadyClock;
+
+namespace {
+
+struct Summary {
+  std::vector<double> samples;
+  double p50() const { return percentile(samples, 0.5); }
+  double p99() const { return percentile(samples, 0.99); }
+};
+
+Config bench_config(int instances, int keep_running, int port_first) {
+  Config c;
+  c.manager_id = "test-bench-" + std::to_string(std::random_device{}() % 100000);
+  c.data_dir = (std::filesystem::temp_directory_path() / ("warmpool-" + c.manager_id)).string();
+  c.max_instances = instances;
+  c.min_idle = instances;
+  c.max_idle = instances;
+  c.keep_running = keep_running;
+  c.port_first = port_first;
+  c.port_last = port_first + instances + 10;
+  c.host_limit = 1.0;
+  c.scheduler_period_ms = 1000;
+  c.queue_capacity = 4096;
+  c.log_level = "warn";
+  return c;
+}
+
+// An App with its pool filled and settled; removes its containers at the end.
+class Rig {
+ public:
+  Rig(Config config) : app_(std::make_unique<App>(std::move(config))) {
+    app_->scheduler.start();
+    port_ = app_->serve_in_background();
+    wait_settled();
+  }
+  ~Rig() {
+    app_->stop();
+    for (const auto& c : app_->engine.list({{engine::kManagerLabel, app_->config.manager_id}}))
+      app_->engine.remove(c.id);
+    std::filesystem::remove_all(app_->config.data_dir);
+  }
+  // Waits until every instance is idle in its policy state and nothing is in flight.
+  void wait_settled() {
+    const int n = app_->config.max_instances;
+    const auto deadline = SteadyClock::now() + std::chrono::seconds(120);
+    while (SteadyClock::now() < deadline) {
+      int ready = 0, paused = 0;
+      for (const auto& i : app_->store.instances(Show::Current)) {
+        ready += i.state == InstanceState::Ready;
+        paused += i.state == InstanceState::Paused;
+      }
+      if (ready == app_->config.keep_running && ready + paused == n && app_->pool.claimed().empty())
+        return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    throw std::runtime_error("the pool did not settle within 120 s");
+  }
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_tcp_nodelay(true);
+    c.set_keep_alive(true);
+    c.set_read_timeout(30, 0);
+    return c;
+  }
+  App& app() { return *app_; }
+
+ private:
+  std::unique_ptr<App> app_;
+  int port_ = 0;
+};
+
+std::string allocate(httplib::Client& c) {
+  auto r = c.Post("/allocations", R"({"timeout_ms":30000})", "application/json");
+  if (!r || r->status != 201)
+    throw std::runtime_error("allocation failed: " + (r ? r->body : httplib::to_string(r.error())));
+  return nlohmann::json::parse(r->body)["id"].get<std::string>();
+}
+
+void release(httplib::Client& c, const std::string& id) {
+  auto r = c.Delete("/allocations/" + id);
+  if (!r || r->status != 200) throw std::runtime_error("release failed");
+}
+
+// `clients` threads each take one instance at the same moment, `rounds` times;
+// returns the hand-out latencies.
+Summary hand_out(Rig& rig, int clients, int rounds) {
+  Summary s;
+  std::mutex mu;
+  for (int round = 0; round < rounds; ++round) {
+    std::barrier start(clients);
+    std::vector<std::string> ids(static_cast<std::size_t>(clients));
+    std::vector<std::thread> threads;
+    for (int k = 0; k < clients; ++k) {
+      threads.emplace_back([&, k] {
+        auto c = rig.client();
+        c.Get("/health");  // connect first: the hand-out is timed, not the handshake
+        start.arrive_and_wait();
+        const auto t0 = SteadyClock::now();
+        ids[static_cast<std::size_t>(k)] = allocate(c);
+        const double ms = ms_since(t0);
+        std::lock_guard lock(mu);
+        s.samples.push_back(ms);
+      });
+    }
+    for (auto& t : threads) t.join();
+    auto c = rig.client();
+    for (const auto& id : ids) release(c, id);
+    rig.wait_settled();
+  }
+  return s;
+}
+
+// The floor: `clients` containers of the rig's own pool, paused; each thread
+// unpauses one and pings until it answers, all at once.
+Summary raw_unpause(Rig& rig, int clients, int rounds) {
+  App& app = rig.app();
+  std::vector<Instance> paused;
+  for (const auto& i : app.store.instances(Show::Current)) {
+    if (i.state != InstanceState::Paused || static_cast<int>(paused.size()) == clients) continue;
+    // The scheduler's health check may hold it for a moment.
+    while (!app.pool.claim(i.id)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    paused.push_back(i);
+  }
+  if (static_cast<int>(paused.size()) < clients) throw std::runtime_error("not enough paused instances");
+  Summary s;
+  std::mutex mu;
+  for (int round = 0; round < rounds; ++round) {
+    std::barrier start(clients);
+    std::vector<std::thread> threads;
+    for (const auto& instance : paused) {
+      threads.emplace_back([&, instance] {
+        start.arrive_and_wait();
+        const auto t0 = SteadyClock::now();
+        app.engine.unpause(instance.container_id);
+        for (;;) {
+          try {
+            app.worker.ping(instance.endpoint(), std::chrono::milliseconds(1000));
+            break;
+          } catch (const WorkerError&) {
+          }
+        }
+        const double ms = ms_since(t0);
+        std::lock_guard lock(mu);
+        s.samples.push_back(ms);
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (const auto& instance : paused) app.engine.pause(instance.container_id);
+  }
+  for (const auto& instance : paused) app.pool.unclaim(instance.id);
+  return s;
+}
+
+double cycles_per_second(Rig& rig, int clients, double seconds) {
+  std::atomic<long> cycles{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int k = 0; k < clients; ++k) {
+    threads.emplace_back([&] {
+      auto c = rig.client();
+      while (!stop) {
+        release(c, allocate(c));
+        ++cycles;
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
+  return static_cast<double>(cycles) / seconds;
+}
+
+void row(const char* what, const Summary& s, const Summary& base) {
+  std::printf("%-44s %9.2f %9.2f %10.2fx %10.2fx\n", what, s.p50(), s.p99(), s.p50() / base.p50(),
+              s.p99() / base.p99());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"Warm hand-out latency and throughput against a raw unpause baseline"};
+  int rounds = 10, clients = 32;
+  double cycle_seconds = 10;
+  cli.add_option("--rounds", rounds, "Rounds per measurement (samples = rounds x clients)")->capture_default_str();
+  cli.add_option("--clients", clients, "Concurrent clients of the concurrent run")->capture_default_str();
+  cli.add_option("--cycle-seconds", cycle_seconds, "Length of the cycles/s run")->capture_default_str();
+  CLI11_PARSE(cli, argc, argv);
+  spdlog::set_level(spdlog::level::warn);
+
+  try {
+    std::printf("hand-out latency, ms (each sample: one POST /allocations answered 201)\n");
+    std::printf("%-44s %9s %9s %11s %11s\n", "", "p50", "p99", "p50/base", "p99/base");
+
+    Summary base1, base_n, paused1, paused_n, running1, running_n;
+    {
+      Rig rig(bench_config(clients, 0, 25000));
+      base1 = raw_unpause(rig, 1, rounds * 4);
+      base_n = raw_unpause(rig, clients, rounds);
+      rig.wait_settled();
+      paused1 = hand_out(rig, 1, rounds * 4);
+      paused_n = hand_out(rig, clients, rounds);
+    }
+    {
+      Rig rig(bench_config(clients, clients, 25100));
+      running1 = hand_out(rig, 1, rounds * 4);
+      running_n = hand_out(rig, clients, rounds);
+    }
+    const std::string n = std::to_string(clients);
+    row("baseline: raw unpause + first ping, 1", base1, base1);
+    row(("baseline: raw unpause + first ping, " + n).c_str(), base_n, base_n);
+    row("paused hand-out, 1 client", paused1, base1);
+    row(("paused hand-out, " + n + " clients").c_str(), paused_n, base_n);
+    row("running-idle hand-out, 1 client", running1, base1);
+    row(("running-idle hand-out, " + n + " clients").c_str(), running_n, base_n);
+
+    double cps = 0;
+    {
+      Rig rig(bench_config(16, 0, 25200));
+      cps = cycles_per_second(rig, 16, cycle_seconds);
+    }
+    std::printf("\nallocate+release cycles/s, pool of 16 (paused between uses), 16 clients: %.1f\n", cps);
+    std::printf("\ngoals: paused p50 <= 1.3x and p99 <= 2x baseline at %d clients; running-idle p50 <= 5 ms; >= 40 cycles/s\n",
+                clients);
+  } catch (const std::exception& e) {
+    std::cerr << "bench_alloc: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
