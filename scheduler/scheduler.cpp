@@ -1,6 +1,7 @@
 #include "scheduler/scheduler.hpp"
 
 #include <map>
+#include <optional>
 #include <set>
 
 #include <spdlog/spdlog.h>
@@ -22,42 +23,108 @@ Scheduler::Scheduler(Settings settings, Pool& pool, Store& store, engine::Engine
 
 Scheduler::~Scheduler() { stop(); }
 
+namespace {
+
+// The instance id in a container's warmpool.instance label; 0 when missing.
+std::int64_t instance_of(const engine::Labels& labels) {
+  auto label = labels.find(engine::kInstanceLabel);
+  if (label == labels.end()) return 0;
+  try {
+    return std::stoll(label->second);
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+// States in which an instance's container must exist.
+bool expects_container(InstanceState s) {
+  return s == InstanceState::Ready || s == InstanceState::Paused ||
+         s == InstanceState::Allocated || s == InstanceState::Resetting;
+}
+
+}  // namespace
+
+// Safe while the pool works: an instance with an operation in flight (claimed)
+// is left alone, and every decision about a live record is taken again under
+// its claim, since the listing may be stale by then.
 Scheduler::ReconcileReport Scheduler::reconcile() {
   ReconcileReport report;
   const auto containers = engine_.list({{engine::kManagerLabel, pool_.settings().manager_id}});
-  std::map<std::int64_t, const engine::ContainerInfo*> by_instance;
-  std::set<std::int64_t> live;
-  for (const auto& i : store_.instances(Show::Current)) live.insert(i.id);
+  // Read after the listing: a record is written before its container is
+  // created, so every listed container's record, if any, is here.
+  std::map<std::int64_t, Instance> live;
+  for (auto& i : store_.instances(Show::Current)) live.emplace(i.id, std::move(i));
+  std::set<std::string> listed;
 
+  auto remove_orphan = [&](const engine::ContainerInfo& c) {
+    spdlog::info("reconcile: removing container {} with no live record", c.id.substr(0, 12));
+    engine_.remove(c.id);
+    ++report.removed_orphans;
+  };
   for (const auto& c : containers) {
-    auto label = c.labels.find(engine::kInstanceLabel);
-    std::int64_t id = 0;
-    try {
-      if (label != c.labels.end()) id = std::stoll(label->second);
-    } catch (const std::exception&) {
-    }
-    auto record = live.count(id) ? store_.instance(id) : std::nullopt;
-    if (!record || record->container_id != c.id) {
-      spdlog::info("reconcile: removing container {} with no live record", c.id.substr(0, 12));
-      engine_.remove(c.id);
-      ++report.removed_orphans;
+    listed.insert(c.id);
+    const std::int64_t id = instance_of(c.labels);
+    auto record = live.find(id);
+    if (record == live.end()) {
+      remove_orphan(c);
       continue;
     }
-    by_instance[id] = &c;
-    ++report.adopted;
+    if (record->second.container_id == c.id) {
+      ++report.adopted;
+      continue;
+    }
+    // A live record holding another container, or none yet: this one may be
+    // the record's own, created but not yet recorded. Decide under the claim.
+    if (!pool_.claim(id)) continue;
+    try {
+      auto now = store_.instance(id);
+      if (!now || now->container_id != c.id) remove_orphan(c);
+      else ++report.adopted;
+    } catch (...) {
+      pool_.unclaim(id);
+      throw;
+    }
+    pool_.unclaim(id);
   }
 
-  for (const auto& instance : store_.instances(Show::Current)) {
-    if (by_instance.count(instance.id) || instance.container_id.empty()) continue;
-    if (instance.state == InstanceState::Deleting) continue;  // resumed by the tick
-    if (!pool_.claim(instance.id)) continue;
+  for (const auto& [id, instance] : live) {
+    if (!expects_container(instance.state) || instance.container_id.empty() ||
+        listed.count(instance.container_id))
+      continue;
+    if (!pool_.claim(id)) continue;
+    // The container may have been created after the listing: ask the engine.
+    bool gone = false;
+    std::optional<Instance> now;
+    try {
+      now = store_.instance(id);
+      if (now && expects_container(now->state) && !now->container_id.empty()) {
+        try {
+          engine_.inspect(now->container_id);
+        } catch (const EngineError& e) {
+          if (e.kind() != EngineError::Kind::NotFound) throw;
+          gone = true;
+        }
+      }
+      if (gone) {
+        if (auto current = store_.current_allocation_of(id))
+          store_.end_allocation(current->id, "instance lost: its container is gone", clock_.now_ms());
+      }
+    } catch (...) {
+      pool_.unclaim(id);
+      throw;
+    }
+    if (!gone) {
+      pool_.unclaim(id);
+      continue;
+    }
     ++report.lost;
-    if (auto current = store_.current_allocation_of(instance.id))
-      store_.end_allocation(current->id, "instance lost: its container is gone", clock_.now_ms());
-    pool_.fault(instance.id, "lost: container " + instance.container_id.substr(0, 12) + " is gone");
+    pool_.fault(id, "lost: container " + now->container_id.substr(0, 12) + " is gone");
   }
-  spdlog::info("reconcile: {} adopted, {} orphan containers removed, {} records lost",
-               report.adopted, report.removed_orphans, report.lost);
+
+  const bool first = first_reconcile_.exchange(false);
+  if (first || report.removed_orphans > 0 || report.lost > 0)
+    spdlog::info("reconcile: {} adopted, {} orphan containers removed, {} records lost",
+                 report.adopted, report.removed_orphans, report.lost);
   return report;
 }
 
@@ -101,6 +168,12 @@ Scheduler::TickReport Scheduler::tick() {
   pool_.set_engine_state(true);
   const std::int64_t now = clock_.now_ms();
   const HostUsage usage = host_.sample();
+
+  // Every tick, not only at start-up: a container the records lost track of
+  // (a failed record write, an engine that restarted) is found within a period.
+  const auto reconciled = reconcile();
+  report.orphans = reconciled.removed_orphans;
+  report.lost = reconciled.lost;
 
   for (const auto& id : pick_expired(store_.allocations(Show::Current), now)) {
     pool_.release(id, "lease expired");
@@ -154,6 +227,12 @@ Scheduler::TickReport Scheduler::tick() {
       pool_.settle(id, target);
       ++counter;
       pool_.unclaim(id);
+    } catch (const EngineError& e) {
+      if (e.kind() == EngineError::Kind::Unreachable || e.kind() == EngineError::Kind::Timeout) {
+        pool_.unclaim(id);  // the engine is the problem, not the instance
+        throw;
+      }
+      pool_.fault(id, std::string("upkeep: ") + e.what());
     } catch (const std::exception& e) {
       pool_.fault(id, std::string("upkeep: ") + e.what());
     }
@@ -195,14 +274,9 @@ std::string Scheduler::last_error() const {
 }
 
 void Scheduler::loop(std::stop_token stop) {
-  bool reconciled = false;
   while (!stop.stop_requested()) {
     std::string error;
     try {
-      if (!reconciled) {
-        reconcile();
-        reconciled = true;
-      }
       tick();
     } catch (const EngineError& e) {
       if (e.kind() == EngineError::Kind::Unreachable || e.kind() == EngineError::Kind::Timeout) {
@@ -221,16 +295,36 @@ void Scheduler::loop(std::stop_token stop) {
   }
 }
 
+// A death always is. A pause or unpause is only when someone else did it:
+// the pool pauses and unpauses under a claim and records the state before it
+// lets go, so an event that matches the record, or arrives while the instance
+// is claimed, is the pool's own (each hand-out and release makes one).
+bool Scheduler::worth_a_look(const engine::Event& e) {
+  static const std::set<std::string> kDeath = {"die", "oom", "kill", "destroy"};
+  if (kDeath.count(e.action)) return true;
+  if (e.action != "pause" && e.action != "unpause") return false;
+  const std::int64_t id = instance_of(e.labels);
+  if (pool_.claimed().count(id)) return false;
+  try {
+    auto record = store_.instance(id);
+    if (!record || record->container_id != e.container_id) return true;
+    if (e.action == "pause") return record->state != InstanceState::Paused;
+    // A late unpause event may find the record already past the hand-out.
+    return record->state != InstanceState::Ready && record->state != InstanceState::Allocated &&
+           record->state != InstanceState::Resetting;
+  } catch (const std::exception&) {
+    return true;
+  }
+}
+
 void Scheduler::watch(std::stop_token stop) {
   const engine::Labels match = {{engine::kManagerLabel, pool_.settings().manager_id}};
   while (!stop.stop_requested()) {
     try {
       engine_.watch_events(match, [&](const engine::Event& e) {
-        static const std::set<std::string> kWake = {"die", "oom", "kill", "pause", "unpause", "destroy"};
-        if (kWake.count(e.action)) {
-          spdlog::debug("event {} on {}", e.action, e.container_id.substr(0, 12));
-          wake();
-        }
+        if (!worth_a_look(e)) return;
+        spdlog::debug("event {} on {}", e.action, e.container_id.substr(0, 12));
+        wake();
       }, stop);
     } catch (const std::exception& e) {
       spdlog::debug("event stream: {}", e.what());

@@ -8,10 +8,11 @@
 //   - unfinished work (a crash mid-create, mid-reset, mid-delete) is resumed;
 //   - upkeep: keep the warm pool between min and max idle, keep_running of
 //     them running, within budgets and host headroom.
-// At start, reconcile() matches containers and records by label.
-// The engine's event stream (die, oom, pause, unpause, ...) wakes the loop at
-// once. A failing tick is logged and retried next period; it never kills the
-// thread.
+// Each tick starts with reconcile(), which matches containers and records by
+// label (at start-up, after an engine restart, and whenever a container leaked).
+// The engine's event stream wakes the loop at once when a container dies, or
+// is paused or unpaused by someone else. A failing tick is logged and retried
+// next period; it never kills the thread.
 #pragma once
 
 #include <atomic>
@@ -36,6 +37,8 @@ class Scheduler {
 
   struct TickReport {
     int expired = 0;
+    int orphans = 0;  // labelled containers removed: no live record holds them
+    int lost = 0;     // records whose container is gone
     int faults = 0;
     int resumed = 0;
     int created = 0;
@@ -54,13 +57,16 @@ class Scheduler {
             WorkerClient& worker, const Clock& clock, HostMonitor& host);
   ~Scheduler();
 
-  // Matches the engine's labelled containers with the records. Throws
+  // Matches the engine's labelled containers with the records: adopts the
+  // ones a live record holds, removes the others, and marks lost the records
+  // whose container is gone (ending their allocation, starting recovery).
+  // Instances with an operation in flight are left for the next time. Throws
   // EngineError when the engine cannot be listed.
   ReconcileReport reconcile();
   // One pass of the loop, on the caller's thread (tests force ticks).
   TickReport tick();
 
-  void start();          // reconcile (retried each period until it works), then loop
+  void start();          // runs the loop (and the event watch) on their own threads
   void stop() noexcept;  // returns once the threads have ended
   void wake();           // run the next tick now
 
@@ -71,6 +77,7 @@ class Scheduler {
   void loop(std::stop_token stop);
   void watch(std::stop_token stop);
   bool check(const Instance& instance);  // false: a fault was reported
+  bool worth_a_look(const engine::Event& e);  // should this event wake the loop?
 
   const Settings settings_;
   Pool& pool_;
@@ -81,6 +88,7 @@ class Scheduler {
   HostMonitor& host_;
 
   std::atomic<bool> engine_ok_{true};
+  std::atomic<bool> first_reconcile_{true};  // logs the start-up reconcile in full
   mutable std::mutex mu_;
   std::condition_variable_any wake_cv_;
   bool woken_ = false;     // GUARDED_BY(mu_)

@@ -185,8 +185,18 @@ void Pool::recycle(std::int64_t id) {
   }
   try {
     worker_.reset(instance->endpoint(), settings_.reset_timeout);
-    const InstanceState target = settle_state(store_.instances(Show::Current), id, settings_.policy);
-    if (target == InstanceState::Paused) engine_.pause(instance->container_id);
+    InstanceState target = settle_state(store_.instances(Show::Current), id, settings_.policy);
+    if (target == InstanceState::Paused) {
+      try {
+        engine_.pause(instance->container_id);
+      } catch (const EngineError& e) {
+        if (e.kind() != EngineError::Kind::Unreachable) throw;
+        // The worker is reset and answers: keep it running-idle rather than
+        // fail a healthy instance; upkeep pauses it once the engine is back.
+        observe(e);
+        target = InstanceState::Ready;
+      }
+    }
     store_.transition(id, target, clock_.now_ms());
   } catch (const std::exception& e) {
     observe(e);
@@ -459,6 +469,12 @@ bool Pool::claim(std::int64_t id) {
 void Pool::unclaim(std::int64_t id) {
   std::lock_guard lock(mu_);
   claimed_.erase(id);
+  // A waiting hand-out skipped this instance while it was claimed (by a
+  // health check, say): let it look again.
+  if (waiting_ > 0) {
+    ++idle_generation_;
+    idle_changed_.notify_all();
+  }
 }
 
 std::set<std::int64_t> Pool::claimed() const {

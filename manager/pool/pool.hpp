@@ -113,6 +113,7 @@ class Pool {
   // For the scheduler: an instance the pool is not using right now may be
   // claimed; only the claimer drives its container until unclaim().
   bool claim(std::int64_t id);
+  // Releases the claim; hand-outs waiting for an idle instance look again.
   void unclaim(std::int64_t id);
   std::set<std::int64_t> claimed() const;
 

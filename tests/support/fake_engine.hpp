@@ -5,6 +5,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -49,6 +52,31 @@ class FakeEngine : public engine::Engine {
     containers_.at(id).status = engine::ContainerStatus::Exited;
   }
 
+  // Runs `hook(id)` after each call of `op` took effect, outside the
+  // engine's lock, on the caller's thread: a test interleaves other work at
+  // that precise point. For "list", after the listing was taken.
+  void after(const std::string& op, std::function<void(const std::string& id)> hook) {
+    std::lock_guard lock(mu_);
+    hooks_[op] = std::move(hook);
+  }
+  // Delivers `e` to every watch_events caller (the engine's event stream).
+  void emit(engine::Event e) {
+    std::lock_guard lock(mu_);
+    events_.push_back(std::move(e));
+    events_cv_.notify_all();
+  }
+  // A container the manager did not create (or forgot), e.g. left by a crash.
+  std::string add_stray(const engine::Labels& labels,
+                        engine::ContainerStatus status = engine::ContainerStatus::Running) {
+    std::lock_guard lock(mu_);
+    std::string id = "c" + std::to_string(++next_id_);
+    Container c;
+    c.spec.labels = labels;
+    c.status = status;
+    containers_[id] = c;
+    return id;
+  }
+
   // --- inspection ---
   std::vector<std::string> calls() const {
     std::lock_guard lock(mu_);
@@ -79,8 +107,11 @@ class FakeEngine : public engine::Engine {
   }
   std::string create(const engine::ContainerSpec& spec) override {
     enter("create", spec.name);
-    std::lock_guard lock(mu_);
-    std::string id = "c" + std::to_string(++next_id_);
+    std::string id;
+    {
+      std::lock_guard lock(mu_);
+      id = "c" + std::to_string(++next_id_);
+    }
     Container c;
     c.spec = spec;
     std::string host, port;
@@ -89,7 +120,11 @@ class FakeEngine : public engine::Engine {
       if (spec.cmd[i] == "--port") port = spec.cmd[i + 1];
     }
     c.endpoint = host + ":" + port;
-    containers_[id] = c;
+    {
+      std::lock_guard lock(mu_);
+      containers_[id] = c;
+    }
+    run_hook("create", id);
     return id;
   }
   void start(const std::string& id) override {
@@ -124,25 +159,39 @@ class FakeEngine : public engine::Engine {
   }
   std::vector<engine::ContainerInfo> list(const engine::Labels& match) override {
     enter("list", "");
-    std::lock_guard lock(mu_);
     std::vector<engine::ContainerInfo> out;
-    for (const auto& [id, c] : containers_) {
-      bool ok = true;
-      for (const auto& [k, v] : match) {
-        auto it = c.spec.labels.find(k);
-        ok = ok && it != c.spec.labels.end() && it->second == v;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [id, c] : containers_) {
+        bool ok = true;
+        for (const auto& [k, v] : match) {
+          auto it = c.spec.labels.find(k);
+          ok = ok && it != c.spec.labels.end() && it->second == v;
+        }
+        if (ok) out.push_back(info(id, c));
       }
-      if (ok) out.push_back(info(id, c));
     }
+    run_hook("list", "");
     return out;
   }
   bool image_exists(const std::string&) override {
     enter("image", "");
     return true;
   }
-  void watch_events(const engine::Labels&, const std::function<void(const engine::Event&)>&,
+  // Delivers what emit() queues; every watcher sees each event once.
+  void watch_events(const engine::Labels&, const std::function<void(const engine::Event&)>& on_event,
                     std::stop_token stop) override {
-    while (!stop.stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::unique_lock lock(mu_);
+    std::size_t seen = events_.size();
+    while (!stop.stop_requested()) {
+      events_cv_.wait_for(lock, std::chrono::milliseconds(5), [&] { return events_.size() > seen; });
+      while (seen < events_.size()) {
+        engine::Event e = events_[seen++];
+        lock.unlock();
+        on_event(e);
+        lock.lock();
+      }
+    }
   }
 
  private:
@@ -162,6 +211,14 @@ class FakeEngine : public engine::Engine {
     if (!reachable_)
       throw engine::EngineError(engine::EngineError::Kind::Unreachable, op + ": engine unreachable");
     if (failure) throw engine::EngineError(*failure, op + " " + id + ": injected failure", 500, id);
+  }
+  void run_hook(const std::string& op, const std::string& id) {
+    std::function<void(const std::string&)> hook;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = hooks_.find(op); it != hooks_.end()) hook = it->second;
+    }
+    if (hook) hook(id);
   }
   Container& find(const std::string& id) {
     auto it = containers_.find(id);
@@ -188,6 +245,9 @@ class FakeEngine : public engine::Engine {
   std::vector<std::string> calls_;
   std::map<std::string, std::pair<engine::EngineError::Kind, int>> failures_;
   std::map<std::string, std::chrono::milliseconds> delays_;
+  std::map<std::string, std::function<void(const std::string&)>> hooks_;
+  std::deque<engine::Event> events_;
+  std::condition_variable events_cv_;
   std::atomic<bool> reachable_{true};
   int next_id_ = 0;
 };

@@ -1,0 +1,314 @@
+// The scheduler against the fake engine: ticks forced by the test, faults
+// injected at precise points.
+#include <catch2/catch.hpp>
+
+#include <thread>
+
+#include "scheduler/scheduler.hpp"
+#include "support/fake_engine.hpp"
+
+using namespace warmpool;
+using namespace std::chrono_literals;
+using S = InstanceState;
+using engine::ContainerStatus;
+using engine::EngineError;
+
+namespace {
+
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = 5s) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(2ms);
+  }
+  return pred();
+}
+
+PoolPolicy policy(int max_instances, int min_idle, int keep_running) {
+  PoolPolicy p;
+  p.max_instances = max_instances;
+  p.min_idle = min_idle;
+  p.max_idle = std::max(min_idle, max_instances);
+  p.keep_running = keep_running;
+  return p;
+}
+
+struct Fixture {
+  explicit Fixture(PoolPolicy policy, std::chrono::milliseconds period = 10s)
+      : lanes({.high_threads = 2, .normal_threads = 2, .high_capacity = 1024, .normal_capacity = 1024}) {
+    PoolSettings s;
+    s.policy = policy;
+    s.capacity.host_limit = 1.0;
+    s.port_first = 31000;
+    s.port_last = 31099;
+    s.ready_timeout = 2s;
+    s.max_restarts = 2;
+    pool = std::make_unique<Pool>(s, store, engine, worker, lanes, clock);
+    scheduler = std::make_unique<Scheduler>(Scheduler::Settings{.period = period}, *pool, store,
+                                            engine, worker, clock, host);
+  }
+  ~Fixture() {
+    scheduler->stop();
+    lanes.stop();
+  }
+
+  // Ticks until every instance has settled idle and no operation is in flight.
+  void settle_pool(int idle) {
+    REQUIRE(eventually([&] {
+      scheduler->tick();
+      return count(S::Ready) + count(S::Paused) == idle && pool->claimed().empty();
+    }));
+  }
+  int count(S state) {
+    int n = 0;
+    for (const auto& i : store.instances(Show::Current)) n += i.state == state;
+    return n;
+  }
+  Instance only(S state) {
+    for (const auto& i : store.instances(Show::Current))
+      if (i.state == state) return i;
+    FAIL("no instance in state " << to_string(state));
+    return {};
+  }
+  Allocation allocate(std::chrono::milliseconds deadline = 2s) {
+    return pool->allocate({0, "test", std::chrono::steady_clock::now() + deadline});
+  }
+  engine::Labels labels(std::int64_t instance_id) const {
+    return {{engine::kManagerLabel, pool->settings().manager_id},
+            {engine::kInstanceLabel, std::to_string(instance_id)}};
+  }
+
+  Store store{":memory:"};
+  test::FakeEngine engine;
+  test::FakeWorker worker{engine};
+  ManualClock clock;
+  HostMonitor host;
+  Lanes lanes;
+  std::unique_ptr<Pool> pool;
+  std::unique_ptr<Scheduler> scheduler;
+};
+
+}  // namespace
+
+TEST_CASE("upkeep fills the warm pool to min_idle, keep_running of them running") {
+  Fixture f(policy(4, 3, 1));
+  f.settle_pool(3);
+  CHECK(f.count(S::Ready) == 1);
+  CHECK(f.count(S::Paused) == 2);
+  CHECK(f.engine.count("create") == 3);
+}
+
+TEST_CASE("a crashed idle instance is restarted, and replaced after max_restarts") {
+  Fixture f(policy(1, 1, 0));
+  f.settle_pool(1);
+  const Instance first = f.only(S::Paused);
+  for (int crash = 1; crash <= 2; ++crash) {
+    f.engine.crash(f.store.instance(first.id)->container_id);
+    auto report = f.scheduler->tick();
+    CHECK(report.faults == 1);
+    f.settle_pool(1);
+    CHECK(f.store.instance(first.id)->restarts == crash);
+    CHECK(f.store.instance(first.id)->last_error.find("exited") != std::string::npos);
+  }
+  f.engine.crash(f.store.instance(first.id)->container_id);
+  f.scheduler->tick();
+  REQUIRE(eventually([&] { return f.store.instance(first.id)->state == S::Deleted; }));
+  f.settle_pool(1);
+  CHECK(f.only(S::Paused).id != first.id);
+  CHECK(f.engine.containers().size() == 1);  // the old container is gone, not leaked
+}
+
+TEST_CASE("the container of an allocated instance dies: the allocation ends with a reason") {
+  Fixture f(policy(1, 1, 0));
+  f.settle_pool(1);
+  auto a = f.allocate();
+  f.engine.crash(f.store.instance(a.instance_id)->container_id);
+  f.scheduler->tick();
+  auto ended = f.store.allocation(a.id);
+  CHECK_FALSE(ended->current());
+  CHECK(ended->end_reason.rfind("instance lost: container is exited", 0) == 0);
+  f.settle_pool(1);
+  CHECK(f.store.allocations(Show::Current).empty());
+}
+
+TEST_CASE("leases that expired are released by the tick") {
+  Fixture f(policy(2, 1, 0));
+  f.settle_pool(1);
+  auto a = f.pool->allocate({1000, "lease", std::chrono::steady_clock::now() + 2s});
+  f.clock.advance_ms(999);
+  CHECK(f.scheduler->tick().expired == 0);
+  f.clock.advance_ms(1);
+  CHECK(f.scheduler->tick().expired == 1);
+  CHECK(f.store.allocation(a.id)->end_reason == "lease expired");
+}
+
+TEST_CASE("reconcile adopts matching containers, removes unmatched ones, marks lost records") {
+  Fixture f(policy(3, 3, 0));
+  f.settle_pool(3);
+  auto instances = f.store.instances(Show::Current);
+  auto a = f.allocate();
+  const Instance lost = *f.store.instance(a.instance_id);
+  f.engine.lose(lost.container_id);
+  const auto orphan = f.engine.add_stray(f.labels(999));
+  const auto unlabelled = f.engine.add_stray({{engine::kManagerLabel, "someone-else"}});
+
+  auto report = f.scheduler->reconcile();
+  CHECK(report.adopted == 2);
+  CHECK(report.removed_orphans == 1);
+  CHECK(report.lost == 1);
+  CHECK(f.engine.containers().count(orphan) == 0);
+  CHECK(f.engine.containers().count(unlabelled) == 1);  // not ours: left alone
+  CHECK(f.store.allocation(a.id)->end_reason == "instance lost: its container is gone");
+  // The lost record gets a new container for the same instance.
+  REQUIRE(eventually([&] { return is_idle(f.store.instance(lost.id)->state); }));
+  CHECK(f.store.instance(lost.id)->container_id != lost.container_id);
+}
+
+// Bug: a scheduler check holds the instance's claim; a hand-out that found
+// nothing idle meanwhile waited until its deadline, as releasing the claim
+// woke nobody.
+TEST_CASE("an allocation arriving while the scheduler checks the only idle instance is served") {
+  Fixture f(policy(1, 1, 0));
+  f.settle_pool(1);
+  const Instance idle = f.only(S::Paused);
+  f.engine.delay("inspect", 300ms);
+  std::thread ticker([&] { f.scheduler->tick(); });
+  REQUIRE(eventually([&] { return f.pool->claimed().count(idle.id) == 1; }));
+  const auto started = std::chrono::steady_clock::now();
+  CHECK_NOTHROW(f.allocate(3s));
+  const auto waited = std::chrono::steady_clock::now() - started;
+  ticker.join();
+  CHECK(waited < 2s);
+}
+
+// Bug: reconcile removed the container of an instance whose creation was in
+// flight (created by the engine, not yet recorded).
+TEST_CASE("reconcile leaves alone a container whose creation is in flight") {
+  Fixture f(policy(2, 0, 0));
+  std::optional<Scheduler::ReconcileReport> during;
+  f.engine.after("create", [&](const std::string&) {
+    if (!during) during = f.scheduler->reconcile();
+  });
+  auto added = f.pool->add_instance();
+  REQUIRE(eventually([&] { return is_idle(f.store.instance(added.id)->state); }));
+  REQUIRE(during);
+  CHECK(during->removed_orphans == 0);
+  CHECK(f.engine.containers().count(f.store.instance(added.id)->container_id) == 1);
+}
+
+// Bug: reconcile marked an instance lost when its container was created
+// between the engine's listing and the check of the record.
+TEST_CASE("reconcile does not mark lost an instance whose container appeared after the listing") {
+  Fixture f(policy(2, 0, 0));
+  f.engine.delay("create", 100ms);
+  std::optional<Instance> added;
+  int listed = -1;
+  f.engine.after("list", [&](const std::string&) {
+    if (listed >= 0) return;
+    listed = static_cast<int>(f.engine.containers().size());
+    // The creation finishes between the listing and the records' check.
+    REQUIRE(eventually([&] { return is_idle(f.store.instance(added->id)->state) && f.pool->claimed().empty(); }));
+  });
+  added = f.pool->add_instance();
+  auto report = f.scheduler->reconcile();
+  CHECK(listed == 0);
+  CHECK(report.lost == 0);
+  CHECK(is_idle(f.store.instance(added->id)->state));
+  CHECK(f.store.instance(added->id)->restarts == 0);
+}
+
+// Bug: a labelled container that no record claims (a crash between the
+// engine's create and the record, or a failed record write) was only removed
+// by the next start-up reconcile: it leaked while the manager ran.
+TEST_CASE("every tick removes labelled containers that no live record holds") {
+  Fixture f(policy(1, 1, 0));
+  f.settle_pool(1);
+  const Instance live = f.only(S::Paused);
+  const auto stray_of_live = f.engine.add_stray(f.labels(live.id));
+  const auto stray_unknown = f.engine.add_stray(f.labels(4242), ContainerStatus::Exited);
+  auto report = f.scheduler->tick();
+  CHECK(report.orphans == 2);
+  CHECK(f.engine.containers().count(stray_of_live) == 0);
+  CHECK(f.engine.containers().count(stray_unknown) == 0);
+  CHECK(f.engine.containers().count(live.container_id) == 1);
+  CHECK(f.store.instance(live.id)->state == S::Paused);
+}
+
+TEST_CASE("after the engine was unreachable, the next tick reconciles again") {
+  Fixture f(policy(1, 1, 0));
+  f.settle_pool(1);
+  f.engine.set_reachable(false);
+  CHECK_THROWS_AS(f.scheduler->tick(), EngineError);
+  // The engine comes back having lost a container and gained one nobody owns.
+  const Instance idle = f.only(S::Paused);
+  f.engine.lose(idle.container_id);
+  const auto stray = f.engine.add_stray(f.labels(777));
+  f.engine.set_reachable(true);
+  f.scheduler->tick();
+  CHECK(f.engine.containers().count(stray) == 0);
+  f.settle_pool(1);
+  CHECK(f.store.instance(idle.id)->container_id != idle.container_id);
+}
+
+// Bug: every pause and unpause, including the pool's own on each hand-out and
+// release, woke a full tick (and its claims) at once.
+TEST_CASE("engine events: a death wakes the loop at once; the pool's own pause/unpause do not") {
+  Fixture f(policy(2, 2, 0), 1h);
+  f.settle_pool(2);
+  const int before_start = f.engine.count("version");
+  f.scheduler->start();
+  REQUIRE(eventually([&] { return f.engine.count("version") > before_start && f.pool->claimed().empty(); }));
+  std::this_thread::sleep_for(50ms);
+  const int ticks = f.engine.count("version");
+
+  // Our own hand-out unpauses, our own release pauses: no tick.
+  auto a = f.allocate();
+  f.engine.emit({"unpause", f.store.instance(a.instance_id)->container_id, f.labels(a.instance_id), 0});
+  f.pool->release(a.id);
+  REQUIRE(eventually([&] { return f.store.instance(a.instance_id)->state == S::Paused; }));
+  f.engine.emit({"pause", f.store.instance(a.instance_id)->container_id, f.labels(a.instance_id), 0});
+  std::this_thread::sleep_for(100ms);
+  CHECK(f.engine.count("version") == ticks);
+
+  // Someone else unpauses an idle paused instance: the loop looks at once.
+  const Instance other = f.only(S::Paused);
+  f.engine.emit({"unpause", other.container_id, f.labels(other.id), 0});
+  REQUIRE(eventually([&] { return f.engine.count("version") > ticks; }, 2s));
+
+  // A container dies: the loop looks at once and recovers it.
+  const int before_death = f.engine.count("version");
+  const Instance victim = *f.store.instance(a.instance_id);
+  f.engine.crash(victim.container_id);
+  f.engine.emit({"die", victim.container_id, f.labels(victim.id), 0});
+  REQUIRE(eventually([&] { return f.engine.count("version") > before_death; }, 2s));
+  REQUIRE(eventually([&] { return f.store.instance(victim.id)->restarts == 1; }, 2s));
+}
+
+// Bug: a release while the engine was unreachable failed the pause after the
+// reset and sent a healthy instance to `error` (and a restart later).
+TEST_CASE("release while the engine is unreachable keeps the reset instance running-idle") {
+  Fixture f(policy(1, 1, 0));
+  f.settle_pool(1);
+  auto a = f.allocate();
+  f.engine.set_reachable(false);
+  f.pool->release(a.id);
+  REQUIRE(eventually([&] {
+    return f.store.instance(a.instance_id)->state != S::Resetting && f.pool->claimed().empty();
+  }));
+  CHECK(f.store.instance(a.instance_id)->state == S::Ready);
+  CHECK(f.store.instance(a.instance_id)->failures == 0);
+  // Served again without the engine: it runs and its worker answers.
+  auto b = f.allocate();
+  CHECK(b.instance_id == a.instance_id);
+  f.pool->release(b.id);
+  REQUIRE(eventually([&] {
+    return f.store.instance(a.instance_id)->state != S::Resetting && f.pool->claimed().empty();
+  }));
+  CHECK(f.store.instance(a.instance_id)->state == S::Ready);
+  f.engine.set_reachable(true);
+  // Upkeep pauses it once the engine is back (keep_running = 0).
+  f.settle_pool(1);
+  f.scheduler->tick();
+  CHECK(f.store.instance(a.instance_id)->state == S::Paused);
+}
