@@ -10,9 +10,6 @@
 namespace warmpool::pi {
 namespace {
 
-// Leaves this long are multiplied out and printed by mpz_get_str.
-constexpr std::size_t kLeafDigits = 1 << 13;
-
 constexpr double kLog2Of10 = 3.321928094887362;
 
 // frac / 2^bits is the fraction part of y 10^k / 2^bits, computed from an
@@ -34,9 +31,9 @@ struct DecimalPlan::Job {
   std::atomic<bool> decided{true};
 };
 
-DecimalPlan::DecimalPlan(std::size_t width, Context& ctx) {
+DecimalPlan::DecimalPlan(std::size_t width, Context& ctx, std::size_t leaf_digits) {
   std::size_t levels = 0;
-  while ((width >> levels) > kLeafDigits) ++levels;
+  while ((width >> levels) > leaf_digits) ++levels;
   chunk_ = (width + (std::size_t{1} << levels) - 1) >> levels;
   mpz_ui_pow_ui(leaf_power_.get(), 10, chunk_);
   // Splits at level j + 1 multiply by powers_[j]; the top needs

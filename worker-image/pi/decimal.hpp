@@ -25,9 +25,13 @@ namespace warmpool::pi {
 // several threads at once.
 class DecimalPlan {
  public:
-  // Plans for at least `width` digits and computes the powers of ten.
-  // REQUIRES: width >= 1. Throws Cancelled.
-  DecimalPlan(std::size_t width, Context& ctx);
+  // Leaves this long are multiplied out and printed by mpz_get_str.
+  static constexpr std::size_t kDefaultLeafDigits = 1 << 13;
+
+  // Plans for at least `width` digits, in leaves of at most leaf_digits
+  // (tests make them small to get deep trees), and computes the powers of
+  // ten. REQUIRES: width >= 1, leaf_digits >= 1. Throws Cancelled.
+  DecimalPlan(std::size_t width, Context& ctx, std::size_t leaf_digits = kDefaultLeafDigits);
 
   // The number of digits write() produces (>= the width asked for).
   std::size_t padded_width() const { return chunk_ << powers_.size(); }

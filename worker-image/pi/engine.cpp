@@ -34,18 +34,16 @@ BigInt scaled_root(std::size_t bits) {
 }
 
 // One attempt with `guard_bits` guard bits: writes the plan's padded digits
-// of pi / 10^(pad + 1) to out, or returns false if the guard bits cannot
-// decide them.
+// of pi / 10 to out, or returns false if the guard bits cannot decide them.
 //
-// Error bound. With P = bits_for(padded), x = pi / 10^(pad + 1), the attempt
-// computes F = floor(426880 floor(sqrt(10005) 2^P) q' / (t' 10^(pad + 1)))
-// where q', t' are q, t shifted right by the same number of bits. The floor
-// of the root loses less than 426880 q / t / 10 < 0.004, the outer floor
-// less than 1, and the series tail (< 2^-(P + 150) relative) and the shift
-// (q', t' keep >= P + 100 bits) less than 2^-80; so |F - x 2^P| <= 2, which
-// is what DecimalPlan::write() requires.
-bool attempt(std::size_t guard_bits, unsigned threads, const DecimalPlan& plan, std::size_t pad, char* out,
-             Context& ctx) {
+// Error bound. With P = bits_for(padded), x = pi / 10, the attempt computes
+// F = floor(426880 floor(sqrt(10005) 2^P) q' / (10 t')) where q', t' are q,
+// t shifted right by the same number of bits. The floor of the root loses
+// less than 426880 q / t / 10 < 0.004, the outer floor less than 1, and the
+// series tail (< 2^-(P + 150) relative) and the shift (q', t' keep >= P + 100
+// bits) less than 2^-80; so |F - x 2^P| <= 2, which is what
+// DecimalPlan::write() requires.
+bool attempt(std::size_t guard_bits, unsigned threads, const DecimalPlan& plan, char* out, Context& ctx) {
   const std::size_t bits = DecimalPlan::bits_for(plan.padded_width(), guard_bits);
   const std::size_t terms = static_cast<std::size_t>(static_cast<double>(bits + 64) / kBitsPerTerm) + 3;
 
@@ -73,9 +71,7 @@ bool attempt(std::size_t guard_bits, unsigned threads, const DecimalPlan& plan, 
   sum.q.release();
   ctx.add_units(1);
   ctx.check_cancel();
-  BigInt scale;
-  mpz_ui_pow_ui(scale.get(), 10, pad + 1);
-  mpz_mul(sum.t.get(), sum.t.get(), scale.get());
+  mpz_mul_ui(sum.t.get(), sum.t.get(), 10);
   mpz_tdiv_q(f.get(), f.get(), sum.t.get());
   sum.t.release();
   ctx.add_units(1);
@@ -87,25 +83,17 @@ bool attempt(std::size_t guard_bits, unsigned threads, const DecimalPlan& plan, 
 }  // namespace
 
 std::string compute_here(std::size_t digits, unsigned threads, std::size_t guard_digits, Context& ctx) {
-  // floor(pi 10^digits) has digits + 1 decimal digits, the first a 3.
+  // "3." and the digits are the first digits + 1 digits of pi / 10 with the
+  // point put back; the plan may produce a few more, which are dropped.
   const std::size_t width = digits + 1;
   const DecimalPlan plan(width, ctx);
-  const std::size_t padded = plan.padded_width();
-  const std::size_t pad = padded - width;
-
-  // The padded digits go to buf[1, 1 + padded); then the leading 3 moves
-  // left over the padding to make room for the point, and the padding goes.
-  std::string buf(padded + 1, '0');
+  std::string buf(plan.padded_width() + 1, '0');
   auto guard_bits = static_cast<std::size_t>(std::ceil(static_cast<double>(guard_digits) * 3.321928094887362));
-  while (!attempt(guard_bits, threads, plan, pad, buf.data() + 1, ctx)) guard_bits = 2 * guard_bits + 32;
-
-  for (std::size_t i = 1; i <= pad; ++i) {
-    if (buf[i] != '0') throw std::logic_error("pi: result wider than its digit count");
-  }
-  if (buf[pad + 1] != '3') throw std::logic_error("pi: result does not start with 3");
-  buf[pad] = '3';
-  buf[pad + 1] = '.';
-  buf.erase(0, pad);
+  while (!attempt(guard_bits, threads, plan, buf.data() + 1, ctx)) guard_bits = 2 * guard_bits + 32;
+  if (buf[1] != '3') throw std::logic_error("pi: result does not start with 3");
+  buf[0] = '3';
+  buf[1] = '.';
+  buf.resize(width + 1);
   ctx.report(1.0);
   return buf;
 }
