@@ -86,6 +86,22 @@ Outcome run_in_child(Body body) {
   return out;
 }
 
+// The first three fields of /proc/loadavg: the machine may be shared, and
+// ratios measured on a busy machine mean less.
+std::string load_average() {
+  std::FILE* f = std::fopen("/proc/loadavg", "r");
+  if (f == nullptr) return "unknown";
+  double a = 0;
+  double b = 0;
+  double c = 0;
+  int n = std::fscanf(f, "%lf %lf %lf", &a, &b, &c);
+  std::fclose(f);
+  if (n != 3) return "unknown";
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.2f %.2f %.2f", a, b, c);
+  return buf;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -98,12 +114,14 @@ int main(int argc, char** argv) {
   app.add_flag("--skip-mpfr", skip_mpfr, "Measure only our engine");
   CLI11_PARSE(app, argc, argv);
 
+  std::printf("load average before: %s\n", load_average().c_str());
   std::printf("| digits | ");
   for (unsigned t : thread_counts) std::printf("ours %uT s | ", t);
   std::printf("MPFR s | ");
   for (unsigned t : thread_counts) std::printf("ours %uT / MPFR | ", t);
-  std::printf("peak RSS MB ours %uT / MPFR | same digits |\n", thread_counts.back());
-  std::printf("|---|");
+  std::printf("peak RSS MB (");
+  for (unsigned t : thread_counts) std::printf("%uT, ", t);
+  std::printf("MPFR) | same digits |\n|---|");
   for (std::size_t i = 0; i < 2 * thread_counts.size() + 3; ++i) std::printf("---|");
   std::printf("\n");
   std::fflush(stdout);
@@ -136,9 +154,15 @@ int main(int argc, char** argv) {
       std::printf("- | ");
       for (std::size_t i = 0; i < ours.size(); ++i) std::printf("- | ");
     }
-    std::printf("%.0f / %s | %s |\n", static_cast<double>(ours.back().peak_rss_kb) / 1024.0,
-                mpfr.ok ? std::to_string(mpfr.peak_rss_kb / 1024).c_str() : "-", same ? "yes" : "NO");
+    for (const Outcome& o : ours) std::printf("%.0f, ", static_cast<double>(o.peak_rss_kb) / 1024.0);
+    if (mpfr.ok) {
+      std::printf("%.0f | ", static_cast<double>(mpfr.peak_rss_kb) / 1024.0);
+    } else {
+      std::printf("- | ");
+    }
+    std::printf("%s |\n", same ? "yes" : "NO");
     std::fflush(stdout);
   }
+  std::printf("load average after: %s\n", load_average().c_str());
   return failures == 0 ? 0 : 1;
 }

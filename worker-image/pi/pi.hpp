@@ -35,14 +35,15 @@ struct Options {
   // kill of the child becomes a std::runtime_error instead of ending the
   // caller. When false, the computation runs on threads of this process and a
   // cancel is noticed between arithmetic operations: within a fraction of a
-  // second up to ~10^7 digits, within seconds at 10^8 (one multiplication of
-  // numbers that size takes seconds).
+  // second up to ~10^7 digits, but only within seconds at 10^8, where one
+  // multiplication or division of the largest numbers takes that long.
   bool isolate = false;
 
-  // Decimal digits computed beyond the requested ones to decide where to
-  // truncate; 0 picks the default (20). The result never depends on it:
-  // when the guard digits cannot decide (a run of 9s or 0s at the cut),
-  // compute() retries with more. Tests set it small to exercise that path.
+  // Extra precision, in decimal digits, that every piece of the decimal
+  // conversion carries to decide its digits; 0 picks the default (20). The
+  // result never depends on it: where the extra precision cannot decide a
+  // digit (a long run of 9s or 0s after it), compute() retries with more.
+  // Tests set it small to exercise that path.
   std::size_t guard_digits = 0;
 };
 

@@ -9,9 +9,6 @@
 
 namespace warmpool::pi {
 
-// Each term adds log10(640320^3 / 72) ~= 14.18 correct digits.
-inline constexpr double kDigitsPerTerm = 14.181647462725477;
-
 // The sum S of the first `terms` terms of
 //   S = sum_k (-1)^k (6k)! (13591409 + 545140134 k) / ((3k)! (k!)^3 640320^(3k)),
 // as the exact fraction t / q, so that pi ~= 426880 sqrt(10005) q / t.

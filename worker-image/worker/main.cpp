@@ -84,7 +84,8 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--host", host, "Address to listen on")->capture_default_str();
   serve_cmd->add_option("--port", port, "TCP port to listen on")->capture_default_str()->check(CLI::Range(1, 65535));
   serve_cmd->add_option("--threads", serve_options.threads, "Threads per computation (0 = one per core)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 256u));
   serve_cmd->add_option("--max-digits", serve_options.max_digits, "Largest digit count POST /compute accepts")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000'000}));
@@ -98,7 +99,9 @@ int main(int argc, char** argv) {
   std::size_t digits = 0;
   CLI::App* digits_cmd = app.add_subcommand("digits", "Print pi with N digits after the point, truncated");
   digits_cmd->add_option("N", digits, "Digits after the decimal point")->required();
-  digits_cmd->add_option("--threads", digits_options.threads, "Threads (0 = one per core)")->capture_default_str();
+  digits_cmd->add_option("--threads", digits_options.threads, "Threads (0 = one per core)")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 256u));
   digits_cmd->add_option("--max-digits", digits_options.max_digits, "Refuse N above this")->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
