@@ -1,0 +1,47 @@
+// The live dashboard: GET /dashboard (a page of the docs directory, open)
+// polls GET /dashboard/feed (admin) every second. The feed is one snapshot:
+// instances by state, current allocations with their leases, queue depths,
+// pi jobs with progress, and recent faults and recoveries (DashboardFeed in
+// swagger/openapi.yaml).
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "api/server.hpp"
+#include "clock.hpp"
+#include "config.hpp"
+
+namespace warmpool::api {
+
+// What the feed shows that the pool and the store do not know.
+struct DashboardSources {
+  // Recent pi jobs, newest first, each shaped as GET /pi_job/{id} answers
+  // (PiJobStatus). Empty function: the feed reports "piJobs": null.
+  std::function<nlohmann::json()> pi_jobs;
+};
+
+// Registers GET /dashboard and GET /dashboard/feed on `server`. Every
+// reference must outlive the server.
+void add_dashboard_routes(Server& server, const Config& config, Store& store, Pool& pool,
+                          Lanes& lanes, const Clock& clock, DashboardSources sources = {});
+
+// The pool part of /details and of the feed (PoolSummary).
+nlohmann::json pool_summary(const Config& config, Pool& pool);
+// Both lanes' statistics (Queues).
+nlohmann::json queue_stats(const Lanes& lanes);
+
+// Instances with a fault, a restart or a recovery, newest change first, at
+// most `limit` (FaultEvent): "fault" while in error or starting again after
+// failures, "removed" once deleting/deleted, "recovered" when healthy again.
+// Pure: reads only `instances`.
+nlohmann::json recent_faults(const std::vector<Instance>& instances, std::size_t limit);
+
+// One feed snapshot taken at now_ms.
+nlohmann::json dashboard_feed(const Config& config, Store& store, Pool& pool, const Lanes& lanes,
+                              const DashboardSources& sources, std::int64_t now_ms);
+
+}  // namespace warmpool::api

@@ -1,0 +1,177 @@
+// The warmpool dashboard: polls GET /dashboard/feed every second and redraws.
+// Besides the feed's recent faults, it logs the state changes it sees between
+// two snapshots (an instance entering or leaving `error`), so a fault that
+// recovers within seconds still shows up.
+'use strict';
+
+const PERIOD_MS = 1000;
+const STATES = ['starting', 'ready', 'paused', 'allocated', 'resetting', 'error', 'deleting'];
+const TOKEN_KEY = 'warmpool.adminToken';
+
+let previous = new Map();  // instance id -> state, from the last snapshot
+const observed = [];       // state changes seen here, newest first
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === 'class') node.className = v;
+    else if (k.startsWith('data-')) node.setAttribute(k, v);
+    else node[k] = v;
+  }
+  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(c == null ? '' : String(c)));
+  return node;
+}
+
+function fill(tbodyId, rows, columns, emptyText) {
+  const body = document.getElementById(tbodyId);
+  if (rows.length === 0) {
+    body.replaceChildren(el('tr', {}, el('td', { class: 'empty', colSpan: columns }, emptyText)));
+  } else {
+    body.replaceChildren(...rows);
+  }
+}
+
+function time(iso) {
+  return iso ? new Date(iso).toLocaleTimeString() : '';
+}
+
+function left(iso, now) {
+  const s = Math.round((new Date(iso).getTime() - now) / 1000);
+  if (s <= 0) return 'expiring';
+  const m = Math.floor(s / 60);
+  return m > 0 ? `${m}m ${s % 60}s` : `${s}s`;
+}
+
+function stateBadge(state) {
+  return el('span', { class: `state s-${state}` }, state);
+}
+
+function drawStates(feed) {
+  const byState = feed.pool.byState || {};
+  const tiles = STATES.map((s) =>
+    el('div', { class: `tile s-${s}`, 'data-state': s }, el('span', { class: 'count' }, byState[s] || 0), s));
+  document.getElementById('state-tiles').replaceChildren(...tiles);
+  const p = feed.pool;
+  document.getElementById('pool-line').textContent =
+    `min idle ${p.minIdle}, max idle ${p.maxIdle}, keep running ${p.keepRunning}, ` +
+    `max instances ${p.maxInstances}; busy ${p.busy}, allocations waiting ${p.waitingAllocations}`;
+}
+
+function drawQueues(feed) {
+  const rows = ['high', 'normal'].map((lane) => {
+    const q = feed.queues[lane];
+    return el('tr', { 'data-lane': lane }, el('td', {}, lane), el('td', {}, q.queued), el('td', {}, q.running),
+      el('td', {}, q.completed), el('td', {}, q.expired), el('td', {}, q.rejected));
+  });
+  fill('queue-rows', rows, 6, '');
+}
+
+function drawAllocations(feed, now) {
+  const rows = feed.allocations.map((a) =>
+    el('tr', { 'data-allocation-id': a.id },
+      el('td', { class: 'mono', title: a.id }, a.id.slice(0, 12) + '\u2026'),
+      el('td', {}, a.instance), el('td', { class: 'mono' }, a.endpoint), el('td', {}, a.client),
+      el('td', {}, time(a.createdAt)), el('td', {}, time(a.expiresAt)), el('td', {}, left(a.expiresAt, now))));
+  document.getElementById('allocation-count').textContent = `(${feed.allocations.length})`;
+  fill('allocation-rows', rows, 7, 'no current allocation');
+}
+
+function drawInstances(feed) {
+  const rows = feed.instances.map((i) =>
+    el('tr', { 'data-instance-id': String(i.id) },
+      el('td', {}, i.id), el('td', {}, stateBadge(i.state)), el('td', { class: 'mono' }, i.endpoint),
+      el('td', { class: 'mono', title: i.allocation || '' }, i.allocation ? i.allocation.slice(0, 12) + '\u2026' : ''),
+      el('td', {}, i.failures), el('td', {}, i.restarts), el('td', { class: 'err' }, i.lastError || ''),
+      el('td', {}, time(i.updatedAt))));
+  fill('instance-rows', rows, 8, 'no instance');
+}
+
+function drawJobs(feed) {
+  if (feed.piJobs === null) {
+    fill('job-rows', [], 5, 'pi jobs are not enabled on this manager');
+    return;
+  }
+  const rows = feed.piJobs.map((j) => {
+    const pct = Math.round(100 * (j.progress || 0));
+    return el('tr', { 'data-job-id': j.job_id },
+      el('td', {}, j.job_id), el('td', {}, j.digits), el('td', {}, j.status),
+      el('td', { title: `${pct}%` }, el('div', { class: 'bar' }, el('div', { style: `width:${pct}%` })), `${pct}%`),
+      el('td', {}, j.time_elapsed));
+  });
+  fill('job-rows', rows, 5, 'no pi job yet');
+}
+
+function observe(feed) {
+  const seenAt = new Date().toISOString();
+  const current = new Map(feed.instances.map((i) => [i.id, i]));
+  for (const [id, i] of current) {
+    const before = previous.get(id);
+    if (before === undefined || before === i.state) continue;
+    if (i.state === 'error') {
+      observed.unshift({ at: seenAt, instance: id, kind: 'fault', detail: i.lastError || `${before} -> error` });
+    } else if (before === 'error' || (before === 'starting' && i.restarts > 0 && (i.state === 'ready' || i.state === 'paused'))) {
+      observed.unshift({ at: seenAt, instance: id, kind: 'recovered', detail: `${before} -> ${i.state}` });
+    }
+  }
+  previous = new Map([...current].map(([id, i]) => [id, i.state]));
+  observed.length = Math.min(observed.length, 30);
+}
+
+function drawFaults(feed) {
+  // A fault that recovered between two polls shows as `recovered`, with the fault it recovered from.
+  const fromFeed = feed.faults.map((f) => ({
+    at: f.at, instance: f.instance, kind: f.kind,
+    detail: (f.kind === 'recovered' ? `${f.state} again` : f.state) +
+      `; ${f.failures} failures, ${f.restarts} restarts` +
+      (f.lastError ? (f.kind === 'recovered' ? `; recovered from: ${f.lastError}` : `; ${f.lastError}`) : ''),
+  }));
+  const events = [...observed, ...fromFeed].sort((a, b) => (a.at < b.at ? 1 : -1)).slice(0, 30);
+  const rows = events.map((e) =>
+    el('tr', { 'data-kind': e.kind }, el('td', {}, time(e.at)), el('td', {}, e.instance),
+      el('td', { class: `k-${e.kind}` }, e.kind), el('td', {}, e.detail)));
+  fill('fault-rows', rows, 4, 'no fault so far');
+}
+
+function setStatus(text, live) {
+  const s = document.getElementById('status');
+  s.textContent = text;
+  s.className = live ? 'live' : 'down';
+}
+
+async function poll() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  try {
+    const res = await fetch('/dashboard/feed', {
+      headers: token ? { Authorization: `Bearer ${token}` } : {},
+      cache: 'no-store',
+    });
+    if (res.status === 401) {
+      document.getElementById('login').classList.add('shown');
+      setStatus(token ? 'the admin token was refused' : 'admin token needed', false);
+      return;
+    }
+    if (!res.ok) throw new Error(`feed answered ${res.status}`);
+    const feed = await res.json();
+    document.getElementById('login').classList.remove('shown');
+    const now = Date.now();
+    observe(feed);
+    drawStates(feed);
+    drawQueues(feed);
+    drawAllocations(feed, now);
+    drawInstances(feed);
+    drawJobs(feed);
+    drawFaults(feed);
+    setStatus(`live, updated ${new Date(now).toLocaleTimeString()}`, true);
+  } catch (e) {
+    setStatus(`disconnected (${e.message}), retrying`, false);
+  } finally {
+    setTimeout(poll, PERIOD_MS);
+  }
+}
+
+document.getElementById('login').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  sessionStorage.setItem(TOKEN_KEY, document.getElementById('token').value);
+});
+
+poll();
