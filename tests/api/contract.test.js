@@ -1,0 +1,230 @@
+// Responses of a real manager (`warmpool serve` on the real engine) validate
+// against swagger/openapi.yaml: every operation is called, with good and bad
+// input and with and without its token, and each answer's status, headers,
+// content type and body must be the ones the spec documents. The last test
+// fails, listing them, if any operation of the spec got no 2xx answer.
+'use strict';
+const { describe, test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { Manager, eventually, sleep } = require('./support/manager');
+const { Contract, documentErrors, loadSpec, operations } = require('./support/spec');
+
+const API = 'api-token-contract';
+const ADMIN = 'admin-token-contract';
+
+describe('the manager answers as swagger/openapi.yaml says', () => {
+  const spec = loadSpec();
+  const contract = new Contract(spec);
+  const manager = new Manager({
+    name: 'contract',
+    apiToken: API,
+    adminToken: ADMIN,
+    flags: ['--max-instances', '2', '--max-idle', '2', '--max-body-bytes', '1024'],
+  });
+
+  // Calls `method template` and checks the answer against the spec.
+  async function call(method, template, { params = {}, query = '', body, token, type = 'application/json' } = {}) {
+    let url = template.replace(/\{(\w+)\}/g, (_, k) => encodeURIComponent(String(params[k])));
+    if (query) url += `?${query}`;
+    const headers = token ? { Authorization: `Bearer ${token}` } : {};
+    if (body !== undefined) headers['Content-Type'] = type;
+    const res = await fetch(manager.base + url, { method, headers, body });
+    const text = await res.text();
+    const errors = contract.check(method, template, { status: res.status, headers: res.headers, body: text });
+    assert.deepEqual(errors, [], `${method} ${url}`);
+    let json;
+    try { json = JSON.parse(text); } catch { json = undefined; }
+    return { status: res.status, headers: res.headers, text, json };
+  }
+
+  async function expect(status, method, template, options) {
+    const r = await call(method, template, options);
+    assert.equal(r.status, status, `${method} ${template}: ${r.text.slice(0, 300)}`);
+    return r;
+  }
+
+  before(async () => {
+    await manager.start();
+    await manager.idle(1);
+  });
+  after(async () => {
+    await manager.stop();
+  });
+
+  test('the document is valid OpenAPI 3.1', async () => {
+    assert.deepEqual(await documentErrors(spec), []);
+    assert.equal(spec.openapi, '3.1.0');
+  });
+
+  test('docs: /, /openapi.json, /static/{file}, /dashboard are open; the feed needs the admin token', async () => {
+    const page = await expect(200, 'GET', '/');
+    assert.match(page.text, /\/static\/swagger-ui-bundle\.js/);
+    assert.doesNotMatch(page.text, /https?:\/\//, 'the docs page loads nothing from another host');
+    const served = await expect(200, 'GET', '/openapi.json');
+    assert.deepEqual(served.json, spec);
+    await expect(200, 'GET', '/static/{file}', { params: { file: 'swagger-ui-bundle.js' } });
+    await expect(200, 'GET', '/static/{file}', { params: { file: 'swagger-ui.css' } });
+    await expect(200, 'GET', '/static/{file}', { params: { file: 'favicon-32x32.png' } });
+    await expect(404, 'GET', '/static/{file}', { params: { file: 'nope.js' } });
+    await expect(404, 'GET', '/static/{file}', { params: { file: '.hidden.js' } });
+    await expect(404, 'GET', '/static/{file}', { params: { file: 'run.sh' } });
+    const dashboard = await expect(200, 'GET', '/dashboard');
+    assert.match(dashboard.text, /\/static\/dashboard\.js/);
+    await expect(401, 'GET', '/dashboard/feed');
+    await expect(401, 'GET', '/dashboard/feed', { token: API });
+    const feed = await expect(200, 'GET', '/dashboard/feed', { token: ADMIN });
+    assert.ok(feed.json.instances.length >= 1);
+  });
+
+  test('health and details', async () => {
+    const h = await expect(200, 'GET', '/health');
+    assert.equal(h.json.status, 'ok');
+    await expect(401, 'GET', '/details');
+    await expect(401, 'GET', '/details', { token: API });
+    const d = await expect(200, 'GET', '/details', { token: ADMIN });
+    assert.ok(d.json.host.cpus >= 1);
+  });
+
+  test('allocations: bad input is refused with problem+json', async () => {
+    await expect(401, 'POST', '/allocations', { body: '{}' });
+    await expect(401, 'POST', '/allocations', { body: '{}', token: ADMIN });
+    await expect(400, 'POST', '/allocations', { body: '{not json', token: API });
+    await expect(400, 'POST', '/allocations', { body: '[1]', token: API });
+    await expect(400, 'POST', '/allocations', { body: '{"lease_seconds":0}', token: API });
+    await expect(400, 'POST', '/allocations', { body: '{"lease_seconds":"5"}', token: API });
+    await expect(400, 'POST', '/allocations', { body: '{"client":5}', token: API });
+    await expect(400, 'POST', '/allocations', { body: '{"leese":5}', token: API });
+    await expect(400, 'POST', '/allocations', { body: '{"timeout_ms":600001}', token: API });
+    await expect(413, 'POST', '/allocations', { body: ' '.repeat(2048), token: API });
+    await expect(400, 'GET', '/allocations', { query: 'show=sometimes', token: API });
+    await expect(401, 'GET', '/allocations');
+    await expect(404, 'GET', '/allocations/{id}', { params: { id: '0123456789abcdef0123456789abcdef' }, token: API });
+    await expect(404, 'DELETE', '/allocations/{id}', { params: { id: 'nope' }, token: API });
+    await expect(404, 'POST', '/allocations/{id}/renew', { params: { id: 'nope' }, body: '{}', token: API });
+    const list = await expect(200, 'GET', '/allocations', { query: 'show=all', token: API });
+    assert.deepEqual(list.json, [], 'bad input changed nothing');
+  });
+
+  test('allocations: allocate, read, renew, list, release (twice), renew after the end', async () => {
+    const a = await expect(201, 'POST', '/allocations', { body: '{"lease_seconds":60,"client":"contract"}', token: API });
+    assert.equal(a.headers.get('location'), `/allocations/${a.json.id}`);
+    const id = { id: a.json.id };
+    await expect(200, 'GET', '/allocations/{id}', { params: id, token: API });
+    const renewed = await expect(200, 'POST', '/allocations/{id}/renew', { params: id, body: '{"lease_seconds":120}', token: API });
+    assert.ok(renewed.json.expiresAt > a.json.expiresAt);
+    await expect(200, 'POST', '/allocations/{id}/renew', { params: id, token: API });
+    await expect(400, 'POST', '/allocations/{id}/renew', { params: id, body: '{"lease_seconds":-1}', token: API });
+    for (const show of ['current', 'finished', 'all']) {
+      await expect(200, 'GET', '/allocations', { query: `show=${show}`, token: API });
+    }
+    const feed = await expect(200, 'GET', '/dashboard/feed', { token: ADMIN });
+    assert.ok(feed.json.allocations.some((x) => x.id === a.json.id));
+    const instance = await expect(200, 'GET', '/instances/{id}', { params: { id: a.json.instance }, token: ADMIN });
+    assert.equal(instance.json.allocation, a.json.id);
+    const released = await expect(200, 'DELETE', '/allocations/{id}', { params: id, token: API });
+    assert.notEqual(released.json.deletedAt, null);
+    await expect(200, 'DELETE', '/allocations/{id}', { params: id, token: API });
+    await expect(409, 'POST', '/allocations/{id}/renew', { params: id, body: '{}', token: API });
+    await expect(200, 'GET', '/allocations', { token: API });
+  });
+
+  test('instances: list, add, inspect, restart, delete; capacity and unknown ids', async () => {
+    await expect(401, 'GET', '/instances');
+    await expect(401, 'GET', '/instances', { token: API });
+    await expect(400, 'GET', '/instances', { query: 'show=never', token: ADMIN });
+    for (const show of ['current', 'finished', 'all']) {
+      await expect(200, 'GET', '/instances', { query: `show=${show}`, token: ADMIN });
+    }
+    await expect(400, 'POST', '/instances', { body: '{"count":2}', token: ADMIN });
+    const added = await expect(201, 'POST', '/instances', { body: '{}', token: ADMIN });
+    assert.equal(added.headers.get('location'), `/instances/${added.json.id}`);
+    // The pool now holds its maximum of 2.
+    await expect(409, 'POST', '/instances', { token: ADMIN });
+    const id = { id: added.json.id };
+    await eventually('the new instance to be idle', async () => {
+      const r = await call('GET', '/instances/{id}', { params: id, token: ADMIN });
+      return r.json.state === 'ready' || r.json.state === 'paused';
+    });
+    await expect(202, 'POST', '/instances/{id}/restart', { params: id, token: ADMIN });
+    await eventually('the restarted instance to be idle', async () => {
+      const r = await call('GET', '/instances/{id}', { params: id, token: ADMIN });
+      return r.json.restarts === 1 && (r.json.state === 'ready' || r.json.state === 'paused');
+    });
+    const feed = await expect(200, 'GET', '/dashboard/feed', { token: ADMIN });
+    assert.ok(feed.json.faults.some((f) => f.instance === added.json.id && f.kind === 'recovered'),
+      'the restart shows among faults and recoveries');
+    await expect(202, 'DELETE', '/instances/{id}', { params: id, token: ADMIN });
+    await eventually('the instance to be deleted', async () => {
+      const r = await call('GET', '/instances/{id}', { params: id, token: ADMIN });
+      return r.json.state === 'deleted';
+    });
+    await expect(404, 'GET', '/instances/{id}', { params: { id: 999999 }, token: ADMIN });
+    await expect(404, 'DELETE', '/instances/{id}', { params: { id: 424242 }, token: ADMIN });
+    await expect(404, 'POST', '/instances/{id}/restart', { params: { id: 424242 }, token: ADMIN });
+    await expect(401, 'DELETE', '/instances/{id}', { params: id, token: API });
+  });
+
+  test('allocations: no instance before the deadline is 503 with Retry-After', async () => {
+    await manager.idle(1);
+    const held = [];
+    try {
+      // Take every instance the pool may have (2), then ask once more.
+      for (let i = 0; i < 2; i++) {
+        held.push((await expect(201, 'POST', '/allocations', { body: '{"timeout_ms":20000}', token: API })).json.id);
+      }
+      const started = Date.now();
+      const refused = await expect(503, 'POST', '/allocations', { body: '{"timeout_ms":300}', token: API });
+      assert.ok(refused.headers.get('retry-after'));
+      assert.ok(Date.now() - started < 3000);
+    } finally {
+      for (const id of held) await expect(200, 'DELETE', '/allocations/{id}', { params: { id }, token: API });
+    }
+  });
+
+  test('pi jobs: queue, poll, download, cancel; bad input and unknown ids', async () => {
+    await manager.idle(1);
+    await expect(401, 'POST', '/pi_job', { body: '{"digits":50}' });
+    for (const bad of ['{"digits":"50"}', '{"digits":0}', '{"digits":-3}', '{}', '{not json']) {
+      const r = await expect(400, 'POST', '/pi_job', { body: bad, token: API });
+      assert.equal(r.json.success, false);
+    }
+    await expect(404, 'GET', '/pi_job/{id}', { params: { id: 987654 }, token: API });
+    await expect(404, 'DELETE', '/pi_job/{id}', { params: { id: 987654 }, token: API });
+    await expect(404, 'GET', '/download_pi_job/{id}', { params: { id: 987654 }, token: API });
+
+    const created = await expect(200, 'POST', '/pi_job', { body: '{"digits":50}', token: API });
+    const id = { id: created.json.job_id };
+    const done = await eventually('the pi job to complete', async () => {
+      const r = await call('GET', '/pi_job/{id}', { params: id, token: API });
+      assert.equal(r.status, 200);
+      assert.ok(['queued', 'In-progress', 'complete'].includes(r.json.status), r.text);
+      return r.json.status === 'complete' && r;
+    }, 30000, 200);
+    assert.equal(done.json.job_id, String(created.json.job_id));
+    assert.equal(done.json.digits, 50);
+    const file = await expect(200, 'GET', '/download_pi_job/{id}', { params: id, token: API });
+    assert.equal(file.text.trim(), '3.14159265358979323846264338327950288419716939937510');
+
+    const feed = await expect(200, 'GET', '/dashboard/feed', { token: ADMIN });
+    assert.ok(Array.isArray(feed.json.piJobs) && feed.json.piJobs.some((j) => j.job_id === String(created.json.job_id)),
+      'the dashboard feed lists pi jobs');
+
+    const long = await expect(200, 'POST', '/pi_job', { body: '{"digits":5000000}', token: API });
+    const cancelled = await expect(200, 'DELETE', '/pi_job/{id}', { params: { id: long.json.job_id }, token: API });
+    assert.ok(['cancelled', 'complete'].includes(cancelled.json.status), cancelled.text);
+    if (cancelled.json.status === 'cancelled') {
+      await expect(409, 'GET', '/download_pi_job/{id}', { params: { id: long.json.job_id }, token: API });
+    }
+  });
+
+  test('metrics: Prometheus text for the admin', async () => {
+    await expect(401, 'GET', '/metrics');
+    const m = await expect(200, 'GET', '/metrics', { token: ADMIN });
+    assert.match(m.text, /^# (HELP|TYPE) /m);
+  });
+
+  test('every operation of the spec answered 2xx at least once, as documented', async () => {
+    await sleep(0);
+    assert.deepEqual(contract.unexercised(), [], `operations of the spec not served as documented (of ${operations(spec).length})`);
+  });
+});
