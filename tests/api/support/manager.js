@@ -113,6 +113,12 @@ class Manager {
     if (this.apiToken) args.push('--api-token', this.apiToken);
     if (this.adminToken) args.push('--admin-token', this.adminToken);
     this.proc = spawn(this.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // If the test runner is stopped (ctest's timeout, Ctrl-C), stop the manager too.
+    const proc = this.proc;
+    process.once('exit', () => proc.kill('SIGTERM'));
+    for (const signal of ['SIGINT', 'SIGTERM']) {
+      process.once(signal, () => { this.stop().finally(() => process.exit(1)); });
+    }
     const keep = (c) => { this.log = (this.log + c).slice(-200000); };
     this.proc.stdout.on('data', keep);
     this.proc.stderr.on('data', keep);
