@@ -95,6 +95,32 @@ auto guarded(const char* what, F&& body) {
 
 }  // namespace
 
+// A cached prepared statement, reset on scope exit so that it never holds a
+// read snapshot open. Parsing SQL was the largest cost of a read route.
+class Store::Reused {
+ public:
+  explicit Reused(SQLite::Statement& q) : q_(q) {}
+  ~Reused() {
+    q_.tryReset();  // the step's own error, if any, was thrown already
+    q_.clearBindings();
+  }
+  template <typename T>
+  void bind(int i, const T& v) { q_.bind(i, v); }
+  int exec() { return q_.exec(); }
+  bool executeStep() { return q_.executeStep(); }
+  SQLite::Column getColumn(int i) { return q_.getColumn(i); }
+  operator SQLite::Statement&() { return q_; }
+
+ private:
+  SQLite::Statement& q_;
+};
+
+SQLite::Statement& Store::statement(const std::string& sql) {
+  auto& cached = statements_[sql];
+  if (!cached) cached = std::make_unique<SQLite::Statement>(*db_, sql);
+  return *cached;
+}
+
 Store::Store(const std::string& path) {
   guarded("open database", [&] {
     db_ = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
@@ -133,9 +159,8 @@ int Store::schema_version() {
 Instance Store::add_instance(const std::string& host, int port, std::int64_t now_ms) {
   std::lock_guard lock(mu_);
   return guarded("add instance", [&] {
-    SQLite::Statement q(*db_,
-                        "INSERT INTO instances(host, port, state, created_ms, updated_ms) "
-                        "VALUES(?, ?, 'starting', ?, ?)");
+    Reused q(statement("INSERT INTO instances(host, port, state, created_ms, updated_ms) "
+                        "VALUES(?, ?, 'starting', ?, ?)"));
     q.bind(1, host);
     q.bind(2, port);
     q.bind(3, now_ms);
@@ -148,7 +173,7 @@ Instance Store::add_instance(const std::string& host, int port, std::int64_t now
 void Store::set_container(std::int64_t id, const std::string& container_id, std::int64_t now_ms) {
   std::lock_guard lock(mu_);
   guarded("set container", [&] {
-    SQLite::Statement q(*db_, "UPDATE instances SET container_id=?, updated_ms=? WHERE id=?");
+    Reused q(statement("UPDATE instances SET container_id=?, updated_ms=? WHERE id=?"));
     q.bind(1, container_id);
     q.bind(2, now_ms);
     q.bind(3, id);
@@ -166,13 +191,12 @@ Instance Store::transition_locked(std::int64_t id, InstanceState to, std::int64_
                      to_string(current->state) + " to " + to_string(to));
   const bool healthy = to == InstanceState::Ready || to == InstanceState::Paused ||
                        to == InstanceState::Allocated;
-  SQLite::Statement q(*db_,
-                      "UPDATE instances SET state=?, updated_ms=?, "
+  Reused q(statement("UPDATE instances SET state=?, updated_ms=?, "
                       "deleted_ms = CASE WHEN ?='deleted' THEN ? ELSE deleted_ms END, "
                       "failures = CASE WHEN ? THEN 0 WHEN ?<>'' THEN failures+1 ELSE failures END, "
                       "restarts = CASE WHEN ?='allocated' THEN 0 ELSE restarts END, "
                       "last_error = CASE WHEN ?<>'' THEN ? ELSE last_error END "
-                      "WHERE id=?");
+                      "WHERE id=?"));
   q.bind(1, to_string(to));
   q.bind(2, now_ms);
   q.bind(3, to_string(to));
@@ -203,7 +227,7 @@ Instance Store::restart(std::int64_t id, std::int64_t now_ms) {
   return guarded("restart instance", [&] {
     SQLite::Transaction tx(*db_);
     transition_locked(id, InstanceState::Starting, now_ms, {});
-    SQLite::Statement q(*db_, "UPDATE instances SET restarts=restarts+1 WHERE id=?");
+    Reused q(statement("UPDATE instances SET restarts=restarts+1 WHERE id=?"));
     q.bind(1, id);
     q.exec();
     tx.commit();
@@ -212,7 +236,7 @@ Instance Store::restart(std::int64_t id, std::int64_t now_ms) {
 }
 
 std::optional<Instance> Store::instance_locked(std::int64_t id) {
-  SQLite::Statement q(*db_, std::string("SELECT ") + kInstanceColumns + " FROM instances WHERE id=?");
+  Reused q(statement(std::string("SELECT ") + kInstanceColumns + " FROM instances WHERE id=?"));
   q.bind(1, id);
   if (!q.executeStep()) return std::nullopt;
   return read_instance(q);
@@ -230,7 +254,7 @@ std::vector<Instance> Store::instances(Show show) {
     if (show == Show::Current) sql += " WHERE state <> 'deleted'";
     if (show == Show::Finished) sql += " WHERE state = 'deleted'";
     sql += " ORDER BY id";
-    SQLite::Statement q(*db_, sql);
+    Reused q(statement(sql));
     std::vector<Instance> out;
     while (q.executeStep()) out.push_back(read_instance(q));
     return out;
@@ -244,9 +268,8 @@ Allocation Store::allocate(std::int64_t instance_id, const std::string& allocati
   return guarded("allocate", [&] {
     SQLite::Transaction tx(*db_);
     Instance instance = transition_locked(instance_id, InstanceState::Allocated, now_ms, {});
-    SQLite::Statement q(*db_,
-                        "INSERT INTO allocations(id, instance_id, endpoint, client, created_ms, "
-                        "expires_ms) VALUES(?, ?, ?, ?, ?, ?)");
+    Reused q(statement("INSERT INTO allocations(id, instance_id, endpoint, client, created_ms, "
+                        "expires_ms) VALUES(?, ?, ?, ?, ?, ?)"));
     q.bind(1, allocation_id);
     q.bind(2, instance_id);
     q.bind(3, instance.endpoint());
@@ -267,7 +290,7 @@ std::optional<Allocation> Store::end_allocation(const std::string& id, const std
     SQLite::Transaction tx(*db_);
     auto current = allocation_locked(id);
     if (!current || !current->current()) return current;
-    SQLite::Statement q(*db_, "UPDATE allocations SET deleted_ms=?, end_reason=? WHERE id=?");
+    Reused q(statement("UPDATE allocations SET deleted_ms=?, end_reason=? WHERE id=?"));
     q.bind(1, now_ms);
     q.bind(2, reason);
     q.bind(3, id);
@@ -284,8 +307,7 @@ std::optional<Allocation> Store::end_allocation(const std::string& id, const std
 std::optional<Allocation> Store::renew(const std::string& id, std::int64_t expires_ms) {
   std::lock_guard lock(mu_);
   return guarded("renew allocation", [&] {
-    SQLite::Statement q(*db_,
-                        "UPDATE allocations SET expires_ms=? WHERE id=? AND deleted_ms IS NULL");
+    Reused q(statement("UPDATE allocations SET expires_ms=? WHERE id=? AND deleted_ms IS NULL"));
     q.bind(1, expires_ms);
     q.bind(2, id);
     q.exec();
@@ -294,8 +316,7 @@ std::optional<Allocation> Store::renew(const std::string& id, std::int64_t expir
 }
 
 std::optional<Allocation> Store::allocation_locked(const std::string& id) {
-  SQLite::Statement q(*db_,
-                      std::string("SELECT ") + kAllocationColumns + " FROM allocations WHERE id=?");
+  Reused q(statement(std::string("SELECT ") + kAllocationColumns + " FROM allocations WHERE id=?"));
   q.bind(1, id);
   if (!q.executeStep()) return std::nullopt;
   return read_allocation(q);
@@ -309,8 +330,8 @@ std::optional<Allocation> Store::allocation(const std::string& id) {
 std::optional<Allocation> Store::current_allocation_of(std::int64_t instance_id) {
   std::lock_guard lock(mu_);
   return guarded("read allocation", [&]() -> std::optional<Allocation> {
-    SQLite::Statement q(*db_, std::string("SELECT ") + kAllocationColumns +
-                                  " FROM allocations WHERE instance_id=? AND deleted_ms IS NULL");
+    Reused q(statement(std::string("SELECT ") + kAllocationColumns +
+                                  " FROM allocations WHERE instance_id=? AND deleted_ms IS NULL"));
     q.bind(1, instance_id);
     if (!q.executeStep()) return std::nullopt;
     return read_allocation(q);
@@ -324,7 +345,7 @@ std::vector<Allocation> Store::allocations(Show show) {
     if (show == Show::Current) sql += " WHERE deleted_ms IS NULL";
     if (show == Show::Finished) sql += " WHERE deleted_ms IS NOT NULL";
     sql += " ORDER BY created_ms, id";
-    SQLite::Statement q(*db_, sql);
+    Reused q(statement(sql));
     std::vector<Allocation> out;
     while (q.executeStep()) out.push_back(read_allocation(q));
     return out;
@@ -334,8 +355,8 @@ std::vector<Allocation> Store::allocations(Show show) {
 std::vector<Allocation> Store::expired_allocations(std::int64_t now_ms) {
   std::lock_guard lock(mu_);
   return guarded("list expired allocations", [&] {
-    SQLite::Statement q(*db_, std::string("SELECT ") + kAllocationColumns +
-                                  " FROM allocations WHERE deleted_ms IS NULL AND expires_ms <= ?");
+    Reused q(statement(std::string("SELECT ") + kAllocationColumns +
+                                  " FROM allocations WHERE deleted_ms IS NULL AND expires_ms <= ?"));
     q.bind(1, now_ms);
     std::vector<Allocation> out;
     while (q.executeStep()) out.push_back(read_allocation(q));

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -19,6 +20,7 @@
 
 namespace SQLite {
 class Database;
+class Statement;
 }
 
 namespace warmpool {
@@ -118,9 +120,13 @@ class Store {
                              const std::string& error);
   std::optional<Allocation> allocation_locked(const std::string& id);
   void migrate();
+  class Reused;
+  // REQUIRES: mu_ held. The prepared statement for sql, cached.
+  SQLite::Statement& statement(const std::string& sql);
 
   std::mutex mu_;
   std::unique_ptr<SQLite::Database> db_;  // GUARDED_BY(mu_)
+  std::map<std::string, std::unique_ptr<SQLite::Statement>> statements_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace warmpool
