@@ -2,6 +2,9 @@
 
 #include <filesystem>
 
+#include "api/dashboard.hpp"
+#include "api/docs.hpp"
+
 namespace warmpool {
 
 namespace {
@@ -34,6 +37,8 @@ App::App(Config c)
              {[this] { return scheduler.engine_reachable(); },
               [this] { return scheduler.last_error(); }}) {
   host.sample();
+  api::add_docs_routes(server, config);
+  api::add_dashboard_routes(server, config, store, pool, lanes, clock);
 }
 
 App::~App() { stop(); }

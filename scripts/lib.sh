@@ -11,8 +11,11 @@ WARMPOOL_PACKAGES=(
   libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
   libcurl4-openssl-dev nlohmann-json3-dev libsqlitecpp-dev libsqlite3-dev
   libgmp-dev libmpfr-dev catch2 libcli11-dev libspdlog-dev libfmt-dev prometheus-cpp-dev
-  docker.io
+  docker.io chromium fonts-dejavu-core
 )
+# Tools that may come from elsewhere than Debian (a newer Node.js, say): the
+# package is installed only when the command is missing.
+WARMPOOL_COMMANDS=(node:nodejs npm:npm)
 
 log() { printf '[warmpool] %s\n' "$*" >&2; }
 die() { printf '[warmpool] error: %s\n' "$*" >&2; exit 1; }
@@ -23,6 +26,10 @@ ensure_packages() {
   local p
   for p in "${WARMPOOL_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  local entry
+  for entry in "${WARMPOOL_COMMANDS[@]}"; do
+    command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   [ "$(id -u)" -eq 0 ] || die "missing packages (${missing[*]}); run as root or install them with apt"

@@ -5,6 +5,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include "api/dashboard.hpp"
 #include "api/problem.hpp"
 #include "host.hpp"
 #include "warmpool/version.hpp"
@@ -280,12 +281,6 @@ void Server::add_health_routes() {
 
   route("GET", "/details", Access::Admin, [this](const auto&, auto& res) {
     const HostInfo host = read_host_info();
-    const PoolCounts counts = pool_.counts();
-    auto lane = [this](Lane l) {
-      const auto s = lanes_.stats(l);
-      return json{{"queued", s.queued}, {"running", s.running}, {"completed", s.completed},
-                  {"expired", s.expired}, {"rejected", s.rejected}};
-    };
     const HostUsage usage = pool_.host_usage();
     json_reply(res, 200,
                {{"host", {{"cpus", host.cpus},
@@ -293,14 +288,8 @@ void Server::add_health_routes() {
                           {"memoryAvailableBytes", host.memory_available},
                           {"cpuUse", usage.cpu},
                           {"memoryUse", usage.memory}}},
-                {"pool", {{"byState", counts.by_state},
-                          {"busy", counts.claimed},
-                          {"waitingAllocations", counts.waiting},
-                          {"maxInstances", config_.max_instances},
-                          {"minIdle", config_.min_idle},
-                          {"maxIdle", config_.max_idle},
-                          {"keepRunning", config_.keep_running}}},
-                {"queues", {{"high", lane(Lane::High)}, {"normal", lane(Lane::Normal)}}}});
+                {"pool", pool_summary(config_, pool_)},
+                {"queues", queue_stats(lanes_)}});
   });
 }
 
