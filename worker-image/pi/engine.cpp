@@ -4,6 +4,7 @@
 #include <future>
 #include <optional>
 
+#include "pi/arith.hpp"
 #include "pi/bigint.hpp"
 #include "pi/decimal.hpp"
 #include "pi/series.hpp"
@@ -24,15 +25,6 @@ constexpr std::size_t kExtraBits = 128;
 // 426880 sqrt(10005) q / t -> pi
 constexpr unsigned long kScale = 426880;
 
-// floor(sqrt(10005) 2^bits)
-BigInt scaled_root(std::size_t bits) {
-  BigInt root;
-  mpz_set_ui(root.get(), 10005);
-  mpz_mul_2exp(root.get(), root.get(), 2 * bits);
-  mpz_sqrt(root.get(), root.get());
-  return root;
-}
-
 // One attempt with `guard_bits` guard bits: writes the plan's padded digits
 // of pi / 10 to out, or returns false if the guard bits cannot decide them.
 //
@@ -50,7 +42,9 @@ bool attempt(std::size_t guard_bits, unsigned threads, const DecimalPlan& plan, 
   // The root does not depend on the series; with spare threads it runs
   // alongside it.
   std::future<BigInt> root_task;
-  if (threads > 1) root_task = std::async(std::launch::async, [bits] { return scaled_root(bits); });
+  if (threads > 1) {
+    root_task = std::async(std::launch::async, [bits, &ctx] { return scaled_sqrt(10005, bits, ctx); });
+  }
 
   ctx.begin_stage(0.0, kSeriesEnd, series_work_units(terms));
   SeriesSum sum = sum_series(terms, threads, ctx);
@@ -63,7 +57,7 @@ bool attempt(std::size_t guard_bits, unsigned threads, const DecimalPlan& plan, 
     mpz_fdiv_q_2exp(sum.q.get(), sum.q.get(), t_bits - keep_bits);
   }
   ctx.check_cancel();
-  BigInt f = threads > 1 ? root_task.get() : scaled_root(bits);
+  BigInt f = threads > 1 ? root_task.get() : scaled_sqrt(10005, bits, ctx);
   ctx.add_units(1);
   ctx.check_cancel();
   mpz_mul(f.get(), f.get(), sum.q.get());
@@ -72,7 +66,7 @@ bool attempt(std::size_t guard_bits, unsigned threads, const DecimalPlan& plan, 
   ctx.add_units(1);
   ctx.check_cancel();
   mpz_mul_ui(sum.t.get(), sum.t.get(), 10);
-  mpz_tdiv_q(f.get(), f.get(), sum.t.get());
+  f = divide_in_halves(f, sum.t, ctx);
   sum.t.release();
   ctx.add_units(1);
 

@@ -1,5 +1,7 @@
 #include "pi/pi.hpp"
 
+#include <malloc.h>
+
 #include <thread>
 
 #include "pi/context.hpp"
@@ -39,7 +41,16 @@ std::string compute(std::size_t digits, const Options& options, Progress* progre
   const std::size_t guard = options.guard_digits == 0 ? kDefaultGuardDigits : options.guard_digits;
   if (options.isolate) return compute_isolated(digits, threads, guard, progress, cancel);
   Context ctx(progress, cancel);
-  return compute_here(digits, threads, guard, ctx);
+  try {
+    std::string result = compute_here(digits, threads, guard, ctx);
+    malloc_trim(0);
+    return result;
+  } catch (...) {
+    // GMP's big blocks are mostly mmapped and gone already; this returns the
+    // rest of the freed heap to the system, so a cancel frees the memory.
+    malloc_trim(0);
+    throw;
+  }
 }
 
 }  // namespace warmpool::pi
