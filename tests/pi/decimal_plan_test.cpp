@@ -35,7 +35,8 @@ TEST_CASE("decimal plan: deep trees give MPFR's digits of pi / 10", "[pi]") {
   Context ctx(nullptr, nullptr);
   for (std::size_t leaf : {1u, 7u, 16u, 100u}) {
     for (std::size_t width : {1u, 2u, 17u, 1000u, 4097u, 39'999u}) {
-      DecimalPlan plan(width, ctx, leaf);
+      DecimalPlan plan(width, leaf);
+      plan.compute_powers(ctx);
       REQUIRE(plan.padded_width() >= width);
       REQUIRE(plan.padded_width() <= expected.size());
       const std::size_t guard_bits = 40;
@@ -56,7 +57,8 @@ TEST_CASE("decimal plan: a digit it cannot decide is reported, not guessed", "[p
   Context ctx(nullptr, nullptr);
   // x = 0.1999...9 (20 nines) 5 with 5 guard bits: the approximation of x
   // given cannot decide the digits at width 10 or 20 that precede the run.
-  DecimalPlan plan(20, ctx, 4);
+  DecimalPlan plan(20, 4);
+  plan.compute_powers(ctx);
   const std::size_t guard_bits = 5;
   const std::size_t bits = DecimalPlan::bits_for(plan.padded_width(), guard_bits);
   // f = floor(0.2 * 2^bits) + 2, a legal approximation (error <= 2) of a

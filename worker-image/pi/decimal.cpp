@@ -31,15 +31,16 @@ struct DecimalPlan::Job {
   std::atomic<bool> decided{true};
 };
 
-DecimalPlan::DecimalPlan(std::size_t width, Context& ctx, std::size_t leaf_digits) {
-  std::size_t levels = 0;
-  while ((width >> levels) > leaf_digits) ++levels;
-  chunk_ = (width + (std::size_t{1} << levels) - 1) >> levels;
+DecimalPlan::DecimalPlan(std::size_t width, std::size_t leaf_digits) {
+  while ((width >> levels_) > leaf_digits) ++levels_;
+  chunk_ = (width + (std::size_t{1} << levels_) - 1) >> levels_;
+}
+
+void DecimalPlan::compute_powers(const Context& ctx) {
   mpz_ui_pow_ui(leaf_power_.get(), 10, chunk_);
-  // Splits at level j + 1 multiply by powers_[j]; the top needs
-  // powers_[levels - 1] only.
-  powers_.resize(levels);
-  for (std::size_t j = 0; j < levels; ++j) {
+  // Splits at level j + 1 multiply by powers_[j].
+  powers_.resize(levels_);
+  for (std::size_t j = 0; j < levels_; ++j) {
     ctx.check_cancel();
     if (j == 0) {
       mpz_set(powers_[0].get(), leaf_power_.get());
@@ -55,7 +56,7 @@ std::size_t DecimalPlan::bits_for(std::size_t digits, std::size_t guard_bits) {
 
 bool DecimalPlan::write(BigInt f, std::size_t guard_bits, char* out, unsigned threads, Context& ctx) const {
   Job job{guard_bits, ctx};
-  convert(std::move(f), 2.0, powers_.size(), out, threads, job);
+  convert(std::move(f), 2.0, levels_, out, threads, job);
   return job.decided.load();
 }
 

@@ -29,12 +29,16 @@ class DecimalPlan {
   static constexpr std::size_t kDefaultLeafDigits = 1 << 13;
 
   // Plans for at least `width` digits, in leaves of at most leaf_digits
-  // (tests make them small to get deep trees), and computes the powers of
-  // ten. REQUIRES: width >= 1, leaf_digits >= 1. Throws Cancelled.
-  DecimalPlan(std::size_t width, Context& ctx, std::size_t leaf_digits = kDefaultLeafDigits);
+  // (tests make them small to get deep trees). Cheap: the powers of ten are
+  // computed by compute_powers(). REQUIRES: width >= 1, leaf_digits >= 1.
+  explicit DecimalPlan(std::size_t width, std::size_t leaf_digits = kDefaultLeafDigits);
+
+  // Computes the powers of ten write() uses. Throws Cancelled.
+  // REQUIRES: called once, before write(), by one thread.
+  void compute_powers(const Context& ctx);
 
   // The number of digits write() produces (>= the width asked for).
-  std::size_t padded_width() const { return chunk_ << powers_.size(); }
+  std::size_t padded_width() const { return chunk_ << levels_; }
 
   // The precision in bits that write() needs for n digits.
   static std::size_t bits_for(std::size_t digits, std::size_t guard_bits);
@@ -50,7 +54,8 @@ class DecimalPlan {
   void convert(BigInt f, double error, std::size_t level, char* out, unsigned threads, Job& job) const;
 
   std::size_t chunk_ = 0;
-  std::vector<BigInt> powers_;  // powers_[j] = 10^(chunk_ 2^j)
+  std::size_t levels_ = 0;
+  std::vector<BigInt> powers_;  // powers_[j] = 10^(chunk_ 2^j), j < levels_
   BigInt leaf_power_;           // 10^chunk_
 };
 

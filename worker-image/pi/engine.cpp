@@ -35,15 +35,20 @@ constexpr unsigned long kScale = 426880;
 // series tail (< 2^-(P + 150) relative) and the shift (q', t' keep >= P + 100
 // bits) less than 2^-80; so |F - x 2^P| <= 2, which is what
 // DecimalPlan::write() requires.
-bool attempt(std::size_t guard_bits, unsigned threads, const DecimalPlan& plan, char* out, Context& ctx) {
+bool attempt(std::size_t guard_bits, unsigned threads, DecimalPlan& plan, bool powers_ready, char* out,
+             Context& ctx) {
   const std::size_t bits = DecimalPlan::bits_for(plan.padded_width(), guard_bits);
   const std::size_t terms = static_cast<std::size_t>(static_cast<double>(bits + 64) / kBitsPerTerm) + 3;
 
-  // The root does not depend on the series; with spare threads it runs
-  // alongside it.
+  // The root and the conversion's powers of ten do not depend on the
+  // series; with spare threads they are computed alongside it.
   std::future<BigInt> root_task;
+  std::future<void> powers_task;
   if (threads > 1) {
     root_task = std::async(std::launch::async, [bits, &ctx] { return scaled_sqrt(10005, bits, ctx); });
+    if (!powers_ready) powers_task = std::async(std::launch::async, [&plan, &ctx] { plan.compute_powers(ctx); });
+  } else if (!powers_ready) {
+    plan.compute_powers(ctx);
   }
 
   ctx.begin_stage(0.0, kSeriesEnd, series_work_units(terms));
@@ -70,6 +75,7 @@ bool attempt(std::size_t guard_bits, unsigned threads, const DecimalPlan& plan, 
   sum.t.release();
   ctx.add_units(1);
 
+  if (powers_task.valid()) powers_task.get();
   ctx.begin_stage(kQuotientEnd, 1.0, plan.padded_width());
   return plan.write(std::move(f), guard_bits, out, threads, ctx);
 }
@@ -80,10 +86,13 @@ std::string compute_here(std::size_t digits, unsigned threads, std::size_t guard
   // "3." and the digits are the first digits + 1 digits of pi / 10 with the
   // point put back; the plan may produce a few more, which are dropped.
   const std::size_t width = digits + 1;
-  const DecimalPlan plan(width, ctx);
+  DecimalPlan plan(width);
   std::string buf(plan.padded_width() + 1, '0');
   auto guard_bits = static_cast<std::size_t>(std::ceil(static_cast<double>(guard_digits) * 3.321928094887362));
-  while (!attempt(guard_bits, threads, plan, buf.data() + 1, ctx)) guard_bits = 2 * guard_bits + 32;
+  for (bool powers_ready = false; !attempt(guard_bits, threads, plan, powers_ready, buf.data() + 1, ctx);
+       powers_ready = true) {
+    guard_bits = 2 * guard_bits + 32;
+  }
   if (buf[1] != '3') throw std::logic_error("pi: result does not start with 3");
   buf[0] = '3';
   buf[1] = '.';
