@@ -67,6 +67,9 @@ Server::Server(const Config& config, Pool& pool, Store& store, engine::Engine& e
   http_->set_write_timeout(10, 0);
   http_->set_payload_max_length(config_.max_body_bytes);
 
+  http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    metrics_.count_request(req.method, res.status);
+  });
   http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     return authorized(req, res) ? httplib::Server::HandlerResponse::Unhandled
                                 : httplib::Server::HandlerResponse::Handled;
@@ -146,17 +149,24 @@ void Server::add_allocation_routes() {
     request.lease_ms = 1000 * get_int(body, "lease_seconds", 1, config_.max_lease_s, config_.lease_s);
     request.client = get_string(body, "client", 200);
     const auto timeout = get_int(body, "timeout_ms", 1, 600000, config_.allocate_timeout_ms);
-    request.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout);
+    const auto started = std::chrono::steady_clock::now();
+    request.deadline = started + std::chrono::milliseconds(timeout);
+    auto observe = [&] {
+      metrics_.observe_allocate(std::to_string(res.status),
+                                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    };
     try {
       const Allocation a = pool_.allocate(request);
       res.set_header("Location", "/allocations/" + a.id);
       json_reply(res, 201, to_json(a));
+      observe();
     } catch (const AllocateError& e) {
       switch (e.kind()) {
         case AllocateError::Kind::QueueFull: problem(res, 429, e.what(), 1); break;
         case AllocateError::Kind::Timeout: problem(res, 503, e.what(), 1); break;
         case AllocateError::Kind::EngineDown: problem(res, 503, e.what(), 5); break;
       }
+      observe();
     }
   });
 
@@ -277,6 +287,10 @@ void Server::add_health_routes() {
                 {"engine", engine_status},
                 {"database", database},
                 {"scheduler", scheduler}});
+  });
+
+  route("GET", "/metrics", Access::Admin, [this](const auto&, auto& res) {
+    res.set_content(metrics_.render(store_, lanes_), "text/plain; version=0.0.4; charset=utf-8");
   });
 
   route("GET", "/details", Access::Admin, [this](const auto&, auto& res) {

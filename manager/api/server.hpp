@@ -18,6 +18,7 @@
 
 #include "config.hpp"
 #include "engine/engine.hpp"
+#include "metrics.hpp"
 #include "pool/pool.hpp"
 #include "queue/lanes.hpp"
 #include "store/store.hpp"
@@ -59,6 +60,8 @@ class Server {
   void stop();
   bool running() const;
 
+  Metrics& metrics() { return metrics_; }
+
  private:
   void add_allocation_routes();
   void add_instance_routes();
@@ -71,6 +74,7 @@ class Server {
   engine::Engine& engine_;
   Lanes& lanes_;
   HealthSource health_;
+  Metrics metrics_;
   std::unique_ptr<httplib::Server> http_;
   std::vector<std::pair<std::string, std::string>> routes_;
   std::vector<std::pair<std::regex, Access>> access_;  // compiled patterns, in order
