@@ -184,3 +184,31 @@ TEST_CASE("admin routes: create, inspect, restart and delete an instance") {
   CHECK(health["status"] == "ok");
   CHECK(health["engine"]["reachable"] == true);
 }
+
+TEST_CASE("bearer tokens guard the public and admin routes; health and docs stay open") {
+  test::Stack stack([](Config& c) {
+    c.api_token = "public-secret";
+    c.admin_token = "admin-secret";
+  });
+  auto client = stack.client();
+  auto with = [&](const std::string& token) {
+    httplib::Headers h;
+    if (!token.empty()) h.emplace("Authorization", "Bearer " + token);
+    return h;
+  };
+  CHECK(client.Get("/allocations", with(""))->status == 401);
+  CHECK(client.Get("/allocations", with("public-secret-"))->status == 401);
+  CHECK(client.Get("/allocations", with("admin-secret"))->status == 401);
+  auto ok = client.Get("/allocations", with("public-secret"));
+  CHECK(ok->status == 200);
+  CHECK(client.Get("/instances", with("public-secret"))->status == 401);
+  CHECK(client.Get("/instances", with("admin-secret"))->status == 200);
+  CHECK(client.Get("/metrics", with(""))->status == 401);
+  auto metrics = client.Get("/metrics", with("admin-secret"));
+  CHECK(metrics->status == 200);
+  CHECK(metrics->body.find("warmpool_instances{state=\"ready\"}") != std::string::npos);
+  auto unauthorized = client.Get("/details", with(""));
+  CHECK(unauthorized->get_header_value("WWW-Authenticate") == "Bearer");
+  CHECK(json::parse(unauthorized->body)["status"] == 401);
+  CHECK(client.Get("/health", with(""))->status == 200);
+}

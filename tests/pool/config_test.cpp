@@ -1,0 +1,68 @@
+#include <catch2/catch.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include "config.hpp"
+
+using warmpool::Config;
+
+TEST_CASE("serve options come from flags, then environment, with defaults") {
+  Config c;
+  CLI::App app;
+  warmpool::add_serve_options(app, c);
+  setenv("WARMPOOL_MIN_IDLE", "3", 1);
+  const char* argv[] = {"serve", "--max-instances", "12", "--keep-running", "0"};
+  app.parse(5, const_cast<char**>(argv));
+  unsetenv("WARMPOOL_MIN_IDLE");
+  CHECK(c.max_instances == 12);
+  CHECK(c.keep_running == 0);
+  CHECK(c.min_idle == 3);
+  CHECK(c.listen_port == 8080);
+  auto settings = c.pool_settings();
+  CHECK(settings.policy.max_instances == 12);
+  CHECK(settings.container.memory_bytes == 512ll << 20);
+}
+
+TEST_CASE("bad option values are refused with a message") {
+  Config c;
+  CLI::App app;
+  warmpool::add_serve_options(app, c);
+  const char* argv[] = {"serve", "--port", "70000"};
+  CHECK_THROWS_AS(app.parse(3, const_cast<char**>(argv)), CLI::ValidationError);
+}
+
+TEST_CASE("a non-loopback listen address needs both tokens or --insecure") {
+  Config c;
+  CHECK_NOTHROW(c.validate());
+  c.listen_host = "0.0.0.0";
+  CHECK_THROWS_WITH(c.validate(), Catch::Contains("refusing to listen on 0.0.0.0"));
+  c.api_token = "a";
+  CHECK_THROWS(c.validate());
+  c.admin_token = "b";
+  CHECK_NOTHROW(c.validate());
+  c.api_token.clear();
+  c.insecure = true;
+  CHECK_NOTHROW(c.validate());
+}
+
+TEST_CASE("inconsistent ranges are refused") {
+  Config c;
+  c.port_first = 30000;
+  c.port_last = 20000;
+  CHECK_THROWS_WITH(c.validate(), Catch::Contains("--port-first"));
+  c = Config{};
+  c.min_idle = 9;
+  c.max_idle = 8;
+  CHECK_THROWS_WITH(c.validate(), Catch::Contains("--min-idle"));
+}
+
+#include "api/server.hpp"
+
+TEST_CASE("token comparison is exact") {
+  using warmpool::api::same_token;
+  CHECK(same_token("secret", "secret"));
+  CHECK_FALSE(same_token("secret", "secreT"));
+  CHECK_FALSE(same_token("secret", "secret2"));
+  CHECK_FALSE(same_token("", "secret"));
+  CHECK(same_token("", ""));
+}
