@@ -4,7 +4,10 @@
 // (ru_maxrss from wait4) belongs to that run alone. Every child also hashes
 // its digits, and the parent checks that all runs for a digit count agree.
 //
-//   bench_pi [--digits N]... [--threads T]...   default: 10^6 and 10^7; 1 and 2
+//   bench_pi [--digits N]... [--threads T]... [--repeat R]
+//   default: 10^6 and 10^7 digits; 1 and 2 threads; each run once. With
+//   R > 1 the runs are interleaved R times and the fastest of each is kept,
+//   which is what a shared, busy machine needs.
 #include <mpfr.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -49,6 +52,24 @@ std::string mpfr_digits(std::size_t digits) {
   mpfr_free_str(s);
   mpfr_clear(x);
   return out;
+}
+
+// Keeps in best the faster of two successful runs; a failed run spoils it.
+void keep_fastest(Outcome& best, const Outcome& run) {
+  if (!run.ok) {
+    best.ok = false;
+    return;
+  }
+  if (best.seconds == 0 || run.seconds < best.seconds) {
+    best.seconds = run.seconds;
+    best.peak_rss_kb = run.peak_rss_kb;
+  }
+  if (best.hash == 0) {
+    best.ok = true;
+    best.hash = run.hash;
+  } else if (best.hash != run.hash) {
+    best.ok = false;
+  }
 }
 
 // Runs body() in a child; the child reports time and hash through a pipe.
@@ -109,9 +130,13 @@ int main(int argc, char** argv) {
   std::vector<std::size_t> digit_counts{1'000'000, 10'000'000};
   std::vector<unsigned> thread_counts{1, 2};
   bool skip_mpfr = false;
+  unsigned repeat = 1;
   app.add_option("--digits", digit_counts, "Digit counts to measure")->capture_default_str();
   app.add_option("--threads", thread_counts, "Thread counts for our engine")->capture_default_str();
   app.add_flag("--skip-mpfr", skip_mpfr, "Measure only our engine");
+  app.add_option("--repeat", repeat, "Runs of each measurement; the fastest is reported")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 100u));
   CLI11_PARSE(app, argc, argv);
 
   std::printf("load average before: %s\n", load_average().c_str());
@@ -128,19 +153,29 @@ int main(int argc, char** argv) {
 
   int failures = 0;
   for (std::size_t digits : digit_counts) {
-    std::vector<Outcome> ours;
-    for (unsigned t : thread_counts) {
-      ours.push_back(run_in_child([digits, t] {
-        warmpool::pi::Options options;
-        options.threads = t;
-        options.max_digits = digits;
-        return warmpool::pi::compute(digits, options);
-      }));
-    }
+    std::vector<Outcome> ours(thread_counts.size());
     Outcome mpfr;
-    if (!skip_mpfr) mpfr = run_in_child([digits] { return mpfr_digits(digits); });
+    bool all_ran = true;
+    for (unsigned r = 0; r < repeat; ++r) {
+      for (std::size_t i = 0; i < thread_counts.size(); ++i) {
+        const unsigned t = thread_counts[i];
+        Outcome o = run_in_child([digits, t] {
+          warmpool::pi::Options options;
+          options.threads = t;
+          options.max_digits = digits;
+          return warmpool::pi::compute(digits, options);
+        });
+        all_ran = all_ran && o.ok;
+        keep_fastest(ours[i], o);
+      }
+      if (!skip_mpfr) {
+        Outcome o = run_in_child([digits] { return mpfr_digits(digits); });
+        all_ran = all_ran && o.ok;
+        keep_fastest(mpfr, o);
+      }
+    }
 
-    bool same = true;
+    bool same = all_ran;
     for (const Outcome& o : ours) same = same && o.ok && o.hash == ours.front().hash;
     if (mpfr.ok) same = same && mpfr.hash == ours.front().hash;
     if (!same) ++failures;
