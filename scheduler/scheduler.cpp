@@ -297,8 +297,9 @@ void Scheduler::loop(std::stop_token stop) {
 
 // A death always is. A pause or unpause is only when someone else did it:
 // the pool pauses and unpauses under a claim and records the state before it
-// lets go, so an event that matches the record, or arrives while the instance
-// is claimed, is the pool's own (each hand-out and release makes one).
+// lets go, so an event that arrives while the instance is claimed, or agrees
+// with the record, is the pool's own (each hand-out and release makes one).
+// One that disagrees may just be late: the container's state now decides.
 bool Scheduler::worth_a_look(const engine::Event& e) {
   static const std::set<std::string> kDeath = {"die", "oom", "kill", "destroy"};
   if (kDeath.count(e.action)) return true;
@@ -308,10 +309,13 @@ bool Scheduler::worth_a_look(const engine::Event& e) {
   try {
     auto record = store_.instance(id);
     if (!record || record->container_id != e.container_id) return true;
-    if (e.action == "pause") return record->state != InstanceState::Paused;
-    // A late unpause event may find the record already past the hand-out.
-    return record->state != InstanceState::Ready && record->state != InstanceState::Allocated &&
-           record->state != InstanceState::Resetting;
+    ContainerStatus expected = ContainerStatus::Running;
+    if (record->state == InstanceState::Paused) expected = ContainerStatus::Paused;
+    else if (record->state != InstanceState::Ready && record->state != InstanceState::Allocated &&
+             record->state != InstanceState::Resetting)
+      return false;  // being recovered: the next tick looks at it anyway
+    const bool agrees = (e.action == "pause") == (expected == ContainerStatus::Paused);
+    return !agrees && engine_.inspect(e.container_id).status != expected;
   } catch (const std::exception&) {
     return true;
   }

@@ -274,7 +274,7 @@ void Pool::create(std::int64_t id) {
     settle(id, settle_state(store_.instances(Show::Current), id, settings_.policy));
   } catch (const std::exception& e) {
     observe(e);
-    fail(id, std::string("create: ") + e.what());
+    fail(id, std::string("create: ") + e.what(), Retry::NextTick);
     return;
   }
   set_engine_state(true);
@@ -386,7 +386,7 @@ void Pool::restart(std::int64_t id) {
     settle(id, settle_state(store_.instances(Show::Current), id, settings_.policy));
   } catch (const std::exception& e) {
     observe(e);
-    fail(id, std::string("restart: ") + e.what());
+    fail(id, std::string("restart: ") + e.what(), Retry::NextTick);
     return;
   }
   spdlog::info("instance {} restarted", id);
@@ -395,14 +395,15 @@ void Pool::restart(std::int64_t id) {
 }
 
 // REQUIRES: the caller holds the claim on id; it passes to the recovery.
-void Pool::fail(std::int64_t id, const std::string& error) {
+void Pool::fail(std::int64_t id, const std::string& error, Retry retry) {
   spdlog::warn("instance {}: {}", id, error);
   try {
     store_.transition(id, InstanceState::Error, clock_.now_ms(), error);
   } catch (const StoreError& e) {
     spdlog::error("instance {}: cannot record the error: {}", id, e.what());
   }
-  post_or_unclaim(id, [this, id] { recover(id); });
+  if (retry == Retry::Now) post_or_unclaim(id, [this, id] { recover(id); });
+  else unclaim(id);  // the scheduler resumes it on its next tick
   notify_idle();  // waiters re-evaluate: they may need a new instance now
 }
 
@@ -415,6 +416,12 @@ void Pool::recover(std::int64_t id) {
     return;
   }
   if (instance->restarts < settings_.max_restarts) {
+    // Ask the engine first: a restart that fails for want of the engine says
+    // nothing about the instance, and must not use up its restarts.
+    if (!engine_answers(instance->container_id)) {
+      unclaim(id);
+      return;
+    }
     try {
       store_.restart(id, clock_.now_ms());
     } catch (const std::exception& e) {
@@ -427,6 +434,19 @@ void Pool::recover(std::int64_t id) {
     remove(id, "replaced after " + std::to_string(instance->restarts) + " failed restarts");
     notify_idle();  // waiters re-evaluate, and create a replacement if they still need one
   }
+}
+
+bool Pool::engine_answers(const std::string& container_id) {
+  try {
+    if (container_id.empty()) engine_.version();
+    else engine_.inspect(container_id);
+  } catch (const EngineError& e) {
+    if (e.kind() == EngineError::Kind::Unreachable || e.kind() == EngineError::Kind::Timeout) {
+      observe(e);
+      return false;
+    }
+  }
+  return true;  // it answered, if only to say the container is gone
 }
 
 void Pool::resume(std::int64_t id) {

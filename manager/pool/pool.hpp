@@ -122,6 +122,8 @@ class Pool {
   void settle(std::int64_t id, InstanceState target);
   // Records a fault (state error) and starts recovery: restart up to
   // max_restarts times, then delete (the warm pool is refilled by upkeep).
+  // A restart that fails is retried by the scheduler's next resume(), once
+  // per tick, not at once.
   // REQUIRES: the caller holds the claim on id; it passes to the recovery.
   void fault(std::int64_t id, const std::string& error) { fail(id, error); }
   // Finishes whatever a crashed manager left an instance in the middle of:
@@ -158,8 +160,14 @@ class Pool {
   void remove(std::int64_t instance_id, const std::string& reason);
   void restart(std::int64_t instance_id);
   void wait_ready(const Instance& instance);
-  void fail(std::int64_t id, const std::string& error);
+  // A fault found in a working instance is recovered at once; when recovery
+  // itself failed (a create or restart), the next attempt waits for the
+  // scheduler's next tick, so a broken engine or image cannot make the pool
+  // churn containers in a tight loop.
+  enum class Retry { Now, NextTick };
+  void fail(std::int64_t id, const std::string& error, Retry retry = Retry::Now);
   void observe(const std::exception& e);  // notes an unreachable engine
+  bool engine_answers(const std::string& container_id);  // false (and noted) when it does not
   void request_instances_for_waiters();
   void notify_idle();
   bool post(Lane lane, std::function<void()> task);

@@ -262,17 +262,24 @@ TEST_CASE("engine events: a death wakes the loop at once; the pool's own pause/u
   std::this_thread::sleep_for(50ms);
   const int ticks = f.engine.count("version");
 
-  // Our own hand-out unpauses, our own release pauses: no tick.
+  // Our own hand-out unpauses, our own release pauses: no tick, even when
+  // the unpause event arrives late, after the instance was paused again.
   auto a = f.allocate();
-  f.engine.emit({"unpause", f.store.instance(a.instance_id)->container_id, f.labels(a.instance_id), 0});
+  const auto container = f.store.instance(a.instance_id)->container_id;
+  f.engine.emit({"unpause", container, f.labels(a.instance_id), 0});
   f.pool->release(a.id);
   REQUIRE(eventually([&] { return f.store.instance(a.instance_id)->state == S::Paused; }));
-  f.engine.emit({"pause", f.store.instance(a.instance_id)->container_id, f.labels(a.instance_id), 0});
+  f.engine.emit({"pause", container, f.labels(a.instance_id), 0});
+  f.engine.emit({"unpause", container, f.labels(a.instance_id), 0});  // late
   std::this_thread::sleep_for(100ms);
   CHECK(f.engine.count("version") == ticks);
 
   // Someone else unpauses an idle paused instance: the loop looks at once.
-  const Instance other = f.only(S::Paused);
+  Instance other;
+  for (const auto& i : f.store.instances(Show::Current))
+    if (i.id != a.instance_id) other = i;
+  REQUIRE(other.state == S::Paused);
+  f.engine.unpause(other.container_id);
   f.engine.emit({"unpause", other.container_id, f.labels(other.id), 0});
   REQUIRE(eventually([&] { return f.engine.count("version") > ticks; }, 2s));
 
@@ -311,4 +318,50 @@ TEST_CASE("release while the engine is unreachable keeps the reset instance runn
   f.settle_pool(1);
   f.scheduler->tick();
   CHECK(f.store.instance(a.instance_id)->state == S::Paused);
+}
+
+// Bug (drill 5): while the engine went down, restarts that failed for want of
+// the engine used up an instance's restarts, and it was deleted and replaced
+// as if it were faulty.
+TEST_CASE("a restart that fails for want of the engine does not count against max_restarts") {
+  Fixture f(policy(1, 1, 1));
+  f.settle_pool(1);
+  const Instance instance = f.only(S::Ready);
+  f.engine.fail("inspect", EngineError::Kind::Unreachable, 3);
+  f.engine.crash(instance.container_id);
+  for (int k = 0; k < 5; ++k) {
+    f.scheduler->tick();
+    REQUIRE(eventually([&] { return f.pool->claimed().empty(); }));
+  }
+  f.settle_pool(1);
+  CHECK(f.store.instance(instance.id)->state == S::Ready);
+  CHECK(f.store.instance(instance.id)->restarts == 1);
+}
+
+// Bug (drill 5): an engine that failed every start made the pool create,
+// restart and delete containers in a tight loop (eight instances in half a
+// second), as each failed recovery started the next one at once.
+TEST_CASE("a failed recovery is retried on the next tick, not at once") {
+  Fixture f(policy(1, 1, 0));
+  f.settle_pool(1);
+  const Instance instance = f.only(S::Paused);
+  f.engine.fail("start", EngineError::Kind::Server, 1000);
+  f.engine.crash(instance.container_id);
+  auto step = [&] {
+    f.scheduler->tick();
+    std::this_thread::sleep_for(100ms);  // room for a tight loop to show itself
+    REQUIRE(eventually([&] { return f.pool->claimed().empty(); }));
+  };
+  step();  // the fault, and the first restart, which fails
+  CHECK(f.store.instance(instance.id)->state == S::Error);
+  CHECK(f.store.instance(instance.id)->restarts == 1);
+  step();  // the second restart, which fails
+  CHECK(f.store.instance(instance.id)->state == S::Error);
+  CHECK(f.store.instance(instance.id)->restarts == 2);
+  CHECK(f.engine.count("create") == 1);
+  step();  // deleted, to be replaced
+  CHECK(f.store.instance(instance.id)->state == S::Deleted);
+  step();  // the replacement, whose start fails too
+  step();
+  CHECK(f.engine.count("create") == 2);
 }
