@@ -32,9 +32,11 @@ constexpr unsigned long kScale = 426880;
 // F = floor(426880 floor(sqrt(10005) 2^P) q' / (10 t')) where q', t' are q,
 // t shifted right by the same number of bits. The floor of the root loses
 // less than 426880 q / t / 10 < 0.004, the outer floor less than 1, and the
-// series tail (< 2^-(P + 150) relative) and the shift (q', t' keep >= P + 100
-// bits) less than 2^-80; so |F - x 2^P| <= 2, which is what
-// DecimalPlan::write() requires.
+// series tail and the shift less than 2^-80. The tail of this alternating,
+// decreasing series is below its first omitted term, which relative to the
+// sum is below 2^(-47.11 n) 41 (n + 1), so below 2^-(P + 120) for n < 10^9
+// since n > (P + 64) / 47.11 + 2; and q', t' keep >= P + 100 bits.
+// So |F - x 2^P| <= 2, which is what DecimalPlan::write() requires.
 bool attempt(std::size_t guard_bits, unsigned threads, DecimalPlan& plan, bool powers_ready, char* out,
              Context& ctx) {
   const std::size_t bits = DecimalPlan::bits_for(plan.padded_width(), guard_bits);
