@@ -23,7 +23,8 @@ constexpr std::size_t kCap = 20'000'000;
 
 class TestWorker {
  public:
-  TestWorker() : job_(options()), scratch_(std::filesystem::temp_directory_path() / ("pi-worker-test-" + std::to_string(getpid()))) {
+  explicit TestWorker(ComputeJob::ComputeFn compute = warmpool::pi::compute)
+      : job_(options(), std::move(compute)), scratch_(std::filesystem::temp_directory_path() / ("pi-worker-test-" + std::to_string(getpid()))) {
     std::filesystem::create_directories(scratch_);
     ServerSettings settings;
     settings.scratch_dir = scratch_;
@@ -214,5 +215,19 @@ TEST_CASE("bad compute requests get 400 with a clear message and change nothing"
   REQUIRE(big);
   CHECK(big->status == 413);
 
+  CHECK(w.get_json("/compute")["state"] == "idle");
+}
+
+TEST_CASE("a computation that fails reports failed with its error", "[worker]") {
+  TestWorker w([](std::size_t, const warmpool::pi::Options&, warmpool::pi::Progress*, const std::atomic<bool>*)
+                   -> std::string { throw std::runtime_error("pi: compute process killed by signal 9"); });
+  REQUIRE(w.post_compute(R"({"digits": 1000})")->status == 202);
+  json s = w.wait_finished();
+  CHECK(s["state"] == "failed");
+  CHECK(s["error"] == "pi: compute process killed by signal 9");
+  CHECK(w.client().Get("/result")->status == 409);
+  CHECK(json::parse(w.client().Get("/ping")->body)["state"] == "failed");
+  // A failed slot takes new work, and a reset clears it.
+  CHECK(w.client().Post("/reset", "", "application/json")->status == 200);
   CHECK(w.get_json("/compute")["state"] == "idle");
 }

@@ -21,7 +21,7 @@ std::string_view to_string(JobState state) {
   return "unknown";
 }
 
-ComputeJob::ComputeJob(pi::Options options) : options_(options) {}
+ComputeJob::ComputeJob(pi::Options options, ComputeFn compute) : options_(options), compute_(std::move(compute)) {}
 
 ComputeJob::~ComputeJob() { reset(); }
 
@@ -56,7 +56,7 @@ void ComputeJob::run(std::shared_ptr<Run> run) {
   JobState outcome = JobState::Done;
   std::string error;
   try {
-    digits = std::make_shared<const std::string>(pi::compute(run->digits, options_, &run->progress, &run->cancel));
+    digits = std::make_shared<const std::string>(compute_(run->digits, options_, &run->progress, &run->cancel));
   } catch (const pi::Cancelled&) {
     outcome = JobState::Cancelled;
   } catch (const std::exception& e) {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -38,8 +39,12 @@ class ComputeJob {
  public:
   enum class Start { Started, Busy, Invalid };
 
+  // What runs a computation: pi::compute, or a stand-in in tests.
+  using ComputeFn = std::function<std::string(std::size_t digits, const pi::Options&, pi::Progress*,
+                                              const std::atomic<bool>* cancel)>;
+
   // options.max_digits is the cap for start().
-  explicit ComputeJob(pi::Options options);
+  explicit ComputeJob(pi::Options options, ComputeFn compute = pi::compute);
   // Cancels a running computation and waits for its thread.
   ~ComputeJob();
   ComputeJob(const ComputeJob&) = delete;
@@ -82,6 +87,7 @@ class ComputeJob {
   void join_runner();
 
   const pi::Options options_;
+  const ComputeFn compute_;
 
   mutable std::mutex mu_;
   // Guarded by mu_:
