@@ -128,10 +128,7 @@ Pool::HandOut Pool::try_hand_out(const AllocateRequest& request) {
 
     const std::int64_t now = clock_.now_ms();
     if (SteadyClock::now() > request.deadline) {
-      // The caller has given up; keep the instance, now running, for the next one.
-      if (instance->state == InstanceState::Paused) store_.transition(*id, InstanceState::Ready, now);
-      unclaim(*id);
-      notify_idle();
+      put_back(*instance);  // the caller has given up; keep it for the next one
       throw AllocateError(AllocateError::Kind::Timeout,
                           "the health check finished after the request's deadline");
     }
@@ -145,10 +142,31 @@ Pool::HandOut Pool::try_hand_out(const AllocateRequest& request) {
     } catch (const StaleState&) {
       unclaim(*id);  // moved by someone else meanwhile; try the next one
     } catch (...) {
-      unclaim(*id);
+      put_back(*instance);  // the database refused the commit
       throw;
     }
   }
+}
+
+// A hand-out abandoned after its checks: the instance is healthy and running
+// now. Record that; if the database refuses, pause it again, so that the
+// container still matches its record and nothing needs recovering later.
+// REQUIRES: the caller holds the claim on instance.id; this releases it.
+void Pool::put_back(const Instance& instance) {
+  if (instance.state == InstanceState::Paused) {
+    try {
+      store_.transition(instance.id, InstanceState::Ready, clock_.now_ms());
+    } catch (const StoreError& e) {
+      spdlog::warn("instance {}: cannot record it running ({}); pausing it again", instance.id, e.what());
+      try {
+        engine_.pause(instance.container_id);
+      } catch (const std::exception& pause_error) {
+        spdlog::warn("instance {}: {}", instance.id, pause_error.what());  // the scheduler's check finds it
+      }
+    }
+  }
+  unclaim(instance.id);
+  notify_idle();
 }
 
 std::pair<std::optional<std::int64_t>, std::uint64_t> Pool::claim_idle() {

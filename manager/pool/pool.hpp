@@ -153,6 +153,7 @@ class Pool {
   HandOut hand_out_on_high_lane(const AllocateRequest& request);
   HandOut try_hand_out(const AllocateRequest& request);
   std::pair<std::optional<std::int64_t>, std::uint64_t> claim_idle();
+  void put_back(const Instance& instance);  // REQUIRES: the claim on instance.id; releases it
   std::optional<Instance> add_instance_locked();  // REQUIRES: mu_ held
   void recover(std::int64_t instance_id);
   void recycle(std::int64_t instance_id);
