@@ -16,6 +16,11 @@ WARMPOOL_PACKAGES=(
 # Tools that may come from elsewhere than Debian (a newer Node.js, say): the
 # package is installed only when the command is missing.
 WARMPOOL_COMMANDS=(node:nodejs npm:npm)
+# The API tests need Node.js 20.19 or newer (playwright-core; require() of an
+# ES module). Debian 12's nodejs is 18: then ensure_node puts this official
+# build, which the npm registry ships as a package, in /usr/local.
+WARMPOOL_NODE_MIN=20.19
+WARMPOOL_NODE_VERSION=20.20.2
 
 log() { printf '[warmpool] %s\n' "$*" >&2; }
 die() { printf '[warmpool] error: %s\n' "$*" >&2; exit 1; }
@@ -31,12 +36,46 @@ ensure_packages() {
   for entry in "${WARMPOOL_COMMANDS[@]}"; do
     command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
   done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  [ "$(id -u)" -eq 0 ] || die "missing packages (${missing[*]}); run as root or install them with apt"
-  log "installing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >/dev/null || die "apt-get update failed"
-  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null || die "apt-get install failed"
+  if [ ${#missing[@]} -gt 0 ]; then
+    [ "$(id -u)" -eq 0 ] || die "missing packages (${missing[*]}); run as root or install them with apt"
+    log "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null || die "apt-get update failed"
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null || die "apt-get install failed"
+  fi
+  ensure_node
+}
+
+node_recent() {
+  local v
+  v=$(node --version 2>/dev/null) || return 1
+  v=${v#v}
+  [ "$(printf '%s\n%s\n' "$WARMPOOL_NODE_MIN" "$v" | sort -V | head -n1)" = "$WARMPOOL_NODE_MIN" ]
+}
+
+# Installs Node.js $WARMPOOL_NODE_VERSION as /usr/local/bin/node when `node` is
+# older than $WARMPOOL_NODE_MIN. npm stays Debian's.
+ensure_node() {
+  node_recent && return 0
+  local found arch
+  found=$(node --version 2>/dev/null || echo none)
+  [ "$(id -u)" -eq 0 ] || die "Node.js $WARMPOOL_NODE_MIN or newer is needed (found $found); run as root or install it"
+  case $(uname -m) in
+    x86_64) arch=x64 ;;
+    aarch64) arch=arm64 ;;
+    *) die "Node.js $WARMPOOL_NODE_MIN or newer is needed (found $found); install it for $(uname -m)" ;;
+  esac
+  local pkg=node-linux-$arch@$WARMPOOL_NODE_VERSION dest=/usr/local/lib/warmpool-node tmp
+  log "Node.js $found is older than $WARMPOOL_NODE_MIN: installing $pkg from the npm registry in $dest"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "$pkg" >/dev/null) || { rm -rf "$tmp"; die "npm pack $pkg failed"; }
+  rm -rf "$dest" && mkdir -p "$dest"
+  tar -xzf "$tmp"/*.tgz -C "$dest" --strip-components=1 package/bin/node package/LICENSE ||
+    { rm -rf "$tmp"; die "unpacking $pkg failed"; }
+  rm -rf "$tmp"
+  ln -sfn "$dest/bin/node" /usr/local/bin/node
+  hash -r
+  node_recent || die "node is still $(node --version 2>/dev/null || echo missing) (is /usr/local/bin before /usr/bin in PATH?)"
 }
 
 # Configures and builds into $WARMPOOL_BUILD. Extra arguments go to cmake.
