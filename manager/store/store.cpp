@@ -1,5 +1,7 @@
 #include "store/store.hpp"
 
+#include <algorithm>
+
 #include <SQLiteCpp/SQLiteCpp.h>
 
 namespace warmpool {
@@ -36,6 +38,29 @@ const char* const kMigrations[] = {
     CREATE UNIQUE INDEX allocations_one_current ON allocations(instance_id) WHERE deleted_ms IS NULL;
     CREATE INDEX allocations_expiry ON allocations(expires_ms) WHERE deleted_ms IS NULL;
     )sql",
+    // 2: pi jobs. Ids are given explicitly (from 0, as the earlier pi service).
+    R"sql(
+    CREATE TABLE jobs (
+      id            INTEGER PRIMARY KEY,
+      digits        INTEGER NOT NULL CHECK (digits >= 1),
+      state         TEXT NOT NULL,
+      progress      REAL NOT NULL DEFAULT 0,
+      created_ms    INTEGER NOT NULL,
+      updated_ms    INTEGER NOT NULL,
+      started_ms    INTEGER,
+      finished_ms   INTEGER,
+      attempts      INTEGER NOT NULL DEFAULT 0,
+      allocation_id TEXT NOT NULL DEFAULT '',
+      error         TEXT NOT NULL DEFAULT '',
+      result_file   TEXT,
+      result_sha256 TEXT,
+      result_bytes  INTEGER,
+      source_job    INTEGER REFERENCES jobs(id),
+      CHECK ((state = 'complete') = (result_file IS NOT NULL))
+    );
+    CREATE INDEX jobs_by_state ON jobs(state, id);
+    CREATE INDEX jobs_complete_by_digits ON jobs(digits) WHERE state = 'complete';
+    )sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 
@@ -44,6 +69,9 @@ constexpr const char* kInstanceColumns =
     "last_error";
 constexpr const char* kAllocationColumns =
     "id, instance_id, endpoint, client, created_ms, expires_ms, deleted_ms, end_reason";
+constexpr const char* kJobColumns =
+    "id, digits, state, progress, created_ms, updated_ms, started_ms, finished_ms, attempts, "
+    "allocation_id, error, result_file, result_sha256, result_bytes, source_job";
 
 std::optional<std::int64_t> optional_int(const SQLite::Column& c) {
   if (c.isNull()) return std::nullopt;
@@ -77,6 +105,27 @@ Allocation read_allocation(SQLite::Statement& q) {
   a.deleted_ms = optional_int(q.getColumn(6));
   a.end_reason = q.getColumn(7).getString();
   return a;
+}
+
+Job read_job(SQLite::Statement& q) {
+  Job j;
+  j.id = q.getColumn(0).getInt64();
+  j.digits = q.getColumn(1).getInt64();
+  // An unknown state (a newer manager wrote it) reads as failed, never as runnable.
+  j.state = job_state_from(q.getColumn(2).getString()).value_or(JobState::Failed);
+  j.progress = q.getColumn(3).getDouble();
+  j.created_ms = q.getColumn(4).getInt64();
+  j.updated_ms = q.getColumn(5).getInt64();
+  j.started_ms = optional_int(q.getColumn(6));
+  j.finished_ms = optional_int(q.getColumn(7));
+  j.attempts = q.getColumn(8).getInt();
+  j.allocation_id = q.getColumn(9).getString();
+  j.error = q.getColumn(10).getString();
+  if (!q.getColumn(11).isNull())
+    j.result = ResultFile{q.getColumn(11).getString(), q.getColumn(12).getString(),
+                          q.getColumn(13).getInt64()};
+  j.source_job = optional_int(q.getColumn(14));
+  return j;
 }
 
 // Runs `body`, turning SQLite's exceptions into StoreError("what: detail").
@@ -361,6 +410,174 @@ std::vector<Allocation> Store::expired_allocations(std::int64_t now_ms) {
     std::vector<Allocation> out;
     while (q.executeStep()) out.push_back(read_allocation(q));
     return out;
+  });
+}
+
+// ---------------------------------------------------------------------------
+// pi jobs
+
+std::optional<Job> Store::job_locked(std::int64_t id) {
+  Reused q(statement(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id=?"));
+  q.bind(1, id);
+  if (!q.executeStep()) return std::nullopt;
+  return read_job(q);
+}
+
+Job Store::add_job(std::int64_t digits, std::int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  return guarded("add job", [&] {
+    Reused q(statement("INSERT INTO jobs(id, digits, state, created_ms, updated_ms) "
+                        "VALUES((SELECT COALESCE(MAX(id) + 1, 0) FROM jobs), ?, 'queued', ?, ?)"));
+    q.bind(1, digits);
+    q.bind(2, now_ms);
+    q.bind(3, now_ms);
+    q.exec();
+    return *job_locked(db_->getLastInsertRowid());
+  });
+}
+
+Job Store::add_complete_job(std::int64_t digits, const ResultFile& result, std::int64_t source_job,
+                            std::int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  return guarded("add job", [&] {
+    Reused q(statement("INSERT INTO jobs(id, digits, state, progress, created_ms, updated_ms, "
+                        "finished_ms, result_file, result_sha256, result_bytes, source_job) "
+                        "VALUES((SELECT COALESCE(MAX(id) + 1, 0) FROM jobs), ?, 'complete', 1, "
+                        "?, ?, ?, ?, ?, ?, ?)"));
+    q.bind(1, digits);
+    q.bind(2, now_ms);
+    q.bind(3, now_ms);
+    q.bind(4, now_ms);
+    q.bind(5, result.name);
+    q.bind(6, result.sha256);
+    q.bind(7, result.bytes);
+    q.bind(8, source_job);
+    q.exec();
+    return *job_locked(db_->getLastInsertRowid());
+  });
+}
+
+std::optional<Job> Store::job(std::int64_t id) {
+  std::lock_guard lock(mu_);
+  return guarded("read job", [&] { return job_locked(id); });
+}
+
+std::vector<Job> Store::recent_jobs(std::size_t limit) {
+  std::lock_guard lock(mu_);
+  return guarded("list jobs", [&] {
+    Reused q(statement(std::string("SELECT ") + kJobColumns + " FROM jobs ORDER BY id DESC LIMIT ?"));
+    q.bind(1, static_cast<std::int64_t>(limit));
+    std::vector<Job> out;
+    while (q.executeStep()) out.push_back(read_job(q));
+    return out;
+  });
+}
+
+std::vector<Job> Store::jobs_in_state(JobState state, std::size_t limit) {
+  std::lock_guard lock(mu_);
+  return guarded("list jobs", [&] {
+    Reused q(statement(std::string("SELECT ") + kJobColumns +
+                        " FROM jobs WHERE state=? ORDER BY id LIMIT ?"));
+    q.bind(1, to_string(state));
+    q.bind(2, static_cast<std::int64_t>(limit));
+    std::vector<Job> out;
+    while (q.executeStep()) out.push_back(read_job(q));
+    return out;
+  });
+}
+
+std::optional<Job> Store::complete_job_with_at_least(std::int64_t digits) {
+  std::lock_guard lock(mu_);
+  return guarded("find a result", [&]() -> std::optional<Job> {
+    Reused q(statement(std::string("SELECT ") + kJobColumns +
+                        " FROM jobs WHERE state='complete' AND digits>=? ORDER BY digits, id LIMIT 1"));
+    q.bind(1, digits);
+    if (!q.executeStep()) return std::nullopt;
+    return read_job(q);
+  });
+}
+
+bool Store::start_job(std::int64_t id, const std::string& allocation_id, std::int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  return guarded("start job", [&] {
+    Reused q(statement("UPDATE jobs SET state='running', allocation_id=?, progress=0, updated_ms=?, "
+                        "started_ms=COALESCE(started_ms, ?) WHERE id=? AND state='queued'"));
+    q.bind(1, allocation_id);
+    q.bind(2, now_ms);
+    q.bind(3, now_ms);
+    q.bind(4, id);
+    return q.exec() == 1;
+  });
+}
+
+bool Store::set_job_progress(std::int64_t id, double progress, std::int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  return guarded("record job progress", [&] {
+    Reused q(statement("UPDATE jobs SET progress=?, updated_ms=? WHERE id=? AND state='running'"));
+    q.bind(1, std::clamp(progress, 0.0, 1.0));
+    q.bind(2, now_ms);
+    q.bind(3, id);
+    return q.exec() == 1;
+  });
+}
+
+bool Store::complete_job(std::int64_t id, const ResultFile& result, std::int64_t now_ms,
+                         std::optional<std::int64_t> source_job) {
+  std::lock_guard lock(mu_);
+  return guarded("complete job", [&] {
+    Reused q(statement("UPDATE jobs SET state='complete', progress=1, allocation_id='', "
+                        "updated_ms=?, finished_ms=?, result_file=?, result_sha256=?, "
+                        "result_bytes=?, source_job=? WHERE id=? AND state IN ('queued', 'running')"));
+    q.bind(1, now_ms);
+    q.bind(2, now_ms);
+    q.bind(3, result.name);
+    q.bind(4, result.sha256);
+    q.bind(5, result.bytes);
+    if (source_job) q.bind(6, *source_job);
+    q.bind(7, id);
+    return q.exec() == 1;
+  });
+}
+
+bool Store::requeue_job(std::int64_t id, const std::string& reason, std::int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  return guarded("requeue job", [&] {
+    Reused q(statement("UPDATE jobs SET state='queued', allocation_id='', progress=0, updated_ms=?, "
+                        "attempts = attempts + (CASE WHEN ?<>'' THEN 1 ELSE 0 END), "
+                        "error = CASE WHEN ?<>'' THEN ? ELSE error END "
+                        "WHERE id=? AND state='running'"));
+    q.bind(1, now_ms);
+    q.bind(2, reason);
+    q.bind(3, reason);
+    q.bind(4, reason);
+    q.bind(5, id);
+    return q.exec() == 1;
+  });
+}
+
+bool Store::fail_job(std::int64_t id, const std::string& reason, std::int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  return guarded("fail job", [&] {
+    Reused q(statement("UPDATE jobs SET state='failed', allocation_id='', error=?, updated_ms=?, "
+                        "finished_ms=? WHERE id=? AND state IN ('queued', 'running')"));
+    q.bind(1, reason);
+    q.bind(2, now_ms);
+    q.bind(3, now_ms);
+    q.bind(4, id);
+    return q.exec() == 1;
+  });
+}
+
+std::optional<Job> Store::cancel_job(std::int64_t id, std::int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  return guarded("cancel job", [&] {
+    Reused q(statement("UPDATE jobs SET state='cancelled', updated_ms=?, finished_ms=? "
+                        "WHERE id=? AND state IN ('queued', 'running')"));
+    q.bind(1, now_ms);
+    q.bind(2, now_ms);
+    q.bind(3, id);
+    q.exec();
+    return job_locked(id);
   });
 }
 

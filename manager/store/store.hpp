@@ -1,4 +1,4 @@
-// Instance and Allocation records in SQLite (WAL mode). Every state change is
+// Instance, Allocation and pi Job records in SQLite (WAL mode). Every state change is
 // one transaction, so a manager killed at any moment restarts into a
 // consistent database. The database itself enforces that an instance has at
 // most one current allocation and that no two live instances share a port.
@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "jobs/job_state.hpp"
 #include "pool/instance_state.hpp"
 
 namespace SQLite {
@@ -66,6 +67,29 @@ struct Allocation {
   bool current() const { return !deleted_ms.has_value(); }
 };
 
+// A pi job's digits, as a file in the results directory.
+struct ResultFile {
+  std::string name;    // file name inside the results directory
+  std::string sha256;  // lower-case hex of the whole file
+  std::int64_t bytes = 0;
+};
+
+struct Job {
+  std::int64_t id = 0;  // counts up from 0
+  std::int64_t digits = 0;
+  JobState state = JobState::Queued;
+  double progress = 0;  // in [0, 1]; written while running, at most about once a second
+  std::int64_t created_ms = 0;
+  std::int64_t updated_ms = 0;
+  std::optional<std::int64_t> started_ms;   // first time it ran
+  std::optional<std::int64_t> finished_ms;  // when it became complete, failed or cancelled
+  int attempts = 0;           // runs that lost their worker (retries used)
+  std::string allocation_id;  // while running: the allocation it runs on
+  std::string error;          // failed: why; else the last lost attempt's reason, if any
+  std::optional<ResultFile> result;  // complete only
+  std::optional<std::int64_t> source_job;  // answered from this job's result (a prefix)
+};
+
 enum class Show { Current, Finished, All };
 
 class Store {
@@ -77,7 +101,7 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
   int schema_version();
 
   // --- instances ---
@@ -114,11 +138,44 @@ class Store {
   // Current allocations whose lease ended at or before now.
   std::vector<Allocation> expired_allocations(std::int64_t now_ms);
 
+  // --- pi jobs ---
+  // A new queued job; its id is one above the highest so far (0 first).
+  Job add_job(std::int64_t digits, std::int64_t now_ms);
+  // A new job, complete at once with `result` (taken from source_job's).
+  Job add_complete_job(std::int64_t digits, const ResultFile& result, std::int64_t source_job,
+                       std::int64_t now_ms);
+  std::optional<Job> job(std::int64_t id);
+  // The newest `limit` jobs, newest first.
+  std::vector<Job> recent_jobs(std::size_t limit);
+  // Jobs in `state`, oldest first, at most `limit`.
+  std::vector<Job> jobs_in_state(JobState state, std::size_t limit);
+  // The complete job with the fewest digits that has at least `digits`.
+  std::optional<Job> complete_job_with_at_least(std::int64_t digits);
+
+  // The changes below apply only from the states named; each returns false,
+  // writing nothing, when the job is not (or no longer) in one of them.
+  // queued -> running on allocation_id.
+  bool start_job(std::int64_t id, const std::string& allocation_id, std::int64_t now_ms);
+  // running: the fraction done.
+  bool set_job_progress(std::int64_t id, double progress, std::int64_t now_ms);
+  // queued|running -> complete with result (source_job: answered from that job's result).
+  bool complete_job(std::int64_t id, const ResultFile& result, std::int64_t now_ms,
+                    std::optional<std::int64_t> source_job = std::nullopt);
+  // running -> queued (its allocation dropped, progress 0). `reason`, when
+  // given, becomes error and counts an attempt.
+  bool requeue_job(std::int64_t id, const std::string& reason, std::int64_t now_ms);
+  // queued|running -> failed with reason.
+  bool fail_job(std::int64_t id, const std::string& reason, std::int64_t now_ms);
+  // queued|running -> cancelled. Returns the job after the change (a final
+  // job unchanged); nullopt for an unknown id.
+  std::optional<Job> cancel_job(std::int64_t id, std::int64_t now_ms);
+
  private:
   std::optional<Instance> instance_locked(std::int64_t id);
   Instance transition_locked(std::int64_t id, InstanceState to, std::int64_t now_ms,
                              const std::string& error);
   std::optional<Allocation> allocation_locked(const std::string& id);
+  std::optional<Job> job_locked(std::int64_t id);
   void migrate();
   class Reused;
   // REQUIRES: mu_ held. The prepared statement for sql, cached.
