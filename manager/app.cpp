@@ -4,6 +4,7 @@
 
 #include "api/dashboard.hpp"
 #include "api/docs.hpp"
+#include "jobs/routes.hpp"
 
 namespace warmpool {
 
@@ -31,6 +32,7 @@ App::App(Config c)
              .high_capacity = static_cast<std::size_t>(config.queue_capacity),
              .normal_capacity = static_cast<std::size_t>(config.queue_capacity)}),
       pool(config.pool_settings(), store, engine, worker, lanes, clock, &host),
+      pi_jobs(config.job_settings(), store, pool, compute, clock),
       scheduler({.period = std::chrono::milliseconds(config.scheduler_period_ms)}, pool, store,
                 engine, worker, clock, host),
       server(config, pool, store, engine, lanes,
@@ -38,7 +40,10 @@ App::App(Config c)
               [this] { return scheduler.last_error(); }}) {
   host.sample();
   api::add_docs_routes(server, config);
-  api::add_dashboard_routes(server, config, store, pool, lanes, clock);
+  jobs::add_pi_job_routes(server, pi_jobs, store, clock);
+  api::add_dashboard_routes(server, config, store, pool, lanes, clock,
+                            {.pi_jobs = [this] { return jobs::recent_jobs_json(store, clock, 20); }});
+  pi_jobs.start();
 }
 
 App::~App() { stop(); }
@@ -54,6 +59,7 @@ bool App::serve() { return server.listen(config.listen_host, config.listen_port)
 void App::stop() noexcept {
   server.stop();
   if (serving_.joinable()) serving_.join();
+  pi_jobs.stop();
   scheduler.stop();
   lanes.stop();
 }

@@ -1,7 +1,7 @@
 // The manager assembled from its configuration: store, engine client, worker
-// client, lanes, pool, scheduler and HTTP API, wired in the one order that
-// works. `warmpool serve`, the integration tests and the benchmarks all run
-// this same assembly.
+// client, lanes, pool, pi job runner, scheduler and HTTP API, wired in the
+// one order that works. `warmpool serve`, the integration tests and the
+// benchmarks all run this same assembly.
 #pragma once
 
 #include <memory>
@@ -11,6 +11,7 @@
 #include "config.hpp"
 #include "engine/docker_engine.hpp"
 #include "host.hpp"
+#include "jobs/runner.hpp"
 #include "scheduler/scheduler.hpp"
 
 namespace warmpool {
@@ -18,7 +19,9 @@ namespace warmpool {
 class App {
  public:
   // Opens the database (creating data_dir) and builds everything; starts no
-  // thread but the lanes'. Throws StoreError or std::invalid_argument.
+  // thread but the lanes' and the job runner's (which resumes the jobs a
+  // previous run left queued or running). Throws StoreError or
+  // std::invalid_argument.
   explicit App(Config config);
   ~App();  // stops everything that was started
 
@@ -26,8 +29,9 @@ class App {
   int serve_in_background(const std::string& host = "127.0.0.1");
   // Serves on config.listen_host:listen_port until stop(); false if it cannot bind.
   bool serve();
-  // Stops accepting requests, then the scheduler, then the lanes (running
-  // tasks finish; containers stay for the next start to adopt).
+  // Stops accepting requests, then the job runner (running jobs go back to
+  // the queue), the scheduler, then the lanes (running tasks finish;
+  // containers stay for the next start to adopt).
   void stop() noexcept;
 
   const Config config;
@@ -38,6 +42,8 @@ class App {
   Store store;
   Lanes lanes;
   Pool pool;
+  jobs::HttpComputeClient compute;
+  jobs::JobRunner pi_jobs;
   Scheduler scheduler;
   api::Server server;
 

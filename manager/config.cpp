@@ -1,5 +1,7 @@
 #include "config.hpp"
 
+#include <algorithm>
+#include <filesystem>
 #include <stdexcept>
 
 #include <CLI/CLI.hpp>
@@ -64,6 +66,10 @@ void add_serve_options(CLI::App& app, Config& c) {
   opt(app, "--queue-capacity", c.queue_capacity, "Queued tasks per lane before requests get 429")->group("Queues")->check(CLI::Range(1, 1'000'000));
   opt(app, "--allocate-timeout-ms", c.allocate_timeout_ms, "Default deadline of POST /allocations (503 after)")->group("Queues")->check(CLI::Range(10, 600000));
   opt(app, "--scheduler-period-ms", c.scheduler_period_ms, "Period of the health and upkeep loop")->group("Queues")->check(CLI::Range(50, 3'600'000));
+  opt(app, "--max-digits", c.max_digits, "Most digits a pi job may ask for")->group("Pi jobs")->check(CLI::Range(std::int64_t{1}, std::int64_t{100'000'000}));
+  opt(app, "--job-workers", c.job_workers, "Pi jobs running at once, each on one instance (0: --max-instances minus 1, at least 1)")->group("Pi jobs")->check(CLI::Range(0, 10000));
+  opt(app, "--job-retries", c.job_retries, "Re-runs of a pi job whose worker was lost before it fails")->group("Pi jobs")->check(CLI::Range(0, 100));
+  opt(app, "--job-poll-ms", c.job_poll_ms, "How often a running pi job's progress is read from its worker")->group("Pi jobs")->check(CLI::Range(10, 60000));
   opt(app, "--log-level", c.log_level, "trace, debug, info, warn, error")->group("Server")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 }
@@ -80,6 +86,16 @@ void Config::validate() const {
 }
 
 std::string Config::database_path() const { return data_dir + "/warmpool.db"; }
+
+jobs::JobSettings Config::job_settings() const {
+  jobs::JobSettings s;
+  s.results_dir = std::filesystem::path(data_dir) / "results";
+  s.max_digits = max_digits;
+  s.workers = job_workers > 0 ? job_workers : std::max(1, max_instances - 1);
+  s.retries = job_retries;
+  s.poll_interval = std::chrono::milliseconds(job_poll_ms);
+  return s;
+}
 
 PoolSettings Config::pool_settings() const {
   PoolSettings s;

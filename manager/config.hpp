@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "jobs/runner.hpp"
 #include "pool/pool.hpp"
 
 namespace CLI {
@@ -67,10 +68,18 @@ struct Config {
   // Scheduler
   int scheduler_period_ms = 2000;
 
+  // Pi jobs
+  std::int64_t max_digits = 10'000'000;  // POST /pi_job refuses more
+  int job_workers = 0;              // jobs running at once; 0: max_instances - 1 (at least 1)
+  int job_retries = 2;              // re-runs after a lost worker before a job fails
+  int job_poll_ms = 200;            // how often a running job's progress is read
+
   std::string log_level = "info";
 
   // The pool's part of the configuration.
   PoolSettings pool_settings() const;
+  // The pi job runner's part; results go to data_dir/results.
+  jobs::JobSettings job_settings() const;
   std::string database_path() const;
   // Throws std::invalid_argument with a clear message for inconsistent values.
   void validate() const;

@@ -1,0 +1,344 @@
+#include "jobs/runner.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "jobs/result_files.hpp"
+
+namespace warmpool::jobs {
+
+namespace {
+
+using Steady = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr std::size_t kAll = 1'000'000;
+
+std::string job_name(std::int64_t id) { return "pi job " + std::to_string(id); }
+
+}  // namespace
+
+JobRunner::JobRunner(JobSettings settings, Store& store, Pool& pool, ComputeClient& compute,
+                     const Clock& clock)
+    : settings_(std::move(settings)), store_(store), pool_(pool), compute_(compute), clock_(clock) {}
+
+JobRunner::~JobRunner() { stop(); }
+
+std::filesystem::path JobRunner::path_of(const ResultFile& file) const {
+  return jobs::path_of(settings_.results_dir, file);
+}
+
+// ---------------------------------------------------------------------------
+// Start, stop, and the requests of the API.
+
+void JobRunner::start() {
+  {
+    std::lock_guard lock(mu_);
+    if (started_ || stopping()) return;
+    started_ = true;
+  }
+  remove_temp_files(settings_.results_dir);
+  // Jobs a killed manager left running: their workers answer to no one now.
+  for (const Job& job : store_.jobs_in_state(JobState::Running, kAll)) {
+    if (!job.allocation_id.empty())
+      pool_.release(job.allocation_id, job_name(job.id) + ": the manager restarted");
+    if (store_.requeue_job(job.id, "", clock_.now_ms()))
+      spdlog::info("{}: back in the queue after a manager restart", job_name(job.id));
+  }
+  for (int i = 0; i < settings_.workers; ++i) threads_.emplace_back([this] { work(); });
+}
+
+void JobRunner::stop() noexcept {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    wake_.notify_all();
+  }
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+}
+
+Job JobRunner::submit(std::int64_t digits) {
+  if (auto source = store_.complete_job_with_at_least(digits); source && source->result) {
+    try {
+      const ResultFile file = write_prefix(settings_.results_dir, *source->result, digits);
+      return store_.add_complete_job(digits, file, source->id, clock_.now_ms());
+    } catch (const ResultFileError& e) {
+      spdlog::warn("cannot answer {} digits from {}: {}", digits, job_name(source->id), e.what());
+    }
+  }
+  Job job = store_.add_job(digits, clock_.now_ms());
+  std::lock_guard lock(mu_);
+  wake_.notify_all();
+  return job;
+}
+
+std::optional<Job> JobRunner::cancel(std::int64_t id) {
+  auto job = store_.cancel_job(id, clock_.now_ms());
+  if (job && job->state == JobState::Cancelled) {
+    std::lock_guard lock(mu_);
+    if (active_.count(id)) cancels_.insert(id);
+    wake_.notify_all();
+  }
+  return job;
+}
+
+// ---------------------------------------------------------------------------
+// The threads.
+
+void JobRunner::work() {
+  while (auto job = next_job()) {
+    try {
+      run(*job);
+    } catch (const std::exception& e) {
+      // The store failed, most likely; the job stays as recorded. Pause, so
+      // that a broken database does not spin this thread.
+      spdlog::error("{}: {}", job_name(job->id), e.what());
+      interrupted(job->id, std::chrono::seconds(1));
+    }
+    done_with(job->id);
+  }
+}
+
+std::optional<Job> JobRunner::next_job() {
+  std::unique_lock lock(mu_);
+  while (!stopping()) {
+    std::vector<Job> queued;
+    try {
+      // One more than the jobs other threads hold: at least one is free.
+      queued = store_.jobs_in_state(JobState::Queued, active_.size() + 1);
+    } catch (const StoreError& e) {
+      spdlog::error("pi jobs: {}", e.what());
+    }
+    for (const Job& job : queued)
+      if (active_.insert(job.id).second) return job;
+    wake_.wait_for(lock, std::chrono::seconds(1));
+  }
+  return std::nullopt;
+}
+
+void JobRunner::done_with(std::int64_t job_id) {
+  std::lock_guard lock(mu_);
+  active_.erase(job_id);
+  cancels_.erase(job_id);
+  wake_.notify_all();  // a job re-queued by this thread is free for the others
+}
+
+bool JobRunner::interrupted(std::int64_t job_id, milliseconds d) {
+  std::unique_lock lock(mu_);
+  return wake_.wait_for(lock, d, [&] { return stopping() || cancels_.count(job_id) > 0; });
+}
+
+bool JobRunner::public_allocations_waiting() {
+  // Every waiter that is not one of our threads is a client of the public API.
+  return pool_.counts().waiting > allocating_.load();
+}
+
+// ---------------------------------------------------------------------------
+// One job: answer from a result, or allocate, compute, fetch, settle.
+
+void JobRunner::run(const Job& job) {
+  if (answer_from_results(job)) return;
+  auto allocation = acquire(job);
+  if (!allocation) return;  // cancelled (and recorded so) or stopping (still queued)
+  if (!store_.start_job(job.id, allocation->id, clock_.now_ms())) {
+    pool_.release(allocation->id, job_name(job.id) + " cancelled");
+    return;
+  }
+  spdlog::info("{}: {} digits on instance {} ({}), attempt {}", job_name(job.id), job.digits,
+               allocation->instance_id, allocation->endpoint, job.attempts + 1);
+  Outcome outcome;
+  try {
+    outcome = compute(job, *allocation);
+  } catch (const std::exception& e) {
+    outcome = {Outcome::Retry, e.what(), {}};
+  }
+  settle(job, *allocation, outcome);
+}
+
+bool JobRunner::answer_from_results(const Job& job) {
+  auto source = store_.complete_job_with_at_least(job.digits);
+  if (!source || !source->result) return false;
+  try {
+    const ResultFile file = write_prefix(settings_.results_dir, *source->result, job.digits);
+    if (store_.complete_job(job.id, file, clock_.now_ms(), source->id))
+      spdlog::info("{}: answered from the result of {}", job_name(job.id), job_name(source->id));
+    return true;
+  } catch (const ResultFileError& e) {
+    spdlog::warn("{}: cannot use the result of {}: {}", job_name(job.id), job_name(source->id),
+                 e.what());
+    return false;
+  }
+}
+
+std::optional<Allocation> JobRunner::acquire(const Job& job) {
+  for (;;) {
+    if (interrupted(job.id, milliseconds(0))) return std::nullopt;
+    // Public allocations go first: wait while any is waiting.
+    if (public_allocations_waiting()) {
+      interrupted(job.id, settings_.poll_interval);
+      continue;
+    }
+    Pool::AllocateRequest request;
+    request.lease_ms = settings_.lease_ms;
+    request.client = job_name(job.id);
+    request.deadline = Steady::now() + settings_.allocate_attempt;
+    ++allocating_;
+    try {
+      Allocation allocation = pool_.allocate(request);
+      --allocating_;
+      return allocation;
+    } catch (const AllocateError& e) {
+      --allocating_;
+      // A timeout only means "not yet"; anything else (engine down, queue
+      // full) deserves a pause before the next attempt.
+      if (e.kind() != AllocateError::Kind::Timeout) {
+        spdlog::debug("{}: no instance yet: {}", job_name(job.id), e.what());
+        interrupted(job.id, std::chrono::seconds(1));
+      }
+    } catch (...) {
+      --allocating_;
+      throw;
+    }
+  }
+}
+
+JobRunner::Outcome JobRunner::compute(const Job& job, const Allocation& allocation) {
+  const std::string& endpoint = allocation.endpoint;
+  try {
+    compute_.start(endpoint, job.digits, settings_.call_timeout);
+  } catch (const ComputeRefused& e) {
+    return {Outcome::Refused, std::string("the worker refused the job: ") + e.what(), {}};
+  } catch (const WorkerError& e) {
+    return {Outcome::Retry, std::string("starting the computation: ") + e.what(), {}};
+  }
+
+  const auto renew_every = milliseconds(std::max<std::int64_t>(settings_.lease_ms / 3, 1));
+  auto last_answer = Steady::now();
+  auto last_renewal = Steady::now();
+  auto last_write = Steady::now() - settings_.progress_every;
+  double written = 0;
+  // Small jobs finish in milliseconds: look early, then every poll_interval.
+  auto pause = std::min(milliseconds(20), settings_.poll_interval);
+  for (;;) {
+    if (interrupted(job.id, pause)) {
+      std::lock_guard lock(mu_);
+      return {cancels_.count(job.id) ? Outcome::Cancelled : Outcome::Stopping, {}, {}};
+    }
+    pause = std::min(pause * 2, settings_.poll_interval);
+
+    if (Steady::now() - last_renewal >= renew_every) {
+      auto renewed = pool_.renew(allocation.id, settings_.lease_ms);
+      if (!renewed || !renewed->current())
+        return {Outcome::Retry,
+                "lost its instance: " + (renewed ? renewed->end_reason : "the allocation is gone"), {}};
+      last_renewal = Steady::now();
+    }
+
+    ComputeStatus status;
+    try {
+      status = compute_.status(endpoint, settings_.call_timeout);
+    } catch (const WorkerError& e) {
+      // The scheduler may know already (container died, instance lost).
+      auto current = store_.allocation(allocation.id);
+      if (current && !current->current())
+        return {Outcome::Retry, "lost its instance: " + current->end_reason, {}};
+      if (Steady::now() - last_answer >= settings_.lost_after)
+        return {Outcome::Retry, std::string("the worker stopped answering: ") + e.what(), {}};
+      continue;
+    }
+    last_answer = Steady::now();
+
+    if (status.digits != job.digits && status.state != "idle")
+      return {Outcome::Retry,
+              "the worker is computing " + std::to_string(status.digits) + " digits, not ours", {}};
+    if (status.state == "done") return fetch(job, allocation);
+    if (status.state == "running") {
+      if (status.progress != written && Steady::now() - last_write >= settings_.progress_every) {
+        store_.set_job_progress(job.id, status.progress, clock_.now_ms());
+        written = status.progress;
+        last_write = Steady::now();
+      }
+      continue;
+    }
+    if (status.state == "failed")
+      return {Outcome::Retry, "the computation failed on the worker: " + status.error, {}};
+    return {Outcome::Retry, "the worker's computation stopped (state " + status.state + ")", {}};
+  }
+}
+
+JobRunner::Outcome JobRunner::fetch(const Job& job, const Allocation& allocation) {
+  try {
+    ResultWriter out(settings_.results_dir);
+    DigitsCheck check(job.digits);
+    try {
+      compute_.fetch_result(
+          allocation.endpoint,
+          [&](const char* data, std::size_t size) {
+            if (!check.feed(data, size)) return false;
+            out.write(data, size);
+            return true;
+          },
+          settings_.result_timeout);
+    } catch (const WorkerError& e) {
+      if (!check.problem().empty())
+        return {Outcome::Retry, "the worker's result is malformed: " + check.problem(), {}};
+      return {Outcome::Retry, std::string("fetching the result: ") + e.what(), {}};
+    }
+    if (!check.complete())
+      return {Outcome::Retry, "the worker's result is malformed: " + check.problem(), {}};
+    return {Outcome::Done, {}, out.commit()};
+  } catch (const ResultFileError& e) {
+    return {Outcome::Retry, std::string("saving the result: ") + e.what(), {}};
+  }
+}
+
+void JobRunner::stop_worker(const Allocation& allocation) {
+  try {
+    compute_.reset(allocation.endpoint, settings_.call_timeout);  // free the CPU now
+  } catch (const WorkerError&) {
+    // The release resets the worker too, and deals with one that does not answer.
+  }
+}
+
+void JobRunner::settle(const Job& job, const Allocation& allocation, const Outcome& outcome) {
+  const std::string name = job_name(job.id);
+  const std::int64_t now = clock_.now_ms();
+  switch (outcome.kind) {
+    case Outcome::Done:
+      if (store_.complete_job(job.id, outcome.result, now))
+        spdlog::info("{}: complete, {} bytes, sha-256 {}", name, outcome.result.bytes,
+                     outcome.result.sha256);
+      pool_.release(allocation.id, name + " complete");
+      return;
+    case Outcome::Cancelled:
+      stop_worker(allocation);
+      pool_.release(allocation.id, name + " cancelled");
+      spdlog::info("{}: cancelled", name);
+      return;
+    case Outcome::Stopping:
+      stop_worker(allocation);
+      if (store_.requeue_job(job.id, "", now)) spdlog::info("{}: back in the queue: the manager is stopping", name);
+      pool_.release(allocation.id, name + ": the manager is stopping");
+      return;
+    case Outcome::Refused:
+      store_.fail_job(job.id, outcome.reason, now);
+      pool_.release(allocation.id, name + " failed");
+      spdlog::warn("{}: failed: {}", name, outcome.reason);
+      return;
+    case Outcome::Retry: {
+      pool_.release(allocation.id, name + ": " + outcome.reason);
+      const int attempts = job.attempts + 1;
+      if (attempts > settings_.retries) {
+        const std::string reason = "gave up after " + std::to_string(attempts) +
+                                   (attempts == 1 ? " attempt: " : " attempts: ") + outcome.reason;
+        if (store_.fail_job(job.id, reason, now)) spdlog::warn("{}: failed: {}", name, reason);
+      } else if (store_.requeue_job(job.id, outcome.reason, now)) {
+        spdlog::warn("{}: {}; queued again (retry {} of {})", name, outcome.reason, attempts,
+                     settings_.retries);
+      }
+      return;
+    }
+  }
+}
+
+}  // namespace warmpool::jobs
