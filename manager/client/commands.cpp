@@ -1,10 +1,14 @@
 #include "client/commands.hpp"
 
+#include <unistd.h>
+
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+
+#include "jobs/pi_client.hpp"
 
 namespace warmpool::client {
 
@@ -44,6 +48,14 @@ int report(const httplib::Result& r, const Options& o) {
   return 1;
 }
 
+int run_pi(httplib::Client& c, const Options& o) {
+  jobs::PiCommand command;
+  command.digits = o.digits;
+  command.out = o.out;
+  command.redraw = ::isatty(STDERR_FILENO) == 1;
+  return jobs::run_pi_command(c, command, std::cout, std::cerr);
+}
+
 }  // namespace
 
 void add_commands(CLI::App& app, Options& o) {
@@ -66,6 +78,12 @@ void add_commands(CLI::App& app, Options& o) {
 
   auto* health = app.add_subcommand("health", "Show the manager's health");
   add_common(*health, o);
+
+  auto* pi = app.add_subcommand(
+      "pi", "Compute digits of pi on the pool: submit a job, show its progress, download and check the digits");
+  add_common(*pi, o);
+  pi->add_option("digits", o.digits, "Digits after the point")->required()->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
+  pi->add_option("--out", o.out, "File for the digits (default: pi_<job id>.txt)");
 }
 
 int run(const CLI::App& app, const Options& o) {
@@ -81,6 +99,7 @@ int run(const CLI::App& app, const Options& o) {
   if (parsed("allocations")) return report(c.Get("/allocations?show=" + o.show), o);
   if (parsed("instances")) return report(c.Get("/instances?show=" + o.show), o);
   if (parsed("health")) return report(c.Get("/health"), o);
+  if (parsed("pi")) return run_pi(c, o);
   return 1;
 }
 

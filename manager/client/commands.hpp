@@ -1,6 +1,8 @@
-// `warmpool alloc|release|instances|health`: a small client for the API.
+// `warmpool alloc|release|allocations|instances|health|pi`: a small client
+// for the API.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace CLI {
@@ -17,6 +19,8 @@ struct Options {
   std::string allocation_id;
   std::string show = "current";
   int timeout_ms = 30000;
+  std::int64_t digits = 0;  // pi
+  std::string out;          // pi: where the digits go (default pi_<job id>.txt)
 };
 
 void add_commands(CLI::App& app, Options& options);

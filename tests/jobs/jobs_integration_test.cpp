@@ -1,11 +1,14 @@
 // Pi jobs end to end on the real engine: many jobs on a small pool, a
-// container killed mid-job, a manager restarted mid-queue. Digits are
-// checked against MPFR.
+// container killed mid-job, a manager restarted mid-queue, and the
+// `warmpool pi` client. Digits are checked against MPFR.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <fstream>
 #include <map>
+#include <sstream>
 
+#include "jobs/pi_client.hpp"
 #include "pi/mpfr_oracle.hpp"
 #include "support/stack.hpp"
 
@@ -79,7 +82,7 @@ std::vector<Allocation> job_allocations(Store& store) {
 
 }  // namespace
 
-TEST_CASE("20 jobs on a pool of 2 all complete with the right digits, 2 at a time; prefixes at once") {
+TEST_CASE("20 jobs on a pool of 2 all complete with the right digits, 2 at a time; prefixes at once; the CLI") {
   test::Stack stack([](Config& c) {
     c.max_instances = 2;
     c.min_idle = 2;
@@ -114,6 +117,18 @@ TEST_CASE("20 jobs on a pool of 2 all complete with the right digits, 2 at a tim
   CHECK(status_of(c, prefix) == "complete");
   check_digits(c, prefix, reference.substr(0, 779));
   CHECK(job_allocations(stack.store).size() == 20);
+
+  // `warmpool pi N --out FILE`
+  const auto out = std::filesystem::path(stack.config.data_dir) / "cli-pi.txt";
+  jobs::PiCommand command;
+  command.digits = 5000;
+  command.out = out.string();
+  std::ostringstream summary, log;
+  CHECK(jobs::run_pi_command(c, command, summary, log) == 0);
+  std::ifstream in(out, std::ios::binary);
+  std::stringstream file;
+  file << in.rdbuf();
+  CHECK(file.str() == pi::testing::mpfr_pi(5000));
 }
 
 TEST_CASE("a container killed mid-job: the job runs again on another instance and completes") {
