@@ -139,6 +139,14 @@ bool Scheduler::check(const Instance& instance) {
       auto info = engine_.inspect(instance.container_id);
       const auto expected =
           instance.state == InstanceState::Paused ? ContainerStatus::Paused : ContainerStatus::Running;
+      if (instance.state == InstanceState::Paused && info.status == ContainerStatus::Running) {
+        // Unpaused by someone else, or by a hand-out the manager did not live
+        // to commit: its worker was reset before the pause, so if it answers
+        // it is simply running-idle (upkeep pauses it again if need be).
+        worker_.ping(instance.endpoint(), settings.ping_timeout);
+        store_.transition(instance.id, InstanceState::Ready, clock_.now_ms());
+        return true;
+      }
       if (info.status != expected)
         fault = std::string("container is ") + engine::to_string(info.status) +
                 (info.oom_killed ? " (out of memory)" : "") + ", expected " +

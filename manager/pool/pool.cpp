@@ -194,7 +194,7 @@ std::optional<Allocation> Pool::renew(const std::string& allocation_id, std::int
   return store_.renew(allocation_id, clock_.now_ms() + lease_ms);
 }
 
-void Pool::recycle(std::int64_t id) {
+void Pool::recycle(std::int64_t id, bool resumed) {
   if (!claim(id)) return;  // someone else (a delete) has it
   auto instance = store_.instance(id);
   if (!instance || instance->state != InstanceState::Resetting) {
@@ -202,6 +202,9 @@ void Pool::recycle(std::int64_t id) {
     return;
   }
   try {
+    // A manager killed after pausing it, before recording that, left it
+    // paused: a frozen worker would never answer the reset.
+    if (resumed && paused_now(instance->container_id)) engine_.unpause(instance->container_id);
     worker_.reset(instance->endpoint(), settings_.reset_timeout);
     InstanceState target = settle_state(store_.instances(Show::Current), id, settings_.policy);
     if (target == InstanceState::Paused) {
@@ -454,6 +457,14 @@ void Pool::recover(std::int64_t id) {
   }
 }
 
+bool Pool::paused_now(const std::string& container_id) {
+  try {
+    return engine_.inspect(container_id).status == engine::ContainerStatus::Paused;
+  } catch (const EngineError&) {
+    return false;  // the reset that follows finds out what is wrong
+  }
+}
+
 bool Pool::engine_answers(const std::string& container_id) {
   try {
     if (container_id.empty()) engine_.version();
@@ -479,7 +490,7 @@ void Pool::resume(std::int64_t id) {
       break;
     case InstanceState::Resetting:
       unclaim(id);  // recycle claims for itself
-      post(Lane::High, [this, id] { recycle(id); });
+      post(Lane::High, [this, id] { recycle(id, /*resumed=*/true); });
       break;
     case InstanceState::Deleting:
       post_or_unclaim(id, [this, id] { remove(id, "resumed"); });

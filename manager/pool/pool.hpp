@@ -156,7 +156,7 @@ class Pool {
   void put_back(const Instance& instance);  // REQUIRES: the claim on instance.id; releases it
   std::optional<Instance> add_instance_locked();  // REQUIRES: mu_ held
   void recover(std::int64_t instance_id);
-  void recycle(std::int64_t instance_id);
+  void recycle(std::int64_t instance_id, bool resumed = false);
   void create(std::int64_t instance_id);
   void remove(std::int64_t instance_id, const std::string& reason);
   void restart(std::int64_t instance_id);
@@ -169,6 +169,7 @@ class Pool {
   void fail(std::int64_t id, const std::string& error, Retry retry = Retry::Now);
   void observe(const std::exception& e);  // notes an unreachable engine
   bool engine_answers(const std::string& container_id);  // false (and noted) when it does not
+  bool paused_now(const std::string& container_id);       // false when the engine cannot say
   void request_instances_for_waiters();
   void notify_idle();
   bool post(Lane lane, std::function<void()> task);

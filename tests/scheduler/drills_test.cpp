@@ -229,8 +229,8 @@ TEST_CASE("drill 5: the engine restarts under a running manager: it keeps answer
   require_settled(stack, 2);
   auto client = stack.client();
 
-  second.stop();  // the engine stops every container on the way down
   const auto down = Steady::now();
+  second.stop();  // the engine stops every container on the way down
   REQUIRE(stack.eventually([&] { return client.Get("/health")->status == 503; }, 10s));
   CHECK(body_of(client.Get("/health"))["status"] == "degraded");
   CHECK(client.Get(url)->status == 200);  // the manager keeps answering
@@ -245,9 +245,9 @@ TEST_CASE("drill 5: the engine restarts under a running manager: it keeps answer
   if (refused->status == 503)
     CHECK(json::parse(refused->body)["detail"].get<std::string>().find("engine") != std::string::npos);
   CHECK(refused_ms < 3500);
-  const auto down_ms = drill::ms_since(down);
 
   second.start();
+  const auto down_ms = drill::ms_since(down);
   const auto back = Steady::now();
   const auto served = time_until([&] {
     auto r = client.Post("/allocations", R"({"timeout_ms":1000})", "application/json");
@@ -255,7 +255,13 @@ TEST_CASE("drill 5: the engine restarts under a running manager: it keeps answer
     client.Delete("/allocations/" + json::parse(r->body)["id"].get<std::string>());
     return true;
   });
-  const auto refilled = time_until([&] { return drill::settled(stack, 2); });
+  // Not drill::settled(): a container whose start the engine failed during
+  // its own shutdown may be left unremovable by the engine (its remove hangs);
+  // that record stays `deleting`, retried, while the pool refills around it.
+  const auto refilled = time_until([&] {
+    return stack.count_idle() >= 2 && drill::inconsistencies(stack).empty();
+  });
+  INFO(drill::describe(stack));
   report("5", "engine down " + std::to_string(down_ms) + " ms; a hand-out while down answered " +
                   std::to_string(refused->status),
          refused_ms);

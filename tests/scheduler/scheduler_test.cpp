@@ -365,3 +365,41 @@ TEST_CASE("a failed recovery is retried on the next tick, not at once") {
   step();
   CHECK(f.engine.count("create") == 2);
 }
+
+// Bug (drill 7): a manager killed between pausing a released instance and
+// recording it left a `resetting` record on a paused container; on restart
+// its reset timed out against the frozen worker and it was restarted.
+TEST_CASE("resuming a reset interrupted after the pause finishes it without a restart") {
+  Fixture f(policy(1, 1, 0));
+  f.settle_pool(1);
+  auto a = f.allocate();
+  const auto container = f.store.instance(a.instance_id)->container_id;
+  // What the killed manager left: the allocation ended, the container paused.
+  f.store.end_allocation(a.id, "released", f.clock.now_ms());
+  f.engine.pause(container);
+  f.settle_pool(1);
+  CHECK(f.store.instance(a.instance_id)->state == S::Paused);
+  CHECK(f.store.instance(a.instance_id)->restarts == 0);
+  CHECK(f.store.instance(a.instance_id)->failures == 0);
+}
+
+// Drill 7 and others' unpause: a paused idle instance found running (a hand-out
+// the manager did not live to finish, or someone else's unpause) was restarted,
+// using up one of its restarts, though its worker was reset before the pause.
+TEST_CASE("an idle paused instance found running is taken back as running-idle, not restarted") {
+  Fixture f(policy(1, 1, 0));
+  f.settle_pool(1);
+  const Instance instance = f.only(S::Paused);
+  f.engine.unpause(instance.container_id);
+  f.scheduler->tick();
+  REQUIRE(eventually([&] { return f.pool->claimed().empty(); }));
+  CHECK(f.store.instance(instance.id)->restarts == 0);
+  CHECK(f.store.instance(instance.id)->state == S::Paused);  // upkeep paused it again (keep_running = 0)
+  CHECK(f.engine.containers().at(instance.container_id).status == ContainerStatus::Paused);
+  SECTION("unless its worker does not answer") {
+    f.engine.unpause(instance.container_id);
+    f.worker.fail(instance.endpoint(), "ping", 1);
+    f.scheduler->tick();
+    REQUIRE(eventually([&] { return f.store.instance(instance.id)->restarts == 1; }));
+  }
+}
