@@ -289,7 +289,7 @@ void Scheduler::loop(std::stop_token stop) {
     } catch (const EngineError& e) {
       if (e.kind() == EngineError::Kind::Unreachable || e.kind() == EngineError::Kind::Timeout) {
         engine_ok_ = false;
-        pool_.set_engine_state(false, e.what());
+        pool_.set_engine_state(false, e.what(), e.kind() == EngineError::Kind::Timeout);
       }
       error = e.what();
     } catch (const std::exception& e) {

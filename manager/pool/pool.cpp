@@ -2,6 +2,7 @@
 
 #include <sys/random.h>
 
+#include <atomic>
 #include <future>
 #include <thread>
 
@@ -80,36 +81,84 @@ Allocation Pool::allocate(const AllocateRequest& request) {
   }
 }
 
+// The caller and its hand-out task agree on who decides the outcome: the
+// caller may give up at its deadline only while the task has not begun to
+// commit, and the task commits only if the caller has not given up.
+struct Pool::HandOutCall {
+  enum Stage { Running, Committing, Abandoned };
+  std::promise<HandOut> result;
+  std::atomic<int> stage{Running};
+};
+
 Pool::HandOut Pool::hand_out_on_high_lane(const AllocateRequest& request) {
-  auto result = std::make_shared<std::promise<HandOut>>();
-  auto future = result->get_future();
+  auto call = std::make_shared<HandOutCall>();
+  auto future = call->result.get_future();
   const bool queued = lanes_.submit(
       Lane::High, request.deadline,
-      [this, request, result] {
+      [this, request, call] {
         try {
-          result->set_value(try_hand_out(request));
+          call->result.set_value(try_hand_out(request, *call));
         } catch (...) {
-          result->set_exception(std::current_exception());
+          call->result.set_exception(std::current_exception());
         }
       },
-      [result] {
-        result->set_exception(std::make_exception_ptr(AllocateError(
+      [call] {
+        call->result.set_exception(std::make_exception_ptr(AllocateError(
             AllocateError::Kind::Timeout, "the request waited in the queue past its deadline")));
       });
   if (!queued) throw AllocateError(AllocateError::Kind::QueueFull, "the allocation queue is full");
-  // The task is bounded by its own call deadlines, so this wait is too.
+  // An engine or worker call may outlast the request's deadline (a hung
+  // engine answers nothing for its whole timeout): answer by the deadline and
+  // leave the task to put its instance back.
+  if (future.wait_until(request.deadline) == std::future_status::timeout) {
+    int running = HandOutCall::Running;
+    if (call->stage.compare_exchange_strong(running, HandOutCall::Abandoned)) {
+      if (auto down = engine_down())
+        throw AllocateError(AllocateError::Kind::EngineDown,
+                            "the container engine is unreachable: " + *down);
+      throw AllocateError(AllocateError::Kind::Timeout,
+                          "the hand-out's health check did not finish before the deadline");
+    }
+    // It is committing: a database write away.
+  }
   return future.get();
 }
 
-Pool::HandOut Pool::try_hand_out(const AllocateRequest& request) {
+Pool::HandOut Pool::try_hand_out(const AllocateRequest& request, HandOutCall& call) {
   for (;;) {
+    if (call.stage == HandOutCall::Abandoned)  // the caller has gone: try no more instances
+      throw AllocateError(AllocateError::Kind::Timeout, "abandoned at the request's deadline");
     auto [id, generation] = claim_idle();
     if (!id) return HandOut{std::nullopt, generation};
     if (test_on_claim) test_on_claim(*id);
 
     auto instance = store_.instance(*id);
+    if (instance->state == InstanceState::Paused) {
+      // Unpausing needs the engine. One that refuses connections fails the
+      // call at once (and is back as soon as it answers); one that hangs
+      // would hold this thread for its whole timeout: do not ask it.
+      std::unique_lock lock(mu_);
+      if (engine_hung_) {
+        const std::string why = engine_error_;
+        lock.unlock();
+        unclaim(*id);
+        throw AllocateError(AllocateError::Kind::EngineDown,
+                            "every idle instance is paused, and the container engine does not answer: " + why);
+      }
+    }
     try {
-      if (instance->state == InstanceState::Paused) engine_.unpause(instance->container_id);
+      if (instance->state == InstanceState::Paused) {
+        try {
+          engine_.unpause(instance->container_id);
+        } catch (const EngineError& e) {
+          // Not paused after all (an unpause whose answer was lost, someone
+          // else's)? Then the reset and ping below decide whether it serves.
+          // (Docker 20.10 says so with a 500, newer engines with a 409.)
+          if (e.kind() == EngineError::Kind::Unreachable || e.kind() == EngineError::Kind::Timeout ||
+              engine_.inspect(instance->container_id).status != engine::ContainerStatus::Running)
+            throw;
+        }
+      }
       worker_.reset(instance->endpoint(), settings_.reset_timeout);
       worker_.ping(instance->endpoint(), settings_.ping_timeout);
     } catch (const EngineError& e) {
@@ -119,6 +168,11 @@ Pool::HandOut Pool::try_hand_out(const AllocateRequest& request) {
         throw AllocateError(AllocateError::Kind::EngineDown,
                             std::string("the container engine is unreachable: ") + e.what());
       }
+      if (e.kind() == EngineError::Kind::Timeout) {
+        judge_timeout(*id, std::string("hand-out: ") + e.what());
+        throw AllocateError(AllocateError::Kind::EngineDown,
+                            std::string("the container engine did not answer in time: ") + e.what());
+      }
       fail(*id, std::string("hand-out: ") + e.what());
       continue;
     } catch (const WorkerError& e) {
@@ -127,7 +181,9 @@ Pool::HandOut Pool::try_hand_out(const AllocateRequest& request) {
     }
 
     const std::int64_t now = clock_.now_ms();
-    if (SteadyClock::now() > request.deadline) {
+    int running = HandOutCall::Running;
+    if (SteadyClock::now() > request.deadline ||
+        !call.stage.compare_exchange_strong(running, HandOutCall::Committing)) {
       put_back(*instance);  // the caller has given up; keep it for the next one
       throw AllocateError(AllocateError::Kind::Timeout,
                           "the health check finished after the request's deadline");
@@ -141,11 +197,23 @@ Pool::HandOut Pool::try_hand_out(const AllocateRequest& request) {
       return HandOut{allocation, 0};
     } catch (const StaleState&) {
       unclaim(*id);  // moved by someone else meanwhile; try the next one
+      call.stage = HandOutCall::Running;  // the caller waits while Committing
     } catch (...) {
       put_back(*instance);  // the database refused the commit
       throw;
     }
   }
+}
+
+// An engine call timed out on a claimed instance: either the engine hangs (no
+// fault of the instance) or this container is stuck. Off the hot path, ask
+// the engine something simple: if it answers, the instance is at fault.
+// REQUIRES: the caller holds the claim on id; it passes to the judgement.
+void Pool::judge_timeout(std::int64_t id, const std::string& error) {
+  post_or_unclaim(id, [this, id, error] {
+    if (engine_answers("")) fail(id, error);
+    else unclaim(id);  // noted down; the scheduler's checks take it from here
+  });
 }
 
 // A hand-out abandoned after its checks: the instance is healthy and running
@@ -471,7 +539,7 @@ bool Pool::engine_answers(const std::string& container_id) {
     else engine_.inspect(container_id);
   } catch (const EngineError& e) {
     if (e.kind() == EngineError::Kind::Unreachable || e.kind() == EngineError::Kind::Timeout) {
-      observe(e);
+      set_engine_state(false, e.what(), e.kind() == EngineError::Kind::Timeout);
       return false;
     }
   }
@@ -547,12 +615,13 @@ void Pool::observe(const std::exception& e) {
     set_engine_state(false, e.what());
 }
 
-void Pool::set_engine_state(bool reachable, const std::string& error) {
+void Pool::set_engine_state(bool reachable, const std::string& error, bool hung) {
   bool recovered = false;
   {
     std::lock_guard lock(mu_);
     recovered = reachable && !engine_error_.empty();
     engine_error_ = reachable ? "" : (error.empty() ? "unreachable" : error);
+    engine_hung_ = !reachable && hung;
   }
   if (recovered) notify_idle();
 }

@@ -134,7 +134,9 @@ class Pool {
   // The scheduler reports the engine's reachability after each check; the
   // pool also notes it when its own calls find the engine down. While down,
   // allocate() fails at once unless an instance is idle, and recovery waits.
-  void set_engine_state(bool reachable, const std::string& error = {});
+  // `hung`: the engine timed out rather than refused; hand-outs then do not
+  // wait on it to unpause an instance.
+  void set_engine_state(bool reachable, const std::string& error = {}, bool hung = false);
   std::optional<std::string> engine_down() const;
 
   PoolCounts counts();
@@ -150,8 +152,10 @@ class Pool {
     std::optional<Allocation> allocation;
     std::uint64_t idle_generation = 0;  // when none was idle: the generation seen
   };
+  struct HandOutCall;
   HandOut hand_out_on_high_lane(const AllocateRequest& request);
-  HandOut try_hand_out(const AllocateRequest& request);
+  HandOut try_hand_out(const AllocateRequest& request, HandOutCall& call);
+  void judge_timeout(std::int64_t id, const std::string& error);  // REQUIRES: the claim on id
   std::pair<std::optional<std::int64_t>, std::uint64_t> claim_idle();
   void put_back(const Instance& instance);  // REQUIRES: the claim on instance.id; releases it
   std::optional<Instance> add_instance_locked();  // REQUIRES: mu_ held
@@ -190,6 +194,7 @@ class Pool {
   std::uint64_t idle_generation_ = 0;      // GUARDED_BY(mu_)
   int waiting_ = 0;                        // GUARDED_BY(mu_)
   std::string engine_error_;               // GUARDED_BY(mu_); empty while reachable
+  bool engine_hung_ = false;               // GUARDED_BY(mu_); down by timing out
 };
 
 }  // namespace warmpool

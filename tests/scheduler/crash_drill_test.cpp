@@ -37,14 +37,17 @@ bool settled(httplib::Client& client, engine::DockerEngine& engine, const std::s
   auto v = read_views(client);
   if (!v) return false;
   int idle_now = 0;
+  bool stable = true;
+  std::string states;
   for (const auto& i : v->instances) {
-    if (i.state != "ready" && i.state != "paused" && i.state != "allocated") return false;
-    idle_now += i.state != "allocated";
+    states += "#" + std::to_string(i.id) + " " + i.state + "; ";
+    stable = stable && (i.state == "ready" || i.state == "paused" || i.state == "allocated");
+    idle_now += i.state == "ready" || i.state == "paused";
   }
   auto found = drill::inconsistencies(v->instances, v->allocations,
                                       engine.list({{engine::kManagerLabel, manager_id}}));
-  *problems = drill::joined(found);
-  return idle_now >= idle && found.empty();
+  *problems = states + drill::joined(found);
+  return stable && idle_now >= idle && found.empty();
 }
 
 }  // namespace
@@ -147,7 +150,11 @@ TEST_CASE("drill 7: the manager killed with SIGKILL mid hand-outs restarts with 
     CHECK(json::parse(a->body)["deletedAt"].is_null());
   }
   const auto recovered = drill::time_until([&] { return settled(client, engine, manager_id, 2, &problems); });
-  INFO("inconsistencies: " << problems);
+  INFO("records and problems: " << problems);
+  if (recovered < 0) {
+    std::ifstream log(data_dir + ".log");
+    for (std::string line; std::getline(log, line);) std::cout << "DRILL 7: manager log: " << line << std::endl;
+  }
   drill::report("7", "manager SIGKILLed after " + std::to_string(granted.load()) + " hand-outs: answering again",
                 answering);
   drill::report("7", "manager restarted: reconciled and pool refilled", drill::ms_since(killed));

@@ -168,7 +168,9 @@ inline bool settled(test::Stack& s, int idle) {
 // ---------------------------------------------------------------------------
 // A unix socket that forwards to another (the engine's). close() makes the
 // engine unreachable for whoever connects here: new connections are refused
-// (the socket file is gone) and open ones are cut. open() brings it back.
+// (the socket file is gone) and open ones are cut. hang(true) makes it an
+// engine that accepts connections and never answers. open() and hang(false)
+// bring it back.
 
 class UnixProxy {
  public:
@@ -181,6 +183,15 @@ class UnixProxy {
   UnixProxy& operator=(const UnixProxy&) = delete;
 
   std::string endpoint() const { return "unix://" + path_; }
+
+  void hang(bool on) {
+    std::lock_guard lock(mu_);
+    hanging_ = on;
+    if (!on) {
+      for (int fd : held_) ::close(fd);
+      held_.clear();
+    }
+  }
 
   void open() {
     std::lock_guard lock(mu_);
@@ -210,6 +221,8 @@ class UnixProxy {
       ::close(listener_);
       listener_ = -1;
       pumps.swap(pumps_);
+      for (int fd : held_) ::close(fd);
+      held_.clear();
     }
     for (auto& t : pumps) t.join();
   }
@@ -230,6 +243,13 @@ class UnixProxy {
       if (!(p.revents & POLLIN)) continue;
       int client = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
       if (client < 0) continue;
+      {
+        std::lock_guard lock(mu_);
+        if (hanging_) {  // accepted, and never answered
+          held_.push_back(client);
+          continue;
+        }
+      }
       int upstream = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
       sockaddr_un addr = address(target_);
       if (::connect(upstream, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
@@ -248,6 +268,10 @@ class UnixProxy {
     char buffer[65536];
     pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
     while (!stopping_) {
+      if (hanging_) {  // open connections go silent too
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        continue;
+      }
       if (::poll(fds, 2, 50) <= 0) continue;
       bool done = false;
       for (int k = 0; k < 2 && !done; ++k) {
@@ -280,8 +304,10 @@ class UnixProxy {
   int listener_ = -1;               // GUARDED_BY(mu_)
   std::set<int> open_fds_;          // GUARDED_BY(mu_)
   std::vector<std::thread> pumps_;  // GUARDED_BY(mu_)
+  std::vector<int> held_;           // GUARDED_BY(mu_); accepted while hanging
   std::thread accepter_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> hanging_{false};
 };
 
 // ---------------------------------------------------------------------------

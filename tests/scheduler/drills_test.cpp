@@ -336,6 +336,56 @@ TEST_CASE("drill 6: the engine unreachable: hand-outs get a clear 503 within the
   release(stack, held);
 }
 
+TEST_CASE("drill 6b: an engine that hangs: hand-outs get a 503 by their deadline, no instance is failed for it",
+          "[drill]") {
+  const std::string shared = test::engine_options().endpoint;
+  REQUIRE(shared.rfind("unix://", 0) == 0);
+  drill::UnixProxy proxy(drill::short_dir("wp-px") + ".sock", shared.substr(7));
+  test::Stack stack([&](Config& c) {
+    c.engine = proxy.endpoint();
+    c.engine_timeout_ms = 2000;
+    c.max_instances = 3;
+    c.min_idle = 2;
+    c.keep_running = 0;
+    c.scheduler_period_ms = 500;
+  });
+  require_settled(stack, 2);
+  auto client = stack.client();
+
+  proxy.hang(true);
+  const auto hung = Steady::now();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const auto started = Steady::now();
+    auto r = client.Post("/allocations", R"({"timeout_ms":1000})", "application/json");
+    const auto took = drill::ms_since(started);
+    REQUIRE(r);
+    INFO(r->body);
+    CHECK(r->status == 503);
+    CHECK(r->has_header("Retry-After"));
+    CHECK(took < 1800);
+    report("6b", "engine hangs: 503 answer " + std::to_string(attempt + 1) + " (deadline 1000 ms)", took);
+    // The second, once the manager knows the engine hangs, is at once.
+    REQUIRE(stack.eventually([&] { return stack.pool.engine_down().has_value(); }, 10s));
+  }
+  CHECK(client.Get("/health")->status == 503);
+  const auto hung_ms = drill::ms_since(hung);
+
+  proxy.hang(false);
+  const auto served = time_until([&] {
+    auto r = client.Post("/allocations", R"({"timeout_ms":1000})", "application/json");
+    if (!r || r->status != 201) return false;
+    client.Delete("/allocations/" + json::parse(r->body)["id"].get<std::string>());
+    return true;
+  });
+  report("6b", "engine answers again after " + std::to_string(hung_ms) + " ms: first hand-out served", served);
+  REQUIRE(served >= 0);
+  require_settled(stack, 2);
+  for (const auto& i : stack.store.instances(Show::All)) {
+    CHECK(i.restarts == 0);
+    CHECK(i.failures == 0);
+  }
+}
+
 TEST_CASE("drill 8: the database cannot be written: clear 503s, nothing corrupted, serves again once writable",
           "[drill]") {
   drill::SmallDisk disk;

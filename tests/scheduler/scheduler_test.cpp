@@ -403,3 +403,53 @@ TEST_CASE("an idle paused instance found running is taken back as running-idle, 
     REQUIRE(eventually([&] { return f.store.instance(instance.id)->restarts == 1; }));
   }
 }
+
+// Bug (drill 6, an engine that accepts connections and never answers): each
+// paused instance's unpause timed out in turn (the engine's 5 s each), the
+// request was answered long after its deadline, and every instance tried was
+// failed and restarted though only the engine was at fault.
+TEST_CASE("an engine that hangs: hand-outs answer by their deadline, and no instance is failed for it") {
+  Fixture f(policy(2, 2, 0));
+  f.settle_pool(2);
+  for (const char* op : {"unpause", "version", "inspect"}) {
+    f.engine.delay(op, 1500ms);
+    f.engine.fail(op, EngineError::Kind::Timeout, 1000);
+  }
+  auto started = std::chrono::steady_clock::now();
+  CHECK_THROWS_AS(f.allocate(500ms), AllocateError);
+  CHECK(std::chrono::steady_clock::now() - started < 1000ms);
+  // Once the engine is known to hang, a hand-out that needs it fails at once.
+  REQUIRE(eventually([&] { return f.pool->engine_down().has_value(); }));
+  started = std::chrono::steady_clock::now();
+  try {
+    f.allocate(2s);
+    FAIL("expected EngineDown");
+  } catch (const AllocateError& e) {
+    CHECK(e.kind() == AllocateError::Kind::EngineDown);
+  }
+  CHECK(std::chrono::steady_clock::now() - started < 200ms);
+  REQUIRE(eventually([&] { return f.pool->claimed().empty(); }));
+  CHECK(f.count(S::Paused) == 2);
+  for (const auto& i : f.store.instances(Show::Current)) CHECK(i.failures == 0);
+}
+
+// Bug (drill 6b): a paused instance whose container was running after all
+// (an unpause whose answer was lost, someone else's unpause) failed its
+// hand-out on the engine's "not paused" and was restarted.
+TEST_CASE("a hand-out of a paused instance that is running after all serves it, health-gated") {
+  Fixture f(policy(1, 1, 0));
+  f.settle_pool(1);
+  const Instance instance = f.only(S::Paused);
+  f.engine.unpause(instance.container_id);  // behind the pool's back
+  auto a = f.allocate();
+  CHECK(a.instance_id == instance.id);
+  CHECK(f.engine.count("stop") == 0);  // served as it was: no restart
+  SECTION("but not when it has exited") {
+    f.pool->release(a.id);
+    REQUIRE(eventually([&] { return f.store.instance(instance.id)->state == S::Paused && f.pool->claimed().empty(); }));
+    f.engine.crash(instance.container_id);
+    auto b = f.allocate();  // served once restarted
+    CHECK(f.engine.count("stop") == 1);
+    CHECK(f.store.instance(b.instance_id)->last_error.rfind("hand-out: unpause", 0) == 0);
+  }
+}

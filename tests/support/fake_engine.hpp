@@ -131,13 +131,23 @@ class FakeEngine : public engine::Engine {
     enter("start", id);
     set_status(id, engine::ContainerStatus::Running);
   }
+  // As Docker 20.10: pausing a container that is not running, or unpausing
+  // one that is not paused, fails with a 500 (newer engines answer 409).
   void pause(const std::string& id) override {
     enter("pause", id);
-    set_status(id, engine::ContainerStatus::Paused);
+    std::lock_guard lock(mu_);
+    auto& c = find(id);
+    if (c.status != engine::ContainerStatus::Running)
+      throw engine::EngineError(engine::EngineError::Kind::Server, "pause " + id + ": is not running", 500, id);
+    c.status = engine::ContainerStatus::Paused;
   }
   void unpause(const std::string& id) override {
     enter("unpause", id);
-    set_status(id, engine::ContainerStatus::Running);
+    std::lock_guard lock(mu_);
+    auto& c = find(id);
+    if (c.status != engine::ContainerStatus::Paused)
+      throw engine::EngineError(engine::EngineError::Kind::Server, "unpause " + id + ": is not paused", 500, id);
+    c.status = engine::ContainerStatus::Running;
   }
   void stop(const std::string& id, std::chrono::seconds) override {
     enter("stop", id);
