@@ -197,7 +197,9 @@ Pool::HandOut Pool::try_hand_out(const AllocateRequest& request, HandOutCall& ca
       return HandOut{allocation, 0};
     } catch (const StaleState&) {
       unclaim(*id);  // moved by someone else meanwhile; try the next one
-      call.stage = HandOutCall::Running;  // the caller waits while Committing
+      if (SteadyClock::now() > request.deadline)  // the caller is waiting on this commit
+        throw AllocateError(AllocateError::Kind::Timeout, "no instance could be committed before the deadline");
+      call.stage = HandOutCall::Running;
     } catch (...) {
       put_back(*instance);  // the database refused the commit
       throw;

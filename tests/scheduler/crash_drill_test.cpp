@@ -64,7 +64,9 @@ TEST_CASE("drill 7: the manager killed with SIGKILL mid hand-outs restarts with 
   const std::vector<std::string> args = {
       "serve", "--data-dir", data_dir, "--manager-id", manager_id, "--port", std::to_string(port),
       "--port-first", std::to_string(first_port), "--port-last", std::to_string(first_port + 19),
-      "--max-instances", "6", "--min-idle", "2", "--max-idle", "6", "--keep-running", "1", "--host-limit", "1",
+      // Room for min-idle beside the allocations held (3) and those the kill
+      // cut off after their commit (one per client): the pool can refill.
+      "--max-instances", "10", "--min-idle", "2", "--max-idle", "10", "--keep-running", "1", "--host-limit", "1",
       "--engine", engine.options().endpoint, "--scheduler-period-ms", "500", "--lease-s", "600",
       "--log-level", "info"};
   struct CleanUp {
