@@ -453,3 +453,29 @@ TEST_CASE("a hand-out of a paused instance that is running after all serves it, 
     CHECK(f.store.instance(b.instance_id)->last_error.rfind("hand-out: unpause", 0) == 0);
   }
 }
+
+TEST_CASE("upkeep shrinks idle instances above min_idle after idle_shrink, and beyond max_idle at once; ports are freed") {
+  PoolPolicy p = policy(6, 1, 0);
+  p.max_idle = 3;
+  p.idle_shrink_ms = 60'000;
+  Fixture f(p);
+  for (int i = 0; i < 4; ++i) f.pool->add_instance();
+  REQUIRE(eventually([&] { return f.count(S::Paused) == 4 && f.pool->claimed().empty(); }));
+  auto report = f.scheduler->tick();
+  CHECK(report.removed == 1);  // beyond max_idle
+  REQUIRE(eventually([&] { return f.count(S::Paused) == 3 && f.pool->claimed().empty(); }));
+  f.clock.advance_ms(59'999);
+  CHECK(f.scheduler->tick().removed == 0);
+  f.clock.advance_ms(1);
+  CHECK(f.scheduler->tick().removed == 2);  // down to min_idle
+  REQUIRE(eventually([&] { return f.store.instances(Show::Current).size() == 1 && f.pool->claimed().empty(); }));
+  CHECK(f.engine.containers().size() == 1);
+  // The freed ports are taken again by new instances.
+  const int kept_port = f.store.instances(Show::Current).front().port;
+  f.pool->add_instance();
+  std::set<int> ports;
+  for (const auto& i : f.store.instances(Show::Current)) ports.insert(i.port);
+  CHECK(ports.size() == 2);
+  CHECK(*ports.begin() == 31000);
+  CHECK(ports.count(kept_port) == 1);
+}
