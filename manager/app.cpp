@@ -26,18 +26,26 @@ engine::DockerEngine::Options engine_options(const Config& config) {
 App::App(Config c)
     : config(prepared(std::move(c))),
       engine(engine_options(config)),
+      timed_engine(engine,
+                   [this](const std::string& operation, bool ok, double seconds) {
+                     metrics.observe_engine_call(operation, ok, seconds);
+                   }),
       store(config.database_path()),
       lanes({.high_threads = config.high_threads,
              .normal_threads = config.normal_threads,
              .high_capacity = static_cast<std::size_t>(config.queue_capacity),
-             .normal_capacity = static_cast<std::size_t>(config.queue_capacity)}),
-      pool(config.pool_settings(), store, engine, worker, lanes, clock, &host),
-      pi_jobs(config.job_settings(), store, pool, compute, clock),
+             .normal_capacity = static_cast<std::size_t>(config.queue_capacity)},
+            [this](Lane lane, std::chrono::nanoseconds waited) {
+              metrics.observe_queue_wait(lane, std::chrono::duration<double>(waited).count());
+            }),
+      pool(config.pool_settings(), store, timed_engine, worker, lanes, clock, &host, &metrics),
+      pi_jobs(config.job_settings(), store, pool, compute, clock, &metrics),
       scheduler({.period = std::chrono::milliseconds(config.scheduler_period_ms)}, pool, store,
-                engine, worker, clock, host),
-      server(config, pool, store, engine, lanes,
+                timed_engine, worker, clock, host),
+      server(config, pool, store, timed_engine, lanes,
              {[this] { return scheduler.engine_reachable(); },
-              [this] { return scheduler.last_error(); }}) {
+              [this] { return scheduler.last_error(); }},
+             &metrics) {
   host.sample();
   api::add_docs_routes(server, config);
   jobs::add_pi_job_routes(server, pi_jobs, store, clock);
@@ -62,6 +70,10 @@ void App::stop() noexcept {
   pi_jobs.stop();
   scheduler.stop();
   lanes.stop();
+  if (config.remove_on_exit && !removed_) {
+    removed_ = true;
+    pool.remove_all("the manager stopped with --remove-on-exit");
+  }
 }
 
 }  // namespace warmpool

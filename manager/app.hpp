@@ -10,8 +10,10 @@
 #include "api/server.hpp"
 #include "config.hpp"
 #include "engine/docker_engine.hpp"
+#include "engine/timed_engine.hpp"
 #include "host.hpp"
 #include "jobs/runner.hpp"
+#include "metrics.hpp"
 #include "scheduler/scheduler.hpp"
 
 namespace warmpool {
@@ -29,13 +31,17 @@ class App {
   int serve_in_background(const std::string& host = "127.0.0.1");
   // Serves on config.listen_host:listen_port until stop(); false if it cannot bind.
   bool serve();
-  // Stops accepting requests, then the job runner (running jobs go back to
-  // the queue), the scheduler, then the lanes (running tasks finish;
-  // containers stay for the next start to adopt).
+  // Stops accepting requests (those in flight are answered), then the job
+  // runner (running jobs go back to the queue), the scheduler, then the
+  // lanes (the high lane finishes what it holds: releases complete their
+  // reset). Containers stay for the next start to adopt, unless
+  // config.remove_on_exit: then they are removed and their records deleted.
   void stop() noexcept;
 
   const Config config;
+  Metrics metrics;
   engine::DockerEngine engine;
+  engine::TimedEngine timed_engine;  // `engine`, with every call in the metrics
   SystemClock clock;
   HostMonitor host;
   HttpWorkerClient worker;
@@ -49,6 +55,7 @@ class App {
 
  private:
   std::thread serving_;
+  bool removed_ = false;
 };
 
 // The engine client's options from the configuration (--engine, else

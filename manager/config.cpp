@@ -70,8 +70,13 @@ void add_serve_options(CLI::App& app, Config& c) {
   opt(app, "--job-workers", c.job_workers, "Pi jobs running at once, each on one instance (0: --max-instances minus 1, at least 1)")->group("Pi jobs")->check(CLI::Range(0, 10000));
   opt(app, "--job-retries", c.job_retries, "Re-runs of a pi job whose worker was lost before it fails")->group("Pi jobs")->check(CLI::Range(0, 100));
   opt(app, "--job-poll-ms", c.job_poll_ms, "How often a running pi job's progress is read from its worker")->group("Pi jobs")->check(CLI::Range(10, 60000));
-  opt(app, "--log-level", c.log_level, "trace, debug, info, warn, error")->group("Server")
+  opt(app, "--log-level", c.log_level, "trace, debug, info, warn, error (requests are logged: changes at info, reads at debug)")->group("Server")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  opt(app, "--log-format", c.log_format, "json (one object per line, with request_id) or text")->group("Server")
+      ->check(CLI::IsMember({"json", "text"}));
+  app.add_flag("--remove-on-exit", c.remove_on_exit,
+               "On SIGTERM/SIGINT, remove our containers instead of leaving them for the next start to adopt")
+      ->envname("WARMPOOL_REMOVE_ON_EXIT")->group("Server");
 }
 
 void Config::validate() const {

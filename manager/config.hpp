@@ -75,6 +75,8 @@ struct Config {
   int job_poll_ms = 200;            // how often a running job's progress is read
 
   std::string log_level = "info";
+  std::string log_format = "json";  // or "text"
+  bool remove_on_exit = false;      // at stop, remove our containers instead of leaving them
 
   // The pool's part of the configuration.
   PoolSettings pool_settings() const;

@@ -1,25 +1,76 @@
 // warmpool: the pool manager (`serve`) and a small client for its API.
+#include <pthread.h>
+
+#include <atomic>
 #include <csignal>
+#include <cstring>
 #include <iostream>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
 #include "app.hpp"
 #include "client/commands.hpp"
+#include "logging.hpp"
 #include "warmpool/version.hpp"
 
 namespace {
 
-warmpool::api::Server* g_server = nullptr;
+// SIGINT and SIGTERM are taken by one thread with sigtimedwait, so that
+// stopping runs as ordinary code rather than in a signal handler. A second
+// signal while stopping exits at once.
+class StopSignals {
+ public:
+  // Blocks the signals in the calling thread; threads started after this
+  // inherit the mask, so none of them is interrupted.
+  StopSignals() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+  }
+  ~StopSignals() { finish(); }
 
-void on_signal(int) {
-  if (g_server) g_server->stop();
-}
+  // Stops watching. REQUIRES: before the watched server is destroyed.
+  void finish() {
+    done_ = true;
+    if (waiter_.joinable()) waiter_.join();
+  }
+
+  // Stops `server` on the first signal. A stop that comes before the server
+  // listens would be lost, so it is applied once the server runs.
+  void watch(warmpool::api::Server& server) {
+    waiter_ = std::thread([this, &server] {
+      int received = 0;
+      bool stopped = false;
+      while (!done_) {
+        const timespec tick{0, 100'000'000};
+        const int sig = sigtimedwait(&set_, nullptr, &tick);
+        if (sig > 0 && ++received == 1) {
+          spdlog::info("{}: stopping; a second signal exits at once", strsignal(sig));
+        } else if (sig > 0) {
+          spdlog::warn("{} again: exiting now", strsignal(sig));
+          std::_Exit(1);
+        }
+        if (received > 0 && !stopped && server.running()) {
+          server.stop();
+          stopped = true;
+        }
+      }
+    });
+  }
+
+ private:
+  sigset_t set_{};
+  std::atomic<bool> done_{false};
+  std::thread waiter_;
+};
 
 int serve(const warmpool::Config& config) {
   using namespace warmpool;
-  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  logging::setup(logging::format_from(config.log_format), config.log_level);
+  StopSignals signals;
   App app(config);
   try {
     auto v = app.engine.version();
@@ -32,16 +83,16 @@ int serve(const warmpool::Config& config) {
   }
 
   app.scheduler.start();
-  g_server = &app.server;
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
+  signals.watch(app.server);
   spdlog::info("warmpool {} listening on http://{}:{} (database {})", kVersion, config.listen_host,
                config.listen_port, config.database_path());
   const bool ok = app.serve();
-  g_server = nullptr;
   if (!ok) spdlog::error("cannot listen on {}:{}", config.listen_host, config.listen_port);
+  else if (config.remove_on_exit) spdlog::info("stopping: finishing running work, then removing our containers");
   else spdlog::info("stopping: finishing running work; containers stay for the next start to adopt");
-  app.stop();
+  app.stop();  // a second signal meanwhile still exits at once
+  signals.finish();
+  spdlog::info("stopped");
   return ok ? 0 : 1;
 }
 

@@ -4,7 +4,6 @@
 
 #include <prometheus/text_serializer.h>
 
-#include "queue/lanes.hpp"
 #include "store/store.hpp"
 
 namespace warmpool {
@@ -13,37 +12,103 @@ namespace {
 // Hand-outs cost milliseconds; slow ones wait for a create (about a second).
 const prometheus::Histogram::BucketBoundaries kLatencyBuckets = {
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+// Queue waits are usually far below a millisecond.
+const prometheus::Histogram::BucketBoundaries kWaitBuckets = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
+// Jobs take from milliseconds (small N) to many minutes (10^8 digits).
+const prometheus::Histogram::BucketBoundaries kJobBuckets = {0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 7200};
+
+constexpr JobState kJobStates[] = {JobState::Queued, JobState::Running, JobState::Complete,
+                                   JobState::Failed, JobState::Cancelled};
+
+template <typename Builder>
+auto& family(Builder builder, const char* name, const char* help, prometheus::Registry& registry) {
+  return builder.Name(name).Help(help).Register(registry);
+}
 }  // namespace
+
+const char* to_string(HandOutPath path) {
+  switch (path) {
+    case HandOutPath::Running: return "running";
+    case HandOutPath::Paused: return "paused";
+    case HandOutPath::Cold: return "cold";
+  }
+  return "?";
+}
 
 Metrics::Metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
-      allocate_seconds_(prometheus::BuildHistogram()
-                            .Name("warmpool_allocate_seconds")
-                            .Help("Time to answer POST /allocations, by outcome")
-                            .Register(*registry_)),
-      requests_(prometheus::BuildCounter()
-                    .Name("warmpool_http_requests_total")
-                    .Help("HTTP requests, by method and status class")
-                    .Register(*registry_)),
-      instances_(prometheus::BuildGauge()
-                     .Name("warmpool_instances")
-                     .Help("Live instances, by state")
-                     .Register(*registry_)),
-      queue_depth_(prometheus::BuildGauge()
-                       .Name("warmpool_queue_depth")
-                       .Help("Tasks waiting in a lane")
-                       .Register(*registry_)),
-      queue_tasks_(prometheus::BuildGauge()
-                       .Name("warmpool_queue_tasks")
-                       .Help("Tasks a lane has finished, by outcome (completed, expired, rejected)")
-                       .Register(*registry_)),
-      restarts_(prometheus::BuildGauge()
-                    .Name("warmpool_instance_restarts")
-                    .Help("Restarts of live instances since their last successful hand-out")
-                    .Register(*registry_)) {}
+      allocate_seconds_(family(prometheus::BuildHistogram(), "warmpool_allocate_seconds",
+                               "Time to answer POST /allocations, by outcome", *registry_)),
+      hand_out_seconds_(family(prometheus::BuildHistogram(), "warmpool_hand_out_seconds",
+                               "Time of a successful hand-out, by path: running-idle, paused, or "
+                               "cold (none idle on arrival)",
+                               *registry_)),
+      queue_wait_seconds_(family(prometheus::BuildHistogram(), "warmpool_queue_wait_seconds",
+                                 "Time a task waited in its lane before a thread took it", *registry_)),
+      engine_call_seconds_(family(prometheus::BuildHistogram(), "warmpool_engine_call_seconds",
+                                  "Docker Engine API calls, by operation and result", *registry_)),
+      job_seconds_(family(prometheus::BuildHistogram(), "warmpool_pi_job_seconds",
+                          "Pi jobs that ran, from submission to their end, by final state", *registry_)),
+      requests_(family(prometheus::BuildCounter(), "warmpool_http_requests_total",
+                       "HTTP requests, by method and status class", *registry_)),
+      faults_(family(prometheus::BuildCounter(), "warmpool_faults_total",
+                     "Faults recorded: an instance put in error (a failed check, create or restart)", *registry_)
+                  .Add({})),
+      restarts_total_(family(prometheus::BuildCounter(), "warmpool_restarts_total",
+                             "Restarts of faulty instances, by result", *registry_)),
+      replacements_(family(prometheus::BuildCounter(), "warmpool_replacements_total",
+                           "Instances deleted because restarts did not save them", *registry_)
+                        .Add({})),
+      instances_(family(prometheus::BuildGauge(), "warmpool_instances", "Live instances, by state",
+                        *registry_)),
+      jobs_(family(prometheus::BuildGauge(), "warmpool_pi_jobs", "Pi jobs, by state", *registry_)),
+      queue_depth_(family(prometheus::BuildGauge(), "warmpool_queue_depth", "Tasks waiting in a lane",
+                          *registry_)),
+      queue_tasks_(family(prometheus::BuildGauge(), "warmpool_queue_tasks",
+                          "Tasks a lane has finished, by outcome (completed, expired, rejected)",
+                          *registry_)),
+      restarts_(family(prometheus::BuildGauge(), "warmpool_instance_restarts",
+                       "Restarts of live instances since their last successful hand-out", *registry_)) {
+  for (HandOutPath p : {HandOutPath::Running, HandOutPath::Paused, HandOutPath::Cold})
+    hand_out_by_path_[static_cast<int>(p)] = &hand_out_seconds_.Add({{"path", to_string(p)}}, kLatencyBuckets);
+  for (Lane lane : {Lane::High, Lane::Normal})
+    queue_wait_by_lane_[static_cast<int>(lane)] =
+        &queue_wait_seconds_.Add({{"lane", to_string(lane)}}, kWaitBuckets);
+  // Series exist from the start, at zero: a scrape shows what can happen,
+  // and rates need no special case for a series not yet seen.
+  for (const char* outcome : {"201", "429", "503"}) allocate_seconds_.Add({{"outcome", outcome}}, kLatencyBuckets);
+  for (JobState s : {JobState::Complete, JobState::Failed, JobState::Cancelled})
+    job_seconds_.Add({{"state", to_string(s)}}, kJobBuckets);
+  restarts_total_.Add({{"result", "ok"}});
+  restarts_total_.Add({{"result", "failed"}});
+}
 
 void Metrics::observe_allocate(const std::string& outcome, double seconds) {
   allocate_seconds_.Add({{"outcome", outcome}}, kLatencyBuckets).Observe(seconds);
+}
+
+void Metrics::observe_hand_out(HandOutPath path, double seconds) {
+  hand_out_by_path_[static_cast<int>(path)]->Observe(seconds);
+}
+
+void Metrics::observe_queue_wait(Lane lane, double seconds) {
+  queue_wait_by_lane_[static_cast<int>(lane)]->Observe(seconds);
+}
+
+void Metrics::observe_engine_call(const std::string& operation, bool ok, double seconds) {
+  engine_call_seconds_.Add({{"operation", operation}, {"result", ok ? "ok" : "error"}}, kLatencyBuckets)
+      .Observe(seconds);
+}
+
+void Metrics::count_fault() { faults_.Increment(); }
+
+void Metrics::count_restart(bool ok) { restarts_total_.Add({{"result", ok ? "ok" : "failed"}}).Increment(); }
+
+void Metrics::count_replacement() { replacements_.Increment(); }
+
+void Metrics::observe_job(JobState final_state, double seconds) {
+  job_seconds_.Add({{"state", to_string(final_state)}}, kJobBuckets).Observe(seconds);
 }
 
 void Metrics::count_request(const std::string& method, int status) {
@@ -59,6 +124,11 @@ std::string Metrics::render(Store& store, Lanes& lanes) {
     restarts += i.restarts;
   }
   restarts_.Add({}).Set(restarts);
+  const auto jobs = store.job_counts();
+  for (JobState s : kJobStates) {
+    const auto found = jobs.find(s);
+    jobs_.Add({{"state", to_string(s)}}).Set(found == jobs.end() ? 0 : static_cast<double>(found->second));
+  }
   for (Lane lane : {Lane::High, Lane::Normal}) {
     const auto stats = lanes.stats(lane);
     const std::string name = to_string(lane);

@@ -1,10 +1,14 @@
 // Prometheus metrics (prometheus-cpp), served at GET /metrics (admin).
 // Counters and histograms are updated where things happen; gauges that
-// mirror records (instances by state, queue depths) are read at scrape time.
+// mirror records (instances and jobs by state, queue depths) are read at
+// scrape time.
 //
-// Thread-safe.
+// Thread-safe. One Metrics serves the whole manager: the App makes it and
+// hands it to the pool, the lanes, the engine client, the job runner and the
+// HTTP server.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <string>
 
@@ -14,10 +18,17 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "jobs/job_state.hpp"
+#include "queue/lanes.hpp"
+
 namespace warmpool {
 
-class Lanes;
 class Store;
+
+// How a hand-out found its instance: running-idle, paused, or none idle on
+// arrival (it waited for one to be created or returned).
+enum class HandOutPath { Running, Paused, Cold };
+const char* to_string(HandOutPath path);
 
 class Metrics {
  public:
@@ -25,6 +36,22 @@ class Metrics {
 
   // One POST /allocations, by outcome: "201", "429", "503".
   void observe_allocate(const std::string& outcome, double seconds);
+  // One successful hand-out inside the pool (public or pi job), by path.
+  void observe_hand_out(HandOutPath path, double seconds);
+  // Time a task waited in its lane before a thread took it.
+  void observe_queue_wait(Lane lane, double seconds);
+  // One engine call, by operation ("create", "unpause", ...) and result.
+  void observe_engine_call(const std::string& operation, bool ok, double seconds);
+  // An instance put in error: a failed hand-out check, reset, scheduler
+  // check, create or restart.
+  void count_fault();
+  // A restart of a faulty instance, by result.
+  void count_restart(bool ok);
+  // An instance deleted because restarts did not save it.
+  void count_replacement();
+  // A pi job that ran and ended: "complete", "failed" or "cancelled", with
+  // the seconds from its submission.
+  void observe_job(JobState final_state, double seconds);
   // One HTTP request, by method and status class ("2xx", "4xx", ...).
   void count_request(const std::string& method, int status);
 
@@ -34,11 +61,22 @@ class Metrics {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Histogram>& allocate_seconds_;
+  prometheus::Family<prometheus::Histogram>& hand_out_seconds_;
+  prometheus::Family<prometheus::Histogram>& queue_wait_seconds_;
+  prometheus::Family<prometheus::Histogram>& engine_call_seconds_;
+  prometheus::Family<prometheus::Histogram>& job_seconds_;
   prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Counter& faults_;
+  prometheus::Family<prometheus::Counter>& restarts_total_;
+  prometheus::Counter& replacements_;
   prometheus::Family<prometheus::Gauge>& instances_;
+  prometheus::Family<prometheus::Gauge>& jobs_;
   prometheus::Family<prometheus::Gauge>& queue_depth_;
   prometheus::Family<prometheus::Gauge>& queue_tasks_;
   prometheus::Family<prometheus::Gauge>& restarts_;
+  // The hot paths' series, looked up once.
+  std::array<prometheus::Histogram*, 3> hand_out_by_path_{};
+  std::array<prometheus::Histogram*, 2> queue_wait_by_lane_{};
 };
 
 }  // namespace warmpool

@@ -8,6 +8,7 @@
 #include "api/dashboard.hpp"
 #include "api/problem.hpp"
 #include "host.hpp"
+#include "logging.hpp"
 #include "warmpool/version.hpp"
 
 namespace warmpool::api {
@@ -15,6 +16,9 @@ namespace warmpool::api {
 using nlohmann::json;
 
 namespace {
+
+// When the thread began serving its request (set with the request id).
+thread_local std::chrono::steady_clock::time_point t_request_started;
 
 Show parse_show(const httplib::Request& req) {
   if (!req.has_param("show")) return Show::Current;
@@ -48,13 +52,15 @@ bool same_token(const std::string& a, const std::string& b) {
 }
 
 Server::Server(const Config& config, Pool& pool, Store& store, engine::Engine& engine,
-               Lanes& lanes, HealthSource health)
+               Lanes& lanes, HealthSource health, Metrics* metrics)
     : config_(config),
       pool_(pool),
       store_(store),
       engine_(engine),
       lanes_(lanes),
       health_(std::move(health)),
+      own_metrics_(metrics ? nullptr : std::make_unique<Metrics>()),
+      metrics_(metrics ? metrics : own_metrics_.get()),
       http_(std::make_unique<httplib::Server>()) {
   // cpp-httplib's defaults cost ~26 ms per keep-alive request (Nagle with
   // delayed ACKs) and serve only 8 connections at once.
@@ -67,10 +73,15 @@ Server::Server(const Config& config, Pool& pool, Store& store, engine::Engine& e
   http_->set_write_timeout(10, 0);
   http_->set_payload_max_length(config_.max_body_bytes);
 
+  // The logger runs last, on the thread that served the request.
   http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-    metrics_.count_request(req.method, res.status);
+    metrics_->count_request(req.method, res.status);
+    log_access(req, res);
+    logging::set_request_id({});
+    t_request_started = {};
   });
   http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    begin_request(req, res);
     return authorized(req, res) ? httplib::Server::HandlerResponse::Unhandled
                                 : httplib::Server::HandlerResponse::Handled;
   });
@@ -118,6 +129,30 @@ void Server::route(const std::string& method, const std::string& pattern, Access
   else throw std::invalid_argument("unsupported method " + method);
 }
 
+void Server::begin_request(const httplib::Request& req, httplib::Response& res) {
+  const std::string given = req.get_header_value("X-Request-Id");
+  std::string id = logging::acceptable_request_id(given) ? given : logging::new_request_id();
+  res.set_header("X-Request-Id", id);
+  logging::set_request_id(std::move(id));
+  t_request_started = std::chrono::steady_clock::now();
+}
+
+// Changes and failures at info, so an operator sees every hand-out and
+// release; reads (health probes, dashboards polling) only at debug.
+void Server::log_access(const httplib::Request& req, const httplib::Response& res) const {
+  const bool notable = req.method != "GET" && req.method != "HEAD";
+  const auto level = notable || res.status >= 500 ? spdlog::level::info : spdlog::level::debug;
+  if (!spdlog::should_log(level)) return;
+  if (t_request_started == std::chrono::steady_clock::time_point{}) {
+    // Refused before routing (a malformed or oversized request).
+    spdlog::log(level, "{} {} {} from {}", req.method, req.path, res.status, req.remote_addr);
+    return;
+  }
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_request_started).count();
+  spdlog::log(level, "{} {} {} {:.1f} ms from {}", req.method, req.path, res.status, ms, req.remote_addr);
+}
+
 bool Server::authorized(const httplib::Request& req, httplib::Response& res) const {
   if (config_.api_token.empty() && config_.admin_token.empty()) return true;
   Access access = Access::Open;
@@ -152,7 +187,7 @@ void Server::add_allocation_routes() {
     const auto started = std::chrono::steady_clock::now();
     request.deadline = started + std::chrono::milliseconds(timeout);
     auto observe = [&] {
-      metrics_.observe_allocate(std::to_string(res.status),
+      metrics_->observe_allocate(std::to_string(res.status),
                                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     };
     try {
@@ -290,7 +325,7 @@ void Server::add_health_routes() {
   });
 
   route("GET", "/metrics", Access::Admin, [this](const auto&, auto& res) {
-    res.set_content(metrics_.render(store_, lanes_), "text/plain; version=0.0.4; charset=utf-8");
+    res.set_content(metrics_->render(store_, lanes_), "text/plain; version=0.0.4; charset=utf-8");
   });
 
   route("GET", "/details", Access::Admin, [this](const auto&, auto& res) {

@@ -3,6 +3,10 @@
 //
 // Route groups: public (allocations, pi jobs: --api-token), admin (instances,
 // details, metrics: --admin-token), open (health, docs).
+//
+// Every request gets an id: the client's X-Request-Id when it is sane, else a
+// new one. It is sent back in X-Request-Id and carried by every log line the
+// request causes, including those of the lane tasks it submits.
 #pragma once
 
 #include <atomic>
@@ -42,8 +46,9 @@ class Server {
   using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
   enum class Access { Open, Public, Admin };
 
+  // metrics may be null: the server then keeps its own.
   Server(const Config& config, Pool& pool, Store& store, engine::Engine& engine, Lanes& lanes,
-         HealthSource health = {});
+         HealthSource health = {}, Metrics* metrics = nullptr);
   ~Server();
 
   // Registers a route; `pattern` is a regex over the path. Other modules (pi
@@ -60,13 +65,15 @@ class Server {
   void stop();
   bool running() const;
 
-  Metrics& metrics() { return metrics_; }
+  Metrics& metrics() { return *metrics_; }
 
  private:
   void add_allocation_routes();
   void add_instance_routes();
   void add_health_routes();
   bool authorized(const httplib::Request& req, httplib::Response& res) const;
+  void begin_request(const httplib::Request& req, httplib::Response& res);
+  void log_access(const httplib::Request& req, const httplib::Response& res) const;
 
   const Config& config_;
   Pool& pool_;
@@ -74,7 +81,8 @@ class Server {
   engine::Engine& engine_;
   Lanes& lanes_;
   HealthSource health_;
-  Metrics metrics_;
+  std::unique_ptr<Metrics> own_metrics_;  // when none was given
+  Metrics* metrics_;
   std::unique_ptr<httplib::Server> http_;
   std::vector<std::pair<std::string, std::string>> routes_;
   std::vector<std::pair<std::regex, Access>> access_;  // compiled patterns, in order

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "metrics.hpp"
+
 #include "jobs/result_files.hpp"
 
 namespace warmpool::jobs {
@@ -18,8 +20,13 @@ std::string job_name(std::int64_t id) { return "pi job " + std::to_string(id); }
 }  // namespace
 
 JobRunner::JobRunner(JobSettings settings, Store& store, Pool& pool, ComputeClient& compute,
-                     const Clock& clock)
-    : settings_(std::move(settings)), store_(store), pool_(pool), compute_(compute), clock_(clock) {}
+                     const Clock& clock, Metrics* metrics)
+    : settings_(std::move(settings)),
+      store_(store),
+      pool_(pool),
+      compute_(compute),
+      clock_(clock),
+      metrics_(metrics) {}
 
 JobRunner::~JobRunner() { stop(); }
 
@@ -305,15 +312,18 @@ void JobRunner::settle(const Job& job, const Allocation& allocation, const Outco
   const std::int64_t now = clock_.now_ms();
   switch (outcome.kind) {
     case Outcome::Done:
-      if (store_.complete_job(job.id, outcome.result, now))
+      if (store_.complete_job(job.id, outcome.result, now)) {
         spdlog::info("{}: complete, {} bytes, sha-256 {}", name, outcome.result.bytes,
                      outcome.result.sha256);
+        observe_end(job, JobState::Complete, now);
+      }
       pool_.release(allocation.id, name + " complete");
       return;
     case Outcome::Cancelled:
       stop_worker(allocation);
       pool_.release(allocation.id, name + " cancelled");
       spdlog::info("{}: cancelled", name);
+      observe_end(job, JobState::Cancelled, now);
       return;
     case Outcome::Stopping:
       stop_worker(allocation);
@@ -321,7 +331,7 @@ void JobRunner::settle(const Job& job, const Allocation& allocation, const Outco
       pool_.release(allocation.id, name + ": the manager is stopping");
       return;
     case Outcome::Refused:
-      store_.fail_job(job.id, outcome.reason, now);
+      if (store_.fail_job(job.id, outcome.reason, now)) observe_end(job, JobState::Failed, now);
       pool_.release(allocation.id, name + " failed");
       spdlog::warn("{}: failed: {}", name, outcome.reason);
       return;
@@ -331,7 +341,10 @@ void JobRunner::settle(const Job& job, const Allocation& allocation, const Outco
       if (attempts > settings_.retries) {
         const std::string reason = "gave up after " + std::to_string(attempts) +
                                    (attempts == 1 ? " attempt: " : " attempts: ") + outcome.reason;
-        if (store_.fail_job(job.id, reason, now)) spdlog::warn("{}: failed: {}", name, reason);
+        if (store_.fail_job(job.id, reason, now)) {
+          spdlog::warn("{}: failed: {}", name, reason);
+          observe_end(job, JobState::Failed, now);
+        }
       } else if (store_.requeue_job(job.id, outcome.reason, now)) {
         spdlog::warn("{}: {}; queued again (retry {} of {})", name, outcome.reason, attempts,
                      settings_.retries);
@@ -339,6 +352,10 @@ void JobRunner::settle(const Job& job, const Allocation& allocation, const Outco
       return;
     }
   }
+}
+
+void JobRunner::observe_end(const Job& job, JobState final_state, std::int64_t now_ms) {
+  if (metrics_) metrics_->observe_job(final_state, static_cast<double>(now_ms - job.created_ms) / 1000.0);
 }
 
 }  // namespace warmpool::jobs

@@ -56,9 +56,9 @@ struct JobSettings {
 
 class JobRunner {
  public:
-  // All references must outlive the runner.
+  // All references must outlive the runner; metrics may be null.
   JobRunner(JobSettings settings, Store& store, Pool& pool, ComputeClient& compute,
-            const Clock& clock);
+            const Clock& clock, Metrics* metrics = nullptr);
   ~JobRunner();  // stop()
   JobRunner(const JobRunner&) = delete;
   JobRunner& operator=(const JobRunner&) = delete;
@@ -99,6 +99,7 @@ class JobRunner {
   Outcome compute(const Job& job, const Allocation& allocation);
   Outcome fetch(const Job& job, const Allocation& allocation);
   void settle(const Job& job, const Allocation& allocation, const Outcome& outcome);
+  void observe_end(const Job& job, JobState final_state, std::int64_t now_ms);
   void stop_worker(const Allocation& allocation);
   bool public_allocations_waiting();
   // Sleeps up to `d`; true (at once) when the job must stop: cancelled or stopping.
@@ -111,6 +112,7 @@ class JobRunner {
   Pool& pool_;
   ComputeClient& compute_;
   const Clock& clock_;
+  Metrics* metrics_;
 
   std::atomic<bool> stopping_{false};
   std::atomic<int> allocating_{0};  // threads inside pool.allocate()

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "host.hpp"
+#include "metrics.hpp"
 
 namespace warmpool {
 
@@ -39,22 +40,34 @@ constexpr auto kNoDeadline = std::chrono::hours(24 * 365);
 }  // namespace
 
 Pool::Pool(PoolSettings settings, Store& store, engine::Engine& engine, WorkerClient& worker,
-           Lanes& lanes, const Clock& clock, HostMonitor* host)
+           Lanes& lanes, const Clock& clock, HostMonitor* host, Metrics* metrics)
     : settings_(std::move(settings)),
       store_(store),
       engine_(engine),
       worker_(worker),
       lanes_(lanes),
       clock_(clock),
-      host_(host) {}
+      host_(host),
+      metrics_(metrics) {}
 
 // ---------------------------------------------------------------------------
 // Hand-out: the hot path.
 
 Allocation Pool::allocate(const AllocateRequest& request) {
+  const auto started = SteadyClock::now();
+  bool waited = false;
   for (;;) {
     HandOut attempt = hand_out_on_high_lane(request);
-    if (attempt.allocation) return *attempt.allocation;
+    if (attempt.allocation) {
+      if (metrics_) {
+        const HandOutPath path = waited ? HandOutPath::Cold
+                                 : attempt.was == InstanceState::Paused ? HandOutPath::Paused
+                                                                        : HandOutPath::Running;
+        metrics_->observe_hand_out(path, std::chrono::duration<double>(SteadyClock::now() - started).count());
+      }
+      return *attempt.allocation;
+    }
+    waited = true;
 
     // Nothing idle. Without an engine no instance can come: say so now.
     if (auto down = engine_down())
@@ -194,7 +207,7 @@ Pool::HandOut Pool::try_hand_out(const AllocateRequest& request, HandOutCall& ca
       Allocation allocation =
           store_.allocate(*id, new_allocation_id(), request.client, now, now + lease);
       unclaim(*id);
-      return HandOut{allocation, 0};
+      return HandOut{allocation, 0, instance->state};
     } catch (const StaleState&) {
       unclaim(*id);  // moved by someone else meanwhile; try the next one
       if (SteadyClock::now() > request.deadline)  // the caller is waiting on this commit
@@ -432,6 +445,25 @@ void Pool::remove(std::int64_t id, const std::string& reason) {
   unclaim(id);
 }
 
+void Pool::remove_all(const std::string& reason) {
+  std::vector<Instance> instances;
+  try {
+    instances = store_.instances(Show::Current);
+  } catch (const StoreError& e) {
+    spdlog::error("cannot list the instances to remove: {}", e.what());
+    return;
+  }
+  for (const auto& instance : instances) {
+    try {
+      if (auto current = store_.current_allocation_of(instance.id))
+        store_.end_allocation(current->id, reason, clock_.now_ms());
+    } catch (const StoreError& e) {
+      spdlog::warn("instance {}: cannot end its allocation: {}", instance.id, e.what());
+    }
+    remove(instance.id, reason);
+  }
+}
+
 std::optional<Instance> Pool::restart_instance(std::int64_t id) {
   auto instance = store_.instance(id);
   if (!instance) return std::nullopt;
@@ -477,9 +509,11 @@ void Pool::restart(std::int64_t id) {
     settle(id, settle_state(store_.instances(Show::Current), id, settings_.policy));
   } catch (const std::exception& e) {
     observe(e);
+    if (metrics_) metrics_->count_restart(false);
     fail(id, std::string("restart: ") + e.what(), Retry::NextTick);
     return;
   }
+  if (metrics_) metrics_->count_restart(true);
   spdlog::info("instance {} restarted", id);
   unclaim(id);
   notify_idle();
@@ -488,6 +522,7 @@ void Pool::restart(std::int64_t id) {
 // REQUIRES: the caller holds the claim on id; it passes to the recovery.
 void Pool::fail(std::int64_t id, const std::string& error, Retry retry) {
   spdlog::warn("instance {}: {}", id, error);
+  if (metrics_) metrics_->count_fault();
   try {
     store_.transition(id, InstanceState::Error, clock_.now_ms(), error);
   } catch (const StoreError& e) {
@@ -522,6 +557,7 @@ void Pool::recover(std::int64_t id) {
     }
     restart(id);
   } else {
+    if (metrics_) metrics_->count_replacement();
     remove(id, "replaced after " + std::to_string(instance->restarts) + " failed restarts");
     notify_idle();  // waiters re-evaluate, and create a replacement if they still need one
   }

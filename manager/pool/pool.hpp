@@ -34,6 +34,7 @@
 namespace warmpool {
 
 class HostMonitor;
+class Metrics;
 
 struct PoolSettings {
   PoolPolicy policy;
@@ -81,9 +82,10 @@ class Pool {
  public:
   using SteadyClock = std::chrono::steady_clock;
 
-  // All references must outlive the pool. host may be null (no headroom check).
+  // All references must outlive the pool. host may be null (no headroom
+  // check); metrics may be null (nothing counted).
   Pool(PoolSettings settings, Store& store, engine::Engine& engine, WorkerClient& worker,
-       Lanes& lanes, const Clock& clock, HostMonitor* host = nullptr);
+       Lanes& lanes, const Clock& clock, HostMonitor* host = nullptr, Metrics* metrics = nullptr);
 
   struct AllocateRequest {
     std::int64_t lease_ms = 0;  // 0 = default lease
@@ -109,6 +111,11 @@ class Pool {
   std::optional<Instance> delete_instance(std::int64_t id, const std::string& reason);
   // Restarts the instance's container on the normal lane.
   std::optional<Instance> restart_instance(std::int64_t id);
+  // Ends every current allocation and removes every instance's container,
+  // here and now (for a manager stopping with --remove-on-exit). Failures
+  // are logged; such an instance stays `deleting` for the next start.
+  // REQUIRES: nothing else uses the pool any more (the lanes are stopped).
+  void remove_all(const std::string& reason);
 
   // For the scheduler: an instance the pool is not using right now may be
   // claimed; only the claimer drives its container until unclaim().
@@ -151,6 +158,7 @@ class Pool {
   struct HandOut {
     std::optional<Allocation> allocation;
     std::uint64_t idle_generation = 0;  // when none was idle: the generation seen
+    InstanceState was = InstanceState::Ready;  // the instance's state when it was picked
   };
   struct HandOutCall;
   HandOut hand_out_on_high_lane(const AllocateRequest& request);
@@ -187,6 +195,7 @@ class Pool {
   Lanes& lanes_;
   const Clock& clock_;
   HostMonitor* host_;
+  Metrics* metrics_;
 
   mutable std::mutex mu_;
   std::set<std::int64_t> claimed_;         // GUARDED_BY(mu_)

@@ -1,14 +1,16 @@
 #include "queue/lanes.hpp"
 
+#include "logging.hpp"
+
 namespace warmpool {
 
 const char* to_string(Lane lane) { return lane == Lane::High ? "high" : "normal"; }
 
-Lanes::Lanes(Settings settings) {
+Lanes::Lanes(Settings settings, WaitObserver on_wait) : on_wait_(std::move(on_wait)) {
   high_.capacity = settings.high_capacity;
   normal_.capacity = settings.normal_capacity;
-  for (int i = 0; i < settings.high_threads; ++i) threads_.emplace_back([this] { work(high_); });
-  for (int i = 0; i < settings.normal_threads; ++i) threads_.emplace_back([this] { work(normal_); });
+  for (int i = 0; i < settings.high_threads; ++i) threads_.emplace_back([this] { work(Lane::High); });
+  for (int i = 0; i < settings.normal_threads; ++i) threads_.emplace_back([this] { work(Lane::Normal); });
 }
 
 Lanes::~Lanes() { stop(); }
@@ -21,7 +23,8 @@ bool Lanes::submit(Lane lane, Clock::time_point deadline, std::function<void()> 
     ++q.stats.rejected;
     return false;
   }
-  q.tasks.push_back(Task{deadline, std::move(run), std::move(expired)});
+  q.tasks.push_back(
+      Task{deadline, Clock::now(), logging::request_id(), std::move(run), std::move(expired)});
   q.ready.notify_one();
   return true;
 }
@@ -33,16 +36,23 @@ Lanes::Stats Lanes::stats(Lane lane) const {
   return s;
 }
 
-void Lanes::work(Queue& q) {
+void Lanes::work(Lane lane) {
+  Queue& q = queue(lane);
+  // At stop the high lane still runs what it holds: a release in flight
+  // finishes its reset instead of leaving the instance for the next start.
+  const bool drain = lane == Lane::High;
   std::unique_lock lock(mu_);
   for (;;) {
     q.ready.wait(lock, [&] { return stopping_ || !q.tasks.empty(); });
     if (q.tasks.empty()) return;  // stopping and drained
     Task task = std::move(q.tasks.front());
     q.tasks.pop_front();
-    const bool late = stopping_ || Clock::now() > task.deadline;
+    const auto now = Clock::now();
+    const bool late = (stopping_ && !drain) || now > task.deadline;
     ++q.stats.running;
     lock.unlock();
+    if (on_wait_) on_wait_(lane, now - task.queued_at);
+    logging::RequestScope scope(std::move(task.request_id));
     try {
       if (late) {
         if (task.expired) task.expired();

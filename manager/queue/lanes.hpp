@@ -6,8 +6,12 @@
 // that to 429). A task that reaches a thread after its deadline is not run;
 // its `expired` callback runs instead (the API maps that to 503).
 //
-// Thread-safe. stop() waits for running tasks and drops queued ones (their
-// `expired` callbacks run).
+// A task runs with the request id (logging.hpp) of the thread that submitted
+// it, so the lines it logs belong to that request.
+//
+// Thread-safe. stop() refuses new tasks, finishes what the high lane holds
+// (allocations and releases in flight), waits for running normal-lane tasks
+// and drops the queued ones (their `expired` callbacks run).
 #pragma once
 
 #include <chrono>
@@ -16,6 +20,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -34,6 +39,8 @@ class Lanes {
     std::size_t high_capacity = 1024;   // queued tasks, not counting running ones
     std::size_t normal_capacity = 1024;
   };
+  // Called as each task leaves its queue, with the time it waited.
+  using WaitObserver = std::function<void(Lane, std::chrono::nanoseconds waited)>;
 
   struct Stats {
     std::size_t queued = 0;
@@ -43,7 +50,7 @@ class Lanes {
     std::uint64_t rejected = 0;
   };
 
-  explicit Lanes(Settings settings);
+  explicit Lanes(Settings settings, WaitObserver on_wait = {});
   ~Lanes();
   Lanes(const Lanes&) = delete;
   Lanes& operator=(const Lanes&) = delete;
@@ -60,6 +67,8 @@ class Lanes {
  private:
   struct Task {
     Clock::time_point deadline;
+    Clock::time_point queued_at;
+    std::string request_id;
     std::function<void()> run;
     std::function<void()> expired;
   };
@@ -70,10 +79,11 @@ class Lanes {
     std::condition_variable ready;
   };
 
-  void work(Queue& q);
+  void work(Lane lane);
   Queue& queue(Lane lane) { return lane == Lane::High ? high_ : normal_; }
   const Queue& queue(Lane lane) const { return lane == Lane::High ? high_ : normal_; }
 
+  const std::function<void(Lane, std::chrono::nanoseconds)> on_wait_;
   mutable std::mutex mu_;
   Queue high_;    // GUARDED_BY(mu_)
   Queue normal_;  // GUARDED_BY(mu_)

@@ -486,6 +486,19 @@ std::vector<Job> Store::jobs_in_state(JobState state, std::size_t limit) {
   });
 }
 
+std::map<JobState, std::int64_t> Store::job_counts() {
+  std::lock_guard lock(mu_);
+  return guarded("count jobs", [&] {
+    Reused q(statement("SELECT state, count(*) FROM jobs GROUP BY state"));
+    std::map<JobState, std::int64_t> out;
+    while (q.executeStep()) {
+      if (auto state = job_state_from(q.getColumn(0).getString()))
+        out[*state] = q.getColumn(1).getInt64();
+    }
+    return out;
+  });
+}
+
 std::optional<Job> Store::complete_job_with_at_least(std::int64_t digits) {
   std::lock_guard lock(mu_);
   return guarded("find a result", [&]() -> std::optional<Job> {

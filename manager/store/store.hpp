@@ -149,6 +149,8 @@ class Store {
   std::vector<Job> recent_jobs(std::size_t limit);
   // Jobs in `state`, oldest first, at most `limit`.
   std::vector<Job> jobs_in_state(JobState state, std::size_t limit);
+  // How many jobs are in each state (states with none are absent).
+  std::map<JobState, std::int64_t> job_counts();
   // The complete job with the fewest digits that has at least `digits`.
   std::optional<Job> complete_job_with_at_least(std::int64_t digits);
 

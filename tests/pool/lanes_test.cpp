@@ -2,7 +2,9 @@
 
 #include <atomic>
 #include <future>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "queue/lanes.hpp"
 
@@ -58,6 +60,54 @@ TEST_CASE("stop drops queued tasks through their expired callbacks and refuses n
   stopper.join();
   CHECK(expired == 3);
   CHECK_FALSE(lanes.submit(Lane::High, Lanes::Clock::now() + 10s, [] {}));
+}
+
+TEST_CASE("stop finishes the tasks the high lane holds: releases in flight complete") {
+  Lanes lanes({.high_threads = 1, .normal_threads = 1, .high_capacity = 1024, .normal_capacity = 8});
+  std::promise<void> go;
+  auto gate = go.get_future().share();
+  lanes.submit(Lane::High, Lanes::Clock::now() + 10s, [gate] { gate.wait(); });
+  std::atomic<int> ran{0}, expired{0};
+  for (int i = 0; i < 3; ++i)
+    lanes.submit(Lane::High, Lanes::Clock::now() + 10s, [&] { ++ran; }, [&] { ++expired; });
+  std::thread stopper([&] { lanes.stop(); });
+  // Once stopping, nothing new is taken (no-ops queued before that just run).
+  const auto give_up = Lanes::Clock::now() + 5s;
+  while (lanes.submit(Lane::High, Lanes::Clock::now() + 10s, [] {}) && Lanes::Clock::now() < give_up)
+    std::this_thread::sleep_for(1ms);
+  CHECK_FALSE(lanes.submit(Lane::High, Lanes::Clock::now() + 10s, [] {}));
+  go.set_value();
+  stopper.join();
+  CHECK(ran == 3);
+  CHECK(expired == 0);
+}
+
+TEST_CASE("each task's wait in its lane is reported") {
+  std::mutex mu;
+  std::vector<std::pair<Lane, std::chrono::nanoseconds>> waits;
+  Lanes lanes({.high_threads = 1, .normal_threads = 1, .high_capacity = 8, .normal_capacity = 8},
+              [&](Lane lane, std::chrono::nanoseconds waited) {
+                std::lock_guard lock(mu);
+                waits.emplace_back(lane, waited);
+              });
+  std::promise<void> go;
+  auto gate = go.get_future().share();
+  lanes.submit(Lane::Normal, Lanes::Clock::now() + 10s, [gate] { gate.wait(); });
+  lanes.submit(Lane::Normal, Lanes::Clock::now() + 10s, [] {});  // waits behind the gate
+  lanes.submit(Lane::High, Lanes::Clock::now() + 10s, [] {});
+  std::this_thread::sleep_for(30ms);
+  go.set_value();
+  lanes.stop();
+  std::lock_guard lock(mu);
+  REQUIRE(waits.size() == 3);
+  int normal = 0;
+  std::chrono::nanoseconds longest{0};
+  for (const auto& [lane, waited] : waits) {
+    normal += lane == Lane::Normal;
+    if (lane == Lane::Normal) longest = std::max(longest, waited);
+  }
+  CHECK(normal == 2);
+  CHECK(longest >= 30ms);  // the one queued behind the gate
 }
 
 TEST_CASE("an exception in a task does not kill the lane") {

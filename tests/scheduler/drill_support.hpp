@@ -408,17 +408,24 @@ class ManagerProcess {
     ::waitpid(pid_, nullptr, 0);
     pid_ = -1;
   }
-  void terminate() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    for (int k = 0; k < 200; ++k) {
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+  void terminate() { stop(SIGTERM); }
+  // Sends `signal` and waits up to `limit` for the exit: returns the exit
+  // status (a signal's death as 128 + signal), or -1 after a SIGKILL
+  // because it did not exit in time.
+  int stop(int signal, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, signal);
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
-        return;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     kill9();
+    return -1;
   }
   bool alive() const { return pid_ > 0 && ::kill(pid_, 0) == 0; }
 

@@ -1,0 +1,145 @@
+// What GET /metrics reports, read back from the Prometheus text: hand-outs by
+// path, faults, restarts and replacements, engine calls, lane waits, jobs.
+#include <catch2/catch.hpp>
+
+#include <sstream>
+#include <thread>
+
+#include "engine/timed_engine.hpp"
+#include "metrics.hpp"
+#include "pool/pool.hpp"
+#include "support/fake_engine.hpp"
+
+using namespace warmpool;
+using namespace std::chrono_literals;
+using S = InstanceState;
+
+namespace {
+
+// The value of the sample `series` (name{labels}) in `text`; -1 if absent.
+double sample(const std::string& text, const std::string& series) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  }
+  return -1;
+}
+
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = 5s) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(2ms);
+  }
+  return pred();
+}
+
+// A pool on the fake engine wired to metrics the way the App wires it.
+struct MeteredPool {
+  explicit MeteredPool(int max_instances, int keep_running)
+      : timed(engine, [this](const std::string& op, bool ok, double s) { metrics.observe_engine_call(op, ok, s); }),
+        lanes({.high_threads = 2, .normal_threads = 2, .high_capacity = 1024, .normal_capacity = 1024},
+              [this](Lane lane, std::chrono::nanoseconds waited) {
+                metrics.observe_queue_wait(lane, std::chrono::duration<double>(waited).count());
+              }) {
+    PoolSettings s;
+    s.policy.max_instances = max_instances;
+    s.policy.keep_running = keep_running;
+    s.policy.min_idle = 0;
+    s.port_first = 30100;
+    s.port_last = 30199;
+    s.ready_timeout = 2s;
+    pool = std::make_unique<Pool>(s, store, timed, worker, lanes, clock, nullptr, &metrics);
+  }
+  ~MeteredPool() { lanes.stop(); }
+
+  void warm(int n) {
+    for (int i = 0; i < n; ++i) pool->add_instance();
+    REQUIRE(eventually([&] { return idle() == n && pool->claimed().empty(); }));
+  }
+  int idle() {
+    int n = 0;
+    for (const auto& i : store.instances(Show::Current)) n += is_idle(i.state);
+    return n;
+  }
+  Allocation allocate() { return pool->allocate({0, "test", std::chrono::steady_clock::now() + 3s}); }
+  std::string text() { return metrics.render(store, lanes); }
+
+  Metrics metrics;
+  Store store{":memory:"};
+  test::FakeEngine engine;
+  engine::TimedEngine timed;
+  test::FakeWorker worker{engine};
+  ManualClock clock;
+  Lanes lanes;
+  std::unique_ptr<Pool> pool;
+};
+
+}  // namespace
+
+TEST_CASE("hand-outs are counted by path: running-idle, paused, cold") {
+  MeteredPool p(3, 1);
+  p.warm(2);  // one running-idle, one paused
+  p.allocate();
+  p.allocate();
+  p.allocate();  // none idle: waits for a new one
+  const std::string text = p.text();
+  CHECK(sample(text, R"(warmpool_hand_out_seconds_count{path="running"})") == 1);
+  CHECK(sample(text, R"(warmpool_hand_out_seconds_count{path="paused"})") == 1);
+  CHECK(sample(text, R"(warmpool_hand_out_seconds_count{path="cold"})") == 1);
+  CHECK(sample(text, R"(warmpool_instances{state="allocated"})") == 3);
+}
+
+TEST_CASE("engine calls are timed by operation and result") {
+  MeteredPool p(2, 0);
+  p.warm(1);  // create, start, pause
+  p.engine.fail("unpause", engine::EngineError::Kind::Server, 1);
+  p.allocate();  // the failed unpause sends that instance to recovery
+  const std::string text = p.text();
+  CHECK(sample(text, R"(warmpool_engine_call_seconds_count{operation="create",result="ok"})") >= 1);
+  CHECK(sample(text, R"(warmpool_engine_call_seconds_count{operation="pause",result="ok"})") >= 1);
+  CHECK(sample(text, R"(warmpool_engine_call_seconds_count{operation="unpause",result="error"})") == 1);
+}
+
+TEST_CASE("faults, restarts and replacements are counted") {
+  MeteredPool p(2, 1);
+  p.warm(1);
+  const auto id = p.store.instances(Show::Current).front().id;
+  SECTION("a failed ping is a fault, and the restart that follows saves the instance") {
+    p.worker.fail(p.store.instance(id)->endpoint(), "ping", 1);
+    p.allocate();
+    REQUIRE(eventually([&] { return sample(p.text(), R"(warmpool_restarts_total{result="ok"})") == 1; }));
+    const std::string text = p.text();
+    CHECK(sample(text, "warmpool_faults_total") == 1);
+    CHECK(sample(text, "warmpool_replacements_total") == 0);
+  }
+  SECTION("an instance that never answers again is replaced") {
+    p.worker.fail(p.store.instance(id)->endpoint(), "ping", 1000);
+    p.allocate();  // served by a new instance
+    REQUIRE(eventually([&] {
+      if (p.pool->claim(id)) p.pool->resume(id);  // the scheduler's part: one recovery step per tick
+      return p.store.instance(id)->state == S::Deleted;
+    }, 15s));
+    const std::string text = p.text();
+    CHECK(sample(text, "warmpool_replacements_total") == 1);
+    CHECK(sample(text, R"(warmpool_restarts_total{result="failed"})") == 2);
+    CHECK(sample(text, "warmpool_faults_total") == 3);  // the first failed ping, then each failed restart
+  }
+}
+
+TEST_CASE("lane waits are observed per lane, and jobs are counted by state") {
+  MeteredPool p(2, 1);
+  p.warm(1);
+  p.allocate();
+  p.store.add_job(100, p.clock.now_ms());
+  p.store.add_job(200, p.clock.now_ms());
+  p.metrics.observe_job(JobState::Complete, 2.5);
+  const std::string text = p.text();
+  CHECK(sample(text, R"(warmpool_queue_wait_seconds_count{lane="high"})") >= 1);   // the hand-out
+  CHECK(sample(text, R"(warmpool_queue_wait_seconds_count{lane="normal"})") >= 1); // the create
+  CHECK(sample(text, R"(warmpool_pi_jobs{state="queued"})") == 2);
+  CHECK(sample(text, R"(warmpool_pi_jobs{state="running"})") == 0);
+  CHECK(sample(text, R"(warmpool_pi_job_seconds_count{state="complete"})") == 1);
+  CHECK(sample(text, R"(warmpool_pi_job_seconds_sum{state="complete"})") == Approx(2.5));
+}
