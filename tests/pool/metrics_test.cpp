@@ -8,6 +8,7 @@
 #include "engine/timed_engine.hpp"
 #include "metrics.hpp"
 #include "pool/pool.hpp"
+#include "support/eventually.hpp"
 #include "support/fake_engine.hpp"
 
 using namespace warmpool;
@@ -25,15 +26,7 @@ double sample(const std::string& text, const std::string& series) {
   return -1;
 }
 
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = 5s) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(2ms);
-  }
-  return pred();
-}
+using test::eventually;
 
 // A pool on the fake engine wired to metrics the way the App wires it.
 struct MeteredPool {

@@ -69,19 +69,7 @@ TEST_CASE("drill 7: the manager killed with SIGKILL mid hand-outs restarts with 
       "--max-instances", "10", "--min-idle", "2", "--max-idle", "10", "--keep-running", "1", "--host-limit", "1",
       "--engine", engine.options().endpoint, "--scheduler-period-ms", "500", "--lease-s", "600",
       "--log-level", "info"};
-  struct CleanUp {
-    engine::DockerEngine& engine;
-    std::string manager_id, data_dir;
-    ~CleanUp() {
-      try {
-        for (const auto& c : engine.list({{engine::kManagerLabel, manager_id}})) engine.remove(c.id);
-      } catch (const std::exception&) {
-      }
-      std::error_code ignored;
-      std::filesystem::remove_all(data_dir, ignored);
-      std::filesystem::remove(data_dir + ".log", ignored);
-    }
-  } clean_up{engine, manager_id, data_dir};
+  drill::Leftovers leftovers{engine, manager_id, data_dir, data_dir + ".log"};
   drill::ManagerProcess manager(args, data_dir + ".log");
   INFO("manager log: " << data_dir << ".log");
 

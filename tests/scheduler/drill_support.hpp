@@ -377,6 +377,22 @@ class SmallDisk {
 // ---------------------------------------------------------------------------
 // `warmpool serve` as a child process, its output in a log file.
 
+// At scope exit, removes what a drill's manager left: the containers with its
+// manager label, its data directory and its log file.
+struct Leftovers {
+  engine::DockerEngine& engine;
+  std::string manager_id, data_dir, log;
+  ~Leftovers() {
+    try {
+      for (const auto& c : engine.list({{engine::kManagerLabel, manager_id}})) engine.remove(c.id);
+    } catch (const std::exception&) {
+    }
+    std::error_code ignored;
+    std::filesystem::remove_all(data_dir, ignored);
+    std::filesystem::remove(log, ignored);
+  }
+};
+
 class ManagerProcess {
  public:
   ManagerProcess(std::vector<std::string> args, std::string log) : args_(std::move(args)), log_(std::move(log)) {}

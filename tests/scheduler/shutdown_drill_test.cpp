@@ -71,19 +71,7 @@ TEST_CASE("drill 9: SIGTERM finishes releases in flight and exits 0; the next st
       "--port-first", std::to_string(first_port), "--port-last", std::to_string(first_port + 19),
       "--max-instances", "4", "--min-idle", "3", "--max-idle", "4", "--keep-running", "0", "--host-limit", "1",
       "--engine", engine.options().endpoint, "--scheduler-period-ms", "500", "--log-format", "json"};
-  struct CleanUp {
-    engine::DockerEngine& engine;
-    std::string manager_id, data_dir, log;
-    ~CleanUp() {
-      try {
-        for (const auto& c : engine.list({{engine::kManagerLabel, manager_id}})) engine.remove(c.id);
-      } catch (const std::exception&) {
-      }
-      std::error_code ignored;
-      std::filesystem::remove_all(data_dir, ignored);
-      std::filesystem::remove(log, ignored);
-    }
-  } clean_up{engine, manager_id, data_dir, log};
+  drill::Leftovers leftovers{engine, manager_id, data_dir, log};
   INFO("manager log: " << log);
 
   httplib::Client client("127.0.0.1", port);

@@ -14,6 +14,7 @@
 
 #include "app.hpp"
 #include "support/engine_env.hpp"
+#include "support/eventually.hpp"
 
 namespace warmpool::test {
 
@@ -73,12 +74,7 @@ class Stack {
   // Polls `pred` until it holds or `limit` passes.
   template <typename Pred>
   static bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds(30)) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-      if (pred()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return pred();
+    return test::eventually(pred, limit, std::chrono::milliseconds(20));
   }
 
   int count_idle() {
