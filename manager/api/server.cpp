@@ -61,7 +61,10 @@ Server::Server(const Config& config, Pool& pool, Store& store, engine::Engine& e
   http_->set_tcp_nodelay(true);
   const int threads = config_.http_threads;
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  http_->set_keep_alive_max_count(10000);
+  // A connection holds its thread until it closes. Past --http-threads
+  // connections, the rest wait for a thread: closing each one after 100
+  // requests makes them take turns instead of waiting for good.
+  http_->set_keep_alive_max_count(100);
   http_->set_keep_alive_timeout(5);
   http_->set_read_timeout(10, 0);
   http_->set_write_timeout(10, 0);
