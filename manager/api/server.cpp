@@ -1,5 +1,9 @@
 #include "api/server.hpp"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
 #include <regex>
 
 #include <httplib.h>
@@ -66,6 +70,14 @@ Server::Server(const Config& config, Pool& pool, Store& store, engine::Engine& e
   // requests makes them take turns instead of waiting for good.
   http_->set_keep_alive_max_count(100);
   http_->set_keep_alive_timeout(5);
+  // cpp-httplib listens with a backlog of 5: a burst of clients connecting
+  // while its accept thread waits for a core overflows that, and the kernel
+  // drops their SYNs (a 1 s retransmission, or no answer at all). Note the
+  // socket here; widen_listen_queue() lengthens the queue once it is bound.
+  http_->set_socket_options([this](int sock) {
+    httplib::default_socket_options(sock);
+    listen_fd_ = sock;
+  });
   http_->set_read_timeout(10, 0);
   http_->set_write_timeout(10, 0);
   http_->set_payload_max_length(config_.max_body_bytes);
@@ -312,9 +324,24 @@ void Server::add_health_routes() {
 
 // ---------------------------------------------------------------------------
 
-bool Server::listen(const std::string& host, int port) { return http_->listen(host, port); }
+bool Server::listen(const std::string& host, int port) {
+  if (!http_->bind_to_port(host, port)) return false;
+  widen_listen_queue();
+  return http_->listen_after_bind();
+}
 
-int Server::bind_any_port(const std::string& host) { return http_->bind_to_any_port(host); }
+int Server::bind_any_port(const std::string& host) {
+  const int port = http_->bind_to_any_port(host);
+  if (port > 0) widen_listen_queue();
+  return port;
+}
+
+void Server::widen_listen_queue() {
+  // listen() on a listening socket only changes its backlog; the kernel caps
+  // it at net.core.somaxconn.
+  if (listen_fd_ >= 0 && ::listen(listen_fd_, SOMAXCONN) != 0)
+    spdlog::warn("cannot lengthen the listen queue: {}", std::strerror(errno));
+}
 
 bool Server::listen_after_bind() { return http_->listen_after_bind(); }
 

@@ -67,6 +67,7 @@ class Server {
   void add_instance_routes();
   void add_health_routes();
   bool authorized(const httplib::Request& req, httplib::Response& res) const;
+  void widen_listen_queue();
 
   const Config& config_;
   Pool& pool_;
@@ -76,6 +77,7 @@ class Server {
   HealthSource health_;
   Metrics metrics_;
   std::unique_ptr<httplib::Server> http_;
+  int listen_fd_ = -1;  // the listening socket, once bound
   std::vector<std::pair<std::string, std::string>> routes_;
   std::vector<std::pair<std::regex, Access>> access_;  // compiled patterns, in order
 
