@@ -1,5 +1,5 @@
 // The HTTP server past what it can take at once: connections arriving faster
-// than it accepts them.
+// than it accepts them, and more connections than it has threads.
 #include <catch2/catch.hpp>
 
 #include <netinet/in.h>
@@ -8,8 +8,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <memory>
 #include <thread>
 #include <vector>
+
+#include <httplib.h>
 
 #include "api/server.hpp"
 #include "support/fake_engine.hpp"
@@ -85,6 +88,59 @@ TEST_CASE("a burst of 100 connections is queued by the kernel while the server i
   for (int fd : fds) ::close(fd);
   std::thread serving([&] { server.listen_after_bind(); });
   while (!server.running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  server.stop();
+  serving.join();
+  lanes.stop();
+}
+
+// A connection past --http-threads waits for a thread; its request is read
+// only then. Judged from that moment, a request whose client has given up
+// long ago would still be handed an instance, which then stays allocated
+// for its lease with nobody to release it.
+TEST_CASE("a request that waited for a server thread past its deadline gets 503 and takes no instance") {
+  Config config;
+  config.http_threads = 1;
+  config.max_instances = 1;
+  config.min_idle = 0;
+  Store store(":memory:");
+  test::FakeEngine engine;
+  test::FakeWorker worker(engine);
+  ManualClock clock;
+  Lanes lanes({.high_threads = 2, .normal_threads = 1, .high_capacity = 8, .normal_capacity = 8});
+  Pool pool(config.pool_settings(), store, engine, worker, lanes, clock);
+  pool.add_instance();
+  auto idle = [&] {
+    auto by_state = pool.counts().by_state;
+    return by_state["ready"] + by_state["paused"] == 1 && pool.claimed().empty();
+  };
+  for (int k = 0; k < 500 && !idle(); ++k) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(idle());
+  api::Server server(config, pool, store, engine, lanes);
+  const int port = server.bind_any_port("127.0.0.1");
+  std::thread serving([&] { server.listen_after_bind(); });
+
+  // The only thread serves an open keep-alive connection.
+  auto holder = std::make_unique<httplib::Client>("127.0.0.1", port);
+  holder->set_keep_alive(true);
+  REQUIRE(holder->Get("/health"));
+  int status = 0;
+  bool retry_after = false;
+  std::thread late([&] {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(10, 0);
+    auto r = c.Post("/allocations", R"({"timeout_ms":300})", "application/json");
+    if (r) {
+      status = r->status;
+      retry_after = r->has_header("Retry-After");
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  holder.reset();  // frees the thread for the waiting connection
+  late.join();
+
+  CHECK(status == 503);
+  CHECK(retry_after);
+  CHECK(store.allocations(Show::All).empty());
   server.stop();
   serving.join();
   lanes.stop();
