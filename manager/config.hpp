@@ -20,7 +20,7 @@ struct Config {
   // HTTP server
   std::string listen_host = "127.0.0.1";
   int listen_port = 8080;
-  int http_threads = 64;            // keep-alive connections each hold a thread
+  int http_threads = 256;           // connections served at once; each holds a thread while open
   std::size_t max_body_bytes = 64 * 1024;
   std::string api_token;            // bearer token for the public API (empty: none)
   std::string admin_token;          // bearer token for admin routes (empty: none)

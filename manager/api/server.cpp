@@ -1,6 +1,11 @@
 #include "api/server.hpp"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
 #include <regex>
+#include <utility>
 
 #include <httplib.h>
 #include <spdlog/spdlog.h>
@@ -19,6 +24,28 @@ namespace {
 
 // When the thread began serving its request (set with the request id).
 thread_local std::chrono::steady_clock::time_point t_request_started;
+
+// How long the connection of the request being handled waited for a server
+// thread, for its first request only (later ones are read as they come). A
+// connection's requests all run on the thread that took it.
+thread_local std::chrono::steady_clock::duration t_connection_wait{};
+thread_local std::chrono::steady_clock::duration t_request_wait{};
+
+// cpp-httplib's thread pool, noting how long each connection waited in it.
+class TimedThreadPool : public httplib::TaskQueue {
+ public:
+  explicit TimedThreadPool(std::size_t threads) : pool_(threads) {}
+  void enqueue(std::function<void()> fn) override {
+    pool_.enqueue([fn = std::move(fn), queued = std::chrono::steady_clock::now()] {
+      t_connection_wait = std::chrono::steady_clock::now() - queued;
+      fn();
+    });
+  }
+  void shutdown() override { pool_.shutdown(); }
+
+ private:
+  httplib::ThreadPool pool_;
+};
 
 Show parse_show(const httplib::Request& req) {
   if (!req.has_param("show")) return Show::Current;
@@ -66,9 +93,20 @@ Server::Server(const Config& config, Pool& pool, Store& store, engine::Engine& e
   // delayed ACKs) and serve only 8 connections at once.
   http_->set_tcp_nodelay(true);
   const int threads = config_.http_threads;
-  http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  http_->set_keep_alive_max_count(10000);
+  http_->new_task_queue = [threads] { return new TimedThreadPool(static_cast<std::size_t>(threads)); };
+  // A connection holds its thread until it closes. Past --http-threads
+  // connections, the rest wait for a thread: closing each one after 100
+  // requests makes them take turns instead of waiting for good.
+  http_->set_keep_alive_max_count(100);
   http_->set_keep_alive_timeout(5);
+  // cpp-httplib listens with a backlog of 5: a burst of clients connecting
+  // while its accept thread waits for a core overflows that, and the kernel
+  // drops their SYNs (a 1 s retransmission, or no answer at all). Note the
+  // socket here; widen_listen_queue() lengthens the queue once it is bound.
+  http_->set_socket_options([this](int sock) {
+    httplib::default_socket_options(sock);
+    listen_fd_ = sock;
+  });
   http_->set_read_timeout(10, 0);
   http_->set_write_timeout(10, 0);
   http_->set_payload_max_length(config_.max_body_bytes);
@@ -121,6 +159,10 @@ void Server::route(const std::string& method, const std::string& pattern, Access
                    Handler handler) {
   routes_.emplace_back(method, pattern);
   access_.emplace_back(std::regex(pattern), access);
+  handler = [inner = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+    t_request_wait = std::exchange(t_connection_wait, {});
+    inner(req, res);
+  };
   if (method == "GET") http_->Get(pattern, handler);
   else if (method == "POST") http_->Post(pattern, handler);
   else if (method == "DELETE") http_->Delete(pattern, handler);
@@ -184,12 +226,24 @@ void Server::add_allocation_routes() {
     request.lease_ms = 1000 * get_int(body, "lease_seconds", 1, config_.max_lease_s, config_.lease_s);
     request.client = get_string(body, "client", 200);
     const auto timeout = get_int(body, "timeout_ms", 1, 600000, config_.allocate_timeout_ms);
-    const auto started = std::chrono::steady_clock::now();
+    // The deadline counts from when the client sent the request: a request
+    // read only after its connection waited for a thread, past its deadline,
+    // has a client that has given up, and must not take an instance.
+    const auto started = std::chrono::steady_clock::now() - t_request_wait;
     request.deadline = started + std::chrono::milliseconds(timeout);
     auto observe = [&] {
       metrics_->observe_allocate(std::to_string(res.status),
                                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     };
+    if (request.deadline <= std::chrono::steady_clock::now()) {
+      const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(t_request_wait).count();
+      problem(res, 503,
+              "the request waited " + std::to_string(waited) +
+                  " ms for a server thread, past its deadline (all --http-threads were busy)",
+              1);
+      observe();
+      return;
+    }
     try {
       const Allocation a = pool_.allocate(request);
       res.set_header("Location", "/allocations/" + a.id);
@@ -344,9 +398,24 @@ void Server::add_health_routes() {
 
 // ---------------------------------------------------------------------------
 
-bool Server::listen(const std::string& host, int port) { return http_->listen(host, port); }
+bool Server::listen(const std::string& host, int port) {
+  if (!http_->bind_to_port(host, port)) return false;
+  widen_listen_queue();
+  return http_->listen_after_bind();
+}
 
-int Server::bind_any_port(const std::string& host) { return http_->bind_to_any_port(host); }
+int Server::bind_any_port(const std::string& host) {
+  const int port = http_->bind_to_any_port(host);
+  if (port > 0) widen_listen_queue();
+  return port;
+}
+
+void Server::widen_listen_queue() {
+  // listen() on a listening socket only changes its backlog; the kernel caps
+  // it at net.core.somaxconn.
+  if (listen_fd_ >= 0 && ::listen(listen_fd_, SOMAXCONN) != 0)
+    spdlog::warn("cannot lengthen the listen queue: {}", std::strerror(errno));
+}
 
 bool Server::listen_after_bind() { return http_->listen_after_bind(); }
 

@@ -74,6 +74,7 @@ class Server {
   bool authorized(const httplib::Request& req, httplib::Response& res) const;
   void begin_request(const httplib::Request& req, httplib::Response& res);
   void log_access(const httplib::Request& req, const httplib::Response& res) const;
+  void widen_listen_queue();
 
   const Config& config_;
   Pool& pool_;
@@ -84,6 +85,7 @@ class Server {
   std::unique_ptr<Metrics> own_metrics_;  // when none was given
   Metrics* metrics_;
   std::unique_ptr<httplib::Server> http_;
+  int listen_fd_ = -1;  // the listening socket, once bound
   std::vector<std::pair<std::string, std::string>> routes_;
   std::vector<std::pair<std::regex, Access>> access_;  // compiled patterns, in order
 

@@ -183,7 +183,8 @@ class Pool {
   bool engine_answers(const std::string& container_id);  // false (and noted) when it does not
   bool paused_now(const std::string& container_id);       // false when the engine cannot say
   void request_instances_for_waiters();
-  void notify_idle();
+  void notify_idle();       // an instance may have become idle: wakes one waiter
+  void wake_one_waiter();   // REQUIRES: mu_ held
   bool post(Lane lane, std::function<void()> task);
   void post_or_unclaim(std::int64_t id, std::function<void()> task);
   engine::ContainerSpec spec_for(const Instance& instance) const;
@@ -200,8 +201,9 @@ class Pool {
   mutable std::mutex mu_;
   std::set<std::int64_t> claimed_;         // GUARDED_BY(mu_)
   std::condition_variable idle_changed_;   // signalled when an instance may have become idle
-  std::uint64_t idle_generation_ = 0;      // GUARDED_BY(mu_)
+  std::uint64_t idle_generation_ = 0;      // GUARDED_BY(mu_); counts such events
   int waiting_ = 0;                        // GUARDED_BY(mu_)
+  int wakeups_ = 0;                        // GUARDED_BY(mu_); waiters woken to look again, not yet up
   std::string engine_error_;               // GUARDED_BY(mu_); empty while reachable
   bool engine_hung_ = false;               // GUARDED_BY(mu_); down by timing out
 };
