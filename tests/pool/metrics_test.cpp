@@ -47,9 +47,12 @@ struct MeteredPool {
   }
   ~MeteredPool() { lanes.stop(); }
 
+  // One at a time, so that each settles knowing the others (running or paused by policy).
   void warm(int n) {
-    for (int i = 0; i < n; ++i) pool->add_instance();
-    REQUIRE(eventually([&] { return idle() == n && pool->claimed().empty(); }));
+    for (int i = 1; i <= n; ++i) {
+      pool->add_instance();
+      REQUIRE(eventually([&] { return idle() == i && pool->claimed().empty(); }));
+    }
   }
   int idle() {
     int n = 0;
@@ -74,6 +77,8 @@ struct MeteredPool {
 TEST_CASE("hand-outs are counted by path: running-idle, paused, cold") {
   MeteredPool p(3, 1);
   p.warm(2);  // one running-idle, one paused
+  REQUIRE(p.store.instances(Show::Current)[0].state == S::Ready);
+  REQUIRE(p.store.instances(Show::Current)[1].state == S::Paused);
   p.allocate();
   p.allocate();
   p.allocate();  // none idle: waits for a new one
