@@ -1,0 +1,79 @@
+// Requests at the edges of HTTP that the fuzz test (tests/fuzz) found
+// mishandled: bytes that are not UTF-8 in a path, Range headers, and bodies
+// whose framing cpp-httplib 0.11 would misread. Each case was a defect; the
+// manager here is an App with no engine, which is enough: none of these
+// requests should reach the pool.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <random>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "app.hpp"
+#include "support/raw_http.hpp"
+
+using namespace warmpool;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct OfflineManager {
+  OfflineManager()
+      : dir(fs::temp_directory_path() / ("warmpool-edges-" + std::to_string(std::random_device{}() % 1'000'000))),
+        app(config(dir)) {
+    port = app.serve_in_background();
+  }
+  ~OfflineManager() {
+    app.stop();
+    std::error_code ignored;
+    fs::remove_all(dir, ignored);
+  }
+  static Config config(const fs::path& dir) {
+    Config c;
+    c.data_dir = dir.string();
+    c.engine = "unix://" + (dir / "no-engine.sock").string();
+    c.manager_id = "test-edges";
+    c.min_idle = 0;
+    c.max_body_bytes = 1024;
+    return c;
+  }
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(30, 0);
+    return c;
+  }
+  // Raw bytes, one answer. The deadline only bounds a hang.
+  test::RawAnswer raw(const std::string& bytes) const {
+    return test::raw_exchange(port, bytes, false, false, std::chrono::seconds(30));
+  }
+
+  fs::path dir;
+  App app;
+  int port = 0;
+};
+
+json body_of(const test::RawAnswer& a) { return json::parse(a.body, nullptr, false); }
+
+}  // namespace
+
+TEST_CASE("a path with bytes that are not UTF-8 gets a 404 that is JSON, and the manager keeps serving") {
+  // These ids went into the problem's detail; dumping it threw, which in the
+  // error handler (no route) ended the process.
+  OfflineManager m;
+  auto c = m.client();
+  for (const char* path : {"/allocations/%ff", "/no-such-route%ff", "/instances/%c3", "/static/%fe%ff.js"}) {
+    INFO(path);
+    auto r = c.Get(path);
+    REQUIRE(r);
+    CHECK(r->status == 404);
+    CHECK(r->get_header_value("Content-Type") == "application/problem+json");
+    const json body = json::parse(r->body, nullptr, false);
+    REQUIRE_FALSE(body.is_discarded());
+    CHECK(body["detail"].get<std::string>().find("\xef\xbf\xbd") != std::string::npos);  // U+FFFD
+  }
+  auto alive = c.Get("/openapi.json");
+  REQUIRE(alive);
+}
