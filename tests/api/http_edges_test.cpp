@@ -77,3 +77,21 @@ TEST_CASE("a path with bytes that are not UTF-8 gets a 404 that is JSON, and the
   auto alive = c.Get("/openapi.json");
   REQUIRE(alive);
 }
+
+TEST_CASE("a Range header is ignored: every answer is whole, with its own status") {
+  // cpp-httplib cut JSON and error bodies to the range and kept the status.
+  OfflineManager m;
+  auto c = m.client();
+  for (const char* range : {"bytes=0-0", "bytes=-1", "bytes=1-2,4-5"}) {
+    INFO(range);
+    auto list = c.Get("/allocations", {{"Range", range}});
+    REQUIRE(list);
+    CHECK(list->status == 200);
+    CHECK(list->body == "[]");
+    CHECK_FALSE(list->has_header("Content-Range"));
+    auto missing = c.Get("/allocations/nope", {{"Range", range}});
+    REQUIRE(missing);
+    CHECK(missing->status == 404);
+    CHECK_FALSE(json::parse(missing->body, nullptr, false).is_discarded());
+  }
+}
