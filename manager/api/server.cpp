@@ -77,6 +77,7 @@ Server::Server(const Config& config, Pool& pool, Store& store, engine::Engine& e
     metrics_.count_request(req.method, res.status);
   });
   http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (!framing_ok(req, res)) return httplib::Server::HandlerResponse::Handled;
     return authorized(req, res) ? httplib::Server::HandlerResponse::Unhandled
                                 : httplib::Server::HandlerResponse::Handled;
   });
@@ -127,6 +128,26 @@ void Server::route(const std::string& method, const std::string& pattern, Access
   else if (method == "PUT") http_->Put(pattern, handler);
   else if (method == "PATCH") http_->Patch(pattern, handler);
   else throw std::invalid_argument("unsupported method " + method);
+}
+
+// Runs before cpp-httplib 0.11 reads the body, and refuses what it would
+// misread (the answer asks the client to close: a refused body stays unread):
+//  - an invalid Content-Length, read with strtoull ("abc" as 0, "12abc" as
+//    12), the first of several taken: RFC 9112 has such a request refused (400).
+bool Server::framing_ok(const httplib::Request& req, httplib::Response& res) const {
+  auto refuse = [&res](int status, const std::string& detail) {
+    problem(res, status, detail);
+    res.set_header("Connection", "close");
+    return false;
+  };
+  const std::size_t lengths = req.get_header_value_count("Content-Length");
+  const std::string length = req.get_header_value("Content-Length");
+  for (std::size_t i = 0; i < lengths; ++i) {
+    const std::string v = req.get_header_value("Content-Length", i);
+    if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v != length)
+      return refuse(400, "Content-Length must be one decimal number of bytes");
+  }
+  return true;
 }
 
 bool Server::authorized(const httplib::Request& req, httplib::Response& res) const {

@@ -66,6 +66,7 @@ class Server {
   void add_allocation_routes();
   void add_instance_routes();
   void add_health_routes();
+  bool framing_ok(const httplib::Request& req, httplib::Response& res) const;
   bool authorized(const httplib::Request& req, httplib::Response& res) const;
 
   const Config& config_;

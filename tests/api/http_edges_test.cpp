@@ -95,3 +95,20 @@ TEST_CASE("a Range header is ignored: every answer is whole, with its own status
     CHECK_FALSE(json::parse(missing->body, nullptr, false).is_discarded());
   }
 }
+
+TEST_CASE("an invalid Content-Length is refused with 400, not read as a number") {
+  // cpp-httplib read "abc" as 0 and "12abc" as 12, and took the first of
+  // two: the handler ran on a body the client did not send.
+  OfflineManager m;
+  const std::string head = "POST /allocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+  for (const std::string length : {"Content-Length: abc", "Content-Length: 2x", "Content-Length: +2",
+                                   "Content-Length: 2\r\nContent-Length: 3"}) {
+    INFO(length);
+    const auto a = m.raw(head + length + "\r\nConnection: keep-alive\r\n\r\n{}");
+    REQUIRE(a.answered);
+    CHECK(a.status == 400);
+    CHECK(body_of(a)["detail"] == "Content-Length must be one decimal number of bytes");
+    CHECK(a.header("connection") == "close");
+  }
+  CHECK(m.app.store.allocations(Show::All).empty());
+}
