@@ -102,8 +102,7 @@ Server::Server(const Config& config, Pool& pool, Store& store, engine::Engine& e
     if (!res.body.empty()) return;
     if (res.status == 404) problem(res, 404, "no route for " + req.method + " " + req.path);
     else if (res.status == 413) problem(res, 413, "the body is larger than the limit");
-    else if (res.status == 400)
-      problem(res, 400, "malformed request (a POST without a body needs Content-Length: 0)");
+    else if (res.status == 400) problem(res, 400, "malformed request");
     else problem(res, res.status, "request failed");
   });
 
@@ -131,9 +130,11 @@ void Server::route(const std::string& method, const std::string& pattern, Access
 }
 
 // Runs before cpp-httplib 0.11 reads the body, and refuses what it would
-// misread (the answer asks the client to close: a refused body stays unread):
+// misread (each answer asks the client to close: a refused body stays unread):
 //  - an invalid Content-Length, read with strtoull ("abc" as 0, "12abc" as
-//    12), the first of several taken: RFC 9112 has such a request refused (400).
+//    12), the first of several taken: RFC 9112 has such a request refused (400);
+//  - a POST, PUT or PATCH (or PRI) without Content-Length, which it reads to
+//    the end of the connection, so the request waited for the read timeout: 411.
 bool Server::framing_ok(const httplib::Request& req, httplib::Response& res) const {
   auto refuse = [&res](int status, const std::string& detail) {
     problem(res, status, detail);
@@ -147,6 +148,9 @@ bool Server::framing_ok(const httplib::Request& req, httplib::Response& res) con
     if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v != length)
       return refuse(400, "Content-Length must be one decimal number of bytes");
   }
+  const bool reads_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "PRI";
+  if (reads_body && lengths == 0)
+    return refuse(411, "a " + req.method + " needs a Content-Length header (0 when there is no body)");
   return true;
 }
 

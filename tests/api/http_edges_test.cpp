@@ -112,3 +112,18 @@ TEST_CASE("an invalid Content-Length is refused with 400, not read as a number")
   }
   CHECK(m.app.store.allocations(Show::All).empty());
 }
+
+TEST_CASE("a POST without Content-Length gets 411 at once instead of waiting for the read timeout") {
+  // cpp-httplib read such a body to the end of the connection: the request
+  // waited for the server's read timeout, then got a 400.
+  OfflineManager m;
+  for (const char* request : {"POST /instances HTTP/1.1\r\nHost: x\r\n\r\n",
+                              "POST /allocations/abc/renew HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"}) {
+    INFO(request);
+    const auto a = m.raw(request);
+    REQUIRE(a.answered);
+    CHECK(a.status == 411);
+    CHECK(body_of(a)["title"] == "Length Required");
+  }
+  CHECK(m.app.store.instances(Show::All).empty());
+}
