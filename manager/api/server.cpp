@@ -133,6 +133,8 @@ void Server::route(const std::string& method, const std::string& pattern, Access
 // misread (each answer asks the client to close: a refused body stays unread):
 //  - an invalid Content-Length, read with strtoull ("abc" as 0, "12abc" as
 //    12), the first of several taken: RFC 9112 has such a request refused (400);
+//  - a chunked body, which it reads with no bound at all: 411, send
+//    Content-Length;
 //  - a POST, PUT or PATCH (or PRI) without Content-Length, which it reads to
 //    the end of the connection, so the request waited for the read timeout: 411.
 bool Server::framing_ok(const httplib::Request& req, httplib::Response& res) const {
@@ -148,6 +150,8 @@ bool Server::framing_ok(const httplib::Request& req, httplib::Response& res) con
     if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v != length)
       return refuse(400, "Content-Length must be one decimal number of bytes");
   }
+  if (req.has_header("Transfer-Encoding"))
+    return refuse(411, "send the body with Content-Length; chunked bodies are not read");
   const bool reads_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "PRI";
   if (reads_body && lengths == 0)
     return refuse(411, "a " + req.method + " needs a Content-Length header (0 when there is no body)");

@@ -127,3 +127,16 @@ TEST_CASE("a POST without Content-Length gets 411 at once instead of waiting for
   }
   CHECK(m.app.store.instances(Show::All).empty());
 }
+
+TEST_CASE("a chunked body is refused with 411: its size had no bound") {
+  // cpp-httplib applies --max-body-bytes to Content-Length only; a chunked
+  // body of any size was read into memory and handled.
+  OfflineManager m;
+  std::string chunks;
+  for (int i = 0; i < 8; ++i) chunks += "200\r\n" + std::string(512, ' ') + "\r\n";  // 4 KiB > 1 KiB
+  const auto a = m.raw("POST /instances HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{  \r\n" +
+                       chunks + "1\r\n}\r\n0\r\n\r\n");
+  REQUIRE(a.answered);
+  CHECK(a.status == 411);
+  CHECK(m.app.store.instances(Show::All).empty());
+}
