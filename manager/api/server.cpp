@@ -133,6 +133,8 @@ void Server::route(const std::string& method, const std::string& pattern, Access
 // misread (each answer asks the client to close: a refused body stays unread):
 //  - an invalid Content-Length, read with strtoull ("abc" as 0, "12abc" as
 //    12), the first of several taken: RFC 9112 has such a request refused (400);
+//  - a Content-Length above --max-body-bytes, which it reads (or waits for)
+//    whole before answering 413: the 413 comes at once;
 //  - a chunked body, which it reads with no bound at all: 411, send
 //    Content-Length;
 //  - a POST, PUT or PATCH (or PRI) without Content-Length, which it reads to
@@ -150,6 +152,8 @@ bool Server::framing_ok(const httplib::Request& req, httplib::Response& res) con
     if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v != length)
       return refuse(400, "Content-Length must be one decimal number of bytes");
   }
+  if (lengths > 0 && (length.size() > 19 || std::stoull(length) > config_.max_body_bytes))
+    return refuse(413, "the body is larger than the limit (" + std::to_string(config_.max_body_bytes) + " bytes)");
   if (req.has_header("Transfer-Encoding"))
     return refuse(411, "send the body with Content-Length; chunked bodies are not read");
   const bool reads_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "PRI";
