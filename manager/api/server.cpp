@@ -138,7 +138,10 @@ void Server::route(const std::string& method, const std::string& pattern, Access
 //  - a chunked body, which it reads with no bound at all: 411, send
 //    Content-Length;
 //  - a POST, PUT or PATCH (or PRI) without Content-Length, which it reads to
-//    the end of the connection, so the request waited for the read timeout: 411.
+//    the end of the connection, so the request waited for the read timeout: 411;
+//  - a body on any other method, which it never reads: the bytes were taken
+//    for the next request, or a close with them unread reset the connection
+//    and cut the answer short: 400.
 bool Server::framing_ok(const httplib::Request& req, httplib::Response& res) const {
   auto refuse = [&res](int status, const std::string& detail) {
     problem(res, status, detail);
@@ -159,6 +162,8 @@ bool Server::framing_ok(const httplib::Request& req, httplib::Response& res) con
   const bool reads_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "PRI";
   if (reads_body && lengths == 0)
     return refuse(411, "a " + req.method + " needs a Content-Length header (0 when there is no body)");
+  if (!reads_body && req.method != "DELETE" && lengths > 0 && length.find_first_not_of('0') != std::string::npos)
+    return refuse(400, "a " + req.method + " takes no body");
   return true;
 }
 

@@ -153,3 +153,20 @@ TEST_CASE("a Content-Length above --max-body-bytes gets 413 without the body bei
   CHECK(body_of(a)["detail"] == "the body is larger than the limit (1024 bytes)");
   CHECK(a.header("connection") == "close");
 }
+
+TEST_CASE("a body on a GET is refused with 400: it was left unread in the connection") {
+  // cpp-httplib never reads a GET's body: its bytes were parsed as the next
+  // request, or a close with them unread reset the connection and cut a
+  // long answer short.
+  OfflineManager m;
+  const std::string smuggled = "DELETE /allocations/x HTTP/1.1\r\nHost: x\r\n\r\n";
+  const auto a = m.raw("GET /openapi.json HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                       std::to_string(smuggled.size()) + "\r\n\r\n" + smuggled);
+  REQUIRE(a.answered);
+  CHECK(a.status == 400);
+  CHECK(body_of(a)["detail"] == "a GET takes no body");
+  auto c = m.client();
+  auto plain = c.Get("/openapi.json", {{"Content-Length", "0"}});
+  REQUIRE(plain);
+  CHECK(plain->status != 400);  // an empty body is no body
+}
