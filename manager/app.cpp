@@ -23,6 +23,14 @@ engine::DockerEngine::Options engine_options(const Config& config) {
   return options;
 }
 
+void add_module_routes(api::Server& server, const Config& config, Store& store, Pool& pool,
+                       Lanes& lanes, jobs::JobRunner& pi_jobs, const Clock& clock) {
+  api::add_docs_routes(server, config);
+  jobs::add_pi_job_routes(server, pi_jobs, store, clock);
+  api::add_dashboard_routes(server, config, store, pool, lanes, clock,
+                            {.pi_jobs = [&store, &clock] { return jobs::recent_jobs_json(store, clock, 20); }});
+}
+
 App::App(Config c)
     : config(prepared(std::move(c))),
       engine(engine_options(config)),
@@ -47,10 +55,7 @@ App::App(Config c)
               [this] { return scheduler.last_error(); }},
              &metrics) {
   host.sample();
-  api::add_docs_routes(server, config);
-  jobs::add_pi_job_routes(server, pi_jobs, store, clock);
-  api::add_dashboard_routes(server, config, store, pool, lanes, clock,
-                            {.pi_jobs = [this] { return jobs::recent_jobs_json(store, clock, 20); }});
+  add_module_routes(server, config, store, pool, lanes, pi_jobs, clock);
   pi_jobs.start();
 }
 

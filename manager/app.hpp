@@ -58,6 +58,13 @@ class App {
   bool removed_ = false;
 };
 
+// Registers the routes of the modules beside the Server's own (docs, pi jobs,
+// dashboard), as `warmpool serve` serves them. Tests that assemble the manager
+// on fakes call it too, so that they serve every route. The references must
+// outlive the server.
+void add_module_routes(api::Server& server, const Config& config, Store& store, Pool& pool,
+                       Lanes& lanes, jobs::JobRunner& pi_jobs, const Clock& clock);
+
 // The engine client's options from the configuration (--engine, else
 // DOCKER_HOST, else the default socket).
 engine::DockerEngine::Options engine_options(const Config& config);

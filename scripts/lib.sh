@@ -4,6 +4,9 @@
 WARMPOOL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WARMPOOL_BUILD=${WARMPOOL_BUILD:-$WARMPOOL_ROOT/build}
 WARMPOOL_RUN=${WARMPOOL_RUN:-$WARMPOOL_ROOT/.run}
+# The AddressSanitizer + UndefinedBehaviorSanitizer build: only the fuzz test.
+WARMPOOL_ASAN_BUILD=${WARMPOOL_ASAN_BUILD:-$WARMPOOL_ROOT/build-asan}
+WARMPOOL_SANITIZED_TARGETS=(api_fuzz_tests)
 
 # Debian bookworm packages the build, the tests and the private engine need.
 WARMPOOL_PACKAGES=(
@@ -83,6 +86,23 @@ build_all() {
   cmake -S "$WARMPOOL_ROOT" -B "$WARMPOOL_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null \
     || die "cmake configure failed"
   cmake --build "$WARMPOOL_BUILD" -j "$(nproc)" || die "build failed"
+}
+
+# Configures $WARMPOOL_ASAN_BUILD with -DWARMPOOL_SANITIZE=ON and builds only
+# $WARMPOOL_SANITIZED_TARGETS there: sanitizing everything would double the
+# build for tests that gain little from it.
+build_sanitized() {
+  cmake -S "$WARMPOOL_ROOT" -B "$WARMPOOL_ASAN_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DWARMPOOL_SANITIZE=ON -DWARMPOOL_BENCH=OFF >/dev/null || die "cmake configure (sanitized) failed"
+  cmake --build "$WARMPOOL_ASAN_BUILD" -j "$(nproc)" --target "${WARMPOOL_SANITIZED_TARGETS[@]}" \
+    || die "sanitized build failed"
+}
+
+# Runs the sanitized build's tests that the ctest arguments select: its
+# tests carry the label "sanitized" ANDed with any -L given, so
+# `scripts/test -L integration` runs none of them and `-L unit` runs them.
+run_sanitized() {
+  ctest --test-dir "$WARMPOOL_ASAN_BUILD" --output-on-failure --no-tests=ignore -L '^sanitized$' "$@"
 }
 
 # Starts (or finds) the engine and exports DOCKER_HOST. Sets ENGINE_STARTED=1

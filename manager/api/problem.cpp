@@ -17,6 +17,7 @@ const char* title_of(int status) {
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
+    case 411: return "Length Required";
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
     case 429: return "Too Many Requests";
@@ -27,6 +28,11 @@ const char* title_of(int status) {
 }
 }  // namespace
 
+// Request paths, ids and labels may hold bytes that are not UTF-8 (a path
+// with %ff, say); dump() would throw on them, and in the error handler that
+// ends the process. They are written as U+FFFD instead.
+std::string dump(const json& body) { return body.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 void problem(httplib::Response& res, int status, const std::string& detail, int retry_after_s) {
   res.status = status;
   if (retry_after_s > 0) res.set_header("Retry-After", std::to_string(retry_after_s));
@@ -34,12 +40,12 @@ void problem(httplib::Response& res, int status, const std::string& detail, int 
                {"status", status},
                {"title", title_of(status)},
                {"detail", detail}};
-  res.set_content(body.dump(), "application/problem+json");
+  res.set_content(dump(body), "application/problem+json");
 }
 
 void json_reply(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(dump(body), "application/json");
 }
 
 namespace {

@@ -17,6 +17,8 @@ namespace warmpool::api {
 // Sets status, body and content type. retry_after_s > 0 adds Retry-After.
 void problem(httplib::Response& res, int status, const std::string& detail, int retry_after_s = 0);
 void json_reply(httplib::Response& res, int status, const nlohmann::json& body);
+// The body as JSON text; bytes that are not UTF-8 become U+FFFD (never throws).
+std::string dump(const nlohmann::json& body);
 
 nlohmann::json to_json(const Allocation& allocation);
 nlohmann::json to_json(const Instance& instance);

@@ -71,6 +71,7 @@ class Server {
   void add_allocation_routes();
   void add_instance_routes();
   void add_health_routes();
+  bool framing_ok(const httplib::Request& req, httplib::Response& res) const;
   bool authorized(const httplib::Request& req, httplib::Response& res) const;
   void begin_request(const httplib::Request& req, httplib::Response& res);
   void log_access(const httplib::Request& req, const httplib::Response& res) const;

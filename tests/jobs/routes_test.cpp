@@ -204,6 +204,17 @@ TEST_CASE("GET /download_pi_job/{id}: the digits as pi_{id}.txt; 409 before comp
   CHECK(lost.type == "application/problem+json");
 }
 
+TEST_CASE("an id with bytes that are not UTF-8 is 404 \"Job does not exist\", with the bytes replaced") {
+  // The id is echoed in job_id; dumping it threw (type_error 316) and the
+  // answer was a 500.
+  test::ApiFixture f(1000);
+  const json expected = missing("\xef\xbf\xbd" "1");  // U+FFFD for the byte 0xff
+  CHECK(get(f, "/pi_job/%ff1").status == 404);
+  CHECK(get(f, "/pi_job/%ff1").body == expected);
+  CHECK(del(f, "/pi_job/%ff1").body == expected);
+  CHECK(get(f, "/download_pi_job/%ff1").body == expected);
+}
+
 TEST_CASE("with an API token, the pi job routes want it") {
   test::ApiFixture f(1000, "secret");
   auto c = f.client();
