@@ -222,6 +222,11 @@ bool Server::framing_ok(const httplib::Request& req, httplib::Response& res) con
     res.set_header("Connection", "close");
     return false;
   };
+  // Route patterns are std::regex, which libstdc++ matches by recursion, a
+  // few frames per character: an 8 KiB path took 2 to 4 MiB of a thread's
+  // stack (and overflowed it under ASan). No route has a path this long.
+  if (req.path.size() > kMaxPathBytes)
+    return refuse(414, "the path is longer than " + std::to_string(kMaxPathBytes) + " bytes");
   const std::size_t lengths = req.get_header_value_count("Content-Length");
   const std::string length = req.get_header_value("Content-Length");
   for (std::size_t i = 0; i < lengths; ++i) {

@@ -45,6 +45,8 @@ class Server {
  public:
   using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
   enum class Access { Open, Public, Admin };
+  // Longer paths get 414 before any route pattern is tried.
+  static constexpr std::size_t kMaxPathBytes = 1024;
 
   // metrics may be null: the server then keeps its own.
   Server(const Config& config, Pool& pool, Store& store, engine::Engine& engine, Lanes& lanes,

@@ -5,6 +5,8 @@
 // requests should reach the pool.
 #include <catch2/catch.hpp>
 
+#include <pthread.h>
+
 #include <filesystem>
 #include <random>
 
@@ -21,9 +23,9 @@ namespace fs = std::filesystem;
 namespace {
 
 struct OfflineManager {
-  OfflineManager()
+  explicit OfflineManager(const std::string& tokens = "")
       : dir(fs::temp_directory_path() / ("warmpool-edges-" + std::to_string(std::random_device{}() % 1'000'000))),
-        app(config(dir)) {
+        app(config(dir, tokens)) {
     port = app.serve_in_background();
   }
   ~OfflineManager() {
@@ -31,8 +33,9 @@ struct OfflineManager {
     std::error_code ignored;
     fs::remove_all(dir, ignored);
   }
-  static Config config(const fs::path& dir) {
+  static Config config(const fs::path& dir, const std::string& tokens) {
     Config c;
+    c.api_token = c.admin_token = tokens;
     c.data_dir = dir.string();
     c.engine = "unix://" + (dir / "no-engine.sock").string();
     c.manager_id = "test-edges";
@@ -169,4 +172,32 @@ TEST_CASE("a body on a GET is refused with 400: it was left unread in the connec
   auto plain = c.Get("/openapi.json", {{"Content-Length", "0"}});
   REQUIRE(plain);
   CHECK(plain->status != 400);  // an empty body is no body
+}
+
+TEST_CASE("a path longer than 1 KiB gets 414 before any route pattern is tried") {
+  // Matching a route's std::regex recurses per character: an 8 KiB id took
+  // 2 to 4 MiB of stack. With 1 MiB thread stacks (less than glibc's 8 MiB
+  // default, more than musl's 128 KiB) the manager crashed; now it answers.
+  pthread_attr_t small, saved;
+  REQUIRE(pthread_getattr_default_np(&saved) == 0);
+  pthread_attr_init(&small);
+  pthread_attr_setstacksize(&small, 1 << 20);
+  REQUIRE(pthread_setattr_default_np(&small) == 0);
+  for (const char* tokens : {"", "secret"}) {  // the token check matches route patterns too
+    INFO("tokens: " << tokens);
+    OfflineManager m(tokens);  // its server threads start with the small stacks
+    auto c = m.client();
+    c.set_bearer_token_auth("secret");
+    for (const std::string& path : {"/allocations/" + std::string(8000, 'a'), "/pi_job/" + std::string(1100, '7')}) {
+      auto r = c.Delete(path.c_str());
+      REQUIRE(r);
+      CHECK(r->status == 414);
+    }
+    auto edge = c.Get(("/allocations/" + std::string(1024 - 13, 'a')).c_str());
+    REQUIRE(edge);
+    CHECK(edge->status == 404);  // at the limit: an ordinary unknown id
+  }
+  REQUIRE(pthread_setattr_default_np(&saved) == 0);
+  pthread_attr_destroy(&small);
+  pthread_attr_destroy(&saved);
 }

@@ -27,6 +27,7 @@
 #include <thread>
 
 #include <httplib.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include "fuzz/generator.hpp"
@@ -91,9 +92,13 @@ void on_fatal_signal(int sig) {
 
 void install_crash_report() {
 #if defined(__SANITIZE_ADDRESS__)
+  // ASan handles SIGSEGV itself (its stack-overflow and wild-access
+  // reports); UBSan aborts (SIGABRT) without calling this callback.
   __sanitizer_set_death_callback(print_in_flight);
-#endif
+  std::signal(SIGABRT, on_fatal_signal);
+#else
   for (int sig : {SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL}) std::signal(sig, on_fatal_signal);
+#endif
 }
 
 // --- figures -------------------------------------------------------------
@@ -217,6 +222,8 @@ TEST_CASE("fuzz: every route, bad input of every kind: no crash, a 4xx or a vali
                requests == UINT64_MAX ? "unbounded" : std::to_string(requests).c_str(),
                seconds ? (std::to_string(seconds) + " s budget").c_str() : "no time budget");
   install_crash_report();
+  // The outages and injected faults log warnings by the hundred; errors stay.
+  spdlog::set_level(spdlog::level::err);
 
   const std::string docs = WARMPOOL_DOCS_DIR;
   const Spec spec = Spec::load(docs + "/openapi.json");
@@ -229,6 +236,10 @@ TEST_CASE("fuzz: every route, bad input of every kind: no crash, a 4xx or a vali
   auto down_until = Steady::time_point::min();
   std::uint64_t outage_left = 0;
   constexpr auto kSettle = std::chrono::seconds(10);
+
+  // Where the time goes: settling and snapshots are the oracle's price.
+  double t_settle = 0, t_snapshot = 0, t_send = 0, t_burst = 0;
+  auto since = [](Steady::time_point t) { return std::chrono::duration<double>(Steady::now() - t).count(); };
 
   std::uint64_t i = 0;
   for (; static_cast<std::uint64_t>(figures.requests) < requests && Steady::now() < deadline &&
@@ -249,6 +260,7 @@ TEST_CASE("fuzz: every route, bad input of every kind: no crash, a 4xx or a vali
       w.clock.advance_ms(static_cast<std::int64_t>(i % 7) * 30'000);  // leases run out now and then
       w.scheduler.tick();
     }
+    auto t0 = Steady::now();
     if (auto why = w.settle(kSettle); !why.empty()) {
       figures.fail("[api_fuzz] before request " + std::to_string(i) + ": " + why);
       break;
@@ -260,8 +272,11 @@ TEST_CASE("fuzz: every route, bad input of every kind: no crash, a 4xx or a vali
       figures.fail("[api_fuzz] releases did not settle before request " + std::to_string(i));
       break;
     }
-    json before = w.snapshot();
-    if (before["allocations"].size() + before["jobs"].size() + before["instances"].size() > 400) {
+    t_settle += since(t0);
+    t0 = Steady::now();
+    const Snapshot before = w.snapshot();
+    t_snapshot += since(t0);
+    if (before.records() > 150) {
       run.renew(docs);  // snapshots stay cheap
       continue;
     }
@@ -279,6 +294,7 @@ TEST_CASE("fuzz: every route, bad input of every kind: no crash, a 4xx or a vali
 
     // --- a burst of concurrent requests --------------------------------
     if (i % 100 == 99) {
+      t0 = Steady::now();
       std::vector<std::thread> threads;
       for (int t = 0; t < kBurstThreads; ++t) {
         threads.emplace_back([&, t] {
@@ -313,13 +329,16 @@ TEST_CASE("fuzz: every route, bad input of every kind: no crash, a 4xx or a vali
         });
       }
       for (auto& t : threads) t.join();
+      t_burst += since(t0);
       continue;
     }
 
     // --- one request, judged and, when rejected, compared ---------------
     const Request r = gen.next(known, {w.port(0), w.port(1)});
     note_in_flight(0, "step " + std::to_string(i) + ", seed " + std::to_string(seed) + ":\n" + r.describe(1000));
+    t0 = Steady::now();
     const Answer a = send(r, w.port(r.server), *run.clients[r.server]);
+    t_send += since(t0);
     g_in_flight[0][0] = '\0';
     figures.count(r, a, run.routes);
     auto problems = judge_answer(r, a, run.routes, spec, context);
@@ -328,9 +347,12 @@ TEST_CASE("fuzz: every route, bad input of every kind: no crash, a 4xx or a vali
     if (!r.raw) run.last_on_client[r.server] = r.describe(200) + "answer: " + describe(a, 200);
     if (a.answered && a.status >= 400 && a.status < 500) {
       ++figures.compared;
+      t0 = Steady::now();
       if (auto why = w.settle(kSettle); !why.empty()) problems.push_back("after the answer: " + why);
-      const json after = w.snapshot();
-      if (after != before) problems.push_back("a rejected request changed the records:" + first_differences(before, after));
+      const Snapshot after = w.snapshot();
+      t_snapshot += since(t0);
+      if (!(after == before))
+        problems.push_back("a rejected request changed the records:" + first_differences(before.to_json(), after.to_json()));
     }
     if (!problems.empty()) figures.fail(failure_report(seed, i, figures.requests, r, a, problems));
     if (verbose)
@@ -346,7 +368,11 @@ TEST_CASE("fuzz: every route, bad input of every kind: no crash, a 4xx or a vali
                        std::to_string(static_cast<int>(figures.requests / std::max(elapsed, 1e-9))) +
                        " requests/s), " + std::to_string(figures.raw) + " as raw bytes, " +
                        std::to_string(figures.concurrent) + " concurrently, " + std::to_string(figures.compared) +
-                       " rejected and compared, " + std::to_string(figures.no_answer) + " unanswered (incomplete on purpose)\n  statuses:";
+                       " rejected and compared, " + std::to_string(figures.no_answer) + " unanswered (incomplete on purpose)";
+  auto seconds_of = [](double t) { return std::to_string(t).substr(0, std::to_string(t).find('.') + 2) + " s"; };
+  report += "\n  time: settling " + seconds_of(t_settle) + ", snapshots (and settling after a 4xx) " +
+            seconds_of(t_snapshot) + ", sequential requests " + seconds_of(t_send) + ", bursts " +
+            seconds_of(t_burst) + "\n  statuses:";
   for (const auto& [status, n] : figures.statuses) report += " " + std::to_string(status) + "x" + std::to_string(n);
   report += "\n  per route (sent with its method / 2xx / 4xx):";
   for (const auto& route : run.routes) {

@@ -13,7 +13,6 @@
 #include <cstdint>
 #include <optional>
 #include <random>
-#include <regex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,7 +28,6 @@ struct Route {
   std::string method;         // GET, POST, ...
   std::string pattern;        // the regex given to Server::route
   std::string path_template;  // "/allocations/{}"
-  std::regex re;
   const nlohmann::json* operation = nullptr;
   std::vector<nlohmann::json> path_params;   // in path order
   std::vector<nlohmann::json> query_params;
@@ -38,6 +36,16 @@ struct Route {
   std::vector<std::string> security;  // scheme names; empty: open
 
   std::string name() const { return method + " " + pattern; }
+  // Whether `path` is one this route serves, and its parameters. Not with
+  // std::regex: libstdc++ matches by recursion, one frame per character,
+  // and a fuzzed path of 9 KB overflows a thread's stack under ASan.
+  bool matches(const std::string& path, std::vector<std::string>& params) const;
+
+  struct Piece {
+    enum Kind { Literal, Segment, Digits } kind;
+    std::string text;  // Literal
+  };
+  std::vector<Piece> pieces;  // the pattern, as route_to_template reads it
 };
 
 // Throws std::runtime_error for a route the spec does not describe.
@@ -53,7 +61,8 @@ struct Known {
   std::vector<std::int64_t> job_ids;
   std::vector<std::string> docs_files;
 };
-Known known_from(const nlohmann::json& snapshot, const std::vector<std::string>& docs_files);
+struct Snapshot;
+Known known_from(const Snapshot& snapshot, const std::vector<std::string>& docs_files);
 
 enum class Auth { None, Api, Admin, Junk };
 enum class Expect { Any, Reject };

@@ -1,6 +1,7 @@
 #include "fuzz/world.hpp"
 
 #include <random>
+#include <tuple>
 
 #include "api/problem.hpp"
 #include "app.hpp"
@@ -65,7 +66,52 @@ json job_json(const Job& j) {
           {"error", j.error}, {"result", r}, {"source", opt(j.source_job)}};
 }
 
+auto fields(const Instance& i) {
+  return std::tie(i.id, i.container_id, i.host, i.port, i.state, i.created_ms, i.updated_ms, i.deleted_ms,
+                  i.failures, i.restarts, i.last_error);
+}
+auto fields(const Allocation& a) {
+  return std::tie(a.id, a.instance_id, a.endpoint, a.client, a.created_ms, a.expires_ms, a.deleted_ms,
+                  a.end_reason);
+}
+bool same(const std::optional<ResultFile>& a, const std::optional<ResultFile>& b) {
+  if (!a || !b) return a.has_value() == b.has_value();
+  return std::tie(a->name, a->sha256, a->bytes) == std::tie(b->name, b->sha256, b->bytes);
+}
+bool same(const Job& a, const Job& b) {
+  return std::tie(a.id, a.digits, a.state, a.progress, a.created_ms, a.updated_ms, a.started_ms, a.finished_ms,
+                  a.attempts, a.allocation_id, a.error, a.source_job) ==
+             std::tie(b.id, b.digits, b.state, b.progress, b.created_ms, b.updated_ms, b.started_ms, b.finished_ms,
+                      b.attempts, b.allocation_id, b.error, b.source_job) &&
+         same(a.result, b.result);
+}
+template <typename T, typename Same>
+bool all_same(const std::vector<T>& a, const std::vector<T>& b, Same same_one) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t k = 0; k < a.size(); ++k)
+    if (!same_one(a[k], b[k])) return false;
+  return true;
+}
+
 }  // namespace
+
+bool Snapshot::operator==(const Snapshot& o) const {
+  return all_same(instances, o.instances, [](const auto& x, const auto& y) { return fields(x) == fields(y); }) &&
+         all_same(allocations, o.allocations, [](const auto& x, const auto& y) { return fields(x) == fields(y); }) &&
+         all_same(jobs, o.jobs, [](const auto& x, const auto& y) { return same(x, y); }) &&
+         containers == o.containers && result_files == o.result_files;
+}
+
+json Snapshot::to_json() const {
+  json out = {{"instances", json::array()}, {"allocations", json::array()}, {"jobs", json::array()},
+              {"containers", json::object()}, {"resultFiles", result_files}};
+  for (const auto& i : instances) out["instances"].push_back(api::to_json(i));
+  for (const auto& a : allocations) out["allocations"].push_back(api::to_json(a));
+  for (const auto& j : jobs) out["jobs"].push_back(job_json(j));
+  for (const auto& [id, c] : containers)
+    out["containers"][id] = {{"status", engine::to_string(c.first)}, {"endpoint", c.second}};
+  return out;
+}
 
 World::World(const std::string& docs_dir)
     : dir(fresh_dir()),
@@ -103,20 +149,17 @@ World::~World() {
   fs::remove_all(dir, ignored);
 }
 
-json World::snapshot() {
-  json instances = json::array(), allocations = json::array(), jobs = json::array();
-  for (const auto& i : store.instances(Show::All)) instances.push_back(api::to_json(i));
-  for (const auto& a : store.allocations(Show::All)) allocations.push_back(api::to_json(a));
-  for (const auto& j : store.recent_jobs(1'000'000)) jobs.push_back(job_json(j));
-  json containers = json::object();
-  for (const auto& [id, c] : engine.containers())
-    containers[id] = {{"status", engine::to_string(c.status)}, {"endpoint", c.endpoint}};
-  json files = json::array();
+Snapshot World::snapshot() {
+  Snapshot snap;
+  snap.instances = store.instances(Show::All);
+  snap.allocations = store.allocations(Show::All);
+  snap.jobs = store.recent_jobs(1'000'000);
+  for (const auto& [id, c] : engine.containers()) snap.containers[id] = {c.status, c.endpoint};
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir / "results", ec)) files.push_back(entry.path().filename().string());
-  std::sort(files.begin(), files.end());
-  return {{"instances", instances}, {"allocations", allocations}, {"jobs", jobs},
-          {"containers", containers}, {"resultFiles", files}};
+  for (const auto& entry : fs::directory_iterator(dir / "results", ec))
+    snap.result_files.push_back(entry.path().filename().string());
+  std::sort(snap.result_files.begin(), snap.result_files.end());
+  return snap;
 }
 
 bool World::in_flight(std::string& what) {
@@ -154,38 +197,37 @@ bool World::jobs_can_start() {
 std::string World::settle(std::chrono::milliseconds limit) {
   const auto end = std::chrono::steady_clock::now() + limit;
   std::string what;
-  // Twice in a row, a millisecond apart: a thread between two steps (a
-  // task just finished, its follow-up not yet posted) is not missed.
+  // Twice in a row, a moment apart: a thread between two steps (a task
+  // just finished, its follow-up not yet posted) is not missed.
   int quiet = 0;
   while (std::chrono::steady_clock::now() < end) {
     if (in_flight(what)) quiet = 0;
     else if (++quiet == 2) return {};
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(std::chrono::microseconds(quiet ? 200 : 1000));
   }
   return "still in flight after " + std::to_string(limit.count()) + " ms: " + what;
 }
 
-std::vector<std::string> World::invariants(const json& snap) {
+std::vector<std::string> World::invariants(const Snapshot& snap) {
   std::vector<std::string> broken;
   std::map<std::int64_t, int> holders;
-  for (const auto& a : snap["allocations"])
-    if (a["deletedAt"].is_null()) ++holders[a["instance"].get<std::int64_t>()];
-  std::map<std::string, std::string> container_status;
-  for (const auto& [id, c] : snap["containers"].items()) container_status[id] = c["status"];
-  for (const auto& i : snap["instances"]) {
-    const auto id = i["id"].get<std::int64_t>();
-    const std::string state = i["state"], container = i["containerId"];
-    const std::string name = "instance " + std::to_string(id) + " (" + state + ")";
-    if (state == "starting" || state == "resetting" || state == "deleting")
+  for (const auto& a : snap.allocations)
+    if (a.current()) ++holders[a.instance_id];
+  for (const auto& i : snap.instances) {
+    const std::string state = to_string(i.state);
+    const std::string name = "instance " + std::to_string(i.id) + " (" + state + ")";
+    using S = InstanceState;
+    if (i.state == S::Starting || i.state == S::Resetting || i.state == S::Deleting)
       broken.push_back(name + ": left in a passing state");
-    if ((state == "allocated") != (holders[id] == 1) || holders[id] > 1)
-      broken.push_back(name + ": " + std::to_string(holders[id]) + " current allocations");
-    const auto c = container_status.find(container);
-    if (state == "deleted" && c != container_status.end()) broken.push_back(name + ": its container still exists");
-    if (state == "ready" || state == "allocated" || state == "paused") {
-      const std::string want = state == "paused" ? "paused" : "running";
-      if (c == container_status.end()) broken.push_back(name + ": no container " + container);
-      else if (c->second != want) broken.push_back(name + ": container " + container + " is " + c->second);
+    if ((i.state == S::Allocated) != (holders[i.id] == 1) || holders[i.id] > 1)
+      broken.push_back(name + ": " + std::to_string(holders[i.id]) + " current allocations");
+    const auto c = snap.containers.find(i.container_id);
+    if (i.state == S::Deleted && c != snap.containers.end()) broken.push_back(name + ": its container still exists");
+    if (i.state == S::Ready || i.state == S::Allocated || i.state == S::Paused) {
+      const auto want = i.state == S::Paused ? engine::ContainerStatus::Paused : engine::ContainerStatus::Running;
+      if (c == snap.containers.end()) broken.push_back(name + ": no container " + i.container_id);
+      else if (c->second.first != want)
+        broken.push_back(name + ": container " + i.container_id + " is " + engine::to_string(c->second.first));
     }
   }
   return broken;

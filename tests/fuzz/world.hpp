@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -30,6 +31,22 @@ namespace warmpool::fuzz {
 inline constexpr const char* kApiToken = "fuzz-api-token-0123456789";
 inline constexpr const char* kAdminToken = "fuzz-admin-token-9876543210";
 
+// Everything the API can change: instances, allocations and pi jobs (every
+// field), the fake engine's containers, and the result files. Equal
+// snapshots: nothing changed.
+struct Snapshot {
+  std::vector<Instance> instances;
+  std::vector<Allocation> allocations;
+  std::vector<Job> jobs;
+  std::map<std::string, std::pair<engine::ContainerStatus, std::string>> containers;  // id: status, endpoint
+  std::vector<std::string> result_files;
+
+  bool operator==(const Snapshot& other) const;
+  std::size_t records() const { return instances.size() + allocations.size() + jobs.size(); }
+  // As JSON, to show a difference.
+  nlohmann::json to_json() const;
+};
+
 class World {
  public:
   // docs_dir: the built docs directory (index.html, openapi.json, ...).
@@ -38,10 +55,7 @@ class World {
   World(const World&) = delete;
   World& operator=(const World&) = delete;
 
-  // Everything the API can change, as one JSON value: instances, allocations
-  // and pi jobs (every field), the fake engine's containers, and the result
-  // files. Equal snapshots: nothing changed.
-  nlohmann::json snapshot();
+  Snapshot snapshot();
   // Waits until nothing is in flight: no claims, both lanes idle, no
   // allocation waiting, no pi job queued or running and none of the runner's
   // allocations current. Empty when settled, else what was still moving.
@@ -49,7 +63,7 @@ class World {
   // What must hold of a settled, healthy pool (engine reachable, recovered):
   // no instance in a passing state, `allocated` exactly when one current
   // allocation holds it, containers running or paused as their records say.
-  static std::vector<std::string> invariants(const nlohmann::json& snapshot);
+  static std::vector<std::string> invariants(const Snapshot& snapshot);
 
   // The engine stops answering (or answers again).
   void set_engine_reachable(bool reachable);
