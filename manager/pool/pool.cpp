@@ -79,8 +79,8 @@ Allocation Pool::allocate(const AllocateRequest& request) {
     // From here on, an event that may free an instance wakes one waiter (not
     // all: then every freed instance was fought over by every waiter on the
     // high lane, 26 hand-out attempts per request with 200 clients on a pool
-    // of 8). One since this request looked, before it counted as waiting, it
-    // must act on itself.
+    // of 8). An event that came after this request looked but before it
+    // counted as waiting woke nobody for it: then it looks again at once.
     bool changed = idle_generation_ != attempt.idle_generation;
     lock.unlock();
     request_instances_for_waiters();
