@@ -23,7 +23,7 @@
 #include <string>
 #include <thread>
 
-#include "host.hpp"
+#include "host/host.hpp"
 #include "pool/pool.hpp"
 
 namespace warmpool {

@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "app.hpp"
+#include "app/app.hpp"
 #include "common.hpp"
 
 using namespace warmpool;

@@ -14,7 +14,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
-#include "app.hpp"
+#include "app/app.hpp"
 #include "common.hpp"
 
 using namespace warmpool;

@@ -6,6 +6,7 @@
 
 #include "api/docs.hpp"
 #include "api/problem.hpp"
+#include "base/text.hpp"
 
 namespace warmpool::api {
 

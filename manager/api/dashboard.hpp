@@ -12,8 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "api/server.hpp"
-#include "clock.hpp"
-#include "config.hpp"
+#include "base/clock.hpp"
+#include "config/config.hpp"
 
 namespace warmpool::api {
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "api/server.hpp"
-#include "config.hpp"
+#include "config/config.hpp"
 
 namespace httplib {
 struct Response;

@@ -2,7 +2,7 @@
 
 #include <httplib.h>
 
-#include "clock.hpp"
+#include "base/text.hpp"
 
 namespace warmpool::api {
 

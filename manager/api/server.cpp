@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <regex>
 #include <utility>
 
@@ -12,8 +13,9 @@
 
 #include "api/dashboard.hpp"
 #include "api/problem.hpp"
-#include "host.hpp"
-#include "logging.hpp"
+#include "base/logging.hpp"
+#include "base/text.hpp"
+#include "host/host.hpp"
 #include "warmpool/version.hpp"
 
 namespace warmpool::api {
@@ -56,13 +58,9 @@ Show parse_show(const httplib::Request& req) {
   throw BadRequest("\"show\" must be current, finished or all");
 }
 
+// -1 (no such record) for anything that is not a decimal int64.
 std::int64_t parse_id(const std::string& text) {
-  // The route's regex admits only digits; anything too long is unknown.
-  try {
-    return std::stoll(text);
-  } catch (const std::exception&) {
-    return -1;
-  }
+  return parse_int(text, 0, std::numeric_limits<std::int64_t>::max()).value_or(-1);
 }
 
 // cpp-httplib 0.11 cuts every answer to the bytes a Range header names,

@@ -20,9 +20,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config.hpp"
+#include "config/config.hpp"
 #include "engine/engine.hpp"
-#include "metrics.hpp"
+#include "metrics/metrics.hpp"
 #include "pool/pool.hpp"
 #include "queue/lanes.hpp"
 #include "store/store.hpp"

@@ -8,7 +8,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include "jobs/pi_client.hpp"
+#include "client/pi_client.hpp"
 
 namespace warmpool::client {
 

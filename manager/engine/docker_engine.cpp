@@ -10,6 +10,7 @@
 #include <string_view>
 #include <utility>
 
+#include "base/text.hpp"
 #include "engine/curl_client.hpp"
 
 namespace warmpool::engine {
@@ -28,7 +29,6 @@ bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(
 
 // Percent-encodes everything except unreserved characters and `keep`.
 std::string escape(std::string_view s, std::string_view keep = {}) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   out.reserve(s.size());
   for (char c : s) {
@@ -37,8 +37,8 @@ std::string escape(std::string_view s, std::string_view keep = {}) {
       out += c;
     } else {
       out += '%';
-      out += kHex[u >> 4];
-      out += kHex[u & 0xF];
+      out += hex_digit(u >> 4, /*upper=*/true);
+      out += hex_digit(u, /*upper=*/true);
     }
   }
   return out;

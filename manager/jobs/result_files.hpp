@@ -16,7 +16,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "jobs/sha256.hpp"
+#include "base/sha256.hpp"
 #include "store/store.hpp"
 
 namespace warmpool::jobs {

@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "metrics.hpp"
+#include "metrics/metrics.hpp"
 
 #include "jobs/result_files.hpp"
 

@@ -33,8 +33,8 @@
 #include <thread>
 #include <vector>
 
-#include "clock.hpp"
-#include "jobs/compute_client.hpp"
+#include "base/clock.hpp"
+#include "worker/compute_client.hpp"
 #include "pool/pool.hpp"
 #include "store/store.hpp"
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "store/store.hpp"
+#include "records/records.hpp"
 
 namespace warmpool {
 
@@ -27,12 +27,6 @@ struct Capacity {
   double instance_cpus = 1.0;
   double cpu_budget = 0;           // CPUs for all instances; 0 = no budget
   double host_limit = 0.9;         // refuse to create above this host CPU or memory use (1 = never)
-};
-
-// Host CPU and memory use, as fractions in [0, 1].
-struct HostUsage {
-  double cpu = 0;
-  double memory = 0;
 };
 
 // Instances that may be handed out, best first: running-idle before paused,

@@ -8,8 +8,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "host.hpp"
-#include "metrics.hpp"
+#include "base/text.hpp"
+#include "host/host.hpp"
+#include "metrics/metrics.hpp"
 
 namespace warmpool {
 
@@ -26,13 +27,7 @@ std::string new_allocation_id() {
     ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
     if (n > 0) got += static_cast<std::size_t>(n);
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id;
-  for (unsigned char b : bytes) {
-    id += kHex[b >> 4];
-    id += kHex[b & 15];
-  }
-  return id;
+  return to_hex(bytes, sizeof bytes);
 }
 
 constexpr auto kNoDeadline = std::chrono::hours(24 * 365);

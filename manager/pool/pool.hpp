@@ -24,10 +24,10 @@
 #include <string>
 #include <vector>
 
-#include "clock.hpp"
+#include "base/clock.hpp"
 #include "engine/engine.hpp"
 #include "pool/decisions.hpp"
-#include "pool/worker_client.hpp"
+#include "worker/worker_client.hpp"
 #include "queue/lanes.hpp"
 #include "store/store.hpp"
 

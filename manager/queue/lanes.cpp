@@ -1,6 +1,6 @@
 #include "queue/lanes.hpp"
 
-#include "logging.hpp"
+#include "base/logging.hpp"
 
 namespace warmpool {
 

@@ -15,7 +15,7 @@
 #include "api/dashboard.hpp"
 #include "api/docs.hpp"
 #include "openapi_paths.hpp"
-#include "app.hpp"
+#include "app/app.hpp"
 
 using namespace warmpool;
 using nlohmann::json;

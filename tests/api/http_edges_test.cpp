@@ -13,7 +13,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include "app.hpp"
+#include "app/app.hpp"
 #include "support/raw_http.hpp"
 
 using namespace warmpool;

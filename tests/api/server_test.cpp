@@ -8,7 +8,7 @@
 
 #include <httplib.h>
 
-#include "app.hpp"
+#include "app/app.hpp"
 
 using namespace warmpool;
 namespace fs = std::filesystem;

@@ -4,7 +4,7 @@
 #include <tuple>
 
 #include "api/problem.hpp"
-#include "app.hpp"
+#include "app/app.hpp"
 
 namespace warmpool::fuzz {
 
@@ -47,8 +47,8 @@ Config make_config(const fs::path& dir, const std::string& docs_dir, bool tokens
   return c;
 }
 
-jobs::JobSettings job_settings(const Config& c) {
-  jobs::JobSettings s = c.job_settings();
+jobs::JobSettings fast_job_settings(const Config& c) {
+  jobs::JobSettings s = job_settings(c);
   s.progress_every = std::chrono::milliseconds(0);
   s.call_timeout = std::chrono::milliseconds(200);
   s.lost_after = std::chrono::milliseconds(500);
@@ -120,8 +120,8 @@ World::World(const std::string& docs_dir)
       store(open_config.database_path()),
       lanes({.high_threads = 2, .normal_threads = 2, .high_capacity = 256, .normal_capacity = 256}),
       // No host monitor: the build shares this machine, and headroom is not under test.
-      pool(open_config.pool_settings(), store, engine, worker, lanes, clock),
-      runner(job_settings(open_config), store, pool, compute, clock),
+      pool(pool_settings(open_config), store, engine, worker, lanes, clock),
+      runner(fast_job_settings(open_config), store, pool, compute, clock),
       scheduler({.period = std::chrono::milliseconds(1000), .watch_events = false}, pool, store, engine,
                 worker, clock, host),
       open_server(open_config, pool, store, engine, lanes,

@@ -19,8 +19,8 @@
 #include <nlohmann/json.hpp>
 
 #include "api/server.hpp"
-#include "config.hpp"
-#include "host.hpp"
+#include "config/config.hpp"
+#include "host/host.hpp"
 #include "jobs/fake_compute.hpp"
 #include "jobs/runner.hpp"
 #include "scheduler/scheduler.hpp"

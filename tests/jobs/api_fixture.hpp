@@ -12,7 +12,7 @@
 
 #include "api/server.hpp"
 #include "fake_compute.hpp"
-#include "jobs/routes.hpp"
+#include "api/pi_job_routes.hpp"
 #include "jobs/runner.hpp"
 
 namespace warmpool::test {

@@ -11,7 +11,7 @@
 #include <mutex>
 #include <string>
 
-#include "jobs/compute_client.hpp"
+#include "worker/compute_client.hpp"
 #include "support/fake_engine.hpp"
 
 namespace warmpool::test {

@@ -8,7 +8,7 @@
 #include <map>
 #include <sstream>
 
-#include "jobs/pi_client.hpp"
+#include "client/pi_client.hpp"
 #include "pi/mpfr_oracle.hpp"
 #include "support/stack.hpp"
 

@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "api_fixture.hpp"
-#include "jobs/pi_client.hpp"
+#include "client/pi_client.hpp"
 #include "jobs/result_files.hpp"
 
 using namespace warmpool;

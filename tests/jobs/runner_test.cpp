@@ -10,7 +10,7 @@
 #include <sstream>
 #include <thread>
 
-#include "config.hpp"
+#include "app/app.hpp"
 #include "fake_compute.hpp"
 #include "jobs/result_files.hpp"
 #include "jobs/runner.hpp"
@@ -283,12 +283,12 @@ TEST_CASE("job settings from the configuration: workers default to all instances
   Config c;
   c.data_dir = "/var/lib/warmpool";
   c.max_instances = 8;
-  CHECK(c.job_settings().workers == 7);
-  CHECK(c.job_settings().results_dir == "/var/lib/warmpool/results");
-  CHECK(c.job_settings().max_digits == 10'000'000);
-  CHECK(c.job_settings().retries == 2);
+  CHECK(job_settings(c).workers == 7);
+  CHECK(job_settings(c).results_dir == "/var/lib/warmpool/results");
+  CHECK(job_settings(c).max_digits == 10'000'000);
+  CHECK(job_settings(c).retries == 2);
   c.max_instances = 1;
-  CHECK(c.job_settings().workers == 1);
+  CHECK(job_settings(c).workers == 1);
   c.job_workers = 3;
-  CHECK(c.job_settings().workers == 3);
+  CHECK(job_settings(c).workers == 3);
 }

@@ -15,6 +15,7 @@
 #include <httplib.h>
 
 #include "api/server.hpp"
+#include "app/app.hpp"
 #include "support/fake_engine.hpp"
 
 using namespace warmpool;
@@ -75,7 +76,7 @@ TEST_CASE("a burst of 100 connections is queued by the kernel while the server i
   test::FakeWorker worker(engine);
   ManualClock clock;
   Lanes lanes({.high_threads = 1, .normal_threads = 1, .high_capacity = 8, .normal_capacity = 8});
-  Pool pool(config.pool_settings(), store, engine, worker, lanes, clock);
+  Pool pool(pool_settings(config), store, engine, worker, lanes, clock);
   api::Server server(config, pool, store, engine, lanes);
 
   const int port = server.bind_any_port("127.0.0.1");  // listening; no accept loop yet
@@ -107,7 +108,7 @@ TEST_CASE("a request that waited for a server thread past its deadline gets 503 
   test::FakeWorker worker(engine);
   ManualClock clock;
   Lanes lanes({.high_threads = 2, .normal_threads = 1, .high_capacity = 8, .normal_capacity = 8});
-  Pool pool(config.pool_settings(), store, engine, worker, lanes, clock);
+  Pool pool(pool_settings(config), store, engine, worker, lanes, clock);
   pool.add_instance();
   auto idle = [&] {
     auto by_state = pool.counts().by_state;

@@ -2,7 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "config.hpp"
+#include "app/app.hpp"
 
 using warmpool::Config;
 
@@ -18,7 +18,7 @@ TEST_CASE("serve options come from flags, then environment, with defaults") {
   CHECK(c.keep_running == 0);
   CHECK(c.min_idle == 3);
   CHECK(c.listen_port == 8080);
-  auto settings = c.pool_settings();
+  auto settings = pool_settings(c);
   CHECK(settings.policy.max_instances == 12);
   CHECK(settings.container.memory_bytes == 512ll << 20);
 }

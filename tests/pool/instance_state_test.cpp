@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "pool/instance_state.hpp"
+#include "records/instance_state.hpp"
 
 using warmpool::InstanceState;
 using S = InstanceState;

@@ -9,7 +9,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "logging.hpp"
+#include "base/logging.hpp"
 #include "queue/lanes.hpp"
 
 using namespace warmpool;

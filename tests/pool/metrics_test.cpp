@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "engine/timed_engine.hpp"
-#include "metrics.hpp"
+#include "metrics/metrics.hpp"
 #include "pool/pool.hpp"
 #include "support/eventually.hpp"
 #include "support/fake_engine.hpp"

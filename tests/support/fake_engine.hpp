@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "engine/engine.hpp"
-#include "pool/worker_client.hpp"
+#include "worker/worker_client.hpp"
 
 namespace warmpool::test {
 

@@ -12,7 +12,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include "app.hpp"
+#include "app/app.hpp"
 #include "support/engine_env.hpp"
 #include "support/eventually.hpp"
 

@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <string>
 
 namespace warmpool {
 
@@ -31,7 +30,5 @@ class ManualClock final : public Clock {
   std::atomic<std::int64_t> now_;
 };
 
-// "2026-11-25T15:30:00.123Z"
-std::string iso8601(std::int64_t epoch_ms);
 
 }  // namespace warmpool

@@ -10,7 +10,7 @@
 #include <functional>
 #include <string>
 
-#include "pool/worker_client.hpp"
+#include "worker/worker_client.hpp"
 
 namespace warmpool::jobs {
 

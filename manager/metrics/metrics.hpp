@@ -18,7 +18,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
-#include "jobs/job_state.hpp"
+#include "records/job_state.hpp"
 #include "queue/lanes.hpp"
 
 namespace warmpool {

@@ -1,12 +1,14 @@
-#include "jobs/routes.hpp"
+#include "api/pi_job_routes.hpp"
 
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <vector>
 
 #include <httplib.h>
 
 #include "api/problem.hpp"
+#include "base/text.hpp"
 #include "jobs/result_files.hpp"
 
 namespace warmpool::jobs {
@@ -20,10 +22,7 @@ constexpr std::size_t kChunkBytes = 256 * 1024;
 
 // The id in a path: decimal digits that fit an int64; anything else names no job.
 std::optional<std::int64_t> parse_job_id(const std::string& text) {
-  if (text.empty() || text.size() > 18) return std::nullopt;
-  for (char c : text)
-    if (c < '0' || c > '9') return std::nullopt;
-  return std::stoll(text);
+  return parse_int(text, 0, std::numeric_limits<std::int64_t>::max());
 }
 
 void reply(httplib::Response& res, int status, const json& body) { api::json_reply(res, status, body); }

@@ -10,9 +10,9 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
-#include "app.hpp"
+#include "app/app.hpp"
 #include "client/commands.hpp"
-#include "logging.hpp"
+#include "base/logging.hpp"
 #include "warmpool/version.hpp"
 
 namespace {

@@ -1,4 +1,4 @@
-#include "metrics.hpp"
+#include "metrics/metrics.hpp"
 
 #include <sstream>
 

@@ -1,7 +1,6 @@
-#include "config.hpp"
+#include "config/config.hpp"
 
 #include <algorithm>
-#include <filesystem>
 #include <stdexcept>
 
 #include <CLI/CLI.hpp>
@@ -91,45 +90,5 @@ void Config::validate() const {
 }
 
 std::string Config::database_path() const { return data_dir + "/warmpool.db"; }
-
-jobs::JobSettings Config::job_settings() const {
-  jobs::JobSettings s;
-  s.results_dir = std::filesystem::path(data_dir) / "results";
-  s.max_digits = max_digits;
-  s.workers = job_workers > 0 ? job_workers : std::max(1, max_instances - 1);
-  s.retries = job_retries;
-  s.poll_interval = std::chrono::milliseconds(job_poll_ms);
-  return s;
-}
-
-PoolSettings Config::pool_settings() const {
-  PoolSettings s;
-  s.policy.max_instances = max_instances;
-  s.policy.min_idle = min_idle;
-  s.policy.max_idle = max_idle;
-  s.policy.keep_running = keep_running;
-  s.policy.idle_shrink_ms = static_cast<std::int64_t>(idle_shrink_s) * 1000;
-  s.capacity.instance_memory = instance_memory_mb << 20;
-  s.capacity.memory_budget = memory_budget_mb << 20;
-  s.capacity.instance_cpus = instance_cpus;
-  s.capacity.cpu_budget = cpu_budget;
-  s.capacity.host_limit = host_limit;
-  s.manager_id = manager_id;
-  s.image = image;
-  s.host = worker_host;
-  s.port_first = port_first;
-  s.port_last = port_last;
-  s.container.memory_bytes = instance_memory_mb << 20;
-  s.container.nano_cpus = static_cast<std::int64_t>(instance_cpus * 1e9);
-  s.container.pids_limit = instance_pids;
-  s.container.tmpfs_bytes = instance_tmpfs_mb << 20;
-  s.max_restarts = max_restarts;
-  s.ping_timeout = std::chrono::milliseconds(ping_timeout_ms);
-  s.reset_timeout = std::chrono::milliseconds(reset_timeout_ms);
-  s.ready_timeout = std::chrono::milliseconds(ready_timeout_ms);
-  s.default_lease_ms = static_cast<std::int64_t>(lease_s) * 1000;
-  s.max_lease_ms = static_cast<std::int64_t>(max_lease_s) * 1000;
-  return s;
-}
 
 }  // namespace warmpool

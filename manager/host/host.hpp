@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <mutex>
 
-#include "pool/decisions.hpp"
+#include "records/records.hpp"
 
 namespace warmpool {
 

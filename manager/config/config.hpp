@@ -7,8 +7,6 @@
 #include <cstdint>
 #include <string>
 
-#include "jobs/runner.hpp"
-#include "pool/pool.hpp"
 
 namespace CLI {
 class App;
@@ -78,10 +76,6 @@ struct Config {
   std::string log_format = "json";  // or "text"
   bool remove_on_exit = false;      // at stop, remove our containers instead of leaving them
 
-  // The pool's part of the configuration.
-  PoolSettings pool_settings() const;
-  // The pi job runner's part; results go to data_dir/results.
-  jobs::JobSettings job_settings() const;
   std::string database_path() const;
   // Throws std::invalid_argument with a clear message for inconsistent values.
   void validate() const;

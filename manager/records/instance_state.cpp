@@ -1,4 +1,4 @@
-#include "pool/instance_state.hpp"
+#include "records/instance_state.hpp"
 
 #include <array>
 

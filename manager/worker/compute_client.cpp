@@ -1,4 +1,4 @@
-#include "jobs/compute_client.hpp"
+#include "worker/compute_client.hpp"
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>

@@ -1,4 +1,4 @@
-#include "jobs/pi_client.hpp"
+#include "client/pi_client.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -12,8 +12,8 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "base/sha256.hpp"
 #include "jobs/result_files.hpp"
-#include "jobs/sha256.hpp"
 
 namespace warmpool::jobs {
 

@@ -1,9 +1,11 @@
-#include "jobs/sha256.hpp"
+#include "base/sha256.hpp"
 
 #include <stdexcept>
 #include <vector>
 
 #include <openssl/evp.h>
+
+#include "base/text.hpp"
 
 namespace warmpool::jobs {
 
@@ -29,13 +31,7 @@ std::string Sha256::hex() {
   unsigned int size = 0;
   if (EVP_DigestFinal_ex(ctx_->md, digest, &size) != 1)
     throw std::runtime_error("sha-256: digest final failed");
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < size; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
-  }
-  return out;
+  return to_hex(digest, size);
 }
 
 std::string hex_to_base64(const std::string& hex) {

@@ -1,4 +1,4 @@
-#include "pool/worker_client.hpp"
+#include "worker/worker_client.hpp"
 
 #include <httplib.h>
 

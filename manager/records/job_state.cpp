@@ -1,4 +1,4 @@
-#include "jobs/job_state.hpp"
+#include "records/job_state.hpp"
 
 namespace warmpool {
 

@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/server.hpp"
-#include "clock.hpp"
+#include "base/clock.hpp"
 #include "jobs/runner.hpp"
 
 namespace warmpool::jobs {

@@ -1,10 +1,11 @@
-#include "app.hpp"
+#include "app/app.hpp"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "api/dashboard.hpp"
 #include "api/docs.hpp"
-#include "jobs/routes.hpp"
+#include "api/pi_job_routes.hpp"
 
 namespace warmpool {
 
@@ -15,6 +16,47 @@ const Config& prepared(const Config& config) {
   return config;
 }
 }  // namespace
+
+jobs::JobSettings job_settings(const Config& c) {
+  jobs::JobSettings s;
+  s.results_dir = std::filesystem::path(c.data_dir) / "results";
+  s.max_digits = c.max_digits;
+  s.workers = c.job_workers > 0 ? c.job_workers : std::max(1, c.max_instances - 1);
+  s.retries = c.job_retries;
+  s.poll_interval = std::chrono::milliseconds(c.job_poll_ms);
+  return s;
+}
+
+PoolSettings pool_settings(const Config& c) {
+  PoolSettings s;
+  s.policy.max_instances = c.max_instances;
+  s.policy.min_idle = c.min_idle;
+  s.policy.max_idle = c.max_idle;
+  s.policy.keep_running = c.keep_running;
+  s.policy.idle_shrink_ms = static_cast<std::int64_t>(c.idle_shrink_s) * 1000;
+  s.capacity.instance_memory = c.instance_memory_mb << 20;
+  s.capacity.memory_budget = c.memory_budget_mb << 20;
+  s.capacity.instance_cpus = c.instance_cpus;
+  s.capacity.cpu_budget = c.cpu_budget;
+  s.capacity.host_limit = c.host_limit;
+  s.manager_id = c.manager_id;
+  s.image = c.image;
+  s.host = c.worker_host;
+  s.port_first = c.port_first;
+  s.port_last = c.port_last;
+  s.container.memory_bytes = c.instance_memory_mb << 20;
+  s.container.nano_cpus = static_cast<std::int64_t>(c.instance_cpus * 1e9);
+  s.container.pids_limit = c.instance_pids;
+  s.container.tmpfs_bytes = c.instance_tmpfs_mb << 20;
+  s.max_restarts = c.max_restarts;
+  s.ping_timeout = std::chrono::milliseconds(c.ping_timeout_ms);
+  s.reset_timeout = std::chrono::milliseconds(c.reset_timeout_ms);
+  s.ready_timeout = std::chrono::milliseconds(c.ready_timeout_ms);
+  s.default_lease_ms = static_cast<std::int64_t>(c.lease_s) * 1000;
+  s.max_lease_ms = static_cast<std::int64_t>(c.max_lease_s) * 1000;
+  return s;
+}
+
 
 engine::DockerEngine::Options engine_options(const Config& config) {
   auto options = engine::DockerEngine::Options::from_env();
@@ -46,8 +88,8 @@ App::App(Config c)
             [this](Lane lane, std::chrono::nanoseconds waited) {
               metrics.observe_queue_wait(lane, std::chrono::duration<double>(waited).count());
             }),
-      pool(config.pool_settings(), store, timed_engine, worker, lanes, clock, &host, &metrics),
-      pi_jobs(config.job_settings(), store, pool, compute, clock, &metrics),
+      pool(pool_settings(config), store, timed_engine, worker, lanes, clock, &host, &metrics),
+      pi_jobs(job_settings(config), store, pool, compute, clock, &metrics),
       scheduler({.period = std::chrono::milliseconds(config.scheduler_period_ms)}, pool, store,
                 timed_engine, worker, clock, host),
       server(config, pool, store, timed_engine, lanes,

@@ -1,4 +1,4 @@
-#include "logging.hpp"
+#include "base/logging.hpp"
 
 #include <ctime>
 #include <random>
@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/formatter.h>
 #include <spdlog/spdlog.h>
+
+#include "base/text.hpp"
 
 namespace warmpool::logging {
 
@@ -17,15 +19,7 @@ thread_local std::string t_request_id;
 // "2026-12-01T18:58:07.123Z"
 std::string utc_time(spdlog::log_clock::time_point t) {
   using namespace std::chrono;
-  const auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char text[64];
-  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return text;
+  return iso8601(duration_cast<milliseconds>(t.time_since_epoch()).count());
 }
 
 std::string_view level_name(spdlog::level::level_enum level) {
@@ -94,11 +88,10 @@ RequestScope::~RequestScope() { t_request_id = std::move(previous_); }
 
 std::string new_request_id() {
   thread_local std::mt19937_64 random{std::random_device{}()};
-  static constexpr char kHex[] = "0123456789abcdef";
   std::uint64_t bits = random();
   std::string id(16, '0');
   for (char& c : id) {
-    c = kHex[bits & 15];
+    c = hex_digit(static_cast<unsigned>(bits));
     bits >>= 4;
   }
   return id;

@@ -8,12 +8,12 @@
 #include <thread>
 
 #include "api/server.hpp"
-#include "config.hpp"
+#include "config/config.hpp"
 #include "engine/docker_engine.hpp"
 #include "engine/timed_engine.hpp"
-#include "host.hpp"
+#include "host/host.hpp"
 #include "jobs/runner.hpp"
-#include "metrics.hpp"
+#include "metrics/metrics.hpp"
 #include "scheduler/scheduler.hpp"
 
 namespace warmpool {
@@ -64,6 +64,11 @@ class App {
 // outlive the server.
 void add_module_routes(api::Server& server, const Config& config, Store& store, Pool& pool,
                        Lanes& lanes, jobs::JobRunner& pi_jobs, const Clock& clock);
+
+// The pool's and the pi job runner's parts of the configuration (job
+// results go to data_dir/results).
+PoolSettings pool_settings(const Config& config);
+jobs::JobSettings job_settings(const Config& config);
 
 // The engine client's options from the configuration (--engine, else
 // DOCKER_HOST, else the default socket).

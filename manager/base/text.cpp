@@ -1,0 +1,53 @@
+#include "base/text.hpp"
+
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+
+namespace warmpool {
+
+char hex_digit(unsigned nibble, bool upper) {
+  static constexpr char kLower[] = "0123456789abcdef";
+  static constexpr char kUpper[] = "0123456789ABCDEF";
+  return (upper ? kUpper : kLower)[nibble & 15];
+}
+
+std::string to_hex(const unsigned char* data, std::size_t size) {
+  std::string out;
+  out.reserve(size * 2);
+  for (std::size_t i = 0; i < size; ++i) {
+    out += hex_digit(data[i] >> 4);
+    out += hex_digit(data[i]);
+  }
+  return out;
+}
+
+std::string iso8601(std::int64_t epoch_ms) {
+  // Floor division, so that times before 1970 keep a positive millisecond part.
+  std::int64_t seconds = epoch_ms / 1000;
+  int millis = static_cast<int>(epoch_ms % 1000);
+  if (millis < 0) {
+    millis += 1000;
+    --seconds;
+  }
+  const std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[64];
+  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  return text;
+}
+
+std::optional<std::int64_t> parse_int(std::string_view text, std::int64_t min, std::int64_t max) {
+  if (text.empty()) return std::nullopt;
+  for (char c : text)
+    if (c < '0' || c > '9') return std::nullopt;
+  std::int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  if (value < min || value > max) return std::nullopt;
+  return value;
+}
+
+}  // namespace warmpool

@@ -1,0 +1,75 @@
+// The records every part of the manager speaks of: instances, allocations,
+// pi jobs and host usage. Plain values with no I/O; the store persists them,
+// the pool and the job runner decide over them, the API serialises them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "records/instance_state.hpp"
+#include "records/job_state.hpp"
+
+namespace warmpool {
+
+struct Instance {
+  std::int64_t id = 0;
+  std::string container_id;
+  std::string host;
+  int port = 0;
+  InstanceState state = InstanceState::Starting;
+  std::int64_t created_ms = 0;
+  std::int64_t updated_ms = 0;
+  std::optional<std::int64_t> deleted_ms;
+  int failures = 0;  // consecutive failed health checks or hand-outs
+  int restarts = 0;  // restarts since the last successful hand-out
+  std::string last_error;
+
+  std::string endpoint() const { return host + ":" + std::to_string(port); }
+};
+
+struct Allocation {
+  std::string id;
+  std::int64_t instance_id = 0;
+  std::string endpoint;
+  std::string client;
+  std::int64_t created_ms = 0;
+  std::int64_t expires_ms = 0;
+  std::optional<std::int64_t> deleted_ms;
+  std::string end_reason;  // "released", "lease expired", "instance lost: ..."
+
+  bool current() const { return !deleted_ms.has_value(); }
+};
+
+// A pi job's digits, as a file in the results directory.
+struct ResultFile {
+  std::string name;    // file name inside the results directory
+  std::string sha256;  // lower-case hex of the whole file
+  std::int64_t bytes = 0;
+};
+
+struct Job {
+  std::int64_t id = 0;  // counts up from 0
+  std::int64_t digits = 0;
+  JobState state = JobState::Queued;
+  double progress = 0;  // in [0, 1]; written while running, at most about once a second
+  std::int64_t created_ms = 0;
+  std::int64_t updated_ms = 0;
+  std::optional<std::int64_t> started_ms;   // first time it ran
+  std::optional<std::int64_t> finished_ms;  // when it became complete, failed or cancelled
+  int attempts = 0;           // runs that lost their worker (retries used)
+  std::string allocation_id;  // while running: the allocation it runs on
+  std::string error;          // failed: why; else the last lost attempt's reason, if any
+  std::optional<ResultFile> result;  // complete only
+  std::optional<std::int64_t> source_job;  // answered from this job's result (a prefix)
+};
+
+enum class Show { Current, Finished, All };
+
+// Host CPU and memory use, as fractions in [0, 1].
+struct HostUsage {
+  double cpu = 0;
+  double memory = 0;
+};
+
+}  // namespace warmpool
