@@ -6,40 +6,47 @@
 
 #include <spdlog/spdlog.h>
 
+#include "metrics/metrics.hpp"
+
 namespace warmpool {
 
 using engine::ContainerStatus;
 using engine::EngineError;
 
 Scheduler::Scheduler(Settings settings, Pool& pool, Store& store, engine::Engine& engine,
-                     WorkerClient& worker, const Clock& clock, HostMonitor& host)
+                     WorkerClient& worker, const Clock& clock, HostUsageSource& host,
+                     Metrics* metrics)
     : settings_(settings),
       pool_(pool),
       store_(store),
       engine_(engine),
       worker_(worker),
       clock_(clock),
-      host_(host) {}
+      host_(host),
+      metrics_(metrics) {}
 
 Scheduler::~Scheduler() { stop(); }
 
 namespace {
 
-// The instance id in a container's warmpool.instance label; 0 when missing.
-std::int64_t instance_of(const engine::Labels& labels) {
-  auto label = labels.find(engine::kInstanceLabel);
-  if (label == labels.end()) return 0;
-  try {
-    return std::stoll(label->second);
-  } catch (const std::exception&) {
-    return 0;
-  }
+bool engine_is_the_problem(const EngineError& e) {
+  return e.kind() == EngineError::Kind::Unreachable || e.kind() == EngineError::Kind::Timeout;
 }
 
-// States in which an instance's container must exist.
-bool expects_container(InstanceState s) {
-  return s == InstanceState::Ready || s == InstanceState::Paused ||
-         s == InstanceState::Allocated || s == InstanceState::Resetting;
+// Runs `body` under the claim on id, which it takes and, unless body keeps
+// it (returns true), gives back. Skips (false) when an operation holds it.
+template <typename F>
+bool under_claim(Pool& pool, std::int64_t id, F&& body) {
+  if (!pool.claim(id)) return false;
+  bool keep = false;
+  try {
+    keep = body();
+  } catch (...) {
+    pool.unclaim(id);
+    throw;
+  }
+  if (!keep) pool.unclaim(id);
+  return true;
 }
 
 }  // namespace
@@ -48,79 +55,22 @@ bool expects_container(InstanceState s) {
 // is left alone, and every decision about a live record is taken again under
 // its claim, since the listing may be stale by then.
 Scheduler::ReconcileReport Scheduler::reconcile() {
-  ReconcileReport report;
   const auto containers = engine_.list({{engine::kManagerLabel, pool_.settings().manager_id}});
-  // Read after the listing: a record is written before its container is
-  // created, so every listed container's record, if any, is here.
-  std::map<std::int64_t, Instance> live;
-  for (auto& i : store_.instances(Show::Current)) live.emplace(i.id, std::move(i));
-  std::set<std::string> listed;
-
-  auto remove_orphan = [&](const engine::ContainerInfo& c) {
-    spdlog::info("reconcile: removing container {} with no live record", c.id.substr(0, 12));
-    engine_.remove(c.id);
-    ++report.removed_orphans;
-  };
-  for (const auto& c : containers) {
-    listed.insert(c.id);
-    const std::int64_t id = instance_of(c.labels);
-    auto record = live.find(id);
-    if (record == live.end()) {
-      remove_orphan(c);
-      continue;
-    }
-    if (record->second.container_id == c.id) {
-      ++report.adopted;
-      continue;
-    }
-    // A live record holding another container, or none yet: this one may be
-    // the record's own, created but not yet recorded. Decide under the claim.
-    if (!pool_.claim(id)) continue;
-    try {
-      auto now = store_.instance(id);
-      if (!now || now->container_id != c.id) remove_orphan(c);
-      else ++report.adopted;
-    } catch (...) {
-      pool_.unclaim(id);
-      throw;
-    }
-    pool_.unclaim(id);
+  const ReconcilePlan plan = plan_reconcile(containers, store_.instances(Show::Current));
+  ReconcileReport report;
+  report.adopted = plan.adopted;
+  for (const auto& container : plan.remove) remove_orphan(container, report);
+  for (const auto& [id, container] : plan.confirm_orphan) {
+    bool orphan = false;
+    under_claim(pool_, id, [&] { return (orphan = confirm_orphan(id, container)), false; });
+    if (orphan) remove_orphan(container, report);
+    else ++report.adopted;
   }
-
-  for (const auto& [id, instance] : live) {
-    if (!expects_container(instance.state) || instance.container_id.empty() ||
-        listed.count(instance.container_id))
-      continue;
-    if (!pool_.claim(id)) continue;
-    // The container may have been created after the listing: ask the engine.
-    bool gone = false;
-    std::optional<Instance> now;
-    try {
-      now = store_.instance(id);
-      if (now && expects_container(now->state) && !now->container_id.empty()) {
-        try {
-          engine_.inspect(now->container_id);
-        } catch (const EngineError& e) {
-          if (e.kind() != EngineError::Kind::NotFound) throw;
-          gone = true;
-        }
-      }
-      if (gone) {
-        if (auto current = store_.current_allocation_of(id))
-          store_.end_allocation(current->id, "instance lost: its container is gone", clock_.now_ms());
-      }
-    } catch (...) {
-      pool_.unclaim(id);
-      throw;
-    }
-    if (!gone) {
-      pool_.unclaim(id);
-      continue;
-    }
-    ++report.lost;
-    pool_.fault(id, "lost: container " + now->container_id.substr(0, 12) + " is gone");
+  for (auto id : plan.confirm_lost) {
+    bool lost = false;
+    under_claim(pool_, id, [&] { return lost = confirm_lost(id); });
+    report.lost += lost;
   }
-
   const bool first = first_reconcile_.exchange(false);
   if (first || report.removed_orphans > 0 || report.lost > 0)
     spdlog::info("reconcile: {} adopted, {} orphan containers removed, {} records lost",
@@ -128,45 +78,142 @@ Scheduler::ReconcileReport Scheduler::reconcile() {
   return report;
 }
 
-// Returns false when the instance was found faulty (and reported).
-bool Scheduler::check(const Instance& instance) {
-  const auto& settings = pool_.settings();
-  std::string fault;
+bool Scheduler::confirm_orphan(std::int64_t id, const std::string& container) {
+  auto now = store_.instance(id);
+  return !now || now->container_id != container;
+}
+
+// REQUIRES: the claim on id; passed to the pool's recovery when lost (true).
+bool Scheduler::confirm_lost(std::int64_t id) {
+  auto now = store_.instance(id);
+  if (!now || !expects_container(now->state) || now->container_id.empty()) return false;
   try {
-    if (instance.state == InstanceState::Ready) {
-      worker_.ping(instance.endpoint(), settings.ping_timeout);
-    } else {
-      auto info = engine_.inspect(instance.container_id);
-      const auto expected =
-          instance.state == InstanceState::Paused ? ContainerStatus::Paused : ContainerStatus::Running;
-      if (instance.state == InstanceState::Paused && info.status == ContainerStatus::Running) {
-        // Unpaused by someone else, or by a hand-out the manager did not live
-        // to commit: its worker was reset before the pause, so if it answers
-        // it is simply running-idle (upkeep pauses it again if need be).
-        worker_.ping(instance.endpoint(), settings.ping_timeout);
-        store_.transition(instance.id, InstanceState::Ready, clock_.now_ms());
+    engine_.inspect(now->container_id);
+    return false;
+  } catch (const EngineError& e) {
+    if (e.kind() != EngineError::Kind::NotFound) throw;
+  }
+  if (auto current = store_.current_allocation_of(id))
+    store_.end_allocation(current->id, "instance lost: its container is gone", clock_.now_ms());
+  pool_.fail(id, "lost: container " + now->container_id.substr(0, 12) + " is gone");
+  return true;
+}
+
+// A removal that fails is tried again after a back-off, not every tick.
+void Scheduler::remove_orphan(const std::string& container, ReconcileReport& report) {
+  {
+    std::lock_guard lock(mu_);
+    if (!orphan_backoff_.due(container, clock_.now_ms())) return;
+  }
+  try {
+    spdlog::info("reconcile: removing container {} with no live record", container.substr(0, 12));
+    engine_.remove(container);
+    ++report.removed_orphans;
+    std::lock_guard lock(mu_);
+    orphan_backoff_.succeeded(container);
+  } catch (const EngineError& e) {
+    if (engine_is_the_problem(e)) throw;
+    std::lock_guard lock(mu_);
+    orphan_backoff_.failed(container, clock_.now_ms());
+    spdlog::warn("reconcile: cannot remove container {} (attempt {}): {}", container.substr(0, 12),
+                 orphan_backoff_.failures(container), e.what());
+  }
+}
+
+void Scheduler::expire_leases(std::int64_t now_ms, TickReport& report) {
+  for (const auto& id : pick_expired(store_.allocations(Show::Current), now_ms)) {
+    pool_.release(id, "lease expired");
+    ++report.expired;
+  }
+}
+
+void Scheduler::check_instances(TickReport& report) {
+  for (const auto& listed : store_.instances(Show::Current)) {
+    const TickAction action = tick_action(listed.state);
+    if (action == TickAction::None) continue;
+    under_claim(pool_, listed.id, [&] {
+      // Re-read under the claim: the snapshot may be stale.
+      auto current = store_.instance(listed.id);
+      if (!current || current->state != listed.state) return false;
+      if (action == TickAction::Resume) {
+        pool_.resume(listed.id);  // takes the claim over
+        ++report.resumed;
         return true;
       }
-      if (info.status != expected)
-        fault = std::string("container is ") + engine::to_string(info.status) +
-                (info.oom_killed ? " (out of memory)" : "") + ", expected " +
-                engine::to_string(expected);
+      if (check(*current)) return false;
+      ++report.faults;
+      return true;  // passed to recovery
+    });
+  }
+}
+
+bool Scheduler::check(const Instance& instance) {
+  const auto ping_timeout = pool_.settings().ping_timeout;
+  std::string fault;
+  try {
+    if (probe_for(instance.state) == Probe::Ping) {
+      worker_.ping(instance.endpoint(), ping_timeout);
+    } else {
+      const ContainerVerdict verdict = judge_container(instance.state, engine_.inspect(instance.container_id));
+      if (verdict.kind == ContainerVerdict::ConfirmRunning) {
+        worker_.ping(instance.endpoint(), ping_timeout);
+        store_.transition(instance.id, InstanceState::Ready, clock_.now_ms());
+      }
+      fault = verdict.fault;
     }
   } catch (const EngineError& e) {
-    if (e.kind() == EngineError::Kind::Unreachable || e.kind() == EngineError::Kind::Timeout)
-      throw;  // the engine is the problem, not the instance
+    if (engine_is_the_problem(e)) throw;  // not the instance's fault
     fault = e.what();
   } catch (const WorkerError& e) {
     fault = e.what();
   }
   if (fault.empty()) return true;
-
   if (instance.state == InstanceState::Allocated) {
     if (auto current = store_.current_allocation_of(instance.id))
       store_.end_allocation(current->id, "instance lost: " + fault, clock_.now_ms());
   }
-  pool_.fault(instance.id, "health check: " + fault);
+  pool_.fail(instance.id, "health check: " + fault);
   return false;
+}
+
+void Scheduler::keep_up(const HostUsage& usage, std::int64_t now_ms, TickReport& report) {
+  const auto plan = plan_upkeep(store_.instances(Show::Current), pool_.claimed(),
+                                pool_.settings().policy, pool_.capacity(), usage, now_ms);
+  for (int k = 0; k < plan.create; ++k) {
+    try {
+      pool_.add_instance();
+      ++report.created;
+    } catch (const PoolConflict& e) {
+      spdlog::debug("upkeep: {}", e.what());
+      break;
+    }
+  }
+  for (auto id : plan.pause) set_idle_state(id, InstanceState::Paused, report.paused);
+  for (auto id : plan.unpause) set_idle_state(id, InstanceState::Ready, report.unpaused);
+  for (auto id : plan.remove) {
+    try {
+      if (pool_.delete_instance(id, "idle pool shrink")) ++report.removed;
+    } catch (const PoolConflict&) {
+    }
+  }
+}
+
+void Scheduler::set_idle_state(std::int64_t id, InstanceState target, int& counter) {
+  under_claim(pool_, id, [&] {
+    try {
+      pool_.set_idle_state(id, target);
+      ++counter;
+      return false;
+    } catch (const EngineError& e) {
+      if (engine_is_the_problem(e)) throw;  // the claim is given back by under_claim
+      pool_.fail(id, std::string("upkeep: ") + e.what());
+    } catch (const StoreError&) {
+      throw;
+    } catch (const std::exception& e) {
+      pool_.fail(id, std::string("upkeep: ") + e.what());
+    }
+    return true;  // passed to recovery
+  });
 }
 
 Scheduler::TickReport Scheduler::tick() {
@@ -182,78 +229,31 @@ Scheduler::TickReport Scheduler::tick() {
   const auto reconciled = reconcile();
   report.orphans = reconciled.removed_orphans;
   report.lost = reconciled.lost;
-
-  for (const auto& id : pick_expired(store_.allocations(Show::Current), now)) {
-    pool_.release(id, "lease expired");
-    ++report.expired;
-  }
-
-  for (const auto& instance : store_.instances(Show::Current)) {
-    const auto state = instance.state;
-    const bool checked = state == InstanceState::Ready || state == InstanceState::Paused ||
-                         state == InstanceState::Allocated;
-    const bool unfinished = state == InstanceState::Starting || state == InstanceState::Resetting ||
-                            state == InstanceState::Deleting || state == InstanceState::Error;
-    if (!checked && !unfinished) continue;
-    if (!pool_.claim(instance.id)) continue;  // an operation is in flight
-    // Re-read under the claim: the snapshot may be stale.
-    auto current = store_.instance(instance.id);
-    if (!current || current->state != state) {
-      pool_.unclaim(instance.id);
-      continue;
-    }
-    if (unfinished) {
-      pool_.resume(instance.id);
-      ++report.resumed;
-      continue;
-    }
-    bool healthy = false;
-    try {
-      healthy = check(*current);
-    } catch (...) {
-      pool_.unclaim(instance.id);
-      throw;
-    }
-    if (healthy) pool_.unclaim(instance.id);
-    else ++report.faults;
-  }
-
-  const auto plan = plan_upkeep(store_.instances(Show::Current), pool_.claimed(),
-                                pool_.settings().policy, pool_.capacity(), usage, now);
-  for (int k = 0; k < plan.create; ++k) {
-    try {
-      pool_.add_instance();
-      ++report.created;
-    } catch (const PoolConflict& e) {
-      spdlog::debug("upkeep: {}", e.what());
-      break;
-    }
-  }
-  auto settle = [&](std::int64_t id, InstanceState target, int& counter) {
-    if (!pool_.claim(id)) return;
-    try {
-      pool_.settle(id, target);
-      ++counter;
-      pool_.unclaim(id);
-    } catch (const EngineError& e) {
-      if (e.kind() == EngineError::Kind::Unreachable || e.kind() == EngineError::Kind::Timeout) {
-        pool_.unclaim(id);  // the engine is the problem, not the instance
-        throw;
-      }
-      pool_.fault(id, std::string("upkeep: ") + e.what());
-    } catch (const std::exception& e) {
-      pool_.fault(id, std::string("upkeep: ") + e.what());
-    }
-  };
-  for (auto id : plan.pause) settle(id, InstanceState::Paused, report.paused);
-  for (auto id : plan.unpause) settle(id, InstanceState::Ready, report.unpaused);
-  for (auto id : plan.remove) {
-    try {
-      if (pool_.delete_instance(id, "idle pool shrink")) ++report.removed;
-    } catch (const PoolConflict&) {
-    }
-  }
+  expire_leases(now, report);
+  check_instances(report);
+  keep_up(usage, now, report);
+  record(report);
   return report;
+}
+
+std::string Scheduler::describe(const TickReport& r) {
+  std::string out;
+  const std::pair<const char*, int> counts[] = {
+      {"expired", r.expired}, {"orphans", r.orphans}, {"lost", r.lost},
+      {"faults", r.faults},   {"resumed", r.resumed}, {"created", r.created},
+      {"paused", r.paused},   {"unpaused", r.unpaused}, {"removed", r.removed}};
+  for (const auto& [name, n] : counts)
+    if (n > 0) out += (out.empty() ? "" : " ") + std::string(name) + "=" + std::to_string(n);
+  return out.empty() ? "nothing to do" : out;
+}
+
+void Scheduler::record(const TickReport& r) {
+  spdlog::debug("scheduler tick: {}", describe(r));
+  if (!metrics_) return;
+  metrics_->count_tick(true);
+  metrics_->count_scheduler_actions({{"expired", r.expired}, {"orphans", r.orphans}, {"lost", r.lost},
+                                     {"faults", r.faults}, {"resumed", r.resumed}, {"created", r.created},
+                                     {"paused", r.paused}, {"unpaused", r.unpaused}, {"removed", r.removed}});
 }
 
 void Scheduler::start() {
@@ -287,7 +287,7 @@ void Scheduler::loop(std::stop_token stop) {
     try {
       tick();
     } catch (const EngineError& e) {
-      if (e.kind() == EngineError::Kind::Unreachable || e.kind() == EngineError::Kind::Timeout) {
+      if (engine_is_the_problem(e)) {
         engine_ok_ = false;
         pool_.set_engine_state(false, e.what(), e.kind() == EngineError::Kind::Timeout);
       }
@@ -295,10 +295,16 @@ void Scheduler::loop(std::stop_token stop) {
     } catch (const std::exception& e) {
       error = e.what();
     }
-    if (!error.empty()) spdlog::warn("scheduler: tick failed: {}", error);
+    failing_ticks_ = error.empty() ? 0 : failing_ticks_ + 1;
+    const auto delay = next_tick_delay(settings_.period, failing_ticks_, settings_.max_backoff);
+    if (!error.empty()) {
+      spdlog::warn("scheduler: tick failed ({} in a row; next in {} ms): {}", failing_ticks_.load(),
+                   delay.count(), error);
+      if (metrics_) metrics_->count_tick(false);
+    }
     std::unique_lock lock(mu_);
     last_error_ = error;
-    wake_cv_.wait_for(lock, stop, settings_.period, [&] { return woken_; });
+    wake_cv_.wait_for(lock, stop, delay, [&] { return woken_; });
     woken_ = false;
   }
 }

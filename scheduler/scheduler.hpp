@@ -12,7 +12,9 @@
 // label (at start-up, after an engine restart, and whenever a container leaked).
 // The engine's event stream wakes the loop at once when a container dies, or
 // is paused or unpaused by someone else. A failing tick is logged and retried
-// next period; it never kills the thread.
+// after a back-off that doubles per failure in a row (capped); it never kills
+// the thread. The decisions are pure functions (pool/checks.hpp,
+// pool/decisions.hpp); this file observes, applies and records.
 #pragma once
 
 #include <atomic>
@@ -24,6 +26,8 @@
 #include <thread>
 
 #include "host/host.hpp"
+#include "pool/backoff.hpp"
+#include "pool/checks.hpp"
 #include "pool/pool.hpp"
 
 namespace warmpool {
@@ -32,6 +36,7 @@ class Scheduler {
  public:
   struct Settings {
     std::chrono::milliseconds period{2000};
+    std::chrono::milliseconds max_backoff{60000};  // longest wait after failing ticks
     bool watch_events = true;
   };
 
@@ -46,6 +51,8 @@ class Scheduler {
     int unpaused = 0;
     int removed = 0;
   };
+  // "expired=1 faults=2 ...", the non-zero counts only.
+  static std::string describe(const TickReport& report);
 
   struct ReconcileReport {
     int adopted = 0;
@@ -53,8 +60,10 @@ class Scheduler {
     int lost = 0;             // live records whose container is gone
   };
 
+  // metrics may be null.
   Scheduler(Settings settings, Pool& pool, Store& store, engine::Engine& engine,
-            WorkerClient& worker, const Clock& clock, HostMonitor& host);
+            WorkerClient& worker, const Clock& clock, HostUsageSource& host,
+            Metrics* metrics = nullptr);
   ~Scheduler();
 
   // Matches the engine's labelled containers with the records: adopts the
@@ -64,6 +73,7 @@ class Scheduler {
   // EngineError when the engine cannot be listed.
   ReconcileReport reconcile();
   // One pass of the loop, on the caller's thread (tests force ticks).
+  // Throws what stopped it (the engine down, a store error).
   TickReport tick();
 
   void start();          // runs the loop (and the event watch) on their own threads
@@ -72,11 +82,25 @@ class Scheduler {
 
   bool engine_reachable() const { return engine_ok_; }
   std::string last_error() const;
+  int failing_ticks() const { return failing_ticks_; }  // in a row, 0 after a good one
 
  private:
   void loop(std::stop_token stop);
   void watch(std::stop_token stop);
-  bool check(const Instance& instance);  // false: a fault was reported
+  // Under the claim on `id`: is `container` really not the record's? Removes it if so.
+  bool confirm_orphan(std::int64_t id, const std::string& container);
+  // Under the claim on `id`: is its container really gone? Then ends its
+  // allocation and reports the fault.
+  bool confirm_lost(std::int64_t id);
+  void remove_orphan(const std::string& container, ReconcileReport& report);
+  void expire_leases(std::int64_t now_ms, TickReport& report);
+  void check_instances(TickReport& report);
+  // REQUIRES: the claim on instance.id; kept when healthy, passed to the
+  // pool's recovery otherwise. Returns false when a fault was reported.
+  bool check(const Instance& instance);
+  void keep_up(const HostUsage& usage, std::int64_t now_ms, TickReport& report);
+  void set_idle_state(std::int64_t id, InstanceState target, int& counter);
+  void record(const TickReport& report);
   bool worth_a_look(const engine::Event& e);  // should this event wake the loop?
 
   const Settings settings_;
@@ -85,14 +109,17 @@ class Scheduler {
   engine::Engine& engine_;
   WorkerClient& worker_;
   const Clock& clock_;
-  HostMonitor& host_;
+  HostUsageSource& host_;
+  Metrics* metrics_;
 
   std::atomic<bool> engine_ok_{true};
   std::atomic<bool> first_reconcile_{true};  // logs the start-up reconcile in full
+  std::atomic<int> failing_ticks_{0};
   mutable std::mutex mu_;
   std::condition_variable_any wake_cv_;
-  bool woken_ = false;     // GUARDED_BY(mu_)
+  bool woken_ = false;      // GUARDED_BY(mu_)
   std::string last_error_;  // GUARDED_BY(mu_)
+  Backoff orphan_backoff_{2'000, 5 * 60'000};  // GUARDED_BY(mu_); by container id
   std::jthread loop_thread_;
   std::jthread watch_thread_;
 };

@@ -22,7 +22,6 @@
 using namespace warmpool;
 using bench::ms_since;
 using bench::percentile;
-using bench::SteadyClock;
 
 namespace {
 
@@ -66,8 +65,8 @@ class Rig {
   // Waits until every instance is idle in its policy state and nothing is in flight.
   void wait_settled() {
     const int n = app_->config.max_instances;
-    const auto deadline = SteadyClock::now() + std::chrono::seconds(120);
-    while (SteadyClock::now() < deadline) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (std::chrono::steady_clock::now() < deadline) {
       int ready = 0, paused = 0;
       for (const auto& i : app_->store.instances(Show::Current)) {
         ready += i.state == InstanceState::Ready;
@@ -119,7 +118,7 @@ Summary hand_out(Rig& rig, int clients, int rounds) {
         auto c = rig.client();
         c.Get("/health");  // connect first: the hand-out is timed, not the handshake
         start.arrive_and_wait();
-        const auto t0 = SteadyClock::now();
+        const auto t0 = std::chrono::steady_clock::now();
         ids[static_cast<std::size_t>(k)] = allocate(c);
         const double ms = ms_since(t0);
         std::lock_guard lock(mu);
@@ -154,7 +153,7 @@ Summary raw_unpause(Rig& rig, int clients, int rounds) {
     for (const auto& instance : paused) {
       threads.emplace_back([&, instance] {
         start.arrive_and_wait();
-        const auto t0 = SteadyClock::now();
+        const auto t0 = std::chrono::steady_clock::now();
         app.engine.unpause(instance.container_id);
         for (;;) {
           try {

@@ -34,14 +34,14 @@ PoolSettings pool_settings(const Config& c) {
   s.policy.max_idle = c.max_idle;
   s.policy.keep_running = c.keep_running;
   s.policy.idle_shrink_ms = static_cast<std::int64_t>(c.idle_shrink_s) * 1000;
-  s.capacity.instance_memory = c.instance_memory_mb << 20;
-  s.capacity.memory_budget = c.memory_budget_mb << 20;
+  s.capacity.instance_memory_bytes = c.instance_memory_mb << 20;
+  s.capacity.memory_budget_bytes = c.memory_budget_mb << 20;
   s.capacity.instance_cpus = c.instance_cpus;
   s.capacity.cpu_budget = c.cpu_budget;
   s.capacity.host_limit = c.host_limit;
   s.manager_id = c.manager_id;
   s.image = c.image;
-  s.host = c.worker_host;
+  s.worker_host = c.worker_host;
   s.port_first = c.port_first;
   s.port_last = c.port_last;
   s.container.memory_bytes = c.instance_memory_mb << 20;
@@ -91,7 +91,7 @@ App::App(Config c)
       pool(pool_settings(config), store, timed_engine, worker, lanes, clock, &host, &metrics),
       pi_jobs(job_settings(config), store, pool, compute, clock, &metrics),
       scheduler({.period = std::chrono::milliseconds(config.scheduler_period_ms)}, pool, store,
-                timed_engine, worker, clock, host),
+                timed_engine, worker, clock, host, &metrics),
       server(config, pool, store, timed_engine, lanes,
              {[this] { return scheduler.engine_reachable(); },
               [this] { return scheduler.last_error(); }},

@@ -1,5 +1,5 @@
-// Host CPU and memory use, read from /proc. CPU use is the busy fraction
-// between two samples, so the first sample reports 0.
+// Host CPU and memory use. The real source reads /proc: CPU use is the busy
+// fraction between two samples, so the first sample reports 0.
 #pragma once
 
 #include <cstdint>
@@ -17,13 +17,22 @@ struct HostInfo {
 
 HostInfo read_host_info();
 
+// Where host usage comes from: /proc on a real host, given values in tests.
 // Thread-safe.
-class HostMonitor {
+class HostUsageSource {
  public:
+  virtual ~HostUsageSource() = default;
   // Takes a new sample; returns use since the previous one.
-  HostUsage sample();
-  // The last sample's figures, without reading /proc.
-  HostUsage last() const;
+  virtual HostUsage sample() = 0;
+  // The last sample's figures, without measuring again.
+  virtual HostUsage last() const = 0;
+};
+
+// Reads /proc. Thread-safe.
+class HostMonitor final : public HostUsageSource {
+ public:
+  HostUsage sample() override;
+  HostUsage last() const override;
 
  private:
   mutable std::mutex mu_;

@@ -60,6 +60,10 @@ Metrics::Metrics()
       replacements_(family(prometheus::BuildCounter(), "warmpool_replacements_total",
                            "Instances deleted because restarts did not save them", *registry_)
                         .Add({})),
+      ticks_(family(prometheus::BuildCounter(), "warmpool_scheduler_ticks_total",
+                    "Scheduler ticks, by result (ok, failed)", *registry_)),
+      scheduler_actions_(family(prometheus::BuildCounter(), "warmpool_scheduler_actions_total",
+                                "What scheduler ticks did, by action", *registry_)),
       instances_(family(prometheus::BuildGauge(), "warmpool_instances", "Live instances, by state",
                         *registry_)),
       jobs_(family(prometheus::BuildGauge(), "warmpool_pi_jobs", "Pi jobs, by state", *registry_)),
@@ -82,6 +86,8 @@ Metrics::Metrics()
     job_seconds_.Add({{"state", to_string(s)}}, kJobBuckets);
   restarts_total_.Add({{"result", "ok"}});
   restarts_total_.Add({{"result", "failed"}});
+  ticks_.Add({{"result", "ok"}});
+  ticks_.Add({{"result", "failed"}});
 }
 
 void Metrics::observe_allocate(const std::string& outcome, double seconds) {
@@ -106,6 +112,13 @@ void Metrics::count_fault() { faults_.Increment(); }
 void Metrics::count_restart(bool ok) { restarts_total_.Add({{"result", ok ? "ok" : "failed"}}).Increment(); }
 
 void Metrics::count_replacement() { replacements_.Increment(); }
+
+void Metrics::count_tick(bool ok) { ticks_.Add({{"result", ok ? "ok" : "failed"}}).Increment(); }
+
+void Metrics::count_scheduler_actions(const std::vector<std::pair<std::string, int>>& actions) {
+  for (const auto& [action, n] : actions)
+    if (n > 0) scheduler_actions_.Add({{"action", action}}).Increment(n);
+}
 
 void Metrics::observe_job(JobState final_state, double seconds) {
   job_seconds_.Add({{"state", to_string(final_state)}}, kJobBuckets).Observe(seconds);

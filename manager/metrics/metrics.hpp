@@ -11,6 +11,8 @@
 #include <array>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -49,6 +51,10 @@ class Metrics {
   void count_restart(bool ok);
   // An instance deleted because restarts did not save it.
   void count_replacement();
+  // One scheduler tick, by result; and what the good ones did, by action
+  // ("expired", "faults", "created", ...).
+  void count_tick(bool ok);
+  void count_scheduler_actions(const std::vector<std::pair<std::string, int>>& actions);
   // A pi job that ran and ended: "complete", "failed" or "cancelled", with
   // the seconds from its submission.
   void observe_job(JobState final_state, double seconds);
@@ -69,6 +75,8 @@ class Metrics {
   prometheus::Counter& faults_;
   prometheus::Family<prometheus::Counter>& restarts_total_;
   prometheus::Counter& replacements_;
+  prometheus::Family<prometheus::Counter>& ticks_;
+  prometheus::Family<prometheus::Counter>& scheduler_actions_;
   prometheus::Family<prometheus::Gauge>& instances_;
   prometheus::Family<prometheus::Gauge>& jobs_;
   prometheus::Family<prometheus::Gauge>& queue_depth_;

@@ -40,7 +40,8 @@ std::optional<std::string> create_refusal(const std::vector<Instance>& instances
   const int live = count_live(instances);
   if (live >= policy.max_instances)
     return "instance limit reached (" + std::to_string(policy.max_instances) + ")";
-  if (capacity.memory_budget > 0 && (live + 1) * capacity.instance_memory > capacity.memory_budget)
+  if (capacity.memory_budget_bytes > 0 &&
+      (live + 1) * capacity.instance_memory_bytes > capacity.memory_budget_bytes)
     return "memory budget exhausted";
   if (capacity.cpu_budget > 0 && (live + 1) * capacity.instance_cpus > capacity.cpu_budget + 1e-9)
     return "CPU budget exhausted";
@@ -62,7 +63,7 @@ std::optional<int> pick_port(const std::vector<Instance>& instances, const std::
   return std::nullopt;
 }
 
-InstanceState settle_state(const std::vector<Instance>& instances, std::int64_t instance_id,
+InstanceState idle_state_for(const std::vector<Instance>& instances, std::int64_t instance_id,
                            const PoolPolicy& policy) {
   int running_idle = 0;
   for (const auto& i : instances)

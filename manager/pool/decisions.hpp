@@ -22,8 +22,8 @@ struct PoolPolicy {
 
 // Resource limits that creation must respect.
 struct Capacity {
-  std::int64_t instance_memory = 512ll << 20;
-  std::int64_t memory_budget = 0;  // bytes for all instances; 0 = no budget
+  std::int64_t instance_memory_bytes = 512ll << 20;
+  std::int64_t memory_budget_bytes = 0;  // for all instances; 0 = no budget
   double instance_cpus = 1.0;
   double cpu_budget = 0;           // CPUs for all instances; 0 = no budget
   double host_limit = 0.9;         // refuse to create above this host CPU or memory use (1 = never)
@@ -45,7 +45,7 @@ std::optional<int> pick_port(const std::vector<Instance>& instances, const std::
 
 // The idle state a released or new instance should settle in: Ready while
 // fewer than keep_running idle instances are running, else Paused.
-InstanceState settle_state(const std::vector<Instance>& instances, std::int64_t instance_id,
+InstanceState idle_state_for(const std::vector<Instance>& instances, std::int64_t instance_id,
                            const PoolPolicy& policy);
 
 // What the scheduler should do to keep the warm pool within its policy.

@@ -3,11 +3,15 @@
 // keeps in memory only which instances are claimed by an operation in flight,
 // so that no two operations drive the same container at once.
 //
-// The hot path, allocate(), runs the hand-out on the high lane: pick an idle
-// instance, unpause it if paused, reset and ping its worker (each with a
-// deadline), then commit the allocation in one transaction. A failing
-// instance goes to `error` and the next one is tried. Creation, deletion and
-// restarts run on the normal lane.
+// One file per story:
+//   hand_out.cpp   allocate(): claim -> prepare (unpause, reset, ping) -> commit,
+//                  on the high lane; a failing instance goes to `error` and
+//                  the next one is tried
+//   release.cpp    release(), renew(), and the reset that returns an instance
+//                  to the idle pool (high lane)
+//   lifecycle.cpp  create, restart, remove, recover, resume (normal lane),
+//                  sharing one bring-up sequence
+//   pool.cpp       claims, waking waiters, the engine's reachability, counts
 //
 // Thread-safe. No lock is held across an engine or worker call.
 #pragma once
@@ -26,6 +30,7 @@
 
 #include "base/clock.hpp"
 #include "engine/engine.hpp"
+#include "pool/backoff.hpp"
 #include "pool/decisions.hpp"
 #include "worker/worker_client.hpp"
 #include "queue/lanes.hpp"
@@ -33,7 +38,7 @@
 
 namespace warmpool {
 
-class HostMonitor;
+class HostUsageSource;
 class Metrics;
 
 struct PoolSettings {
@@ -41,7 +46,7 @@ struct PoolSettings {
   Capacity capacity;
   std::string manager_id = "warmpool";  // value of the warmpool.manager label
   std::string image = "warmpool/pi-worker:latest";
-  std::string host = "127.0.0.1";  // where workers listen (host network)
+  std::string worker_host = "127.0.0.1";  // where workers listen (host network)
   int port_first = 20000;
   int port_last = 20999;
   engine::ContainerSpec container;  // limits and hardening; name, cmd and labels are set per instance
@@ -80,12 +85,11 @@ struct PoolCounts {
 
 class Pool {
  public:
-  using SteadyClock = std::chrono::steady_clock;
-
   // All references must outlive the pool. host may be null (no headroom
   // check); metrics may be null (nothing counted).
   Pool(PoolSettings settings, Store& store, engine::Engine& engine, WorkerClient& worker,
-       Lanes& lanes, const Clock& clock, HostMonitor* host = nullptr, Metrics* metrics = nullptr);
+       Lanes& lanes, const Clock& clock, HostUsageSource* host = nullptr,
+       Metrics* metrics = nullptr, const SteadyClock& steady = SteadyClock::real());
 
   struct AllocateRequest {
     std::int64_t lease_ms = 0;  // 0 = default lease
@@ -126,16 +130,21 @@ class Pool {
 
   // Moves an idle instance between running and paused (scheduler upkeep).
   // REQUIRES: the caller holds the claim on id. Throws on engine failure.
-  void settle(std::int64_t id, InstanceState target);
+  void set_idle_state(std::int64_t id, InstanceState target);
+
+  // A fault found in a working instance is recovered at once; when recovery
+  // itself failed (a create or restart), the next attempt waits for the
+  // scheduler's next tick, so a broken engine or image cannot make the pool
+  // churn containers in a tight loop.
+  enum class Retry { Now, NextTick };
   // Records a fault (state error) and starts recovery: restart up to
   // max_restarts times, then delete (the warm pool is refilled by upkeep).
-  // A restart that fails is retried by the scheduler's next resume(), once
-  // per tick, not at once.
   // REQUIRES: the caller holds the claim on id; it passes to the recovery.
-  void fault(std::int64_t id, const std::string& error) { fail(id, error); }
+  void fail(std::int64_t id, const std::string& error, Retry retry = Retry::Now);
   // Finishes whatever a crashed manager left an instance in the middle of:
-  // starting -> (re)create, resetting -> recycle, deleting -> remove,
-  // error -> recover. REQUIRES: the caller holds the claim on id.
+  // starting -> (re)create, resetting -> recycle, deleting -> remove (unless
+  // its container's removal is backing off), error -> recover.
+  // REQUIRES: the caller holds the claim on id.
   void resume(std::int64_t id);
 
   // The scheduler reports the engine's reachability after each check; the
@@ -151,43 +160,59 @@ class Pool {
   Capacity capacity() const { return settings_.capacity; }
   HostUsage host_usage() const;
 
-  // Test hook: called after each hand-out attempt's decision, before I/O.
+  // Test hook: called after each hand-out attempt's claim, before I/O.
   std::function<void(std::int64_t instance_id)> test_on_claim;
 
  private:
+  // --- hand_out.cpp ---
   struct HandOut {
     std::optional<Allocation> allocation;
     std::uint64_t idle_generation = 0;  // when none was idle: the generation seen
     InstanceState was = InstanceState::Ready;  // the instance's state when it was picked
   };
   struct HandOutCall;
+  struct Claimed {
+    std::optional<Instance> instance;  // nullopt: none idle
+    std::uint64_t idle_generation = 0;
+  };
+  void wait_for_idle(const AllocateRequest& request, std::uint64_t seen_generation);
   HandOut hand_out_on_high_lane(const AllocateRequest& request);
   HandOut try_hand_out(const AllocateRequest& request, HandOutCall& call);
+  Claimed claim_idle();
+  bool prepare(const Instance& instance);
+  void refuse_if_engine_hung(std::int64_t id);
+  void unpause_for_hand_out(const Instance& instance);
+  std::optional<Allocation> commit(const AllocateRequest& request, HandOutCall& call,
+                                   const Instance& instance);
   void judge_timeout(std::int64_t id, const std::string& error);  // REQUIRES: the claim on id
-  std::pair<std::optional<std::int64_t>, std::uint64_t> claim_idle();
   void put_back(const Instance& instance);  // REQUIRES: the claim on instance.id; releases it
-  std::optional<Instance> add_instance_locked();  // REQUIRES: mu_ held
-  void recover(std::int64_t instance_id);
+  void observe_hand_out(InstanceState was, bool waited, SteadyClock::time_point started);
+
+  // --- release.cpp ---
   void recycle(std::int64_t instance_id, bool resumed = false);
+
+  // --- lifecycle.cpp ---
+  std::optional<Instance> add_instance_locked();  // REQUIRES: mu_ held
+  void request_instances_for_waiters();
   void create(std::int64_t instance_id);
-  void remove(std::int64_t instance_id, const std::string& reason);
   void restart(std::int64_t instance_id);
+  void bring_up(std::int64_t instance_id, void (Pool::*start_container)(const Instance&));
+  void create_container(const Instance& instance);
+  void restart_container(const Instance& instance);
   void wait_ready(const Instance& instance);
-  // A fault found in a working instance is recovered at once; when recovery
-  // itself failed (a create or restart), the next attempt waits for the
-  // scheduler's next tick, so a broken engine or image cannot make the pool
-  // churn containers in a tight loop.
-  enum class Retry { Now, NextTick };
-  void fail(std::int64_t id, const std::string& error, Retry retry = Retry::Now);
-  void observe(const std::exception& e);  // notes an unreachable engine
+  void remove(std::int64_t instance_id, const std::string& reason);
+  void recover(std::int64_t instance_id);
+  bool removal_due(const Instance& instance);
+  engine::ContainerSpec spec_for(const Instance& instance) const;
+
+  // --- pool.cpp ---
+  void note_if_unreachable(const std::exception& e);
   bool engine_answers(const std::string& container_id);  // false (and noted) when it does not
   bool paused_now(const std::string& container_id);       // false when the engine cannot say
-  void request_instances_for_waiters();
   void notify_idle();       // an instance may have become idle: wakes one waiter
   void wake_one_waiter();   // REQUIRES: mu_ held
   bool post(Lane lane, std::function<void()> task);
   void post_or_unclaim(std::int64_t id, std::function<void()> task);
-  engine::ContainerSpec spec_for(const Instance& instance) const;
 
   const PoolSettings settings_;
   Store& store_;
@@ -195,8 +220,9 @@ class Pool {
   WorkerClient& worker_;
   Lanes& lanes_;
   const Clock& clock_;
-  HostMonitor* host_;
+  HostUsageSource* host_usage_;
   Metrics* metrics_;
+  const SteadyClock& steady_;
 
   mutable std::mutex mu_;
   std::set<std::int64_t> claimed_;         // GUARDED_BY(mu_)
@@ -206,6 +232,7 @@ class Pool {
   int wakeups_ = 0;                        // GUARDED_BY(mu_); waiters woken to look again, not yet up
   std::string engine_error_;               // GUARDED_BY(mu_); empty while reachable
   bool engine_hung_ = false;               // GUARDED_BY(mu_); down by timing out
+  Backoff removal_backoff_{2'000, 5 * 60'000};  // GUARDED_BY(mu_); by container id
 };
 
 }  // namespace warmpool

@@ -6,7 +6,8 @@ namespace warmpool {
 
 const char* to_string(Lane lane) { return lane == Lane::High ? "high" : "normal"; }
 
-Lanes::Lanes(Settings settings, WaitObserver on_wait) : on_wait_(std::move(on_wait)) {
+Lanes::Lanes(Settings settings, WaitObserver on_wait, const SteadyClock& steady)
+    : on_wait_(std::move(on_wait)), steady_(steady) {
   high_.capacity = settings.high_capacity;
   normal_.capacity = settings.normal_capacity;
   for (int i = 0; i < settings.high_threads; ++i) threads_.emplace_back([this] { work(Lane::High); });
@@ -15,7 +16,7 @@ Lanes::Lanes(Settings settings, WaitObserver on_wait) : on_wait_(std::move(on_wa
 
 Lanes::~Lanes() { stop(); }
 
-bool Lanes::submit(Lane lane, Clock::time_point deadline, std::function<void()> run,
+bool Lanes::submit(Lane lane, time_point deadline, std::function<void()> run,
                    std::function<void()> expired) {
   std::lock_guard lock(mu_);
   Queue& q = queue(lane);
@@ -24,7 +25,7 @@ bool Lanes::submit(Lane lane, Clock::time_point deadline, std::function<void()> 
     return false;
   }
   q.tasks.push_back(
-      Task{deadline, Clock::now(), logging::request_id(), std::move(run), std::move(expired)});
+      Task{deadline, steady_.now(), logging::request_id(), std::move(run), std::move(expired)});
   q.ready.notify_one();
   return true;
 }
@@ -47,7 +48,7 @@ void Lanes::work(Lane lane) {
     if (q.tasks.empty()) return;  // stopping and drained
     Task task = std::move(q.tasks.front());
     q.tasks.pop_front();
-    const auto now = Clock::now();
+    const auto now = steady_.now();
     const bool late = (stopping_ && !drain) || now > task.deadline;
     ++q.stats.running;
     lock.unlock();

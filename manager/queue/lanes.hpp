@@ -24,6 +24,8 @@
 #include <thread>
 #include <vector>
 
+#include "base/clock.hpp"
+
 namespace warmpool {
 
 enum class Lane { High, Normal };
@@ -31,7 +33,7 @@ const char* to_string(Lane lane);
 
 class Lanes {
  public:
-  using Clock = std::chrono::steady_clock;
+  using time_point = SteadyClock::time_point;
 
   struct Settings {
     int high_threads = 2;
@@ -50,7 +52,10 @@ class Lanes {
     std::uint64_t rejected = 0;
   };
 
-  explicit Lanes(Settings settings, WaitObserver on_wait = {});
+  // `steady` times deadlines and waits (a manual one in tests); it must
+  // outlive the lanes.
+  explicit Lanes(Settings settings, WaitObserver on_wait = {},
+                 const SteadyClock& steady = SteadyClock::real());
   ~Lanes();
   Lanes(const Lanes&) = delete;
   Lanes& operator=(const Lanes&) = delete;
@@ -58,7 +63,7 @@ class Lanes {
   // Queues `run` on `lane`. Returns false, running nothing, when the lane is
   // full or stopped. Exceptions escaping `run` are caught and dropped: tasks
   // report their own errors.
-  bool submit(Lane lane, Clock::time_point deadline, std::function<void()> run,
+  bool submit(Lane lane, time_point deadline, std::function<void()> run,
               std::function<void()> expired = {});
 
   Stats stats(Lane lane) const;
@@ -66,8 +71,8 @@ class Lanes {
 
  private:
   struct Task {
-    Clock::time_point deadline;
-    Clock::time_point queued_at;
+    time_point deadline;
+    time_point queued_at;
     std::string request_id;
     std::function<void()> run;
     std::function<void()> expired;
@@ -84,6 +89,7 @@ class Lanes {
   const Queue& queue(Lane lane) const { return lane == Lane::High ? high_ : normal_; }
 
   const std::function<void(Lane, std::chrono::nanoseconds)> on_wait_;
+  const SteadyClock& steady_;
   mutable std::mutex mu_;
   Queue high_;    // GUARDED_BY(mu_)
   Queue normal_;  // GUARDED_BY(mu_)

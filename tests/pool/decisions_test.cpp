@@ -39,10 +39,10 @@ TEST_CASE("create_refusal enforces instance limit, budgets and host headroom") {
   // deleted instances do not count
   CHECK_FALSE(create_refusal({inst(1, S::Ready), inst(2, S::Deleted)}, policy, cap, {}));
 
-  cap.instance_memory = 100;
-  cap.memory_budget = 150;
+  cap.instance_memory_bytes = 100;
+  cap.memory_budget_bytes = 150;
   CHECK(create_refusal(one, policy, cap, {}));
-  cap.memory_budget = 0;
+  cap.memory_budget_bytes = 0;
   cap.cpu_budget = 1.5;
   cap.instance_cpus = 1.0;
   CHECK(create_refusal(one, policy, cap, {}));
@@ -60,13 +60,13 @@ TEST_CASE("pick_port skips ports held by live instances and reuses deleted ones"
   CHECK_FALSE(pick_port(pool, "127.0.0.1", 9000, 9002));
 }
 
-TEST_CASE("settle_state keeps keep_running idle instances running") {
+TEST_CASE("idle_state_for keeps keep_running idle instances running") {
   PoolPolicy policy;
   policy.keep_running = 1;
-  CHECK(settle_state({inst(1, S::Resetting), inst(2, S::Paused)}, 1, policy) == S::Ready);
-  CHECK(settle_state({inst(1, S::Resetting), inst(2, S::Ready)}, 1, policy) == S::Paused);
+  CHECK(idle_state_for({inst(1, S::Resetting), inst(2, S::Paused)}, 1, policy) == S::Ready);
+  CHECK(idle_state_for({inst(1, S::Resetting), inst(2, S::Ready)}, 1, policy) == S::Paused);
   policy.keep_running = 0;
-  CHECK(settle_state({inst(1, S::Resetting)}, 1, policy) == S::Paused);
+  CHECK(idle_state_for({inst(1, S::Resetting)}, 1, policy) == S::Paused);
 }
 
 TEST_CASE("plan_upkeep grows to min_idle within capacity") {

@@ -69,10 +69,10 @@ TEST_CASE("a lane task runs with the request id of the thread that submitted it"
   std::promise<std::string> seen_high, seen_normal;
   {
     logging::RequestScope scope("from-request");
-    lanes.submit(Lane::High, Lanes::Clock::now() + std::chrono::seconds(5),
+    lanes.submit(Lane::High, std::chrono::steady_clock::now() + std::chrono::seconds(5),
                  [&] { seen_high.set_value(logging::request_id()); });
   }
-  lanes.submit(Lane::Normal, Lanes::Clock::now() + std::chrono::seconds(5),
+  lanes.submit(Lane::Normal, std::chrono::steady_clock::now() + std::chrono::seconds(5),
                [&] { seen_normal.set_value(logging::request_id()); });
   CHECK(seen_high.get_future().get() == "from-request");
   CHECK(seen_normal.get_future().get().empty());

@@ -1,0 +1,291 @@
+// The hot path: POST /allocations -> high lane -> claim -> prepare -> commit.
+#include <sys/random.h>
+
+#include <atomic>
+#include <future>
+
+#include <spdlog/spdlog.h>
+
+#include "base/text.hpp"
+#include "metrics/metrics.hpp"
+#include "pool/pool.hpp"
+
+namespace warmpool {
+
+namespace {
+
+using engine::EngineError;
+
+// 128 random bits from the kernel, as 32 hex digits: unguessable ids.
+std::string new_allocation_id() {
+  unsigned char bytes[16];
+  std::size_t got = 0;
+  while (got < sizeof bytes) {
+    ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n > 0) got += static_cast<std::size_t>(n);
+  }
+  return to_hex(bytes, sizeof bytes);
+}
+
+}  // namespace
+
+Allocation Pool::allocate(const AllocateRequest& request) {
+  const auto started = steady_.now();
+  bool waited = false;
+  for (;;) {
+    HandOut attempt = hand_out_on_high_lane(request);
+    if (attempt.allocation) {
+      observe_hand_out(attempt.was, waited, started);
+      return *attempt.allocation;
+    }
+    waited = true;
+    // Nothing idle. Without an engine no instance can come: say so now.
+    if (auto down = engine_down())
+      throw AllocateError(AllocateError::Kind::EngineDown,
+                          "no idle instance, and the container engine is unreachable: " + *down);
+    wait_for_idle(request, attempt.idle_generation);
+  }
+}
+
+// Makes sure instances are coming, then waits until one may have become idle
+// (returns) or the deadline passes (throws AllocateError Timeout).
+void Pool::wait_for_idle(const AllocateRequest& request, std::uint64_t seen_generation) {
+  std::unique_lock lock(mu_);
+  ++waiting_;
+  // From here on, an event that may free an instance wakes one waiter (not
+  // all: then every freed instance was fought over by every waiter on the
+  // high lane, 26 hand-out attempts per request with 200 clients on a pool
+  // of 8). An event that came after this request looked but before it
+  // counted as waiting woke nobody for it: then it looks again at once.
+  bool changed = idle_generation_ != seen_generation;
+  lock.unlock();
+  request_instances_for_waiters();
+  lock.lock();
+  if (!changed) {
+    changed = idle_changed_.wait_until(lock, request.deadline, [&] { return wakeups_ > 0; });
+    if (changed) --wakeups_;
+  }
+  --waiting_;
+  wakeups_ = std::min(wakeups_, waiting_);  // none kept for waiters that have gone
+  if (changed) return;
+  lock.unlock();
+  std::string why = "no instance became available before the deadline";
+  if (auto refusal = create_refusal(store_.instances(Show::Current), settings_.policy,
+                                    settings_.capacity, host_usage()))
+    why += " (" + *refusal + ")";
+  throw AllocateError(AllocateError::Kind::Timeout, why);
+}
+
+// The caller and its hand-out task agree on who decides the outcome: the
+// caller may give up at its deadline only while the task has not begun to
+// commit, and the task commits only if the caller has not given up.
+struct Pool::HandOutCall {
+  enum Stage { Running, Committing, Abandoned };
+  std::promise<HandOut> result;
+  std::atomic<int> stage{Running};
+};
+
+Pool::HandOut Pool::hand_out_on_high_lane(const AllocateRequest& request) {
+  auto call = std::make_shared<HandOutCall>();
+  auto future = call->result.get_future();
+  const bool queued = lanes_.submit(
+      Lane::High, request.deadline,
+      [this, request, call] {
+        try {
+          call->result.set_value(try_hand_out(request, *call));
+        } catch (...) {
+          call->result.set_exception(std::current_exception());
+        }
+      },
+      [call] {
+        call->result.set_exception(std::make_exception_ptr(AllocateError(
+            AllocateError::Kind::Timeout, "the request waited in the queue past its deadline")));
+      });
+  if (!queued) throw AllocateError(AllocateError::Kind::QueueFull, "the allocation queue is full");
+  // An engine or worker call may outlast the request's deadline (a hung
+  // engine answers nothing for its whole timeout): answer by the deadline and
+  // leave the task to put its instance back.
+  if (future.wait_until(request.deadline) == std::future_status::timeout) {
+    int running = HandOutCall::Running;
+    if (call->stage.compare_exchange_strong(running, HandOutCall::Abandoned)) {
+      if (auto down = engine_down())
+        throw AllocateError(AllocateError::Kind::EngineDown,
+                            "the container engine is unreachable: " + *down);
+      throw AllocateError(AllocateError::Kind::Timeout,
+                          "the hand-out's health check did not finish before the deadline");
+    }
+    // It is committing: a database write away.
+  }
+  return future.get();
+}
+
+// On the high lane: idle instances, best first, until one passes its checks
+// and is committed, or none is left idle.
+Pool::HandOut Pool::try_hand_out(const AllocateRequest& request, HandOutCall& call) {
+  for (;;) {
+    if (call.stage == HandOutCall::Abandoned)  // the caller has gone: try no more instances
+      throw AllocateError(AllocateError::Kind::Timeout, "abandoned at the request's deadline");
+    Claimed claimed = claim_idle();
+    if (!claimed.instance) return HandOut{std::nullopt, claimed.idle_generation};
+    const Instance& instance = *claimed.instance;
+    if (test_on_claim) test_on_claim(instance.id);
+    if (!prepare(instance)) continue;  // it failed its checks and went to recovery
+    if (auto allocation = commit(request, call, instance))
+      return HandOut{std::move(allocation), 0, instance.state};
+  }
+}
+
+// Claims the best idle instance and reads its record under the claim.
+Pool::Claimed Pool::claim_idle() {
+  std::optional<std::int64_t> id;
+  std::uint64_t generation = 0;
+  {
+    std::lock_guard lock(mu_);
+    id = pick_idle(store_.instances(Show::Current), claimed_);
+    if (id) claimed_.insert(*id);
+    generation = idle_generation_;
+  }
+  if (!id) return {std::nullopt, generation};
+  try {
+    auto instance = store_.instance(*id);
+    if (!instance) throw StoreError("instance " + std::to_string(*id) + " vanished");
+    return {std::move(instance), generation};
+  } catch (...) {
+    unclaim(*id);
+    throw;
+  }
+}
+
+// Unpause (if paused), reset and ping, each with a deadline. True when the
+// instance may be committed; false when it failed and went to recovery.
+// Throws AllocateError when the engine, not the instance, is at fault.
+// REQUIRES: the claim on instance.id; kept on true, passed on otherwise.
+bool Pool::prepare(const Instance& instance) {
+  const std::int64_t id = instance.id;
+  if (instance.state == InstanceState::Paused) refuse_if_engine_hung(id);
+  try {
+    if (instance.state == InstanceState::Paused) unpause_for_hand_out(instance);
+    worker_.reset(instance.endpoint(), settings_.reset_timeout);
+    worker_.ping(instance.endpoint(), settings_.ping_timeout);
+    return true;
+  } catch (const EngineError& e) {
+    if (e.kind() == EngineError::Kind::Unreachable) {
+      note_if_unreachable(e);
+      unclaim(id);
+      throw AllocateError(AllocateError::Kind::EngineDown,
+                          std::string("the container engine is unreachable: ") + e.what());
+    }
+    if (e.kind() == EngineError::Kind::Timeout) {
+      judge_timeout(id, std::string("hand-out: ") + e.what());
+      throw AllocateError(AllocateError::Kind::EngineDown,
+                          std::string("the container engine did not answer in time: ") + e.what());
+    }
+    fail(id, std::string("hand-out: ") + e.what());
+  } catch (const WorkerError& e) {
+    fail(id, std::string("hand-out: ") + e.what());
+  }
+  return false;
+}
+
+// Unpausing needs the engine. One that refuses connections fails the call at
+// once (and is back as soon as it answers); one that hangs would hold this
+// thread for its whole timeout: do not ask it.
+// REQUIRES: the claim on id; released when this throws.
+void Pool::refuse_if_engine_hung(std::int64_t id) {
+  std::unique_lock lock(mu_);
+  if (!engine_hung_) return;
+  const std::string why = engine_error_;
+  lock.unlock();
+  unclaim(id);
+  throw AllocateError(AllocateError::Kind::EngineDown,
+                      "every idle instance is paused, and the container engine does not answer: " + why);
+}
+
+void Pool::unpause_for_hand_out(const Instance& instance) {
+  try {
+    engine_.unpause(instance.container_id);
+  } catch (const EngineError& e) {
+    // Not paused after all (an unpause whose answer was lost, someone
+    // else's)? Then the reset and ping decide whether it serves. (Docker
+    // 20.10 says so with a 500, newer engines with a 409.)
+    if (e.kind() == EngineError::Kind::Unreachable || e.kind() == EngineError::Kind::Timeout ||
+        engine_.inspect(instance.container_id).status != engine::ContainerStatus::Running)
+      throw;
+  }
+}
+
+// Records the allocation, unless the caller has given up (the instance then
+// goes back to the idle pool, running). nullopt when someone else moved the
+// instance meanwhile: try the next one.
+// REQUIRES: the claim on instance.id; released in every case.
+std::optional<Allocation> Pool::commit(const AllocateRequest& request, HandOutCall& call,
+                                       const Instance& instance) {
+  const std::int64_t id = instance.id;
+  int running = HandOutCall::Running;
+  if (steady_.now() > request.deadline ||
+      !call.stage.compare_exchange_strong(running, HandOutCall::Committing)) {
+    put_back(instance);  // the caller has given up; keep it for the next one
+    throw AllocateError(AllocateError::Kind::Timeout,
+                        "the health check finished after the request's deadline");
+  }
+  const std::int64_t now = clock_.now_ms();
+  std::int64_t lease = request.lease_ms > 0 ? request.lease_ms : settings_.default_lease_ms;
+  lease = std::min(lease, settings_.max_lease_ms);
+  try {
+    Allocation allocation = store_.allocate(id, new_allocation_id(), request.client, now, now + lease);
+    std::lock_guard lock(mu_);
+    claimed_.erase(id);  // allocated, not idle: no waiter to wake
+    return allocation;
+  } catch (const StaleState&) {
+    unclaim(id);  // moved by someone else meanwhile; try the next one
+    if (steady_.now() > request.deadline)  // the caller is waiting on this commit
+      throw AllocateError(AllocateError::Kind::Timeout, "no instance could be committed before the deadline");
+    call.stage = HandOutCall::Running;
+    return std::nullopt;
+  } catch (...) {
+    put_back(instance);  // the database refused the commit
+    throw;
+  }
+}
+
+// An engine call timed out on a claimed instance: either the engine hangs (no
+// fault of the instance) or this container is stuck. Off the hot path, ask
+// the engine something simple: if it answers, the instance is at fault.
+// REQUIRES: the caller holds the claim on id; it passes to the judgement.
+void Pool::judge_timeout(std::int64_t id, const std::string& error) {
+  post_or_unclaim(id, [this, id, error] {
+    if (engine_answers("")) fail(id, error);
+    else unclaim(id);  // noted down; the scheduler's checks take it from here
+  });
+}
+
+// A hand-out abandoned after its checks: the instance is healthy and running
+// now. Record that; if the database refuses, pause it again, so that the
+// container still matches its record and nothing needs recovering later.
+// REQUIRES: the caller holds the claim on instance.id; this releases it.
+void Pool::put_back(const Instance& instance) {
+  if (instance.state == InstanceState::Paused) {
+    try {
+      store_.transition(instance.id, InstanceState::Ready, clock_.now_ms());
+    } catch (const StoreError& e) {
+      spdlog::warn("instance {}: cannot record it running ({}); pausing it again", instance.id, e.what());
+      try {
+        engine_.pause(instance.container_id);
+      } catch (const std::exception& pause_error) {
+        spdlog::warn("instance {}: {}", instance.id, pause_error.what());  // the scheduler's check finds it
+      }
+    }
+  }
+  unclaim(instance.id);
+  notify_idle();
+}
+
+void Pool::observe_hand_out(InstanceState was, bool waited, SteadyClock::time_point started) {
+  if (!metrics_) return;
+  const HandOutPath path = waited                          ? HandOutPath::Cold
+                           : was == InstanceState::Paused ? HandOutPath::Paused
+                                                          : HandOutPath::Running;
+  metrics_->observe_hand_out(path, std::chrono::duration<double>(steady_.now() - started).count());
+}
+
+}  // namespace warmpool

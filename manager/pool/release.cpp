@@ -1,0 +1,67 @@
+// Release: the allocation ends at once; the instance is reset and returned
+// to the idle pool on the high lane.
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "pool/pool.hpp"
+
+namespace warmpool {
+
+using engine::EngineError;
+
+std::optional<Allocation> Pool::release(const std::string& allocation_id,
+                                        const std::string& reason) {
+  bool ended_now = false;
+  auto allocation = store_.end_allocation(allocation_id, reason, clock_.now_ms(), &ended_now);
+  // If the lane is full the instance stays `resetting`; upkeep recycles it.
+  if (allocation && ended_now)
+    post(Lane::High, [this, id = allocation->instance_id] { recycle(id); });
+  return allocation;
+}
+
+std::optional<Allocation> Pool::renew(const std::string& allocation_id, std::int64_t lease_ms) {
+  lease_ms = std::clamp<std::int64_t>(lease_ms, 1, settings_.max_lease_ms);
+  return store_.renew(allocation_id, clock_.now_ms() + lease_ms);
+}
+
+void Pool::recycle(std::int64_t id, bool resumed) {
+  if (!claim(id)) return;  // someone else (a delete) has it
+  std::optional<Instance> instance;
+  try {
+    instance = store_.instance(id);
+  } catch (const StoreError& e) {
+    spdlog::warn("instance {}: cannot read it to reset it: {}", id, e.what());  // resumed next tick
+  }
+  if (!instance || instance->state != InstanceState::Resetting) {
+    unclaim(id);
+    return;
+  }
+  try {
+    // A manager killed after pausing it, before recording that, left it
+    // paused: a frozen worker would never answer the reset.
+    if (resumed && paused_now(instance->container_id)) engine_.unpause(instance->container_id);
+    worker_.reset(instance->endpoint(), settings_.reset_timeout);
+    InstanceState target = idle_state_for(store_.instances(Show::Current), id, settings_.policy);
+    if (target == InstanceState::Paused) {
+      try {
+        engine_.pause(instance->container_id);
+      } catch (const EngineError& e) {
+        if (e.kind() != EngineError::Kind::Unreachable) throw;
+        // The worker is reset and answers: keep it running-idle rather than
+        // fail a healthy instance; upkeep pauses it once the engine is back.
+        note_if_unreachable(e);
+        target = InstanceState::Ready;
+      }
+    }
+    store_.transition(id, target, clock_.now_ms());
+  } catch (const std::exception& e) {
+    note_if_unreachable(e);
+    fail(id, std::string("reset after release: ") + e.what());
+    return;
+  }
+  unclaim(id);
+  notify_idle();
+}
+
+}  // namespace warmpool

@@ -1,0 +1,35 @@
+#include <catch2/catch.hpp>
+
+#include <limits>
+
+#include "base/text.hpp"
+
+using namespace warmpool;
+
+TEST_CASE("to_hex and hex_digit") {
+  const unsigned char bytes[] = {0x00, 0x0f, 0xa5, 0xff};
+  CHECK(to_hex(bytes, sizeof bytes) == "000fa5ff");
+  CHECK(to_hex(bytes, 0).empty());
+  CHECK(hex_digit(10) == 'a');
+  CHECK(hex_digit(10, /*upper=*/true) == 'A');
+  CHECK(hex_digit(0x1f) == 'f');  // only the low four bits count
+}
+
+TEST_CASE("iso8601: UTC with milliseconds") {
+  CHECK(iso8601(0) == "1970-01-01T00:00:00.000Z");
+  CHECK(iso8601(1'764'700'000'123) == "2025-12-02T18:26:40.123Z");
+  CHECK(iso8601(-1) == "1969-12-31T23:59:59.999Z");
+}
+
+TEST_CASE("parse_int: digits only, within the range") {
+  constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
+  CHECK(parse_int("0", 0, 10) == 0);
+  CHECK(parse_int("10", 0, 10) == 10);
+  CHECK(parse_int("007", 0, 10) == 7);
+  CHECK(parse_int("9223372036854775807", 0, kMax) == kMax);
+  for (const char* bad : {"", "11", "-1", "+1", " 1", "1 ", "1e3", "0x1", "9223372036854775808",
+                          "99999999999999999999999"})
+    CHECK_FALSE(parse_int(bad, 0, 10));
+  CHECK_FALSE(parse_int("9223372036854775808", 0, kMax));
+  CHECK_FALSE(parse_int("4", 5, 10));
+}
