@@ -15,6 +15,7 @@
 #include "jobs/result_files.hpp"
 #include "jobs/runner.hpp"
 #include "pool/pool.hpp"
+#include "support/eventually.hpp"
 
 using namespace warmpool;
 using namespace std::chrono_literals;
@@ -22,15 +23,12 @@ using jobs::JobRunner;
 
 namespace {
 
+// Jobs poll their workers: give them longer than the default.
 template <typename Pred>
 bool eventually(Pred pred, std::chrono::milliseconds limit = 10s) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(2ms);
-  }
-  return pred();
+  return test::eventually(pred, limit);
 }
+
 
 struct Fixture {
   explicit Fixture(int max_instances, int workers, int retries = 2)

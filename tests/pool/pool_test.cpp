@@ -6,32 +6,29 @@
 
 #include "pool/pool.hpp"
 #include "support/fake_engine.hpp"
+#include "support/eventually.hpp"
+#include "support/fake_host.hpp"
 
 using namespace warmpool;
+using test::eventually;
 using namespace std::chrono_literals;
 using S = InstanceState;
 using engine::EngineError;
 
 namespace {
 
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = 5s) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(2ms);
-  }
-  return pred();
-}
 
 struct Fixture {
-  explicit Fixture(PoolPolicy policy = {}, int high_threads = 2) : lanes(lane_settings(high_threads)) {
+  // `steady`, when given, times the pool's deadlines (it must outlive the fixture).
+  explicit Fixture(PoolPolicy policy = {}, int high_threads = 2, const SteadyClock* steady = nullptr)
+      : lanes(lane_settings(high_threads)) {
     PoolSettings s;
     s.policy = policy;
     s.port_first = 30000;
     s.port_last = 30099;
     s.ready_timeout = 2s;
-    pool = std::make_unique<Pool>(s, store, engine, worker, lanes, clock);
+    pool = std::make_unique<Pool>(s, store, engine, worker, lanes, clock, &host, nullptr,
+                                  steady ? *steady : SteadyClock::real());
   }
   ~Fixture() { lanes.stop(); }
 
@@ -58,6 +55,7 @@ struct Fixture {
   test::FakeEngine engine;
   test::FakeWorker worker{engine};
   ManualClock clock;
+  test::FixedHostUsage host;  // idle unless a test says otherwise
   Lanes lanes;
   std::unique_ptr<Pool> pool;
 };
@@ -318,4 +316,41 @@ TEST_CASE("restart of a lost container recreates it for the same record") {
   REQUIRE(eventually([&] { return is_idle(f.store.instance(id)->state); }));
   CHECK(f.container_of(id) != old);
   CHECK(f.store.instance(id)->restarts == 1);
+}
+
+TEST_CASE("host usage above the limit refuses creation, naming what is high, until it drops") {
+  Fixture f(policy(4, 1));
+  f.host.set(0.95, 0.20);  // the default limit is 0.9
+  try {
+    f.pool->add_instance();
+    FAIL("created above the host limit");
+  } catch (const PoolConflict& e) {
+    CHECK(std::string(e.what()) == "cannot create an instance: host CPU use 95% is above the limit");
+  }
+  f.host.set(0.10, 0.93);
+  CHECK_THROWS_WITH(f.pool->add_instance(),
+                    "cannot create an instance: host memory use 93% is above the limit");
+  CHECK(f.store.instances(Show::All).empty());
+  f.host.set(0.10, 0.20);
+  f.warm(1);
+}
+
+TEST_CASE("a hand-out whose checks end after the deadline is not committed; the instance goes back running") {
+  ManualSteadyClock steady;
+  Fixture f(policy(1, 0), 2, &steady);
+  f.warm(1);
+  REQUIRE(f.count(S::Paused) == 1);
+  // The checks take "10 s" on the pool's clock: past the 2 s deadline.
+  f.pool->test_on_claim = [&](std::int64_t) { steady.advance(10s); };
+  try {
+    f.pool->allocate({0, "late", steady.now() + 2s});
+    FAIL("allocated after the deadline");
+  } catch (const AllocateError& e) {
+    CHECK(e.kind() == AllocateError::Kind::Timeout);
+  }
+  REQUIRE(eventually([&] { return f.pool->claimed().empty(); }));
+  CHECK(f.store.allocations(Show::All).empty());
+  CHECK(f.count(S::Ready) == 1);  // unpaused and checked: kept running for the next request
+  f.pool->test_on_claim = nullptr;
+  CHECK(f.pool->allocate({0, "on time", steady.now() + 2s}).client == "on time");
 }

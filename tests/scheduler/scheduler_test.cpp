@@ -6,8 +6,11 @@
 
 #include "scheduler/scheduler.hpp"
 #include "support/fake_engine.hpp"
+#include "support/eventually.hpp"
+#include "support/fake_host.hpp"
 
 using namespace warmpool;
+using test::eventually;
 using namespace std::chrono_literals;
 using S = InstanceState;
 using engine::ContainerStatus;
@@ -15,15 +18,6 @@ using engine::EngineError;
 
 namespace {
 
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = 5s) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(2ms);
-  }
-  return pred();
-}
 
 PoolPolicy policy(int max_instances, int min_idle, int keep_running) {
   PoolPolicy p;
@@ -39,7 +33,6 @@ struct Fixture {
       : lanes({.high_threads = 2, .normal_threads = 2, .high_capacity = 1024, .normal_capacity = 1024}) {
     PoolSettings s;
     s.policy = policy;
-    s.capacity.host_limit = 1.0;
     s.port_first = 31000;
     s.port_last = 31099;
     s.ready_timeout = 2s;
@@ -83,7 +76,7 @@ struct Fixture {
   test::FakeEngine engine;
   test::FakeWorker worker{engine};
   ManualClock clock;
-  HostMonitor host;
+  test::FixedHostUsage host;  // idle unless a test says otherwise
   Lanes lanes;
   std::unique_ptr<Pool> pool;
   std::unique_ptr<Scheduler> scheduler;
@@ -478,4 +471,77 @@ TEST_CASE("upkeep shrinks idle instances above min_idle after idle_shrink, and b
   CHECK(ports.size() == 2);
   CHECK(*ports.begin() == 31000);
   CHECK(ports.count(kept_port) == 1);
+}
+
+TEST_CASE("a container the engine will not remove is retried after a growing back-off, not every tick") {
+  Fixture f(policy(1, 1, 0));
+  f.settle_pool(1);
+  const auto stray = f.engine.add_stray(f.labels(4242), ContainerStatus::Exited);
+  f.engine.fail("remove", EngineError::Kind::Server, 3);
+  const int before = f.engine.count("remove");
+  auto attempts = [&] { return f.engine.count("remove") - before; };
+
+  CHECK(f.scheduler->tick().orphans == 0);  // refused: 2 s before the next try
+  CHECK(attempts() == 1);
+  f.scheduler->tick();
+  CHECK(attempts() == 1);
+  f.clock.advance_ms(2000);
+  f.scheduler->tick();  // refused again: 4 s now
+  CHECK(attempts() == 2);
+  f.clock.advance_ms(2000);
+  f.scheduler->tick();
+  CHECK(attempts() == 2);
+  f.clock.advance_ms(2000);
+  f.scheduler->tick();  // refused a third time: 8 s
+  CHECK(attempts() == 3);
+  f.clock.advance_ms(8000);
+  CHECK(f.scheduler->tick().orphans == 1);
+  CHECK(attempts() == 4);
+  CHECK(f.engine.containers().count(stray) == 0);
+}
+
+TEST_CASE("an instance whose container the engine will not remove stays deleting and is retried with back-off") {
+  Fixture f(policy(3, 2, 1));
+  f.settle_pool(2);
+  const Instance victim = f.only(S::Paused);
+  f.engine.fail("remove", EngineError::Kind::Server, 2);
+  const int before = f.engine.count("remove");
+  auto attempts = [&] { return f.engine.count("remove") - before; };
+  REQUIRE(f.pool->delete_instance(victim.id, "test"));
+  REQUIRE(eventually([&] { return attempts() == 1 && f.pool->claimed().empty(); }));
+  CHECK(f.store.instance(victim.id)->state == S::Deleting);
+
+  f.scheduler->tick();  // not due yet: no new attempt
+  REQUIRE(eventually([&] { return f.pool->claimed().empty(); }));
+  CHECK(attempts() == 1);
+  f.clock.advance_ms(2000);
+  f.scheduler->tick();  // due: refused again (4 s now)
+  REQUIRE(eventually([&] { return attempts() == 2 && f.pool->claimed().empty(); }));
+  f.clock.advance_ms(4000);
+  f.scheduler->tick();
+  REQUIRE(eventually([&] { return f.store.instance(victim.id)->state == S::Deleted; }));
+  CHECK(attempts() == 3);
+}
+
+TEST_CASE("failing ticks are counted in a row, reported, and reset by a good one") {
+  Fixture f(policy(1, 1, 0), 20ms);
+  f.settle_pool(1);
+  f.engine.set_reachable(false);
+  f.scheduler->start();
+  REQUIRE(eventually([&] { return f.scheduler->failing_ticks() >= 2; }));
+  CHECK_FALSE(f.scheduler->engine_reachable());
+  CHECK_FALSE(f.scheduler->last_error().empty());
+  f.engine.set_reachable(true);
+  f.scheduler->wake();
+  REQUIRE(eventually([&] { return f.scheduler->failing_ticks() == 0; }));
+  CHECK(f.scheduler->last_error().empty());
+  CHECK(f.scheduler->engine_reachable());
+}
+
+TEST_CASE("Scheduler::describe names what a tick did") {
+  Scheduler::TickReport r;
+  CHECK(Scheduler::describe(r) == "nothing to do");
+  r.expired = 2;
+  r.created = 1;
+  CHECK(Scheduler::describe(r) == "expired=2 created=1");
 }
