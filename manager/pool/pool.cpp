@@ -32,6 +32,19 @@ std::string new_allocation_id() {
 
 constexpr auto kNoDeadline = std::chrono::hours(24 * 365);
 
+// Reads the record of an instance the caller has claimed. A store that fails
+// gets the claim back (the scheduler's next tick resumes the instance) and
+// the error goes on.
+std::optional<Instance> read_claimed(Store& store, Pool& pool, std::int64_t id) {
+  try {
+    return store.instance(id);
+  } catch (const StoreError& e) {
+    spdlog::warn("instance {}: cannot read its record: {}", id, e.what());
+    pool.unclaim(id);
+    throw;
+  }
+}
+
 }  // namespace
 
 Pool::Pool(PoolSettings settings, Store& store, engine::Engine& engine, WorkerClient& worker,
@@ -148,7 +161,7 @@ Pool::HandOut Pool::try_hand_out(const AllocateRequest& request, HandOutCall& ca
     if (!id) return HandOut{std::nullopt, generation};
     if (test_on_claim) test_on_claim(*id);
 
-    auto instance = store_.instance(*id);
+    auto instance = read_claimed(store_, *this, *id);
     if (instance->state == InstanceState::Paused) {
       // Unpausing needs the engine. One that refuses connections fails the
       // call at once (and is back as soon as it answers); one that hangs
@@ -285,7 +298,7 @@ std::optional<Allocation> Pool::renew(const std::string& allocation_id, std::int
 
 void Pool::recycle(std::int64_t id, bool resumed) {
   if (!claim(id)) return;  // someone else (a delete) has it
-  auto instance = store_.instance(id);
+  auto instance = read_claimed(store_, *this, id);
   if (!instance || instance->state != InstanceState::Resetting) {
     unclaim(id);
     return;
@@ -540,7 +553,7 @@ void Pool::fail(std::int64_t id, const std::string& error, Retry retry) {
 }
 
 void Pool::recover(std::int64_t id) {
-  auto instance = store_.instance(id);
+  auto instance = read_claimed(store_, *this, id);
   // With the engine down a restart cannot work; the scheduler resumes this
   // instance on a later tick, which paces the retries.
   if (!instance || instance->state != InstanceState::Error || engine_down()) {
@@ -591,7 +604,7 @@ bool Pool::engine_answers(const std::string& container_id) {
 }
 
 void Pool::resume(std::int64_t id) {
-  auto instance = store_.instance(id);
+  auto instance = read_claimed(store_, *this, id);
   if (!instance) {
     unclaim(id);
     return;

@@ -43,6 +43,8 @@ class FaultyStore final : public Store {
   // Every call of op fails until clear().
   void fail_always(StoreOp op) { slot(op) = kAlways; }
   void clear(StoreOp op) { slot(op) = 0; }
+  // Whether op still has failures to give: a test waits for a fault to be hit.
+  bool armed(StoreOp op) { return slot(op) > 0; }
   void clear() {
     for (auto& s : remaining_) s = 0;
   }
