@@ -197,7 +197,13 @@ Scheduler::TickReport Scheduler::tick() {
     if (!checked && !unfinished) continue;
     if (!pool_.claim(instance.id)) continue;  // an operation is in flight
     // Re-read under the claim: the snapshot may be stale.
-    auto current = store_.instance(instance.id);
+    std::optional<Instance> current;
+    try {
+      current = store_.instance(instance.id);
+    } catch (...) {
+      pool_.unclaim(instance.id);
+      throw;
+    }
     if (!current || current->state != state) {
       pool_.unclaim(instance.id);
       continue;
