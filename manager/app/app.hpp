@@ -15,6 +15,7 @@
 #include "jobs/runner.hpp"
 #include "metrics/metrics.hpp"
 #include "scheduler/scheduler.hpp"
+#include "store/sqlite_store.hpp"
 
 namespace warmpool {
 
@@ -45,7 +46,7 @@ class App {
   SystemClock clock;
   HostMonitor host;
   HttpWorkerClient worker;
-  Store store;
+  SqliteStore store;
   Lanes lanes;
   Pool pool;
   jobs::HttpComputeClient compute;

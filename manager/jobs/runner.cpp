@@ -101,8 +101,19 @@ void JobRunner::work() {
       // that a broken database does not spin this thread.
       spdlog::error("{}: {}", job_name(job->id), e.what());
       interrupted(job->id, std::chrono::seconds(1));
+      requeue_after(*job, e.what());
     }
     done_with(job->id);
+  }
+}
+
+// A job left running by a failed store write has no worker any more: put it
+// back in the queue, if the store takes it now.
+void JobRunner::requeue_after(const Job& job, const std::string& error) {
+  try {
+    store_.requeue_job(job.id, error, clock_.now_ms());
+  } catch (const std::exception& e) {
+    spdlog::error("{}: {}", job_name(job.id), e.what());  // the next start requeues it
   }
 }
 
@@ -147,19 +158,34 @@ void JobRunner::run(const Job& job) {
   if (answer_from_results(job)) return;
   auto allocation = acquire(job);
   if (!allocation) return;  // cancelled (and recorded so) or stopping (still queued)
-  if (!store_.start_job(job.id, allocation->id, clock_.now_ms())) {
-    pool_.release(allocation->id, job_name(job.id) + " cancelled");
+  try {
+    run_on(job, *allocation);
+  } catch (const std::exception& e) {
+    // A store write failed: the instance must not stay with a job that no
+    // longer runs. (Ending an allocation twice changes nothing.)
+    try {
+      pool_.release(allocation->id, job_name(job.id) + ": " + e.what());
+    } catch (const std::exception&) {
+      // still current: its lease ends it
+    }
+    throw;
+  }
+}
+
+void JobRunner::run_on(const Job& job, const Allocation& allocation) {
+  if (!store_.start_job(job.id, allocation.id, clock_.now_ms())) {
+    pool_.release(allocation.id, job_name(job.id) + " cancelled");
     return;
   }
   spdlog::info("{}: {} digits on instance {} ({}), attempt {}", job_name(job.id), job.digits,
-               allocation->instance_id, allocation->endpoint, job.attempts + 1);
+               allocation.instance_id, allocation.endpoint, job.attempts + 1);
   Outcome outcome;
   try {
-    outcome = compute(job, *allocation);
+    outcome = compute(job, allocation);
   } catch (const std::exception& e) {
     outcome = {Outcome::Retry, e.what(), {}};
   }
-  settle(job, *allocation, outcome);
+  settle(job, allocation, outcome);
 }
 
 bool JobRunner::answer_from_results(const Job& job) {

@@ -92,8 +92,10 @@ class JobRunner {
   };
 
   void work();
+  void requeue_after(const Job& job, const std::string& error);
   std::optional<Job> next_job();
   void run(const Job& job);
+  void run_on(const Job& job, const Allocation& allocation);
   bool answer_from_results(const Job& job);
   std::optional<Allocation> acquire(const Job& job);
   Outcome compute(const Job& job, const Allocation& allocation);

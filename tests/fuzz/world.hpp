@@ -24,6 +24,7 @@
 #include "jobs/fake_compute.hpp"
 #include "jobs/runner.hpp"
 #include "scheduler/scheduler.hpp"
+#include "store/sqlite_store.hpp"
 #include "support/fake_engine.hpp"
 
 namespace warmpool::fuzz {
@@ -79,7 +80,7 @@ class World {
   const std::filesystem::path dir;
   Config open_config;
   Config token_config;
-  Store store;
+  SqliteStore store;
   test::FakeEngine engine;
   test::FakeWorker worker{engine};
   test::FakeCompute compute{engine};

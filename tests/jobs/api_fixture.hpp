@@ -14,6 +14,7 @@
 #include "fake_compute.hpp"
 #include "api/pi_job_routes.hpp"
 #include "jobs/runner.hpp"
+#include "store/sqlite_store.hpp"
 
 namespace warmpool::test {
 
@@ -57,7 +58,7 @@ struct ApiFixture {
 
   std::filesystem::path dir;
   Config config;
-  Store store{":memory:"};
+  SqliteStore store{":memory:"};
   FakeEngine engine;
   FakeWorker worker{engine};
   FakeCompute compute{engine};

@@ -87,7 +87,7 @@ struct Fixture {
   }
 
   std::filesystem::path dir;
-  Store store{":memory:"};
+  SqliteStore store{":memory:"};
   test::FakeEngine engine;
   test::FakeWorker worker{engine};
   test::FakeCompute compute{engine};

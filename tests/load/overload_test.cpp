@@ -71,7 +71,7 @@ int connected_within(const std::vector<int>& fds, std::chrono::milliseconds limi
 TEST_CASE("a burst of 100 connections is queued by the kernel while the server is not accepting") {
   Config config;
   config.http_threads = 4;
-  Store store(":memory:");
+  SqliteStore store(":memory:");
   test::FakeEngine engine;
   test::FakeWorker worker(engine);
   ManualClock clock;
@@ -103,7 +103,7 @@ TEST_CASE("a request that waited for a server thread past its deadline gets 503 
   config.http_threads = 1;
   config.max_instances = 1;
   config.min_idle = 0;
-  Store store(":memory:");
+  SqliteStore store(":memory:");
   test::FakeEngine engine;
   test::FakeWorker worker(engine);
   ManualClock clock;

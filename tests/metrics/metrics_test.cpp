@@ -8,6 +8,7 @@
 #include "engine/timed_engine.hpp"
 #include "metrics/metrics.hpp"
 #include "pool/pool.hpp"
+#include "store/sqlite_store.hpp"
 #include "support/eventually.hpp"
 #include "support/fake_engine.hpp"
 
@@ -63,7 +64,7 @@ struct MeteredPool {
   std::string text() { return metrics.render(store, lanes); }
 
   Metrics metrics;
-  Store store{":memory:"};
+  SqliteStore store{":memory:"};
   test::FakeEngine engine;
   engine::TimedEngine timed;
   test::FakeWorker worker{engine};

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "pool/pool.hpp"
+#include "store/sqlite_store.hpp"
 #include "support/fake_engine.hpp"
 #include "support/eventually.hpp"
 #include "support/fake_host.hpp"
@@ -51,7 +52,7 @@ struct Fixture {
   }
   std::string container_of(std::int64_t id) { return store.instance(id)->container_id; }
 
-  Store store{":memory:"};
+  SqliteStore store{":memory:"};
   test::FakeEngine engine;
   test::FakeWorker worker{engine};
   ManualClock clock;

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "scheduler/scheduler.hpp"
+#include "store/sqlite_store.hpp"
 #include "support/fake_engine.hpp"
 #include "support/eventually.hpp"
 #include "support/fake_host.hpp"
@@ -72,7 +73,7 @@ struct Fixture {
             {engine::kInstanceLabel, std::to_string(instance_id)}};
   }
 
-  Store store{":memory:"};
+  SqliteStore store{":memory:"};
   test::FakeEngine engine;
   test::FakeWorker worker{engine};
   ManualClock clock;

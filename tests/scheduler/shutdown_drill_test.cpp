@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "drill_support.hpp"
-#include "store/store.hpp"
+#include "store/sqlite_store.hpp"
 
 using namespace warmpool;
 using namespace std::chrono_literals;
@@ -118,7 +118,7 @@ TEST_CASE("drill 9: SIGTERM finishes releases in flight and exits 0; the next st
 
   std::set<std::string> containers_before;
   {
-    Store store(data_dir + "/warmpool.db");
+    SqliteStore store(data_dir + "/warmpool.db");
     const auto views = instance_views(store);
     // Every release finished its reset and pause: nothing left `resetting`.
     for (const auto& i : views) {
@@ -158,7 +158,7 @@ TEST_CASE("drill 9: SIGTERM finishes releases in flight and exits 0; the next st
   // --remove-on-exit: the containers go, the records say so.
   CHECK(second.stop(SIGINT, 30s) == 0);
   CHECK(engine.list({{engine::kManagerLabel, manager_id}}).empty());
-  Store store(data_dir + "/warmpool.db");
+  SqliteStore store(data_dir + "/warmpool.db");
   CHECK(store.instances(Show::Current).empty());
   CHECK(store.allocations(Show::Current).empty());
 }

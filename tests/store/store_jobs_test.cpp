@@ -7,7 +7,7 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
-#include "store/store.hpp"
+#include "store/sqlite_store.hpp"
 
 using namespace warmpool;
 
@@ -16,7 +16,7 @@ ResultFile result(const std::string& name, std::int64_t bytes) { return {name + 
 }  // namespace
 
 TEST_CASE("job ids count up from 0; a new job is queued with nothing done") {
-  Store store(":memory:");
+  SqliteStore store(":memory:");
   const Job first = store.add_job(1000, 5);
   CHECK(first.id == 0);
   CHECK(first.digits == 1000);
@@ -33,7 +33,7 @@ TEST_CASE("job ids count up from 0; a new job is queued with nothing done") {
 }
 
 TEST_CASE("a job runs, records progress, and completes with its result") {
-  Store store(":memory:");
+  SqliteStore store(":memory:");
   const Job job = store.add_job(100, 1);
   CHECK_FALSE(store.set_job_progress(job.id, 0.5, 2));  // not running yet
   REQUIRE(store.start_job(job.id, "alloc-1", 3));
@@ -61,7 +61,7 @@ TEST_CASE("a job runs, records progress, and completes with its result") {
 }
 
 TEST_CASE("a lost run re-queues the job and counts an attempt; a restart does not count") {
-  Store store(":memory:");
+  SqliteStore store(":memory:");
   const Job job = store.add_job(100, 1);
   REQUIRE(store.start_job(job.id, "a", 2));
   REQUIRE(store.requeue_job(job.id, "the worker stopped answering", 3));
@@ -83,7 +83,7 @@ TEST_CASE("a lost run re-queues the job and counts an attempt; a restart does no
 }
 
 TEST_CASE("cancel: queued or running jobs only; unknown ids are nullopt") {
-  Store store(":memory:");
+  SqliteStore store(":memory:");
   const Job queued = store.add_job(10, 1);
   const Job running = store.add_job(10, 1);
   store.start_job(running.id, "a", 2);
@@ -97,7 +97,7 @@ TEST_CASE("cancel: queued or running jobs only; unknown ids are nullopt") {
 }
 
 TEST_CASE("lists: queued jobs oldest first, recent jobs newest first, the smallest result that covers N") {
-  Store store(":memory:");
+  SqliteStore store(":memory:");
   for (int i = 0; i < 5; ++i) store.add_job(100 * (i + 1), i);
   store.start_job(1, "a", 9);
   auto queued = store.jobs_in_state(JobState::Queued, 3);
@@ -140,14 +140,14 @@ TEST_CASE("jobs survive a reopen; a version 1 database gains the jobs table and 
     db.exec("PRAGMA user_version=1");
   }
   {
-    Store store(path.string());
+    SqliteStore store(path.string());
     CHECK(store.schema_version() == 2);
     CHECK(store.instances(Show::All).size() == 1);
     store.add_job(10, 1);
     const Job j = store.add_job(20, 1);
     store.start_job(j.id, "a", 2);
   }
-  Store again(path.string());
+  SqliteStore again(path.string());
   REQUIRE(again.job(1));
   CHECK(again.job(1)->state == JobState::Running);
   CHECK(again.job(1)->allocation_id == "a");

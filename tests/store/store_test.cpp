@@ -5,7 +5,7 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
-#include "store/store.hpp"
+#include "store/sqlite_store.hpp"
 
 using namespace warmpool;
 using S = InstanceState;
@@ -14,11 +14,11 @@ TEST_CASE("store migrates a new database to the current schema, and reopens it")
   auto path = std::filesystem::temp_directory_path() / ("warmpool-store-" + std::to_string(getpid()) + ".db");
   std::filesystem::remove(path);
   {
-    Store store(path.string());
+    SqliteStore store(path.string());
     CHECK(store.schema_version() == Store::kSchemaVersion);
     store.add_instance("127.0.0.1", 9000, 1);
   }
-  Store again(path.string());
+  SqliteStore again(path.string());
   CHECK(again.instances(Show::Current).size() == 1);
   std::filesystem::remove(path);
   std::filesystem::remove(path.string() + "-wal");
@@ -26,7 +26,7 @@ TEST_CASE("store migrates a new database to the current schema, and reopens it")
 }
 
 TEST_CASE("store records instance transitions and refuses illegal ones") {
-  Store store(":memory:");
+  SqliteStore store(":memory:");
   Instance i = store.add_instance("127.0.0.1", 9000, 10);
   CHECK(i.state == S::Starting);
   CHECK(i.endpoint() == "127.0.0.1:9000");
@@ -48,7 +48,7 @@ TEST_CASE("store records instance transitions and refuses illegal ones") {
 }
 
 TEST_CASE("store keeps ports unique among live instances") {
-  Store store(":memory:");
+  SqliteStore store(":memory:");
   auto a = store.add_instance("127.0.0.1", 9000, 1);
   CHECK_THROWS_AS(store.add_instance("127.0.0.1", 9000, 2), StoreError);
   store.transition(a.id, S::Deleting, 3);
@@ -57,7 +57,7 @@ TEST_CASE("store keeps ports unique among live instances") {
 }
 
 TEST_CASE("store allocates in one transaction, at most one current allocation per instance") {
-  Store store(":memory:");
+  SqliteStore store(":memory:");
   auto i = store.add_instance("127.0.0.1", 9000, 1);
   store.transition(i.id, S::Ready, 2);
   auto a = store.allocate(i.id, "alloc-1", "frontend", 3, 1003);
@@ -86,7 +86,7 @@ TEST_CASE("the database itself refuses a second current allocation") {
   auto path = std::filesystem::temp_directory_path() / ("warmpool-uniq-" + std::to_string(getpid()) + ".db");
   std::filesystem::remove(path);
   {
-    Store store(path.string());
+    SqliteStore store(path.string());
     auto i = store.add_instance("127.0.0.1", 9000, 1);
     store.transition(i.id, S::Ready, 2);
     store.allocate(i.id, "a1", "", 3, 100);
@@ -98,7 +98,7 @@ TEST_CASE("the database itself refuses a second current allocation") {
 }
 
 TEST_CASE("store lists allocations by show and finds expired leases") {
-  Store store(":memory:");
+  SqliteStore store(":memory:");
   for (int p = 0; p < 3; ++p) {
     auto i = store.add_instance("127.0.0.1", 9000 + p, 1);
     store.transition(i.id, S::Ready, 2);

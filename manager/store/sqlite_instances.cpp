@@ -1,0 +1,195 @@
+// SqliteStore: instances and allocations.
+#include <string>
+
+#include "store/sqlite_db.hpp"
+#include "store/sqlite_store.hpp"
+
+namespace warmpool {
+
+namespace {
+
+const std::string kSelectInstance =
+    "SELECT id, container_id, host, port, state, created_ms, updated_ms, deleted_ms, failures, "
+    "restarts, last_error FROM instances";
+const std::string kSelectAllocation =
+    "SELECT id, instance_id, endpoint, client, created_ms, expires_ms, deleted_ms, end_reason "
+    "FROM allocations";
+
+Instance read_instance(SQLite::Statement& q) {
+  Instance i;
+  i.id = q.getColumn(0).getInt64();
+  i.container_id = q.getColumn(1).getString();
+  i.host = q.getColumn(2).getString();
+  i.port = q.getColumn(3).getInt();
+  i.state = instance_state_from(q.getColumn(4).getString()).value_or(InstanceState::Error);
+  i.created_ms = q.getColumn(5).getInt64();
+  i.updated_ms = q.getColumn(6).getInt64();
+  i.deleted_ms = optional_int(q.getColumn(7));
+  i.failures = q.getColumn(8).getInt();
+  i.restarts = q.getColumn(9).getInt();
+  i.last_error = q.getColumn(10).getString();
+  return i;
+}
+
+Allocation read_allocation(SQLite::Statement& q) {
+  Allocation a;
+  a.id = q.getColumn(0).getString();
+  a.instance_id = q.getColumn(1).getInt64();
+  a.endpoint = q.getColumn(2).getString();
+  a.client = q.getColumn(3).getString();
+  a.created_ms = q.getColumn(4).getInt64();
+  a.expires_ms = q.getColumn(5).getInt64();
+  a.deleted_ms = optional_int(q.getColumn(6));
+  a.end_reason = q.getColumn(7).getString();
+  return a;
+}
+
+// The WHERE clause that selects `show` of a table whose finished rows match `finished`.
+std::string where_show(Show show, const std::string& current, const std::string& finished) {
+  if (show == Show::Current) return " WHERE " + current;
+  if (show == Show::Finished) return " WHERE " + finished;
+  return "";
+}
+
+}  // namespace
+
+Instance SqliteStore::add_instance(const std::string& host, int port, std::int64_t now_ms) {
+  return db_->locked("add instance", [&] {
+    db_->exec("INSERT INTO instances(host, port, state, created_ms, updated_ms) "
+              "VALUES(?, ?, 'starting', ?, ?)",
+              host, port, now_ms, now_ms);
+    return *instance_locked(db_->last_insert_id());
+  });
+}
+
+void SqliteStore::set_container(std::int64_t id, const std::string& container_id,
+                                std::int64_t now_ms) {
+  db_->locked("set container", [&] {
+    if (db_->exec("UPDATE instances SET container_id=?, updated_ms=? WHERE id=?", container_id,
+                  now_ms, id) != 1)
+      throw StoreError("set container: no instance " + std::to_string(id));
+    return 0;
+  });
+}
+
+Instance SqliteStore::transition_locked(std::int64_t id, InstanceState to, std::int64_t now_ms,
+                                        const std::string& error) {
+  auto current = instance_locked(id);
+  if (!current) throw StoreError("no instance " + std::to_string(id));
+  if (!can_transition(current->state, to))
+    throw StaleState("instance " + std::to_string(id) + ": cannot go from " +
+                     to_string(current->state) + " to " + to_string(to));
+  const int healthy = to == InstanceState::Ready || to == InstanceState::Paused ||
+                      to == InstanceState::Allocated;
+  const std::string state = to_string(to);
+  db_->exec("UPDATE instances SET state=?1, updated_ms=?2, "
+            "deleted_ms = CASE WHEN ?1='deleted' THEN ?2 ELSE deleted_ms END, "
+            "failures = CASE WHEN ?3 THEN 0 WHEN ?4<>'' THEN failures+1 ELSE failures END, "
+            "restarts = CASE WHEN ?1='allocated' THEN 0 ELSE restarts END, "
+            "last_error = CASE WHEN ?4<>'' THEN ?4 ELSE last_error END "
+            "WHERE id=?5",
+            state, now_ms, healthy, error, id);
+  return *instance_locked(id);
+}
+
+Instance SqliteStore::transition(std::int64_t id, InstanceState to, std::int64_t now_ms,
+                                 const std::string& error) {
+  return db_->transaction("instance transition",
+                          [&] { return transition_locked(id, to, now_ms, error); });
+}
+
+Instance SqliteStore::restart(std::int64_t id, std::int64_t now_ms) {
+  return db_->transaction("restart instance", [&] {
+    transition_locked(id, InstanceState::Starting, now_ms, {});
+    db_->exec("UPDATE instances SET restarts=restarts+1 WHERE id=?", id);
+    return *instance_locked(id);
+  });
+}
+
+std::optional<Instance> SqliteStore::instance_locked(std::int64_t id) {
+  return db_->one(kSelectInstance + " WHERE id=?", read_instance, id);
+}
+
+std::optional<Instance> SqliteStore::instance(std::int64_t id) {
+  return db_->locked("read instance", [&] { return instance_locked(id); });
+}
+
+std::vector<Instance> SqliteStore::instances(Show show) {
+  return db_->locked("list instances", [&] {
+    return db_->all(kSelectInstance + where_show(show, "state <> 'deleted'", "state = 'deleted'") +
+                        " ORDER BY id",
+                    read_instance);
+  });
+}
+
+Allocation SqliteStore::allocate(std::int64_t instance_id, const std::string& allocation_id,
+                                 const std::string& client, std::int64_t now_ms,
+                                 std::int64_t expires_ms) {
+  return db_->transaction("allocate", [&] {
+    Instance instance = transition_locked(instance_id, InstanceState::Allocated, now_ms, {});
+    db_->exec("INSERT INTO allocations(id, instance_id, endpoint, client, created_ms, "
+              "expires_ms) VALUES(?, ?, ?, ?, ?, ?)",
+              allocation_id, instance_id, instance.endpoint(), client, now_ms, expires_ms);
+    return *allocation_locked(allocation_id);
+  });
+}
+
+std::optional<Allocation> SqliteStore::end_allocation(const std::string& id,
+                                                      const std::string& reason,
+                                                      std::int64_t now_ms, bool* ended_now) {
+  if (ended_now) *ended_now = false;
+  bool ended = false;
+  auto result = db_->transaction("end allocation", [&]() -> std::optional<Allocation> {
+    auto current = allocation_locked(id);
+    if (!current || !current->current()) return current;
+    db_->exec("UPDATE allocations SET deleted_ms=?, end_reason=? WHERE id=?", now_ms, reason, id);
+    auto instance = instance_locked(current->instance_id);
+    if (instance && instance->state == InstanceState::Allocated)
+      transition_locked(instance->id, InstanceState::Resetting, now_ms, {});
+    ended = true;
+    return allocation_locked(id);
+  });
+  if (ended_now) *ended_now = ended;
+  return result;
+}
+
+std::optional<Allocation> SqliteStore::renew(const std::string& id, std::int64_t expires_ms) {
+  return db_->locked("renew allocation", [&] {
+    db_->exec("UPDATE allocations SET expires_ms=? WHERE id=? AND deleted_ms IS NULL", expires_ms,
+              id);
+    return allocation_locked(id);
+  });
+}
+
+std::optional<Allocation> SqliteStore::allocation_locked(const std::string& id) {
+  return db_->one(kSelectAllocation + " WHERE id=?", read_allocation, id);
+}
+
+std::optional<Allocation> SqliteStore::allocation(const std::string& id) {
+  return db_->locked("read allocation", [&] { return allocation_locked(id); });
+}
+
+std::optional<Allocation> SqliteStore::current_allocation_of(std::int64_t instance_id) {
+  return db_->locked("read allocation", [&] {
+    return db_->one(kSelectAllocation + " WHERE instance_id=? AND deleted_ms IS NULL",
+                    read_allocation, instance_id);
+  });
+}
+
+std::vector<Allocation> SqliteStore::allocations(Show show) {
+  return db_->locked("list allocations", [&] {
+    return db_->all(kSelectAllocation +
+                        where_show(show, "deleted_ms IS NULL", "deleted_ms IS NOT NULL") +
+                        " ORDER BY created_ms, id",
+                    read_allocation);
+  });
+}
+
+std::vector<Allocation> SqliteStore::expired_allocations(std::int64_t now_ms) {
+  return db_->locked("list expired allocations", [&] {
+    return db_->all(kSelectAllocation + " WHERE deleted_ms IS NULL AND expires_ms <= ?",
+                    read_allocation, now_ms);
+  });
+}
+
+}  // namespace warmpool

@@ -1,0 +1,96 @@
+// The schema and its migrations.
+#include "store/sqlite_store.hpp"
+
+#include "store/sqlite_db.hpp"
+
+namespace warmpool {
+
+namespace {
+
+// Each entry moves the schema from version i to i+1. Append only.
+const char* const kMigrations[] = {
+    R"sql(
+    CREATE TABLE instances (
+      id           INTEGER PRIMARY KEY AUTOINCREMENT,
+      container_id TEXT NOT NULL DEFAULT '',
+      host         TEXT NOT NULL,
+      port         INTEGER NOT NULL,
+      state        TEXT NOT NULL,
+      created_ms   INTEGER NOT NULL,
+      updated_ms   INTEGER NOT NULL,
+      deleted_ms   INTEGER,
+      failures     INTEGER NOT NULL DEFAULT 0,
+      restarts     INTEGER NOT NULL DEFAULT 0,
+      last_error   TEXT NOT NULL DEFAULT ''
+    );
+    CREATE UNIQUE INDEX instances_live_port ON instances(host, port) WHERE state <> 'deleted';
+    CREATE TABLE allocations (
+      id          TEXT PRIMARY KEY,
+      instance_id INTEGER NOT NULL REFERENCES instances(id),
+      endpoint    TEXT NOT NULL,
+      client      TEXT NOT NULL DEFAULT '',
+      created_ms  INTEGER NOT NULL,
+      expires_ms  INTEGER NOT NULL,
+      deleted_ms  INTEGER,
+      end_reason  TEXT NOT NULL DEFAULT ''
+    );
+    CREATE UNIQUE INDEX allocations_one_current ON allocations(instance_id) WHERE deleted_ms IS NULL;
+    CREATE INDEX allocations_expiry ON allocations(expires_ms) WHERE deleted_ms IS NULL;
+    )sql",
+    // 2: pi jobs. Ids are given explicitly (from 0, as the earlier pi service).
+    R"sql(
+    CREATE TABLE jobs (
+      id            INTEGER PRIMARY KEY,
+      digits        INTEGER NOT NULL CHECK (digits >= 1),
+      state         TEXT NOT NULL,
+      progress      REAL NOT NULL DEFAULT 0,
+      created_ms    INTEGER NOT NULL,
+      updated_ms    INTEGER NOT NULL,
+      started_ms    INTEGER,
+      finished_ms   INTEGER,
+      attempts      INTEGER NOT NULL DEFAULT 0,
+      allocation_id TEXT NOT NULL DEFAULT '',
+      error         TEXT NOT NULL DEFAULT '',
+      result_file   TEXT,
+      result_sha256 TEXT,
+      result_bytes  INTEGER,
+      source_job    INTEGER REFERENCES jobs(id),
+      CHECK ((state = 'complete') = (result_file IS NOT NULL))
+    );
+    CREATE INDEX jobs_by_state ON jobs(state, id);
+    CREATE INDEX jobs_complete_by_digits ON jobs(digits) WHERE state = 'complete';
+    )sql",
+};
+static_assert(std::size(kMigrations) == Store::kSchemaVersion);
+
+int read_int(SQLite::Statement& q) { return q.getColumn(0).getInt(); }
+
+}  // namespace
+
+SqliteStore::SqliteStore(const std::string& path) : db_(std::make_unique<SqliteDb>(path)) {
+  migrate();
+}
+
+SqliteStore::~SqliteStore() = default;
+
+void SqliteStore::migrate() {
+  int version = schema_version();
+  if (version > kSchemaVersion)
+    throw StoreError("database schema version " + std::to_string(version) +
+                     " is newer than this warmpool understands (" +
+                     std::to_string(kSchemaVersion) + ")");
+  for (; version < kSchemaVersion; ++version) {
+    db_->transaction("open database", [&] {
+      db_->script(kMigrations[version]);
+      db_->script("PRAGMA user_version=" + std::to_string(version + 1));
+      return 0;
+    });
+  }
+}
+
+int SqliteStore::schema_version() {
+  return db_->locked("read schema version",
+                     [&] { return db_->one("PRAGMA user_version", read_int).value_or(0); });
+}
+
+}  // namespace warmpool

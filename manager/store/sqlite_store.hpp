@@ -1,0 +1,78 @@
+// The Store in one SQLite file (WAL mode): the implementation warmpool runs on.
+//
+// Thread-safe: one connection, serialised by an internal mutex.
+// Errors: StoreError with "operation: sqlite message".
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "store/store.hpp"
+
+namespace warmpool {
+
+class SqliteDb;
+
+class SqliteStore final : public Store {
+ public:
+  // Opens or creates the database at `path` (":memory:" for tests) and
+  // migrates it to the newest schema. Throws StoreError, also when the
+  // database's schema is newer than kSchemaVersion.
+  explicit SqliteStore(const std::string& path);
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  int schema_version() override;
+
+  // InstanceRepository (sqlite_instances.cpp)
+  Instance add_instance(const std::string& host, int port, std::int64_t now_ms) override;
+  void set_container(std::int64_t id, const std::string& container_id,
+                     std::int64_t now_ms) override;
+  Instance transition(std::int64_t id, InstanceState to, std::int64_t now_ms,
+                      const std::string& error = {}) override;
+  Instance restart(std::int64_t id, std::int64_t now_ms) override;
+  std::optional<Instance> instance(std::int64_t id) override;
+  std::vector<Instance> instances(Show show) override;
+  Allocation allocate(std::int64_t instance_id, const std::string& allocation_id,
+                      const std::string& client, std::int64_t now_ms,
+                      std::int64_t expires_ms) override;
+  std::optional<Allocation> end_allocation(const std::string& id, const std::string& reason,
+                                           std::int64_t now_ms,
+                                           bool* ended_now = nullptr) override;
+  std::optional<Allocation> renew(const std::string& id, std::int64_t expires_ms) override;
+  std::optional<Allocation> allocation(const std::string& id) override;
+  std::optional<Allocation> current_allocation_of(std::int64_t instance_id) override;
+  std::vector<Allocation> allocations(Show show) override;
+  std::vector<Allocation> expired_allocations(std::int64_t now_ms) override;
+
+  // JobRepository (sqlite_jobs.cpp)
+  Job add_job(std::int64_t digits, std::int64_t now_ms) override;
+  Job add_complete_job(std::int64_t digits, const ResultFile& result, std::int64_t source_job,
+                       std::int64_t now_ms) override;
+  std::optional<Job> job(std::int64_t id) override;
+  std::vector<Job> recent_jobs(std::size_t limit) override;
+  std::vector<Job> jobs_in_state(JobState state, std::size_t limit) override;
+  std::map<JobState, std::int64_t> job_counts() override;
+  std::optional<Job> complete_job_with_at_least(std::int64_t digits) override;
+  bool start_job(std::int64_t id, const std::string& allocation_id, std::int64_t now_ms) override;
+  bool set_job_progress(std::int64_t id, double progress, std::int64_t now_ms) override;
+  bool complete_job(std::int64_t id, const ResultFile& result, std::int64_t now_ms,
+                    std::optional<std::int64_t> source_job = std::nullopt) override;
+  bool requeue_job(std::int64_t id, const std::string& reason, std::int64_t now_ms) override;
+  bool fail_job(std::int64_t id, const std::string& reason, std::int64_t now_ms) override;
+  std::optional<Job> cancel_job(std::int64_t id, std::int64_t now_ms) override;
+
+ private:
+  // REQUIRES: inside db_->locked().
+  std::optional<Instance> instance_locked(std::int64_t id);
+  Instance transition_locked(std::int64_t id, InstanceState to, std::int64_t now_ms,
+                             const std::string& error);
+  std::optional<Allocation> allocation_locked(const std::string& id);
+  std::optional<Job> job_locked(std::int64_t id);
+  void migrate();
+
+  std::unique_ptr<SqliteDb> db_;
+};
+
+}  // namespace warmpool

@@ -1,0 +1,125 @@
+// The scheduler when the store fails: a tick whose read or write fails is
+// caught and reported, leaves no instance claimed and no allocation lost, and
+// the next tick after the store is back does what the failed one could not.
+#include <catch2/catch.hpp>
+
+#include "scheduler/scheduler.hpp"
+#include "store/sqlite_store.hpp"
+#include "support/eventually.hpp"
+#include "support/fake_engine.hpp"
+#include "support/faulty_store.hpp"
+
+using namespace warmpool;
+using namespace std::chrono_literals;
+using S = InstanceState;
+using test::eventually;
+using test::StoreOp;
+
+namespace {
+
+struct Fixture {
+  explicit Fixture(std::chrono::milliseconds period = 10s)
+      : lanes({.high_threads = 2, .normal_threads = 2, .high_capacity = 1024, .normal_capacity = 1024}) {
+    PoolSettings s;
+    s.policy.max_instances = 2;
+    s.policy.min_idle = 1;
+    s.policy.max_idle = 2;
+    s.policy.keep_running = 0;
+    s.capacity.host_limit = 1.0;
+    s.port_first = 33000;
+    s.port_last = 33099;
+    s.ready_timeout = 2s;
+    pool = std::make_unique<Pool>(s, store, engine, worker, lanes, clock);
+    scheduler = std::make_unique<Scheduler>(Scheduler::Settings{.period = period}, *pool, store,
+                                            engine, worker, clock, host);
+  }
+  ~Fixture() {
+    scheduler->stop();
+    lanes.stop();
+  }
+
+  // Ticks until an instance is idle and no operation is in flight.
+  void settle_pool() {
+    REQUIRE(eventually([&] {
+      scheduler->tick();
+      return idle() >= 1 && pool->claimed().empty();
+    }));
+  }
+  int idle() {
+    int n = 0;
+    for (const auto& i : real.instances(Show::Current)) n += is_idle(i.state);
+    return n;
+  }
+  Allocation allocate(std::int64_t lease_ms = 0) {
+    return pool->allocate({lease_ms, "test", std::chrono::steady_clock::now() + 2s});
+  }
+  bool reported(const std::string& what) {
+    return scheduler->last_error().find(what) != std::string::npos;
+  }
+
+  SqliteStore real{":memory:"};
+  test::FaultyStore store{real};
+  test::FakeEngine engine;
+  test::FakeWorker worker{engine};
+  ManualClock clock;
+  HostMonitor host;
+  Lanes lanes;
+  std::unique_ptr<Pool> pool;
+  std::unique_ptr<Scheduler> scheduler;
+};
+
+}  // namespace
+
+TEST_CASE("store faults: the loop reports a tick whose read fails, and fills the pool once it works") {
+  Fixture f(5ms);
+  f.store.fail_always(StoreOp::Instances);
+  f.scheduler->start();
+  REQUIRE(eventually([&] { return f.reported("instances: injected store fault"); }));
+  CHECK(f.real.instances(Show::All).empty());
+  f.store.clear();
+  REQUIRE(eventually([&] { return f.idle() == 1 && f.scheduler->last_error().empty(); }));
+}
+
+TEST_CASE("store faults: the loop reports a lease it cannot end, and ends it once the store works") {
+  Fixture f(5ms);
+  f.settle_pool();
+  const Allocation a = f.allocate(1000);
+  f.clock.advance_ms(1000);
+  f.store.fail_always(StoreOp::EndAllocation);
+  f.scheduler->start();
+  REQUIRE(eventually([&] { return f.reported("end_allocation: injected store fault"); }));
+  CHECK(f.real.allocation(a.id)->current());
+  f.store.clear();
+  REQUIRE(eventually([&] { return !f.real.allocation(a.id)->current(); }));
+  CHECK(f.real.allocation(a.id)->end_reason == "lease expired");
+  REQUIRE(eventually([&] { return f.scheduler->last_error().empty(); }));
+  CHECK(f.real.allocations(Show::All).size() == 1);
+}
+
+TEST_CASE("store faults: a failing re-read under the claim leaves the instance unclaimed") {
+  Fixture f;
+  f.settle_pool();
+  f.store.fail(StoreOp::Instance);
+  CHECK_THROWS_WITH(f.scheduler->tick(), Catch::Contains("instance: injected store fault"));
+  CHECK(f.pool->claimed().empty());
+  f.scheduler->tick();
+  CHECK(f.pool->claimed().empty());
+  CHECK(f.allocate().id.size() == 32);
+}
+
+TEST_CASE("store faults: an allocation on a dead container survives a failing write, then ends") {
+  Fixture f;
+  f.settle_pool();
+  const Allocation a = f.allocate();
+  f.engine.crash(f.real.instance(a.instance_id)->container_id);
+  f.store.fail(StoreOp::EndAllocation);
+  CHECK_THROWS_WITH(f.scheduler->tick(), Catch::Contains("end_allocation: injected store fault"));
+  CHECK(f.pool->claimed().empty());
+  CHECK(f.real.allocation(a.id)->current());
+
+  f.scheduler->tick();
+  CHECK_FALSE(f.real.allocation(a.id)->current());
+  CHECK(f.real.allocation(a.id)->end_reason.rfind("instance lost: container is exited", 0) == 0);
+  f.settle_pool();
+  CHECK(f.real.allocations(Show::Current).empty());
+}
