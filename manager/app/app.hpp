@@ -48,7 +48,6 @@ class App {
   Store store;
   Lanes lanes;
   Pool pool;
-  jobs::HttpComputeClient compute;
   jobs::JobRunner pi_jobs;
   Scheduler scheduler;
   api::Server server;

@@ -10,6 +10,7 @@
 #include "pool/pool.hpp"
 #include "support/eventually.hpp"
 #include "support/fake_engine.hpp"
+#include "support/fake_worker.hpp"
 
 using namespace warmpool;
 using namespace std::chrono_literals;

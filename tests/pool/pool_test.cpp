@@ -6,6 +6,7 @@
 
 #include "pool/pool.hpp"
 #include "support/fake_engine.hpp"
+#include "support/fake_worker.hpp"
 
 using namespace warmpool;
 using namespace std::chrono_literals;
