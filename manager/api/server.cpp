@@ -277,7 +277,10 @@ bool Server::framing_ok(const httplib::Request& req, httplib::Response& res) con
     if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v != length)
       return refuse(400, "Content-Length must be one decimal number of bytes");
   }
-  if (lengths > 0 && (length.size() > 19 || std::stoull(length) > config_.max_body_bytes))
+  const auto limit = static_cast<std::int64_t>(
+      std::min<std::size_t>(config_.max_body_bytes, std::numeric_limits<std::int64_t>::max()));
+  // Twenty characters or more are refused whatever their value, zeros included.
+  if (lengths > 0 && (length.size() > 19 || !parse_int(length, 0, limit)))
     return refuse(413, "the body is larger than the limit (" + std::to_string(config_.max_body_bytes) + " bytes)");
   if (req.has_header("Transfer-Encoding"))
     return refuse(411, "send the body with Content-Length; chunked bodies are not read");
