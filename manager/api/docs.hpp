@@ -36,6 +36,10 @@ void add_docs_routes(Server& server, const Config& config);
 // Answers with the file `name` of the docs directory and its content type:
 // 404 problem for a name that is not a plain file name with a known type or
 // that does not exist, 503 problem when the docs directory is missing.
+// Not cpp-httplib's mount point: that serves every file of its directory
+// (other types, subdirectories), answers a Range header with 206 and a part,
+// and fixes the directory at start-up, so a docs build that ends later is
+// never seen and a missing one is no 503.
 void serve_docs_file(httplib::Response& res, const Config& config, const std::string& name);
 
 }  // namespace warmpool::api

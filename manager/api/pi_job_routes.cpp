@@ -83,6 +83,21 @@ json unfinished_json(const Job& job) {
           {"error", error}};
 }
 
+namespace {
+
+// The job the path names (its first group), found with `find(id)`; nullopt
+// once a 404 is answered.
+template <typename Find>
+std::optional<Job> named_job(const httplib::Request& req, httplib::Response& res, Find find) {
+  const std::string text = req.matches[1];
+  const auto id = parse_job_id(text);
+  std::optional<Job> job = id ? find(*id) : std::nullopt;
+  if (!job) reply(res, 404, missing_json(text));
+  return job;
+}
+
+}  // namespace
+
 json recent_jobs_json(Store& store, const Clock& clock, std::size_t limit) {
   const std::int64_t now = clock.now_ms();
   json list = json::array();
@@ -101,26 +116,19 @@ void add_pi_job_routes(api::Server& server, JobRunner& runner, Store& store, con
   });
 
   server.route("GET", "/pi_job/([^/]+)", Access::Public, [&store, &clock](const auto& req, auto& res) {
-    const std::string text = req.matches[1];
-    const auto id = parse_job_id(text);
-    const auto job = id ? store.job(*id) : std::nullopt;
-    if (!job) return reply(res, 404, missing_json(text));
-    reply(res, 200, status_json(*job, clock.now_ms()));
+    const auto job = named_job(req, res, [&](std::int64_t id) { return store.job(id); });
+    if (job) reply(res, 200, status_json(*job, clock.now_ms()));
   });
 
   server.route("DELETE", "/pi_job/([^/]+)", Access::Public, [&runner, &clock](const auto& req, auto& res) {
-    const std::string text = req.matches[1];
-    const auto id = parse_job_id(text);
-    const auto job = id ? runner.cancel(*id) : std::nullopt;
-    if (!job) return reply(res, 404, missing_json(text));
-    reply(res, 200, status_json(*job, clock.now_ms()));
+    const auto job = named_job(req, res, [&](std::int64_t id) { return runner.cancel(id); });
+    if (job) reply(res, 200, status_json(*job, clock.now_ms()));
   });
 
   server.route("GET", "/download_pi_job/([^/]+)", Access::Public, [&runner, &store](const auto& req, auto& res) {
+    const auto job = named_job(req, res, [&](std::int64_t id) { return store.job(id); });
+    if (!job) return;
     const std::string text = req.matches[1];
-    const auto id = parse_job_id(text);
-    const auto job = id ? store.job(*id) : std::nullopt;
-    if (!job) return reply(res, 404, missing_json(text));
     if (job->state != JobState::Complete || !job->result) return reply(res, 409, unfinished_json(*job));
 
     const auto path = runner.path_of(*job->result);

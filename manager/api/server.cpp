@@ -2,9 +2,11 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <regex>
 #include <utility>
 
@@ -32,6 +34,11 @@ thread_local std::chrono::steady_clock::time_point t_request_started;
 // connection's requests all run on the thread that took it.
 thread_local std::chrono::steady_clock::duration t_connection_wait{};
 thread_local std::chrono::steady_clock::duration t_request_wait{};
+
+// The route found for the request before its body was read, and its groups
+// (over the request's own path), for dispatch() to run it.
+thread_local const void* t_route = nullptr;
+thread_local std::smatch t_matches;
 
 // cpp-httplib's thread pool, noting how long each connection waited in it.
 class TimedThreadPool : public httplib::TaskQueue {
@@ -125,8 +132,13 @@ Server::Server(const Config& config, Pool& pool, Store& store, engine::Engine& e
   http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     begin_request(req, res);
     if (!framing_ok(req, res)) return httplib::Server::HandlerResponse::Handled;
-    return authorized(req, res) ? httplib::Server::HandlerResponse::Unhandled
-                                : httplib::Server::HandlerResponse::Handled;
+    // Routed and authorized before the body is read: a request without its
+    // token is refused unread.
+    const auto [route, access] = find_route(req);
+    if (!authorized(req, res, access)) return httplib::Server::HandlerResponse::Handled;
+    t_route = route;
+    t_matches = req.matches;
+    return httplib::Server::HandlerResponse::Unhandled;
   });
   http_->set_exception_handler([](const httplib::Request& req, httplib::Response& res,
                                   std::exception_ptr ep) {
@@ -162,19 +174,52 @@ Server::~Server() { stop(); }
 
 void Server::route(const std::string& method, const std::string& pattern, Access access,
                    Handler handler) {
-  routes_.emplace_back(method, pattern);
-  access_.emplace_back(std::regex(pattern), access);
-  handler = [inner = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
-    t_request_wait = std::exchange(t_connection_wait, {});
-    ignore_ranges(req);
-    inner(req, res);
-  };
-  if (method == "GET") http_->Get(pattern, handler);
-  else if (method == "POST") http_->Post(pattern, handler);
-  else if (method == "DELETE") http_->Delete(pattern, handler);
-  else if (method == "PUT") http_->Put(pattern, handler);
-  else if (method == "PATCH") http_->Patch(pattern, handler);
-  else throw std::invalid_argument("unsupported method " + method);
+  const bool first_of_method = std::none_of(routes_.begin(), routes_.end(),
+                                            [&](const Route& r) { return r.method == method; });
+  if (first_of_method) {
+    // The library hands the method's requests to our table; a method with
+    // no route stays unknown to it, and answers as it did.
+    auto all = [this](const httplib::Request& req, httplib::Response& res) { dispatch(req, res); };
+    if (method == "GET") http_->Get(".*", all);
+    else if (method == "POST") http_->Post(".*", all);
+    else if (method == "DELETE") http_->Delete(".*", all);
+    else if (method == "PUT") http_->Put(".*", all);
+    else if (method == "PATCH") http_->Patch(".*", all);
+    else throw std::invalid_argument("unsupported method " + method);
+  }
+  routes_.push_back({method, pattern, std::regex(pattern), access, std::move(handler)});
+}
+
+std::vector<std::pair<std::string, std::string>> Server::routes() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const Route& r : routes_) out.emplace_back(r.method, r.pattern);
+  return out;
+}
+
+std::pair<const Server::Route*, Server::Access> Server::find_route(const httplib::Request& req) const {
+  // HEAD is served by the GET route, as the library does.
+  const std::string& method = req.method == "HEAD" ? std::string("GET") : req.method;
+  auto& matches = const_cast<httplib::Request&>(req).matches;
+  std::optional<Access> access;  // of the first route whose path matches
+  for (const Route& r : routes_) {
+    if (!std::regex_match(req.path, matches, r.regex)) continue;
+    if (!access) access = r.access;
+    if (r.method == method) return {&r, *access};
+  }
+  matches = {};
+  return {nullptr, access.value_or(Access::Open)};
+}
+
+void Server::dispatch(const httplib::Request& req, httplib::Response& res) const {
+  const auto* route = static_cast<const Route*>(std::exchange(t_route, nullptr));
+  if (!route) {
+    res.status = 404;  // the error handler writes the problem
+    return;
+  }
+  const_cast<httplib::Request&>(req).matches = t_matches;  // the library matched ".*" over ours
+  t_request_wait = std::exchange(t_connection_wait, {});
+  ignore_ranges(req);
+  route->handler(req, res);
 }
 
 void Server::begin_request(const httplib::Request& req, httplib::Response& res) {
@@ -232,7 +277,10 @@ bool Server::framing_ok(const httplib::Request& req, httplib::Response& res) con
     if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v != length)
       return refuse(400, "Content-Length must be one decimal number of bytes");
   }
-  if (lengths > 0 && (length.size() > 19 || std::stoull(length) > config_.max_body_bytes))
+  const auto limit = static_cast<std::int64_t>(
+      std::min<std::size_t>(config_.max_body_bytes, std::numeric_limits<std::int64_t>::max()));
+  // Twenty characters or more are refused whatever their value, zeros included.
+  if (lengths > 0 && (length.size() > 19 || !parse_int(length, 0, limit)))
     return refuse(413, "the body is larger than the limit (" + std::to_string(config_.max_body_bytes) + " bytes)");
   if (req.has_header("Transfer-Encoding"))
     return refuse(411, "send the body with Content-Length; chunked bodies are not read");
@@ -244,15 +292,8 @@ bool Server::framing_ok(const httplib::Request& req, httplib::Response& res) con
   return true;
 }
 
-bool Server::authorized(const httplib::Request& req, httplib::Response& res) const {
+bool Server::authorized(const httplib::Request& req, httplib::Response& res, Access access) const {
   if (config_.api_token.empty() && config_.admin_token.empty()) return true;
-  Access access = Access::Open;
-  for (const auto& [pattern, a] : access_) {
-    if (std::regex_match(req.path, pattern)) {
-      access = a;
-      break;
-    }
-  }
   const std::string& token = access == Access::Admin ? config_.admin_token
                              : access == Access::Public ? config_.api_token
                                                         : std::string();

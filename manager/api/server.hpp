@@ -54,10 +54,12 @@ class Server {
   ~Server();
 
   // Registers a route; `pattern` is a regex over the path. Other modules (pi
-  // jobs, docs, metrics) add theirs before listen().
+  // jobs, docs, metrics) add theirs before listen(). Routes are tried in the
+  // order they were registered; the first whose pattern matches the path
+  // (whatever its method) says which token the path needs.
   void route(const std::string& method, const std::string& pattern, Access access, Handler handler);
   // Every registered (method, pattern), for the contract test.
-  std::vector<std::pair<std::string, std::string>> routes() const { return routes_; }
+  std::vector<std::pair<std::string, std::string>> routes() const;
 
   // Binds and serves until stop(). Returns false if it could not bind.
   bool listen(const std::string& host, int port);
@@ -74,7 +76,18 @@ class Server {
   void add_instance_routes();
   void add_health_routes();
   bool framing_ok(const httplib::Request& req, httplib::Response& res) const;
-  bool authorized(const httplib::Request& req, httplib::Response& res) const;
+  struct Route {
+    std::string method;
+    std::string pattern;
+    std::regex regex;
+    Access access;
+    Handler handler;
+  };
+  // The route serving the request (nullptr: none) and the access level of
+  // its path; fills req.matches for that route.
+  std::pair<const Route*, Access> find_route(const httplib::Request& req) const;
+  void dispatch(const httplib::Request& req, httplib::Response& res) const;
+  bool authorized(const httplib::Request& req, httplib::Response& res, Access access) const;
   void begin_request(const httplib::Request& req, httplib::Response& res);
   void log_access(const httplib::Request& req, const httplib::Response& res) const;
   void widen_listen_queue();
@@ -89,8 +102,9 @@ class Server {
   Metrics* metrics_;
   std::unique_ptr<httplib::Server> http_;
   int listen_fd_ = -1;  // the listening socket, once bound
-  std::vector<std::pair<std::string, std::string>> routes_;
-  std::vector<std::pair<std::regex, Access>> access_;  // compiled patterns, in order
+  // The one route table: the HTTP library only hands every request of a
+  // method that has routes to dispatch(). Written before listen() only.
+  std::vector<Route> routes_;
 
   // /health caches the engine's answer briefly so probes stay cheap.
   std::mutex health_mu_;

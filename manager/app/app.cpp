@@ -89,7 +89,7 @@ App::App(Config c)
               metrics.observe_queue_wait(lane, std::chrono::duration<double>(waited).count());
             }),
       pool(pool_settings(config), store, timed_engine, worker, lanes, clock, &host, &metrics),
-      pi_jobs(job_settings(config), store, pool, compute, clock, &metrics),
+      pi_jobs(job_settings(config), store, pool, worker, clock, &metrics),
       scheduler({.period = std::chrono::milliseconds(config.scheduler_period_ms)}, pool, store,
                 timed_engine, worker, clock, host, &metrics),
       server(config, pool, store, timed_engine, lanes,

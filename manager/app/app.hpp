@@ -49,7 +49,6 @@ class App {
   SqliteStore store;
   Lanes lanes;
   Pool pool;
-  jobs::HttpComputeClient compute;
   jobs::JobRunner pi_jobs;
   Scheduler scheduler;
   api::Server server;

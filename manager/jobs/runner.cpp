@@ -19,12 +19,12 @@ std::string job_name(std::int64_t id) { return "pi job " + std::to_string(id); }
 
 }  // namespace
 
-JobRunner::JobRunner(JobSettings settings, Store& store, Pool& pool, ComputeClient& compute,
+JobRunner::JobRunner(JobSettings settings, Store& store, Pool& pool, WorkerClient& worker,
                      const Clock& clock, Metrics* metrics)
     : settings_(std::move(settings)),
       store_(store),
       pool_(pool),
-      compute_(compute),
+      worker_(worker),
       clock_(clock),
       metrics_(metrics) {}
 
@@ -238,7 +238,7 @@ std::optional<Allocation> JobRunner::acquire(const Job& job) {
 JobRunner::Outcome JobRunner::compute(const Job& job, const Allocation& allocation) {
   const std::string& endpoint = allocation.endpoint;
   try {
-    compute_.start(endpoint, job.digits, settings_.call_timeout);
+    worker_.start_compute(endpoint, job.digits, settings_.call_timeout);
   } catch (const ComputeRefused& e) {
     return {Outcome::Refused, std::string("the worker refused the job: ") + e.what(), {}};
   } catch (const WorkerError& e) {
@@ -269,7 +269,7 @@ JobRunner::Outcome JobRunner::compute(const Job& job, const Allocation& allocati
 
     ComputeStatus status;
     try {
-      status = compute_.status(endpoint, settings_.call_timeout);
+      status = worker_.compute_status(endpoint, settings_.call_timeout);
     } catch (const WorkerError& e) {
       // The scheduler may know already (container died, instance lost).
       auto current = store_.allocation(allocation.id);
@@ -281,21 +281,27 @@ JobRunner::Outcome JobRunner::compute(const Job& job, const Allocation& allocati
     }
     last_answer = Steady::now();
 
-    if (status.digits != job.digits && status.state != "idle")
+    if (status.digits != job.digits && status.state != ComputeState::Idle)
       return {Outcome::Retry,
               "the worker is computing " + std::to_string(status.digits) + " digits, not ours", {}};
-    if (status.state == "done") return fetch(job, allocation);
-    if (status.state == "running") {
-      if (status.progress != written && Steady::now() - last_write >= settings_.progress_every) {
-        store_.set_job_progress(job.id, status.progress, clock_.now_ms());
-        written = status.progress;
-        last_write = Steady::now();
-      }
-      continue;
+    switch (status.state) {
+      case ComputeState::Done:
+        return fetch(job, allocation);
+      case ComputeState::Running:
+        if (status.progress != written && Steady::now() - last_write >= settings_.progress_every) {
+          store_.set_job_progress(job.id, status.progress, clock_.now_ms());
+          written = status.progress;
+          last_write = Steady::now();
+        }
+        continue;
+      case ComputeState::Failed:
+        return {Outcome::Retry, "the computation failed on the worker: " + status.error, {}};
+      case ComputeState::Idle:
+      case ComputeState::Cancelled:
+        break;
     }
-    if (status.state == "failed")
-      return {Outcome::Retry, "the computation failed on the worker: " + status.error, {}};
-    return {Outcome::Retry, "the worker's computation stopped (state " + status.state + ")", {}};
+    return {Outcome::Retry,
+            std::string("the worker's computation stopped (state ") + to_string(status.state) + ")", {}};
   }
 }
 
@@ -304,7 +310,7 @@ JobRunner::Outcome JobRunner::fetch(const Job& job, const Allocation& allocation
     ResultWriter out(settings_.results_dir);
     DigitsCheck check(job.digits);
     try {
-      compute_.fetch_result(
+      worker_.fetch_result(
           allocation.endpoint,
           [&](const char* data, std::size_t size) {
             if (!check.feed(data, size)) return false;
@@ -327,7 +333,7 @@ JobRunner::Outcome JobRunner::fetch(const Job& job, const Allocation& allocation
 
 void JobRunner::stop_worker(const Allocation& allocation) {
   try {
-    compute_.reset(allocation.endpoint, settings_.call_timeout);  // free the CPU now
+    worker_.reset(allocation.endpoint, settings_.call_timeout);  // free the CPU now
   } catch (const WorkerError&) {
     // The release resets the worker too, and deals with one that does not answer.
   }

@@ -34,9 +34,9 @@
 #include <vector>
 
 #include "base/clock.hpp"
-#include "worker/compute_client.hpp"
 #include "pool/pool.hpp"
 #include "store/store.hpp"
+#include "worker/worker_client.hpp"
 
 namespace warmpool::jobs {
 
@@ -57,7 +57,7 @@ struct JobSettings {
 class JobRunner {
  public:
   // All references must outlive the runner; metrics may be null.
-  JobRunner(JobSettings settings, Store& store, Pool& pool, ComputeClient& compute,
+  JobRunner(JobSettings settings, Store& store, Pool& pool, WorkerClient& worker,
             const Clock& clock, Metrics* metrics = nullptr);
   ~JobRunner();  // stop()
   JobRunner(const JobRunner&) = delete;
@@ -112,7 +112,7 @@ class JobRunner {
   const JobSettings settings_;
   Store& store_;
   Pool& pool_;
-  ComputeClient& compute_;
+  WorkerClient& worker_;
   const Clock& clock_;
   Metrics* metrics_;
 

@@ -1,20 +1,69 @@
 #include "worker/worker_client.hpp"
 
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 
 namespace warmpool {
 
+using nlohmann::json;
+
 namespace {
+
 constexpr std::size_t kIdlePerEndpoint = 4;
+constexpr std::size_t kQuoted = 200;  // bytes of an unexpected body quoted in an error
 
 void set_deadline(httplib::Client& c, std::chrono::milliseconds d) {
-  auto s = static_cast<time_t>(d.count() / 1000);
-  auto us = static_cast<time_t>((d.count() % 1000) * 1000);
+  const auto s = static_cast<time_t>(d.count() / 1000);
+  const auto us = static_cast<time_t>((d.count() % 1000) * 1000);
   c.set_connection_timeout(s, us);
   c.set_read_timeout(s, us);
   c.set_write_timeout(s, us);
 }
+
+std::string context(const char* what, const std::string& endpoint) {
+  return std::string(what) + " " + endpoint;
+}
+
+// The worker's problem+json detail, else the start of the body.
+std::string detail_of(const std::string& body) {
+  const json doc = json::parse(body, nullptr, false);
+  if (doc.is_object() && doc.contains("detail") && doc["detail"].is_string())
+    return doc["detail"].get<std::string>();
+  return body.substr(0, kQuoted);
+}
+
+WorkerError http_error(const char* what, const std::string& endpoint, int status,
+                       const std::string& body) {
+  return WorkerError(context(what, endpoint) + ": HTTP " + std::to_string(status) + ": " +
+                     detail_of(body));
+}
+
+httplib::Request request(const char* method, const char* path) {
+  httplib::Request r;
+  r.method = method;
+  r.path = path;
+  return r;
+}
+
 }  // namespace
+
+const char* to_string(ComputeState state) {
+  switch (state) {
+    case ComputeState::Idle: return "idle";
+    case ComputeState::Running: return "running";
+    case ComputeState::Done: return "done";
+    case ComputeState::Failed: return "failed";
+    case ComputeState::Cancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+std::optional<ComputeState> parse_compute_state(std::string_view text) {
+  for (auto s : {ComputeState::Idle, ComputeState::Running, ComputeState::Done, ComputeState::Failed,
+                 ComputeState::Cancelled})
+    if (text == to_string(s)) return s;
+  return std::nullopt;
+}
 
 HttpWorkerClient::HttpWorkerClient() = default;
 HttpWorkerClient::~HttpWorkerClient() = default;
@@ -41,30 +90,87 @@ void HttpWorkerClient::checkin(const std::string& endpoint, std::unique_ptr<http
   if (idle.size() < kIdlePerEndpoint) idle.push_back(std::move(c));
 }
 
-void HttpWorkerClient::call(const char* what, bool post, const std::string& endpoint,
-                            const std::string& path, std::chrono::milliseconds deadline) {
+HttpWorkerClient::Answer HttpWorkerClient::call(const char* what, const std::string& endpoint,
+                                                httplib::Request& request, Deadline deadline) {
   auto c = checkout(endpoint);
   set_deadline(*c, deadline);
-  auto started = std::chrono::steady_clock::now();
-  httplib::Result r = post ? c->Post(path) : c->Get(path);
-  auto context = [&] { return std::string(what) + " " + endpoint; };
+  const auto started = std::chrono::steady_clock::now();
+  httplib::Result r = c->send(request);
   if (!r) {
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - started).count();
-    throw WorkerError(context() + ": " + httplib::to_string(r.error()) + " after " +
+    // The connection is dropped with `c`: its state after a failure is unknown.
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - started).count();
+    throw WorkerError(context(what, endpoint) + ": " + httplib::to_string(r.error()) + " after " +
                       std::to_string(ms) + " ms");
   }
-  if (r->status != 200)
-    throw WorkerError(context() + ": HTTP " + std::to_string(r->status) + " " + r->body.substr(0, 200));
+  Answer answer{r->status, std::move(r->body)};
   checkin(endpoint, std::move(c));
+  return answer;
 }
 
 void HttpWorkerClient::ping(const std::string& endpoint, std::chrono::milliseconds deadline) {
-  call("ping", false, endpoint, "/ping", deadline);
+  auto req = request("GET", "/ping");
+  const Answer a = call("ping", endpoint, req, deadline);
+  if (a.status != 200) throw http_error("ping", endpoint, a.status, a.body);
 }
 
 void HttpWorkerClient::reset(const std::string& endpoint, std::chrono::milliseconds deadline) {
-  call("reset", true, endpoint, "/reset", deadline);
+  auto req = request("POST", "/reset");
+  const Answer a = call("reset", endpoint, req, deadline);
+  if (a.status != 200) throw http_error("reset", endpoint, a.status, a.body);
+}
+
+void HttpWorkerClient::start_compute(const std::string& endpoint, std::int64_t digits,
+                                     Deadline deadline) {
+  auto req = request("POST", "/compute");
+  req.body = json{{"digits", digits}}.dump();
+  req.set_header("Content-Type", "application/json");
+  const Answer a = call("compute", endpoint, req, deadline);
+  if (a.status == 202) return;
+  if (a.status == 400)
+    throw ComputeRefused(context("compute", endpoint) + ": HTTP 400: " + detail_of(a.body));
+  throw http_error("compute", endpoint, a.status, a.body);
+}
+
+ComputeStatus HttpWorkerClient::compute_status(const std::string& endpoint, Deadline deadline) {
+  const char* what = "compute status";
+  auto req = request("GET", "/compute");
+  const Answer a = call(what, endpoint, req, deadline);
+  if (a.status != 200) throw http_error(what, endpoint, a.status, a.body);
+  const json body = json::parse(a.body, nullptr, false);
+  ComputeStatus s;
+  std::string state;
+  try {
+    state = body.at("state").get<std::string>();
+    s.digits = body.value("digits", std::int64_t{0});
+    s.progress = body.value("progress", 0.0);
+    s.elapsed_ms = body.value("elapsed_ms", std::int64_t{0});
+    s.error = body.value("error", std::string());
+  } catch (const json::exception&) {
+    throw WorkerError(context(what, endpoint) + ": unexpected answer " + a.body.substr(0, kQuoted));
+  }
+  const auto parsed = parse_compute_state(state);
+  if (!parsed) throw WorkerError(context(what, endpoint) + ": unknown state \"" + state + "\"");
+  s.state = *parsed;
+  return s;
+}
+
+void HttpWorkerClient::fetch_result(const std::string& endpoint, const Sink& sink,
+                                    Deadline deadline) {
+  int status = 0;
+  std::string error_body;  // a problem instead of digits: kept to quote it
+  auto req = request("GET", "/result");
+  req.response_handler = [&](const httplib::Response& response) {
+    status = response.status;
+    return true;
+  };
+  req.content_receiver = [&](const char* data, std::size_t size, std::uint64_t, std::uint64_t) {
+    if (status == 200) return sink(data, size);
+    if (error_body.size() < 2 * kQuoted) error_body.append(data, std::min(size, 2 * kQuoted));
+    return true;
+  };
+  call("result", endpoint, req, deadline);
+  if (status != 200) throw http_error("result", endpoint, status, error_body);
 }
 
 }  // namespace warmpool

@@ -21,11 +21,11 @@
 #include "api/server.hpp"
 #include "config/config.hpp"
 #include "host/host.hpp"
-#include "jobs/fake_compute.hpp"
 #include "jobs/runner.hpp"
 #include "scheduler/scheduler.hpp"
 #include "store/sqlite_store.hpp"
 #include "support/fake_engine.hpp"
+#include "support/fake_worker.hpp"
 
 namespace warmpool::fuzz {
 
@@ -83,7 +83,7 @@ class World {
   SqliteStore store;
   test::FakeEngine engine;
   test::FakeWorker worker{engine};
-  test::FakeCompute compute{engine};
+  test::FakeWorker compute{engine};  // the runner's; `worker` is the pool's
   ManualClock clock;
   HostMonitor host;
   Lanes lanes;

@@ -1,5 +1,5 @@
 // The pi job routes on a real api::Server over a pool on the fake engine,
-// with fake workers (FakeCompute): no containers, no engine. The runner is
+// with fake workers (FakeWorker): no containers, no engine. The runner is
 // started only when a test asks, so a test can also set records by hand.
 #pragma once
 
@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/server.hpp"
-#include "fake_compute.hpp"
+#include "support/fake_worker.hpp"
 #include "api/pi_job_routes.hpp"
 #include "jobs/runner.hpp"
 #include "store/sqlite_store.hpp"
@@ -61,7 +61,7 @@ struct ApiFixture {
   SqliteStore store{":memory:"};
   FakeEngine engine;
   FakeWorker worker{engine};
-  FakeCompute compute{engine};
+  FakeWorker compute{engine};  // the runner's; `worker` is the pool's
   ManualClock clock;
   Lanes lanes;
   std::unique_ptr<Pool> pool;

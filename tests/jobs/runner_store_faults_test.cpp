@@ -6,11 +6,11 @@
 #include <filesystem>
 #include <random>
 
-#include "fake_compute.hpp"
 #include "jobs/runner.hpp"
 #include "pool/pool.hpp"
 #include "store/sqlite_store.hpp"
 #include "support/eventually.hpp"
+#include "support/fake_worker.hpp"
 #include "support/faulty_store.hpp"
 
 using namespace warmpool;
@@ -63,7 +63,7 @@ struct Fixture {
   test::FaultyStore store{real};
   test::FakeEngine engine;
   test::FakeWorker worker{engine};
-  test::FakeCompute compute{engine};
+  test::FakeWorker compute{engine};  // the runner's; `worker` is the pool's
   ManualClock clock;
   Lanes lanes;
   std::unique_ptr<Pool> pool;

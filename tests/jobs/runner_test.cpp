@@ -1,5 +1,5 @@
 // The job runner against the pool on a fake engine, with fake workers
-// (FakeCompute): queueing, concurrency, retries, cancellation, prefixes,
+// (FakeWorker): queueing, concurrency, retries, cancellation, prefixes,
 // restarts, and giving way to public allocations.
 #include <catch2/catch.hpp>
 
@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "app/app.hpp"
-#include "fake_compute.hpp"
+#include "support/fake_worker.hpp"
 #include "jobs/result_files.hpp"
 #include "jobs/runner.hpp"
 #include "pool/pool.hpp"
@@ -90,7 +90,7 @@ struct Fixture {
   SqliteStore store{":memory:"};
   test::FakeEngine engine;
   test::FakeWorker worker{engine};
-  test::FakeCompute compute{engine};
+  test::FakeWorker compute{engine};  // the runner's; `worker` is the pool's
   ManualClock clock;
   Lanes lanes;
   std::unique_ptr<Pool> pool;

@@ -11,6 +11,7 @@
 #include "store/sqlite_store.hpp"
 #include "support/eventually.hpp"
 #include "support/fake_engine.hpp"
+#include "support/fake_worker.hpp"
 
 using namespace warmpool;
 using namespace std::chrono_literals;

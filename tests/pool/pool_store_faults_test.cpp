@@ -8,6 +8,7 @@
 #include "pool/pool.hpp"
 #include "store/sqlite_store.hpp"
 #include "support/eventually.hpp"
+#include "support/fake_worker.hpp"
 #include "support/fake_engine.hpp"
 #include "support/faulty_store.hpp"
 

@@ -9,6 +9,7 @@
 #include "support/fake_engine.hpp"
 #include "support/eventually.hpp"
 #include "support/fake_host.hpp"
+#include "support/fake_worker.hpp"
 
 using namespace warmpool;
 using test::eventually;

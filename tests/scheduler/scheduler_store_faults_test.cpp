@@ -6,6 +6,7 @@
 #include "scheduler/scheduler.hpp"
 #include "store/sqlite_store.hpp"
 #include "support/eventually.hpp"
+#include "support/fake_worker.hpp"
 #include "support/fake_engine.hpp"
 #include "support/faulty_store.hpp"
 

@@ -1,6 +1,7 @@
 // An in-memory Engine for unit tests. It records every call and can fail,
-// hang or lose a container on demand. Paired with FakeWorker, a worker
-// answers only while its container is running, as a real paused one would not.
+// hang or lose a container on demand. Paired with FakeWorker
+// (support/fake_worker.hpp), a worker answers only while its container is
+// running, as a real paused one would not.
 #pragma once
 
 #include <atomic>
@@ -16,7 +17,6 @@
 #include <vector>
 
 #include "engine/engine.hpp"
-#include "worker/worker_client.hpp"
 
 namespace warmpool::test {
 
@@ -260,55 +260,6 @@ class FakeEngine : public engine::Engine {
   std::condition_variable events_cv_;
   std::atomic<bool> reachable_{true};
   int next_id_ = 0;
-};
-
-// A worker that answers while its FakeEngine container runs, and can be told
-// to fail or hang per endpoint.
-class FakeWorker : public WorkerClient {
- public:
-  explicit FakeWorker(const FakeEngine& engine) : engine_(engine) {}
-
-  // The next `times` calls of `op` ("ping" or "reset") to endpoint fail.
-  void fail(const std::string& endpoint, const std::string& op, int times = 1) {
-    std::lock_guard lock(mu_);
-    failures_[endpoint + " " + op] = times;
-  }
-  int resets() const { return resets_; }
-  int pings() const { return pings_; }
-
-  void ping(const std::string& endpoint, std::chrono::milliseconds deadline) override {
-    ++pings_;
-    answer("ping", endpoint, deadline);
-  }
-  void reset(const std::string& endpoint, std::chrono::milliseconds deadline) override {
-    ++resets_;
-    answer("reset", endpoint, deadline);
-  }
-
- private:
-  void answer(const std::string& op, const std::string& endpoint, std::chrono::milliseconds deadline) {
-    {
-      std::lock_guard lock(mu_);
-      auto it = failures_.find(endpoint + " " + op);
-      if (it != failures_.end() && it->second > 0) {
-        --it->second;
-        throw WorkerError(op + " " + endpoint + ": injected failure");
-      }
-    }
-    auto status = engine_.status_at(endpoint);
-    if (status == engine::ContainerStatus::Running) return;
-    if (status == engine::ContainerStatus::Paused) {
-      // A frozen worker accepts the connection and never answers.
-      std::this_thread::sleep_for(std::min(deadline, std::chrono::milliseconds(20)));
-      throw WorkerError(op + " " + endpoint + ": timed out");
-    }
-    throw WorkerError(op + " " + endpoint + ": connection refused");
-  }
-
-  const FakeEngine& engine_;
-  mutable std::mutex mu_;
-  std::map<std::string, int> failures_;
-  std::atomic<int> resets_{0}, pings_{0};
 };
 
 }  // namespace warmpool::test
