@@ -91,6 +91,11 @@ class Server {
   void begin_request(const httplib::Request& req, httplib::Response& res);
   void log_access(const httplib::Request& req, const httplib::Response& res) const;
   void widen_listen_queue();
+  void tune_http();
+  void install_hooks();
+  void create_allocation(const httplib::Request& req, httplib::Response& res);
+  // How long the request being served waited for a server thread.
+  static std::chrono::steady_clock::duration request_wait();
 
   const Config& config_;
   Pool& pool_;

@@ -244,12 +244,8 @@ JobRunner::Outcome JobRunner::compute(const Job& job, const Allocation& allocati
   } catch (const WorkerError& e) {
     return {Outcome::Retry, std::string("starting the computation: ") + e.what(), {}};
   }
-
-  const auto renew_every = milliseconds(std::max<std::int64_t>(settings_.lease_ms / 3, 1));
-  auto last_answer = Steady::now();
-  auto last_renewal = Steady::now();
-  auto last_write = Steady::now() - settings_.progress_every;
-  double written = 0;
+  Watch watch;
+  watch.last_write = Steady::now() - settings_.progress_every;
   // Small jobs finish in milliseconds: look early, then every poll_interval.
   auto pause = std::min(milliseconds(20), settings_.poll_interval);
   for (;;) {
@@ -258,15 +254,7 @@ JobRunner::Outcome JobRunner::compute(const Job& job, const Allocation& allocati
       return {cancels_.count(job.id) ? Outcome::Cancelled : Outcome::Stopping, {}, {}};
     }
     pause = std::min(pause * 2, settings_.poll_interval);
-
-    if (Steady::now() - last_renewal >= renew_every) {
-      auto renewed = pool_.renew(allocation.id, settings_.lease_ms);
-      if (!renewed || !renewed->current())
-        return {Outcome::Retry,
-                "lost its instance: " + (renewed ? renewed->end_reason : "the allocation is gone"), {}};
-      last_renewal = Steady::now();
-    }
-
+    if (auto lost = keep_lease(allocation, watch)) return *lost;
     ComputeStatus status;
     try {
       status = worker_.compute_status(endpoint, settings_.call_timeout);
@@ -275,34 +263,51 @@ JobRunner::Outcome JobRunner::compute(const Job& job, const Allocation& allocati
       auto current = store_.allocation(allocation.id);
       if (current && !current->current())
         return {Outcome::Retry, "lost its instance: " + current->end_reason, {}};
-      if (Steady::now() - last_answer >= settings_.lost_after)
+      if (Steady::now() - watch.last_answer >= settings_.lost_after)
         return {Outcome::Retry, std::string("the worker stopped answering: ") + e.what(), {}};
       continue;
     }
-    last_answer = Steady::now();
-
-    if (status.digits != job.digits && status.state != ComputeState::Idle)
-      return {Outcome::Retry,
-              "the worker is computing " + std::to_string(status.digits) + " digits, not ours", {}};
-    switch (status.state) {
-      case ComputeState::Done:
-        return fetch(job, allocation);
-      case ComputeState::Running:
-        if (status.progress != written && Steady::now() - last_write >= settings_.progress_every) {
-          store_.set_job_progress(job.id, status.progress, clock_.now_ms());
-          written = status.progress;
-          last_write = Steady::now();
-        }
-        continue;
-      case ComputeState::Failed:
-        return {Outcome::Retry, "the computation failed on the worker: " + status.error, {}};
-      case ComputeState::Idle:
-      case ComputeState::Cancelled:
-        break;
-    }
-    return {Outcome::Retry,
-            std::string("the worker's computation stopped (state ") + to_string(status.state) + ")", {}};
+    watch.last_answer = Steady::now();
+    if (auto end = on_status(job, allocation, status, watch)) return *end;
   }
+}
+
+// Renews the lease every third of it; an outcome when the allocation was lost.
+std::optional<JobRunner::Outcome> JobRunner::keep_lease(const Allocation& allocation, Watch& watch) {
+  const auto renew_every = milliseconds(std::max<std::int64_t>(settings_.lease_ms / 3, 1));
+  if (Steady::now() - watch.last_renewal < renew_every) return std::nullopt;
+  auto renewed = pool_.renew(allocation.id, settings_.lease_ms);
+  if (!renewed || !renewed->current())
+    return Outcome{Outcome::Retry,
+                   "lost its instance: " + (renewed ? renewed->end_reason : "the allocation is gone"), {}};
+  watch.last_renewal = Steady::now();
+  return std::nullopt;
+}
+
+// What the worker's state means for the run: nullopt while it computes ours.
+std::optional<JobRunner::Outcome> JobRunner::on_status(const Job& job, const Allocation& allocation,
+                                                       const ComputeStatus& status, Watch& watch) {
+  if (status.digits != job.digits && status.state != ComputeState::Idle)
+    return Outcome{Outcome::Retry,
+                   "the worker is computing " + std::to_string(status.digits) + " digits, not ours", {}};
+  switch (status.state) {
+    case ComputeState::Done:
+      return fetch(job, allocation);
+    case ComputeState::Running:
+      if (status.progress != watch.written && Steady::now() - watch.last_write >= settings_.progress_every) {
+        store_.set_job_progress(job.id, status.progress, clock_.now_ms());
+        watch.written = status.progress;
+        watch.last_write = Steady::now();
+      }
+      return std::nullopt;
+    case ComputeState::Failed:
+      return Outcome{Outcome::Retry, "the computation failed on the worker: " + status.error, {}};
+    case ComputeState::Idle:
+    case ComputeState::Cancelled:
+      break;
+  }
+  return Outcome{Outcome::Retry,
+                 std::string("the worker's computation stopped (state ") + to_string(status.state) + ")", {}};
 }
 
 JobRunner::Outcome JobRunner::fetch(const Job& job, const Allocation& allocation) {

@@ -98,7 +98,17 @@ class JobRunner {
   void run_on(const Job& job, const Allocation& allocation);
   bool answer_from_results(const Job& job);
   std::optional<Allocation> acquire(const Job& job);
+  // A running computation, as its polling sees it.
+  struct Watch {
+    std::chrono::steady_clock::time_point last_answer = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point last_renewal = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point last_write;
+    double written = 0;  // the progress last recorded
+  };
   Outcome compute(const Job& job, const Allocation& allocation);
+  std::optional<Outcome> keep_lease(const Allocation& allocation, Watch& watch);
+  std::optional<Outcome> on_status(const Job& job, const Allocation& allocation,
+                                   const ComputeStatus& status, Watch& watch);
   Outcome fetch(const Job& job, const Allocation& allocation);
   void settle(const Job& job, const Allocation& allocation, const Outcome& outcome);
   void observe_end(const Job& job, JobState final_state, std::int64_t now_ms);

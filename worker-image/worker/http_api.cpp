@@ -69,19 +69,14 @@ bool parse_compute_body(std::string_view body, std::size_t max_digits, std::size
   return false;
 }
 
-void configure_server(httplib::Server& server, ComputeJob& job, const ServerSettings& settings) {
-  const std::size_t http_threads = std::max<std::size_t>(1, settings.http_threads);
-  server.new_task_queue = [http_threads] { return new httplib::ThreadPool(http_threads); };
-  server.set_tcp_nodelay(true);
-  server.set_keep_alive_max_count(settings.keep_alive_max_requests);
-  server.set_keep_alive_timeout(settings.keep_alive_timeout_s);
-  server.set_payload_max_length(settings.max_body_bytes);
+namespace {
 
+// The pool's side: liveness and the wipe between sessions.
+void add_control_routes(httplib::Server& server, ComputeJob& job, const std::filesystem::path& scratch) {
   server.Get("/ping", [&job](const httplib::Request&, httplib::Response& res) {
     send_json(res, 200, {{"ok", true}, {"state", to_string(job.status().state)}});
   });
 
-  const std::filesystem::path scratch = settings.scratch_dir;
   server.Post("/reset", [&job, scratch](const httplib::Request&, httplib::Response& res) {
     job.reset();
     if (std::string problem = wipe_scratch(scratch); !problem.empty()) {
@@ -90,7 +85,10 @@ void configure_server(httplib::Server& server, ComputeJob& job, const ServerSett
     }
     send_json(res, 200, {{"ok", true}});
   });
+}
 
+// The pi job's side: start, watch, cancel, fetch the digits.
+void add_compute_routes(httplib::Server& server, ComputeJob& job) {
   server.Post("/compute", [&job](const httplib::Request& req, httplib::Response& res) {
     std::size_t digits = 0;
     std::string problem;
@@ -138,6 +136,19 @@ void configure_server(httplib::Server& server, ComputeJob& job, const ServerSett
                                return sink.write(digits->data() + offset, n);
                              });
   });
+}
+
+}  // namespace
+
+void configure_server(httplib::Server& server, ComputeJob& job, const ServerSettings& settings) {
+  const std::size_t http_threads = std::max<std::size_t>(1, settings.http_threads);
+  server.new_task_queue = [http_threads] { return new httplib::ThreadPool(http_threads); };
+  server.set_tcp_nodelay(true);
+  server.set_keep_alive_max_count(settings.keep_alive_max_requests);
+  server.set_keep_alive_timeout(settings.keep_alive_timeout_s);
+  server.set_payload_max_length(settings.max_body_bytes);
+  add_control_routes(server, job, settings.scratch_dir);
+  add_compute_routes(server, job);
 }
 
 }  // namespace warmpool::worker

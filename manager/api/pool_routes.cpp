@@ -1,0 +1,218 @@
+// The pool's routes: allocations (public), instances, health and details.
+#include <limits>
+
+#include <httplib.h>
+
+#include "api/dashboard.hpp"
+#include "api/problem.hpp"
+#include "api/server.hpp"
+#include "base/text.hpp"
+#include "host/host.hpp"
+#include "warmpool/version.hpp"
+
+namespace warmpool::api {
+
+using nlohmann::json;
+
+namespace {
+
+Show parse_show(const httplib::Request& req) {
+  if (!req.has_param("show")) return Show::Current;
+  const auto v = req.get_param_value("show");
+  if (v == "current") return Show::Current;
+  if (v == "finished") return Show::Finished;
+  if (v == "all") return Show::All;
+  throw BadRequest("\"show\" must be current, finished or all");
+}
+
+// -1 (no such record) for anything that is not a decimal int64.
+std::int64_t parse_id(const std::string& text) {
+  return parse_int(text, 0, std::numeric_limits<std::int64_t>::max()).value_or(-1);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// /allocations
+
+void Server::create_allocation(const httplib::Request& req, httplib::Response& res) {
+  const json body = parse_object(req.body, {"lease_seconds", "client", "timeout_ms"});
+  Pool::AllocateRequest request;
+  request.lease_ms = 1000 * get_int(body, "lease_seconds", 1, config_.max_lease_s, config_.lease_s);
+  request.client = get_string(body, "client", 200);
+  const auto timeout = get_int(body, "timeout_ms", 1, 600000, config_.allocate_timeout_ms);
+  // The deadline counts from when the client sent the request: a request
+  // read only after its connection waited for a thread, past its deadline,
+  // has a client that has given up, and must not take an instance.
+  const auto started = std::chrono::steady_clock::now() - request_wait();
+  request.deadline = started + std::chrono::milliseconds(timeout);
+  auto observe = [&] {
+    metrics_->observe_allocate(std::to_string(res.status),
+                              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  };
+  if (request.deadline <= std::chrono::steady_clock::now()) {
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(request_wait()).count();
+    problem(res, 503,
+            "the request waited " + std::to_string(waited) +
+                " ms for a server thread, past its deadline (all --http-threads were busy)",
+            1);
+    observe();
+    return;
+  }
+  try {
+    const Allocation a = pool_.allocate(request);
+    res.set_header("Location", "/allocations/" + a.id);
+    json_reply(res, 201, to_json(a));
+    observe();
+  } catch (const AllocateError& e) {
+    switch (e.kind()) {
+      case AllocateError::Kind::QueueFull: problem(res, 429, e.what(), 1); break;
+      case AllocateError::Kind::Timeout: problem(res, 503, e.what(), 1); break;
+      case AllocateError::Kind::EngineDown: problem(res, 503, e.what(), 5); break;
+    }
+    observe();
+  }
+}
+
+void Server::add_allocation_routes() {
+  route("POST", "/allocations", Access::Public,
+        [this](const auto& req, auto& res) { create_allocation(req, res); });
+
+  route("GET", "/allocations", Access::Public, [this](const auto& req, auto& res) {
+    json list = json::array();
+    for (const auto& a : store_.allocations(parse_show(req))) list.push_back(to_json(a));
+    json_reply(res, 200, list);
+  });
+
+  route("GET", R"(/allocations/([^/]+))", Access::Public, [this](const auto& req, auto& res) {
+    auto a = store_.allocation(req.matches[1]);
+    if (!a) return problem(res, 404, "no allocation " + std::string(req.matches[1]));
+    json_reply(res, 200, to_json(*a));
+  });
+
+  route("DELETE", R"(/allocations/([^/]+))", Access::Public, [this](const auto& req, auto& res) {
+    auto a = pool_.release(req.matches[1]);
+    if (!a) return problem(res, 404, "no allocation " + std::string(req.matches[1]));
+    json_reply(res, 200, to_json(*a));
+  });
+
+  route("POST", R"(/allocations/([^/]+)/renew)", Access::Public, [this](const auto& req, auto& res) {
+    const json body = parse_object(req.body, {"lease_seconds"});
+    const auto lease = get_int(body, "lease_seconds", 1, config_.max_lease_s, config_.lease_s);
+    auto a = pool_.renew(req.matches[1], lease * 1000);
+    if (!a) return problem(res, 404, "no allocation " + std::string(req.matches[1]));
+    if (!a->current()) return problem(res, 409, "allocation " + a->id + " has ended");
+    json_reply(res, 200, to_json(*a));
+  });
+}
+
+// ---------------------------------------------------------------------------
+// /instances
+
+void Server::add_instance_routes() {
+  route("GET", "/instances", Access::Admin, [this](const auto& req, auto& res) {
+    json list = json::array();
+    for (const auto& i : store_.instances(parse_show(req))) list.push_back(to_json(i));
+    json_reply(res, 200, list);
+  });
+
+  route("POST", "/instances", Access::Admin, [this](const auto& req, auto& res) {
+    parse_object(req.body, {});
+    try {
+      const Instance i = pool_.add_instance();
+      res.set_header("Location", "/instances/" + std::to_string(i.id));
+      json_reply(res, 201, to_json(i));
+    } catch (const PoolConflict& e) {
+      problem(res, 409, e.what());
+    }
+  });
+
+  route("GET", R"(/instances/(\d+))", Access::Admin, [this](const auto& req, auto& res) {
+    auto i = store_.instance(parse_id(req.matches[1]));
+    if (!i) return problem(res, 404, "no instance " + std::string(req.matches[1]));
+    json body = to_json(*i);
+    auto current = store_.current_allocation_of(i->id);
+    body["allocation"] = current ? json(current->id) : json(nullptr);
+    json_reply(res, 200, body);
+  });
+
+  route("DELETE", R"(/instances/(\d+))", Access::Admin, [this](const auto& req, auto& res) {
+    try {
+      auto i = pool_.delete_instance(parse_id(req.matches[1]), "deleted by an operator");
+      if (!i) return problem(res, 404, "no instance " + std::string(req.matches[1]));
+      json_reply(res, 202, to_json(*i));
+    } catch (const PoolConflict& e) {
+      problem(res, 409, e.what(), 1);
+    }
+  });
+
+  route("POST", R"(/instances/(\d+)/restart)", Access::Admin, [this](const auto& req, auto& res) {
+    try {
+      auto i = pool_.restart_instance(parse_id(req.matches[1]));
+      if (!i) return problem(res, 404, "no instance " + std::string(req.matches[1]));
+      json_reply(res, 202, to_json(*i));
+    } catch (const PoolConflict& e) {
+      problem(res, 409, e.what(), 1);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------
+// /health, /details
+
+void Server::add_health_routes() {
+  route("GET", "/health", Access::Open, [this](const auto&, auto& res) {
+    json engine_status;
+    {
+      std::lock_guard lock(health_mu_);
+      const auto now = std::chrono::steady_clock::now();
+      if (now - engine_checked_ > std::chrono::seconds(1)) {
+        try {
+          const auto v = engine_.version();
+          engine_status_ = {{"reachable", true}, {"version", v.version}, {"apiVersion", v.api_version}};
+        } catch (const std::exception& e) {
+          engine_status_ = {{"reachable", false}, {"error", e.what()}};
+        }
+        engine_checked_ = now;
+      }
+      engine_status = engine_status_;
+    }
+    json database = {{"ok", true}};
+    try {
+      database["schemaVersion"] = store_.schema_version();
+    } catch (const std::exception& e) {
+      database = {{"ok", false}, {"error", e.what()}};
+    }
+    json scheduler = {{"ok", health_.scheduler_ok ? health_.scheduler_ok() : true}};
+    if (health_.scheduler_error) {
+      auto err = health_.scheduler_error();
+      scheduler["lastError"] = err.empty() ? json(nullptr) : json(err);
+    }
+    const bool ok = engine_status["reachable"].get<bool>() && database["ok"].get<bool>();
+    json_reply(res, ok ? 200 : 503,
+               {{"status", ok ? "ok" : "degraded"},
+                {"version", kVersion},
+                {"engine", engine_status},
+                {"database", database},
+                {"scheduler", scheduler}});
+  });
+
+  route("GET", "/metrics", Access::Admin, [this](const auto&, auto& res) {
+    res.set_content(metrics_->render(store_, lanes_), "text/plain; version=0.0.4; charset=utf-8");
+  });
+
+  route("GET", "/details", Access::Admin, [this](const auto&, auto& res) {
+    const HostInfo host = read_host_info();
+    const HostUsage usage = pool_.host_usage();
+    json_reply(res, 200,
+               {{"host", {{"cpus", host.cpus},
+                          {"memoryTotalBytes", host.memory_total},
+                          {"memoryAvailableBytes", host.memory_available},
+                          {"cpuUse", usage.cpu},
+                          {"memoryUse", usage.memory}}},
+                {"pool", pool_summary(config_, pool_)},
+                {"queues", queue_stats(lanes_)}});
+  });
+}
+
+}  // namespace warmpool::api
