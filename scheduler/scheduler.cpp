@@ -218,7 +218,12 @@ void Scheduler::set_idle_state(std::int64_t id, InstanceState target, int& count
 
 Scheduler::TickReport Scheduler::tick() {
   TickReport report;
-  engine_.version();  // throws while the engine is unreachable: nothing below can work
+  // Throws while the engine is unreachable: nothing below can work.
+  const engine::EngineVersion version = engine_.version();
+  {
+    std::lock_guard lock(mu_);
+    engine_version_ = version;
+  }
   engine_ok_ = true;
   pool_.set_engine_state(true);
   const std::int64_t now = clock_.now_ms();
@@ -274,6 +279,11 @@ void Scheduler::wake() {
   std::lock_guard lock(mu_);
   woken_ = true;
   wake_cv_.notify_all();
+}
+
+std::optional<engine::EngineVersion> Scheduler::engine_version() const {
+  std::lock_guard lock(mu_);
+  return engine_version_;
 }
 
 std::string Scheduler::last_error() const {

@@ -81,6 +81,9 @@ class Scheduler {
   void wake();           // run the next tick now
 
   bool engine_reachable() const { return engine_ok_; }
+  // The engine's version as the last tick that reached it saw it; nullopt
+  // before the first.
+  std::optional<engine::EngineVersion> engine_version() const;
   std::string last_error() const;
   int failing_ticks() const { return failing_ticks_; }  // in a row, 0 after a good one
 
@@ -119,6 +122,7 @@ class Scheduler {
   std::condition_variable_any wake_cv_;
   bool woken_ = false;      // GUARDED_BY(mu_)
   std::string last_error_;  // GUARDED_BY(mu_)
+  std::optional<engine::EngineVersion> engine_version_;  // GUARDED_BY(mu_)
   Backoff orphan_backoff_{2'000, 5 * 60'000};  // GUARDED_BY(mu_); by container id
   std::jthread loop_thread_;
   std::jthread watch_thread_;

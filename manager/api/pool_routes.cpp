@@ -160,29 +160,47 @@ void Server::add_instance_routes() {
 // ---------------------------------------------------------------------------
 // /health, /details
 
+json Server::engine_health() {
+  if (health_.engine) {
+    if (auto seen = health_.engine()) return *seen;
+  }
+  std::lock_guard lock(health_mu_);
+  const auto now = std::chrono::steady_clock::now();
+  if (now - engine_checked_ > std::chrono::seconds(1)) {
+    try {
+      const auto v = engine_.version();
+      engine_status_ = {{"reachable", true}, {"version", v.version}, {"apiVersion", v.api_version}};
+    } catch (const std::exception& e) {
+      engine_status_ = {{"reachable", false}, {"error", e.what()}};
+    }
+    engine_checked_ = now;
+  }
+  return engine_status_;
+}
+
+// A read of the schema version and a committed no-op write, at most once a
+// second: a database that reads but cannot write is not healthy.
+json Server::database_health() {
+  std::lock_guard lock(health_mu_);
+  const auto now = std::chrono::steady_clock::now();
+  const bool failing = !database_status_.is_object() || !database_status_["ok"].get<bool>();
+  if (failing || now - database_checked_ > std::chrono::seconds(1)) {
+    try {
+      const int version = store_.schema_version();
+      store_.check_writable();
+      database_status_ = {{"ok", true}, {"schemaVersion", version}};
+    } catch (const std::exception& e) {
+      database_status_ = {{"ok", false}, {"error", e.what()}};
+    }
+    database_checked_ = now;
+  }
+  return database_status_;
+}
+
 void Server::add_health_routes() {
   route("GET", "/health", Access::Open, [this](const auto&, auto& res) {
-    json engine_status;
-    {
-      std::lock_guard lock(health_mu_);
-      const auto now = std::chrono::steady_clock::now();
-      if (now - engine_checked_ > std::chrono::seconds(1)) {
-        try {
-          const auto v = engine_.version();
-          engine_status_ = {{"reachable", true}, {"version", v.version}, {"apiVersion", v.api_version}};
-        } catch (const std::exception& e) {
-          engine_status_ = {{"reachable", false}, {"error", e.what()}};
-        }
-        engine_checked_ = now;
-      }
-      engine_status = engine_status_;
-    }
-    json database = {{"ok", true}};
-    try {
-      database["schemaVersion"] = store_.schema_version();
-    } catch (const std::exception& e) {
-      database = {{"ok", false}, {"error", e.what()}};
-    }
+    const json engine_status = engine_health();
+    const json database = database_health();
     json scheduler = {{"ok", health_.scheduler_ok ? health_.scheduler_ok() : true}};
     if (health_.scheduler_error) {
       auto err = health_.scheduler_error();

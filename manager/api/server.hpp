@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>
@@ -36,9 +37,16 @@ struct Response;
 namespace warmpool::api {
 
 // What /health reports about the parts it cannot see itself.
+// /health never waits on the engine: it reports what the scheduler's last
+// tick saw. Without a source (tests of the server alone) it asks the engine
+// itself, at most once a second.
 struct HealthSource {
   std::function<bool()> scheduler_ok;            // may be empty
   std::function<std::string()> scheduler_error;  // may be empty
+  // The engine as the scheduler last saw it ({reachable, version,
+  // apiVersion} or {reachable: false, error}); nullopt before its first
+  // check. May be empty.
+  std::function<std::optional<nlohmann::json>()> engine;
 };
 
 class Server {
@@ -115,6 +123,10 @@ class Server {
   std::mutex health_mu_;
   std::chrono::steady_clock::time_point engine_checked_{};  // GUARDED_BY(health_mu_)
   nlohmann::json engine_status_;                            // GUARDED_BY(health_mu_)
+  std::chrono::steady_clock::time_point database_checked_{};  // GUARDED_BY(health_mu_)
+  nlohmann::json database_status_;                            // GUARDED_BY(health_mu_)
+  nlohmann::json engine_health();
+  nlohmann::json database_health();
 };
 
 // Constant-time comparison for tokens.

@@ -58,6 +58,16 @@ PoolSettings pool_settings(const Config& c) {
 }
 
 
+namespace {
+// The engine in /health, as the scheduler's ticks see it.
+std::optional<nlohmann::json> engine_health(const Scheduler& scheduler) {
+  const auto version = scheduler.engine_version();
+  if (!version) return std::nullopt;  // not checked yet: the server asks itself
+  if (!scheduler.engine_reachable()) return nlohmann::json{{"reachable", false}, {"error", scheduler.last_error()}};
+  return nlohmann::json{{"reachable", true}, {"version", version->version}, {"apiVersion", version->api_version}};
+}
+}  // namespace
+
 engine::DockerEngine::Options engine_options(const Config& config) {
   auto options = engine::DockerEngine::Options::from_env();
   if (!config.engine.empty()) options.endpoint = config.engine;
@@ -94,7 +104,8 @@ App::App(Config c)
                 timed_engine, worker, clock, host, &metrics),
       server(config, pool, store, timed_engine, lanes,
              {[this] { return scheduler.engine_reachable(); },
-              [this] { return scheduler.last_error(); }},
+              [this] { return scheduler.last_error(); },
+              [this] { return engine_health(scheduler); }},
              &metrics) {
   host.sample();
   add_module_routes(server, config, store, pool, lanes, pi_jobs, clock);

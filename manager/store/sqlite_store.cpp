@@ -88,6 +88,16 @@ void SqliteStore::migrate() {
   }
 }
 
+void SqliteStore::check_writable() {
+  // Rewriting user_version with its own value is a committed write that
+  // touches no record.
+  db_->transaction("write check", [&] {
+    const int version = db_->one("PRAGMA user_version", read_int).value_or(0);
+    db_->script("PRAGMA user_version=" + std::to_string(version));
+    return 0;
+  });
+}
+
 int SqliteStore::schema_version() {
   return db_->locked("read schema version",
                      [&] { return db_->one("PRAGMA user_version", read_int).value_or(0); });

@@ -24,6 +24,7 @@ class SqliteStore final : public Store {
   SqliteStore& operator=(const SqliteStore&) = delete;
 
   int schema_version() override;
+  void check_writable() override;
 
   // InstanceRepository (sqlite_instances.cpp)
   Instance add_instance(const std::string& host, int port, std::int64_t now_ms) override;

@@ -124,6 +124,10 @@ class Store : public InstanceRepository, public JobRepository {
   static constexpr int kSchemaVersion = 2;
   // The schema version the opened store is at (after migration).
   virtual int schema_version() = 0;
+  // Commits a change that changes nothing, so that a full disk, a read-only
+  // file system or a lost lock shows before a real write needs it. Throws
+  // StoreError.
+  virtual void check_writable() = 0;
 };
 
 }  // namespace warmpool

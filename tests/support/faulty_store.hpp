@@ -16,7 +16,7 @@
 namespace warmpool::test {
 
 enum class StoreOp {
-  SchemaVersion, AddInstance, SetContainer, Transition, Restart, Instance, Instances,
+  SchemaVersion, CheckWritable, AddInstance, SetContainer, Transition, Restart, Instance, Instances,
   Allocate, EndAllocation, Renew, Allocation, CurrentAllocationOf, Allocations,
   ExpiredAllocations, AddJob, AddCompleteJob, Job, RecentJobs, JobsInState, JobCounts,
   CompleteJobWithAtLeast, StartJob, SetJobProgress, CompleteJob, RequeueJob, FailJob,
@@ -25,7 +25,7 @@ enum class StoreOp {
 
 inline const char* to_string(StoreOp op) {
   static constexpr const char* kNames[] = {
-      "schema_version", "add_instance", "set_container", "transition", "restart", "instance",
+      "schema_version", "check_writable", "add_instance", "set_container", "transition", "restart", "instance",
       "instances", "allocate", "end_allocation", "renew", "allocation", "current_allocation_of",
       "allocations", "expired_allocations", "add_job", "add_complete_job", "job", "recent_jobs",
       "jobs_in_state", "job_counts", "complete_job_with_at_least", "start_job",
@@ -52,6 +52,11 @@ class FaultyStore final : public Store {
   int schema_version() override {
     trip(StoreOp::SchemaVersion);
     return real_.schema_version();
+  }
+
+  void check_writable() override {
+    trip(StoreOp::CheckWritable);
+    real_.check_writable();
   }
 
   Instance add_instance(const std::string& host, int port, std::int64_t now_ms) override {
