@@ -2,6 +2,8 @@
 // each case of the issue and of swagger/openapi.yaml.
 #include <catch2/catch.hpp>
 
+#include <fstream>
+
 #include "api_fixture.hpp"
 #include "jobs/result_files.hpp"
 
@@ -91,6 +93,22 @@ TEST_CASE("POST /pi_job: {success, job_id} with ids from 0; bad input is 400 {su
   CHECK(f.store.recent_jobs(100).size() == 2);  // bad input changed nothing
 }
 
+namespace {
+// The body has every field the spec's schema requires and, where the schema
+// allows no others, none it does not name.
+void check_fields(const json& body, const std::string& schema_name) {
+  static const json spec = [] {
+    std::ifstream in(WARMPOOL_OPENAPI_JSON);
+    return json::parse(in);
+  }();
+  const json& schema = spec["components"]["schemas"][schema_name];
+  INFO(schema_name << ": " << body.dump());
+  for (const auto& field : schema["required"]) CHECK(body.contains(field.get<std::string>()));
+  if (schema.value("additionalProperties", true) == false)
+    for (const auto& [key, value] : body.items()) CHECK(schema["properties"].contains(key));
+}
+}  // namespace
+
 TEST_CASE("GET /pi_job/{id}: queued, In-progress, complete, failed, cancelled; unknown ids are 404") {
   test::ApiFixture f(1000);
   const auto t0 = f.clock.now_ms();
@@ -121,6 +139,8 @@ TEST_CASE("GET /pi_job/{id}: queued, In-progress, complete, failed, cancelled; u
 
   f.runner->cancel(2);
   CHECK(get(f, "/pi_job/2").body["status"] == "cancelled");
+  // Every state's answer fits the documented schema, the failed one included.
+  for (const std::string id : {"0", "1", "2", "3"}) check_fields(get(f, "/pi_job/" + id).body, "PiJobStatus");
 
   for (const std::string id : {"4", "987654", "abc", "99999999999999999999", "-1"}) {
     INFO(id);

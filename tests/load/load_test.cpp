@@ -175,7 +175,7 @@ class Rig {
     data_dir_ = std::filesystem::temp_directory_path() / ("warmpool-" + manager_id_);
     std::filesystem::create_directories(data_dir_);
     port = test::free_loopback_port();
-    // 31000-31999 is the load test's (other integration tests use 23000-30999).
+    // 31000-31999 is the load test's (tests/support/stack.hpp lists the others).
     const int first = 31000 + 20 * static_cast<int>(r % 50);
     const std::vector<std::string> args = {
         "serve", "--host", "127.0.0.1", "--port", std::to_string(port),
