@@ -1,5 +1,7 @@
 // The pool's routes: allocations (public), instances, health and details.
 #include <limits>
+#include <optional>
+#include <set>
 
 #include <httplib.h>
 
@@ -23,6 +25,33 @@ Show parse_show(const httplib::Request& req) {
   if (v == "finished") return Show::Finished;
   if (v == "all") return Show::All;
   throw BadRequest("\"show\" must be current, finished or all");
+}
+
+// ?state=paused,error: the states asked for; nullopt when not given.
+std::optional<std::set<InstanceState>> parse_states(const httplib::Request& req) {
+  if (!req.has_param("state")) return std::nullopt;
+  std::set<InstanceState> states;
+  const std::string text = req.get_param_value("state");
+  std::size_t from = 0;
+  for (;;) {
+    const std::size_t comma = text.find(',', from);
+    const std::string name = text.substr(from, comma - from);
+    auto state = instance_state_from(name);
+    if (!state)
+      throw BadRequest("\"state\" must be a comma-separated list of starting, ready, paused, allocated, "
+                       "resetting, error, deleting, deleted; got \"" + name + "\"");
+    states.insert(*state);
+    if (comma == std::string::npos) return states;
+    from = comma + 1;
+  }
+}
+
+// ?client=...: only that client's allocations; nullopt when not given.
+std::optional<std::string> parse_client(const httplib::Request& req) {
+  if (!req.has_param("client")) return std::nullopt;
+  std::string client = req.get_param_value("client");
+  if (client.size() > 200) throw BadRequest("\"client\" must be at most 200 characters");
+  return client;
 }
 
 // -1 (no such record) for anything that is not a decimal int64.
@@ -80,7 +109,9 @@ void Server::add_allocation_routes() {
 
   route("GET", "/allocations", Access::Public, [this](const auto& req, auto& res) {
     json list = json::array();
-    for (const auto& a : store_.allocations(parse_show(req))) list.push_back(to_json(a));
+    const auto client = parse_client(req);
+    for (const auto& a : store_.allocations(parse_show(req)))
+      if (!client || a.client == *client) list.push_back(to_json(a));
     json_reply(res, 200, list);
   });
 
@@ -112,7 +143,9 @@ void Server::add_allocation_routes() {
 void Server::add_instance_routes() {
   route("GET", "/instances", Access::Admin, [this](const auto& req, auto& res) {
     json list = json::array();
-    for (const auto& i : store_.instances(parse_show(req))) list.push_back(to_json(i));
+    const auto states = parse_states(req);
+    for (const auto& i : store_.instances(parse_show(req)))
+      if (!states || states->count(i.state)) list.push_back(to_json(i));
     json_reply(res, 200, list);
   });
 

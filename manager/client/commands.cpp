@@ -48,6 +48,13 @@ int report(const httplib::Result& r, const Options& o) {
   return 1;
 }
 
+// ?show=...[&<name>=<value>], the value only when given.
+httplib::Params list_params(const Options& o, const char* name, const std::string& value) {
+  httplib::Params params{{"show", o.show}};
+  if (!value.empty()) params.emplace(name, value);
+  return params;
+}
+
 int run_pi(httplib::Client& c, const Options& o) {
   jobs::PiCommand command;
   command.digits = o.digits;
@@ -71,10 +78,12 @@ void add_commands(CLI::App& app, Options& o) {
   auto* allocations = app.add_subcommand("allocations", "List allocations");
   add_common(*allocations, o);
   allocations->add_option("--show", o.show, "current, finished or all")->capture_default_str();
+  allocations->add_option("--client", o.client_filter, "Only this client's allocations");
 
   auto* instances = app.add_subcommand("instances", "List instances (admin)");
   add_common(*instances, o);
   instances->add_option("--show", o.show, "current, finished or all")->capture_default_str();
+  instances->add_option("--state", o.state_filter, "Only these states, comma-separated (e.g. paused,error)");
 
   auto* health = app.add_subcommand("health", "Show the manager's health");
   add_common(*health, o);
@@ -96,8 +105,8 @@ int run(const CLI::App& app, const Options& o) {
     return report(c.Post("/allocations", body.dump(), "application/json"), o);
   }
   if (parsed("release")) return report(c.Delete("/allocations/" + o.allocation_id), o);
-  if (parsed("allocations")) return report(c.Get("/allocations?show=" + o.show), o);
-  if (parsed("instances")) return report(c.Get("/instances?show=" + o.show), o);
+  if (parsed("allocations")) return report(c.Get("/allocations", list_params(o, "client", o.client_filter), {}), o);
+  if (parsed("instances")) return report(c.Get("/instances", list_params(o, "state", o.state_filter), {}), o);
   if (parsed("health")) return report(c.Get("/health"), o);
   if (parsed("pi")) return run_pi(c, o);
   return 1;

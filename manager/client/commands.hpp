@@ -18,6 +18,8 @@ struct Options {
   std::string label;
   std::string allocation_id;
   std::string show = "current";
+  std::string client_filter;  // allocations --client
+  std::string state_filter;   // instances --state
   int timeout_ms = 30000;
   std::int64_t digits = 0;  // pi
   std::string out;          // pi: where the digits go (default pi_<job id>.txt)
