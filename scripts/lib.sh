@@ -81,11 +81,32 @@ ensure_node() {
   node_recent || die "node is still $(node --version 2>/dev/null || echo missing) (is /usr/local/bin before /usr/bin in PATH?)"
 }
 
-# Configures and builds into $WARMPOOL_BUILD. Extra arguments go to cmake.
-build_all() {
+# Runs "$@" and logs how long it took: `timed "building" build_all`.
+timed() {
+  local what=$1 start=$SECONDS
+  shift
+  "$@"
+  log "$what took $((SECONDS - start)) s"
+}
+
+configure() {
   cmake -S "$WARMPOOL_ROOT" -B "$WARMPOOL_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null \
     || die "cmake configure failed"
+}
+
+# Configures and builds everything (tests and benchmarks too) into
+# $WARMPOOL_BUILD. Extra arguments go to cmake.
+build_all() {
+  configure "$@"
   cmake --build "$WARMPOOL_BUILD" -j "$(nproc)" || die "build failed"
+}
+
+# Builds only what `scripts/run` serves: the manager, the worker and the
+# docs page. A later build_all reuses all of it.
+build_served() {
+  configure "$@"
+  cmake --build "$WARMPOOL_BUILD" -j "$(nproc)" --target warmpool pi-worker warmpool_docs \
+    || die "build failed"
 }
 
 # Configures $WARMPOOL_ASAN_BUILD with -DWARMPOOL_SANITIZE=ON and builds only
