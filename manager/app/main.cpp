@@ -113,7 +113,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; any other usage error exits 2.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   try {
     if (serve_cmd->parsed()) return serve(config);

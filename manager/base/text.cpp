@@ -39,6 +39,30 @@ std::string iso8601(std::int64_t epoch_ms) {
   return text;
 }
 
+std::optional<std::int64_t> parse_iso8601(std::string_view text) {
+  // YYYY-MM-DDTHH:MM:SS[.mmm]Z
+  if (text.size() != 20 && text.size() != 24) return std::nullopt;
+  if (text.back() != 'Z' || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
+      text[16] != ':')
+    return std::nullopt;
+  auto field = [&](std::size_t at, std::size_t n, std::int64_t lo, std::int64_t hi) {
+    return parse_int(text.substr(at, n), lo, hi);
+  };
+  const auto year = field(0, 4, 1970, 9999), month = field(5, 2, 1, 12), day = field(8, 2, 1, 31);
+  const auto hour = field(11, 2, 0, 23), minute = field(14, 2, 0, 59), second = field(17, 2, 0, 60);
+  std::optional<std::int64_t> millis = 0;
+  if (text.size() == 24) millis = text[19] == '.' ? field(20, 3, 0, 999) : std::nullopt;
+  if (!year || !month || !day || !hour || !minute || !second || !millis) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = static_cast<int>(*year - 1900);
+  tm.tm_mon = static_cast<int>(*month - 1);
+  tm.tm_mday = static_cast<int>(*day);
+  tm.tm_hour = static_cast<int>(*hour);
+  tm.tm_min = static_cast<int>(*minute);
+  tm.tm_sec = static_cast<int>(*second);
+  return static_cast<std::int64_t>(timegm(&tm)) * 1000 + *millis;
+}
+
 std::optional<std::int64_t> parse_int(std::string_view text, std::int64_t min, std::int64_t max) {
   if (text.empty()) return std::nullopt;
   for (char c : text)

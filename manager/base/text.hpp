@@ -18,6 +18,10 @@ std::string to_hex(const unsigned char* data, std::size_t size);
 // Milliseconds since the Unix epoch as "2026-11-25T15:30:00.123Z".
 std::string iso8601(std::int64_t epoch_ms);
 
+// "2026-11-25T15:30:00.123Z" (as iso8601 writes it; the milliseconds may
+// be left out) back to milliseconds since the Unix epoch; nullopt otherwise.
+std::optional<std::int64_t> parse_iso8601(std::string_view text);
+
 // A decimal integer made of digits only (no sign, blank or '+') in
 // [min, max]; nullopt for anything else, overflow included.
 std::optional<std::int64_t> parse_int(std::string_view text, std::int64_t min, std::int64_t max);

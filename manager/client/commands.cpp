@@ -2,12 +2,14 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "client/format.hpp"
 #include "client/pi_client.hpp"
 
 namespace warmpool::client {
@@ -31,11 +33,78 @@ httplib::Client connect(const Options& o) {
   return c;
 }
 
+// Exit codes: 0 done, 1 the request failed (no answer, or not 2xx), 2 bad usage.
+constexpr int kFailed = 1;
+constexpr int kUsage = 2;
+
+// Prints why a request failed; false when it did.
+bool answered_2xx(const httplib::Result& r, const Options& o) {
+  if (!r) {
+    std::cerr << "warmpool: cannot reach " << o.server << ": " << httplib::to_string(r.error()) << "\n";
+    return false;
+  }
+  if (r->status / 100 == 2) return true;
+  json body = json::parse(r->body, nullptr, false);
+  std::cerr << "warmpool: HTTP " << r->status << ": "
+            << (body.is_object() && body.contains("detail") ? body["detail"].get<std::string>() : r->body)
+            << "\n";
+  return false;
+}
+
+std::int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// A list route printed as `-o` asks: a table, or the records as JSON or YAML.
+int print_list(const httplib::Result& r, const Options& o, bool instances, httplib::Client& c) {
+  const auto output = output_from(o.output);
+  if (!output) {
+    std::cerr << "warmpool: unknown output \"" << o.output << "\" (table, wide, json or yaml)\n";
+    return kUsage;
+  }
+  if (!answered_2xx(r, o)) return kFailed;
+  const json list = json::parse(r->body, nullptr, false);
+  if (list.is_discarded()) {
+    std::cerr << "warmpool: the server's answer is not JSON\n";
+    return kFailed;
+  }
+  if (*output == Output::Json) std::cout << list.dump(2) << "\n";
+  if (*output == Output::Yaml) std::cout << to_yaml(list);
+  if (*output != Output::Table && *output != Output::Wide) return 0;
+  const bool wide = *output == Output::Wide;
+  if (!instances) {
+    std::cout << allocations_table(list, now_ms(), wide);
+    return 0;
+  }
+  // The ALLOCATION column, when the token also opens the public routes.
+  json current = json::array();
+  if (auto a = c.Get("/allocations"); a && a->status == 200) current = json::parse(a->body, nullptr, false);
+  std::cout << instances_table(list, current.is_array() ? current : json::array(), now_ms(), wide);
+  return 0;
+}
+
+// The instance's record and its allocations, newest first.
+int describe_instance(httplib::Client& c, const Options& o) {
+  auto r = c.Get("/instances/" + std::to_string(o.instance_id));
+  if (!answered_2xx(r, o)) return kFailed;
+  const json instance = json::parse(r->body, nullptr, false);
+  json mine = json::array();
+  if (auto a = c.Get("/allocations?show=all"); a && a->status == 200) {
+    for (const auto& allocation : json::parse(a->body, nullptr, false))
+      if (allocation.value("instance", std::int64_t{-1}) == o.instance_id) mine.insert(mine.begin(), allocation);
+  }
+  std::cout << to_yaml(instance) << "\nallocations:\n";
+  if (mine.empty()) std::cout << "  (none)\n";
+  else std::cout << allocations_table(mine, now_ms(), /*wide=*/true);
+  return 0;
+}
+
 // Prints the answer; 0 for 2xx, 1 otherwise (with the problem's detail on stderr).
 int report(const httplib::Result& r, const Options& o) {
   if (!r) {
     std::cerr << "warmpool: cannot reach " << o.server << ": " << httplib::to_string(r.error()) << "\n";
-    return 2;
+    return kFailed;
   }
   json body = json::parse(r->body, nullptr, false);
   if (r->status / 100 == 2) {
@@ -45,7 +114,7 @@ int report(const httplib::Result& r, const Options& o) {
   std::cerr << "warmpool: HTTP " << r->status << ": "
             << (body.is_object() && body.contains("detail") ? body["detail"].get<std::string>() : r->body)
             << "\n";
-  return 1;
+  return kFailed;
 }
 
 // ?show=...[&<name>=<value>], the value only when given.
@@ -79,11 +148,19 @@ void add_commands(CLI::App& app, Options& o) {
   add_common(*allocations, o);
   allocations->add_option("--show", o.show, "current, finished or all")->capture_default_str();
   allocations->add_option("--client", o.client_filter, "Only this client's allocations");
+  allocations->add_option("-o,--output", o.output, "table (default), wide, json or yaml");
 
   auto* instances = app.add_subcommand("instances", "List instances (admin)");
   add_common(*instances, o);
   instances->add_option("--show", o.show, "current, finished or all")->capture_default_str();
   instances->add_option("--state", o.state_filter, "Only these states, comma-separated (e.g. paused,error)");
+  instances->add_option("-o,--output", o.output, "table (default), wide, json or yaml");
+
+  auto* describe = app.add_subcommand("describe", "Show one record in full (admin)");
+  auto* describe_instance = describe->add_subcommand("instance", "An instance and its allocations");
+  add_common(*describe_instance, o);
+  describe_instance->add_option("id", o.instance_id, "Instance id")->required()->check(CLI::PositiveNumber);
+  describe->require_subcommand(1);
 
   auto* health = app.add_subcommand("health", "Show the manager's health");
   add_common(*health, o);
@@ -105,8 +182,11 @@ int run(const CLI::App& app, const Options& o) {
     return report(c.Post("/allocations", body.dump(), "application/json"), o);
   }
   if (parsed("release")) return report(c.Delete("/allocations/" + o.allocation_id), o);
-  if (parsed("allocations")) return report(c.Get("/allocations", list_params(o, "client", o.client_filter), {}), o);
-  if (parsed("instances")) return report(c.Get("/instances", list_params(o, "state", o.state_filter), {}), o);
+  if (parsed("allocations"))
+    return print_list(c.Get("/allocations", list_params(o, "client", o.client_filter), {}), o, false, c);
+  if (parsed("instances"))
+    return print_list(c.Get("/instances", list_params(o, "state", o.state_filter), {}), o, true, c);
+  if (parsed("describe")) return describe_instance(c, o);
   if (parsed("health")) return report(c.Get("/health"), o);
   if (parsed("pi")) return run_pi(c, o);
   return 1;

@@ -20,6 +20,8 @@ struct Options {
   std::string show = "current";
   std::string client_filter;  // allocations --client
   std::string state_filter;   // instances --state
+  std::string output;         // -o: table (default), wide, json, yaml
+  std::int64_t instance_id = 0;  // describe instance ID
   int timeout_ms = 30000;
   std::int64_t digits = 0;  // pi
   std::string out;          // pi: where the digits go (default pi_<job id>.txt)

@@ -33,3 +33,12 @@ TEST_CASE("parse_int: digits only, within the range") {
   CHECK_FALSE(parse_int("9223372036854775808", 0, kMax));
   CHECK_FALSE(parse_int("4", 5, 10));
 }
+
+TEST_CASE("parse_iso8601 reads back what iso8601 writes") {
+  for (std::int64_t ms : {0LL, 1'764'700'000'123LL, 1'700'000'000'000LL})
+    CHECK(parse_iso8601(iso8601(ms)) == ms);
+  CHECK(parse_iso8601("2025-12-02T18:26:40Z") == 1'764'700'000'000);
+  for (const char* bad : {"", "2025-12-02", "2025-12-02T18:26:40", "2025-13-02T18:26:40Z",
+                          "2025-12-02 18:26:40Z", "2025-12-02T18:26:40.12Z", "x025-12-02T18:26:40Z"})
+    CHECK_FALSE(parse_iso8601(bad));
+}

@@ -1,0 +1,35 @@
+// How the CLI prints records: aligned tables in the style of kubectl and
+// docker (the default), every column (`-o wide`), or the records as JSON or
+// YAML (`-o json|yaml`). Pure functions over the API's JSON, `now` passed in.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace warmpool::client {
+
+enum class Output { Table, Wide, Json, Yaml };
+// "table" (or ""), "wide", "json", "yaml"; nullopt otherwise.
+std::optional<Output> output_from(const std::string& name);
+
+// Columns padded to their widest cell, three spaces apart, no trailing blanks.
+std::string render_table(const std::vector<std::string>& headers,
+                         const std::vector<std::vector<std::string>>& rows);
+// "45s", "12m", "3h", "2d" (kubectl's AGE); "-" when `then` is unknown.
+std::string age(std::int64_t now_ms, std::optional<std::int64_t> then_ms);
+// At most `width` characters; a cut text ends with "...".
+std::string shorten(const std::string& text, std::size_t width);
+// The JSON as YAML (block style; strings quoted when YAML would misread them).
+std::string to_yaml(const nlohmann::json& value);
+
+// `instances` and `allocations` as tables. `allocations` (current ones) fills
+// the instances' ALLOCATION column; it may be empty.
+std::string instances_table(const nlohmann::json& instances, const nlohmann::json& allocations,
+                            std::int64_t now_ms, bool wide);
+std::string allocations_table(const nlohmann::json& allocations, std::int64_t now_ms, bool wide);
+
+}  // namespace warmpool::client

@@ -1,0 +1,102 @@
+#include <catch2/catch.hpp>
+
+#include "base/text.hpp"
+#include "client/format.hpp"
+
+using namespace warmpool;
+using namespace warmpool::client;
+using nlohmann::json;
+
+namespace {
+constexpr std::int64_t kNow = 1'764'700'000'000;  // 2025-12-02T18:26:40Z
+
+json instance(std::int64_t id, const char* state, std::int64_t created_ago_s, const json& last_error = nullptr) {
+  return {{"id", id},           {"containerId", "0123456789abcdef0123"}, {"endpoint", "127.0.0.1:2000" + std::to_string(id)},
+          {"state", state},     {"createdAt", iso8601(kNow - created_ago_s * 1000)},
+          {"updatedAt", iso8601(kNow - 5000)}, {"deletedAt", nullptr}, {"failures", 0},
+          {"restarts", 1},      {"lastError", last_error}};
+}
+}  // namespace
+
+TEST_CASE("render_table aligns columns three spaces apart, with no trailing blanks") {
+  CHECK(render_table({"ID", "STATE"}, {{"1", "ready"}, {"12", "paused"}}) ==
+        "ID   STATE\n"
+        "1    ready\n"
+        "12   paused\n");
+  CHECK(render_table({"A", "LONG HEADER", "C"}, {{"x", "", ""}}) == "A   LONG HEADER   C\nx\n");
+}
+
+TEST_CASE("age reads as kubectl's AGE; shorten cuts with an ellipsis") {
+  CHECK(age(kNow, kNow - 45'000) == "45s");
+  CHECK(age(kNow, kNow - 119'000) == "119s");
+  CHECK(age(kNow, kNow - 12 * 60'000) == "12m");
+  CHECK(age(kNow, kNow - 3 * 3600'000) == "3h");
+  CHECK(age(kNow, kNow - 3 * 86400'000LL) == "3d");
+  CHECK(age(kNow, kNow + 5000) == "0s");
+  CHECK(age(kNow, std::nullopt) == "-");
+  CHECK(shorten("abcdef", 6) == "abcdef");
+  CHECK(shorten("abcdefg", 6) == "abc...");
+}
+
+TEST_CASE("output_from knows table, wide, json and yaml") {
+  CHECK(output_from("") == Output::Table);
+  CHECK(output_from("wide") == Output::Wide);
+  CHECK(output_from("yaml") == Output::Yaml);
+  CHECK_FALSE(output_from("xml"));
+}
+
+TEST_CASE("instances_table: the useful columns, the current allocation, errors shortened") {
+  const json instances = json::array({instance(1, "allocated", 30), instance(2, "error", 7200,
+                                      "health check: ping 127.0.0.1:20002: Connection refused after 500 ms")});
+  const json allocations = json::array({{{"id", "a3f9c2d1e8b7a6f5a3f9c2d1e8b7a6f5"}, {"instance", 1}, {"deletedAt", nullptr}}});
+  CHECK(instances_table(instances, allocations, kNow, false) ==
+        "ID   STATE       ENDPOINT          ALLOCATION   AGE   RESTARTS   LAST ERROR\n"
+        "1    allocated   127.0.0.1:20001   a3f9c...     30s   1          -\n"
+        "2    error       127.0.0.1:20002   -            2h    1          health check: ping 127.0.0.1:20002: C...\n");
+  const std::string wide = instances_table(instances, allocations, kNow, true);
+  CHECK(wide.find("a3f9c2d1e8b7a6f5a3f9c2d1e8b7a6f5") != std::string::npos);
+  CHECK(wide.find("Connection refused after 500 ms") != std::string::npos);
+  CHECK(wide.find("CONTAINER") != std::string::npos);
+  CHECK(wide.find("012345678...") != std::string::npos);
+}
+
+TEST_CASE("allocations_table: expiry ahead, end behind") {
+  const json list = json::array(
+      {{{"id", "0123456789abcdef0123456789abcdef"}, {"instance", 3}, {"endpoint", "127.0.0.1:20003"},
+        {"client", "front"}, {"createdAt", iso8601(kNow - 90'000)}, {"expiresAt", iso8601(kNow + 210'000)},
+        {"deletedAt", nullptr}, {"endReason", nullptr}},
+       {{"id", "ffffffffffffffffffffffffffffffff"}, {"instance", 4}, {"endpoint", "127.0.0.1:20004"},
+        {"client", ""}, {"createdAt", iso8601(kNow - 600'000)}, {"expiresAt", iso8601(kNow)},
+        {"deletedAt", iso8601(kNow - 60'000)}, {"endReason", "released"}}});
+  CHECK(allocations_table(list, kNow, false) ==
+        "ID             INSTANCE   ENDPOINT          CLIENT   AGE   EXPIRES   ENDED\n"
+        "012345678...   3          127.0.0.1:20003   front    90s   in 3m     -\n"
+        "fffffffff...   4          127.0.0.1:20004   -        10m   -         60s ago\n");
+  CHECK(allocations_table(list, kNow, true).find("released") != std::string::npos);
+}
+
+TEST_CASE("to_yaml: block style, strings quoted where YAML would misread them") {
+  const json record = {{"id", 7},
+                       {"state", "ready"},
+                       {"lastError", nullptr},
+                       {"flags", json::array({"a", "yes", "12", ""})},
+                       {"nested", {{"k", "v: w"}}},
+                       {"empty", json::object()},
+                       {"list", json::array({{{"x", 1}, {"y", 2}}})}};
+  CHECK(to_yaml(record) ==
+        "empty: {}\n"
+        "flags:\n"
+        "  - a\n"
+        "  - \"yes\"\n"
+        "  - \"12\"\n"
+        "  - \"\"\n"
+        "id: 7\n"
+        "lastError: null\n"
+        "list:\n"
+        "  - x: 1\n"
+        "    y: 2\n"
+        "nested:\n"
+        "  k: \"v: w\"\n"
+        "state: ready\n");
+  CHECK(to_yaml(json::array()) == "[]\n");
+}
