@@ -116,8 +116,12 @@ void Pool::create_container(const Instance& instance) {
 void Pool::restart_container(const Instance& instance) {
   if (instance.container_id.empty()) return create_container(instance);
   try {
-    auto info = pauser_.inspect(instance.container_id);
-    if (info.status == engine::ContainerStatus::Paused) pauser_.unpause(instance.container_id);
+    // The engine's own pause (ours, or someone's by hand) is undone through
+    // the engine, which refuses to stop a container it holds paused; then
+    // the cgroup is thawed, since a frozen process cannot die.
+    auto info = engine_.inspect(instance.container_id);
+    if (info.status == engine::ContainerStatus::Paused) engine_.unpause(instance.container_id);
+    pauser_.thaw_before_stop(instance.container_id);
     engine_.stop(instance.container_id, std::chrono::seconds(1));
     engine_.start(instance.container_id);
   } catch (const EngineError& e) {

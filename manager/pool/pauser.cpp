@@ -45,12 +45,13 @@ void Pauser::unpause(const std::string& id) {
   freezer_worked();
 }
 
-engine::ContainerInfo Pauser::inspect(const std::string& id) {
-  engine::ContainerInfo info = engine_.inspect(id);
+engine::ContainerInfo Pauser::inspect(const std::string& id) { return overlay(engine_.inspect(id)); }
+
+engine::ContainerInfo Pauser::overlay(engine::ContainerInfo info) {
   if (freezer_ == nullptr) return info;
   if (info.status != ContainerStatus::Running && info.status != ContainerStatus::Paused) return info;
   try {
-    info.status = freezer_->state(id) == engine::FreezeState::Thawed ? ContainerStatus::Running
+    info.status = freezer_->state(info.id) == engine::FreezeState::Thawed ? ContainerStatus::Running
                                                                      : ContainerStatus::Paused;
   } catch (const FreezerError&) {
     // Unreadable: the engine's word stands.

@@ -44,6 +44,8 @@ class Pauser {
   void unpause(const std::string& container_id);
   // The engine's inspect, with Running or Paused as the freezer reads.
   engine::ContainerInfo inspect(const std::string& container_id);
+  // The same correction for a container the engine described (a listing).
+  engine::ContainerInfo overlay(engine::ContainerInfo info);
   // Before a stop, restart or removal (a frozen process cannot die): thaws
   // through the freezer, if any. Never throws.
   void thaw_before_stop(const std::string& container_id) noexcept;
