@@ -107,7 +107,9 @@ void Scheduler::remove_orphan(const std::string& container, ReconcileReport& rep
   }
   try {
     spdlog::info("reconcile: removing container {} with no live record", container.substr(0, 12));
+    pool_.pauser().thaw_before_stop(container);  // left frozen by an earlier run, perhaps
     engine_.remove(container);
+    pool_.pauser().forget(container);
     ++report.removed_orphans;
     std::lock_guard lock(mu_);
     orphan_backoff_.succeeded(container);
@@ -154,7 +156,7 @@ bool Scheduler::check(const Instance& instance) {
     if (probe_for(instance.state) == Probe::Ping) {
       worker_.ping(instance.endpoint(), ping_timeout);
     } else {
-      const ContainerVerdict verdict = judge_container(instance.state, engine_.inspect(instance.container_id));
+      const ContainerVerdict verdict = judge_container(instance.state, pool_.pauser().inspect(instance.container_id));
       if (verdict.kind == ContainerVerdict::ConfirmRunning) {
         worker_.ping(instance.endpoint(), ping_timeout);
         store_.transition(instance.id, InstanceState::Ready, clock_.now_ms());
@@ -339,7 +341,7 @@ bool Scheduler::worth_a_look(const engine::Event& e) {
              record->state != InstanceState::Resetting)
       return false;  // being recovered: the next tick looks at it anyway
     const bool agrees = (e.action == "pause") == (expected == ContainerStatus::Paused);
-    return !agrees && engine_.inspect(e.container_id).status != expected;
+    return !agrees && pool_.pauser().inspect(e.container_id).status != expected;
   } catch (const std::exception&) {
     return true;
   }

@@ -11,7 +11,10 @@
 // Each tick starts with reconcile(), which matches containers and records by
 // label (at start-up, after an engine restart, and whenever a container leaked).
 // The engine's event stream wakes the loop at once when a container dies, or
-// is paused or unpaused by someone else. A failing tick is logged and retried
+// is paused or unpaused by someone else. "Paused" is read through the pool's
+// Pauser: with the cgroup freezer the engine reports a frozen container as
+// running and sends no event for it, so a freeze or thaw behind our back is
+// found by the next tick's check. A failing tick is logged and retried
 // after a back-off that doubles per failure in a row (capped); it never kills
 // the thread. The decisions are pure functions (pool/checks.hpp,
 // pool/decisions.hpp); this file observes, applies and records.

@@ -31,8 +31,9 @@ struct Summary {
   double p99() const { return percentile(samples, 0.99); }
 };
 
-Config bench_config(int instances, int keep_running, int port_first) {
+Config bench_config(int instances, int keep_running, int port_first, const char* pause_via = "engine") {
   Config c;
+  c.pause_via = pause_via;
   c.manager_id = "test-bench-" + std::to_string(std::random_device{}() % 100000);
   c.data_dir = (std::filesystem::temp_directory_path() / ("warmpool-" + c.manager_id)).string();
   c.max_instances = instances;
@@ -214,7 +215,7 @@ int main(int argc, char** argv) {
     std::printf("hand-out latency, ms (each sample: one POST /allocations answered 201)\n");
     std::printf("%-44s %9s %9s %11s %11s\n", "", "p50", "p99", "p50/base", "p99/base");
 
-    Summary base1, base_n, paused1, paused_n, running1, running_n;
+    Summary base1, base_n, paused1, paused_n, frozen1, frozen_n, running1, running_n;
     {
       Rig rig(bench_config(clients, 0, 25000));
       base1 = raw_unpause(rig, 1, rounds * 4);
@@ -222,6 +223,11 @@ int main(int argc, char** argv) {
       rig.wait_settled();
       paused1 = hand_out(rig, 1, rounds * 4);
       paused_n = hand_out(rig, clients, rounds);
+    }
+    {
+      Rig rig(bench_config(clients, 0, 25300, "freezer"));  // paused through the cgroup freezer
+      frozen1 = hand_out(rig, 1, rounds * 4);
+      frozen_n = hand_out(rig, clients, rounds);
     }
     {
       Rig rig(bench_config(clients, clients, 25100));
@@ -233,15 +239,22 @@ int main(int argc, char** argv) {
     row(("baseline: raw unpause + first ping, " + n).c_str(), base_n, base_n);
     row("paused hand-out, 1 client", paused1, base1);
     row(("paused hand-out, " + n + " clients").c_str(), paused_n, base_n);
+    row("paused (freezer) hand-out, 1 client", frozen1, base1);
+    row(("paused (freezer) hand-out, " + n + " clients").c_str(), frozen_n, base_n);
     row("running-idle hand-out, 1 client", running1, base1);
     row(("running-idle hand-out, " + n + " clients").c_str(), running_n, base_n);
 
-    double cps = 0;
+    double cps = 0, cps_freezer = 0;
     {
       Rig rig(bench_config(16, 0, 25200));
       cps = cycles_per_second(rig, 16, cycle_seconds);
     }
-    std::printf("\nallocate+release cycles/s, pool of 16 (paused between uses), 16 clients: %.1f\n", cps);
+    {
+      Rig rig(bench_config(16, 0, 25400, "freezer"));
+      cps_freezer = cycles_per_second(rig, 16, cycle_seconds);
+    }
+    std::printf("\nallocate+release cycles/s, pool of 16 (paused between uses), 16 clients: engine %.1f, freezer %.1f\n",
+                cps, cps_freezer);
     std::printf("\ngoals: paused p50 <= 1.3x and p99 <= 2x baseline at %d clients; running-idle p50 <= 5 ms; >= 40 cycles/s\n",
                 clients);
   } catch (const std::exception& e) {

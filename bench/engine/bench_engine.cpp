@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "engine/docker_engine.hpp"
+#include "engine/pause_probe.hpp"
 
 using warmpool::engine::ContainerSpec;
 using warmpool::engine::DockerEngine;
@@ -90,8 +91,12 @@ int main(int argc, char** argv) {
   DockerEngine engine(options);
   const std::string manager = "bench-" + random_hex(10);
   // Phases in the order they happen; each iteration adds one sample to each.
-  const std::vector<std::string> phases = {"create",  "start",         "start + first ping", "pause",
-                                           "unpause", "unpause + ping", "remove"};
+  std::vector<std::string> phases = {"create",  "start",         "start + first ping", "pause",
+                                     "unpause", "unpause + ping", "remove"};
+  // The cgroup freezer beside the engine's pause, when this process may use it.
+  auto pausing = warmpool::engine::choose_pause_path(warmpool::engine::PauseVia::Auto, engine);
+  if (pausing.freezer) phases.insert(phases.end() - 1, {"freezer freeze", "freezer thaw", "thaw + ping"});
+  std::printf("freezer: %s (%s)\n", pausing.freezer ? "measured" : "not measured", pausing.why.c_str());
   std::map<std::string, std::vector<double>> samples;
 
   try {
@@ -123,7 +128,17 @@ int main(int argc, char** argv) {
           engine.unpause(id);
           wait_for_ping(port, 2s);
         }));
+        if (auto* freezer = pausing.freezer.get()) {
+          samples["freezer freeze"].push_back(time_ms([&] { freezer->freeze(id, 1s); }));
+          samples["freezer thaw"].push_back(time_ms([&] { freezer->thaw(id, 1s); }));
+          freezer->freeze(id, 1s);
+          samples["thaw + ping"].push_back(time_ms([&] {
+            freezer->thaw(id, 1s);
+            wait_for_ping(port, 2s);
+          }));
+        }
       } catch (...) {
+        if (pausing.freezer) pausing.freezer->thaw(id, 1s);  // a frozen process cannot die
         engine.remove(id);
         throw;
       }
@@ -139,7 +154,7 @@ int main(int argc, char** argv) {
   std::printf("\n%-20s %10s %10s %12s\n", "operation", "median ms", "p90 ms", "vs unpause");
   for (const auto& phase : phases) {
     const double median = percentile(samples[phase], 0.5);
-    std::printf("%-20s %10.2f %10.2f %11.1fx\n", phase.c_str(), median, percentile(samples[phase], 0.9),
+    std::printf("%-20s %10.3f %10.3f %11.3fx\n", phase.c_str(), median, percentile(samples[phase], 0.9),
                 median / unpause);
   }
   const double warm = percentile(samples["unpause + ping"], 0.5);

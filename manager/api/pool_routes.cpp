@@ -239,13 +239,15 @@ void Server::add_health_routes() {
       auto err = health_.scheduler_error();
       scheduler["lastError"] = err.empty() ? json(nullptr) : json(err);
     }
+    const Pauser::Status pausing = pool_.pauser().status();
     const bool ok = engine_status["reachable"].get<bool>() && database["ok"].get<bool>();
     json_reply(res, ok ? 200 : 503,
                {{"status", ok ? "ok" : "degraded"},
                 {"version", kVersion},
                 {"engine", engine_status},
                 {"database", database},
-                {"scheduler", scheduler}});
+                {"scheduler", scheduler},
+                {"pause", {{"via", pausing.freezer ? "freezer" : "engine"}, {"why", pausing.why}}}});
   });
 
   route("GET", "/metrics", Access::Admin, [this](const auto&, auto& res) {

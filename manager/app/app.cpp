@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <filesystem>
 
+#include <spdlog/spdlog.h>
+
 #include "api/dashboard.hpp"
 #include "api/docs.hpp"
 #include "api/pi_job_routes.hpp"
@@ -98,7 +100,10 @@ App::App(Config c)
             [this](Lane lane, std::chrono::nanoseconds waited) {
               metrics.observe_queue_wait(lane, std::chrono::duration<double>(waited).count());
             }),
-      pool(pool_settings(config), store, timed_engine, worker, lanes, clock, &host, &metrics),
+      pause_choice(engine::choose_pause_path(engine::pause_via_from(config.pause_via), engine)),
+      pauser(timed_engine, pause_choice.freezer.get(), pause_choice.why),
+      pool(pool_settings(config), store, timed_engine, worker, lanes, clock, &host, &metrics,
+           SteadyClock::real(), &pauser),
       pi_jobs(job_settings(config), store, pool, worker, clock, &metrics),
       scheduler({.period = std::chrono::milliseconds(config.scheduler_period_ms)}, pool, store,
                 timed_engine, worker, clock, host, &metrics),
@@ -108,6 +113,8 @@ App::App(Config c)
               [this] { return engine_health(scheduler); }},
              &metrics) {
   host.sample();
+  spdlog::info("pausing through {}: {}", pause_choice.freezer ? "the cgroup freezer" : "the engine",
+               pause_choice.why);
   add_module_routes(server, config, store, pool, lanes, pi_jobs, clock);
   pi_jobs.start();
 }

@@ -10,6 +10,7 @@
 #include "api/server.hpp"
 #include "config/config.hpp"
 #include "engine/docker_engine.hpp"
+#include "engine/pause_probe.hpp"
 #include "engine/timed_engine.hpp"
 #include "host/host.hpp"
 #include "jobs/runner.hpp"
@@ -48,6 +49,8 @@ class App {
   HttpWorkerClient worker;
   SqliteStore store;
   Lanes lanes;
+  engine::PauseChoice pause_choice;  // --pause-via, decided once at start
+  Pauser pauser;
   Pool pool;
   jobs::JobRunner pi_jobs;
   Scheduler scheduler;

@@ -34,6 +34,8 @@ void add_serve_options(CLI::App& app, Config& c) {
   opt(app, "--data-dir", c.data_dir, "Directory for the database (warmpool.db) and job results")->group("Server");
 
   opt(app, "--engine", c.engine, "Docker Engine API endpoint: unix:///path or tcp://host:port (default: $DOCKER_HOST or unix:///var/run/docker.sock)")->group("Engine");
+  opt(app, "--pause-via", c.pause_via, "How idle instances are paused: freezer (write the container's cgroup freezer: a local engine only), engine (its pause/unpause), or auto (the freezer when its files are writable)")
+      ->group("Engine")->check(CLI::IsMember({"auto", "freezer", "engine"}));
   opt(app, "--engine-timeout-ms", c.engine_timeout_ms, "Deadline of each engine call")->group("Engine")->check(CLI::Range(100, 600000));
 
   opt(app, "--manager-id", c.manager_id, "Value of the warmpool.manager label on our containers")->group("Pool");

@@ -31,6 +31,7 @@ struct Config {
   // Engine
   std::string engine;               // unix:///..., tcp://...; empty: DOCKER_HOST or the default socket
   int engine_timeout_ms = 5000;
+  std::string pause_via = "auto";   // auto, freezer (the cgroup's) or engine (its pause/unpause)
 
   // Pool
   std::string manager_id = "warmpool";

@@ -188,6 +188,13 @@ EngineVersion DockerEngine::version() {
   return version;
 }
 
+DockerEngine::CgroupInfo DockerEngine::cgroup_info() {
+  const json j = parse_json("info", {}, call("info", {}, "GET", "/info").body);
+  CgroupInfo info{string_field(j, "CgroupDriver"), string_field(j, "CgroupVersion")};
+  if (info.version.empty()) info.version = "1";  // engines before API 1.40 knew only v1
+  return info;
+}
+
 std::string DockerEngine::create(const ContainerSpec& spec) {
   json host_config = {
       {"ReadonlyRootfs", spec.read_only_rootfs},

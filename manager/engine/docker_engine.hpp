@@ -100,6 +100,14 @@ class DockerEngine final : public Engine {
   // ContainerInfo does not cover, such as the HostConfig actually applied.
   std::string inspect_raw(const std::string& id);
 
+  // Where the engine puts its containers' cgroups (GET /info): CgroupDriver
+  // ("cgroupfs" or "systemd") and CgroupVersion ("1" or "2"). Throws EngineError.
+  struct CgroupInfo {
+    std::string driver;
+    std::string version;
+  };
+  CgroupInfo cgroup_info();
+
   // The API version in use, negotiating it first if needed. Throws EngineError.
   std::string api_version();
   const Options& options() const { return options_; }

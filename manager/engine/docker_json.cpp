@@ -106,6 +106,7 @@ ContainerInfo info_from_inspect(const json& j) {
   info.status = container_status_from(string_field(state, "Status"));
   if (field(state, "ExitCode").is_number_integer()) info.exit_code = field(state, "ExitCode").get<int>();
   info.oom_killed = field(state, "OOMKilled").is_boolean() && field(state, "OOMKilled").get<bool>();
+  info.cgroup_parent = string_field(field(j, "HostConfig"), "CgroupParent");
   return info;
 }
 

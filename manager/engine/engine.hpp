@@ -95,6 +95,7 @@ struct ContainerInfo {
   Labels labels;
   int exit_code = 0;
   bool oom_killed = false;
+  std::string cgroup_parent;  // HostConfig.CgroupParent; empty: the engine's default
 };
 
 // One entry of the engine's event stream (container events only).

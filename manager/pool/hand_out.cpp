@@ -203,13 +203,13 @@ void Pool::refuse_if_engine_hung(std::int64_t id) {
 
 void Pool::unpause_for_hand_out(const Instance& instance) {
   try {
-    engine_.unpause(instance.container_id);
+    pauser_.unpause(instance.container_id);
   } catch (const EngineError& e) {
     // Not paused after all (an unpause whose answer was lost, someone
     // else's)? Then the reset and ping decide whether it serves. (Docker
     // 20.10 says so with a 500, newer engines with a 409.)
     if (e.kind() == EngineError::Kind::Unreachable || e.kind() == EngineError::Kind::Timeout ||
-        engine_.inspect(instance.container_id).status != engine::ContainerStatus::Running)
+        pauser_.inspect(instance.container_id).status != engine::ContainerStatus::Running)
       throw;
   }
 }
@@ -270,7 +270,7 @@ void Pool::put_back(const Instance& instance) {
     } catch (const StoreError& e) {
       spdlog::warn("instance {}: cannot record it running ({}); pausing it again", instance.id, e.what());
       try {
-        engine_.pause(instance.container_id);
+        pauser_.pause(instance.container_id);
       } catch (const std::exception& pause_error) {
         spdlog::warn("instance {}: {}", instance.id, pause_error.what());  // the scheduler's check finds it
       }

@@ -116,8 +116,12 @@ void Pool::create_container(const Instance& instance) {
 void Pool::restart_container(const Instance& instance) {
   if (instance.container_id.empty()) return create_container(instance);
   try {
+    // The engine's own pause (ours, or someone's by hand) is undone through
+    // the engine, which refuses to stop a container it holds paused; then
+    // the cgroup is thawed, since a frozen process cannot die.
     auto info = engine_.inspect(instance.container_id);
     if (info.status == engine::ContainerStatus::Paused) engine_.unpause(instance.container_id);
+    pauser_.thaw_before_stop(instance.container_id);
     engine_.stop(instance.container_id, std::chrono::seconds(1));
     engine_.start(instance.container_id);
   } catch (const EngineError& e) {
@@ -146,8 +150,8 @@ void Pool::wait_ready(const Instance& instance) {
 void Pool::set_idle_state(std::int64_t id, InstanceState target) {
   auto instance = store_.instance(id);
   if (!instance || instance->state == target) return;
-  if (target == InstanceState::Paused) engine_.pause(instance->container_id);
-  if (target == InstanceState::Ready) engine_.unpause(instance->container_id);
+  if (target == InstanceState::Paused) pauser_.pause(instance->container_id);
+  if (target == InstanceState::Ready) pauser_.unpause(instance->container_id);
   store_.transition(id, target, clock_.now_ms());
 }
 
@@ -181,7 +185,11 @@ void Pool::remove(std::int64_t id, const std::string& reason) {
     container = instance->container_id;
     if (instance->state != InstanceState::Deleting)
       store_.transition(id, InstanceState::Deleting, clock_.now_ms());
-    if (!container.empty()) engine_.remove(container);
+    if (!container.empty()) {
+      pauser_.thaw_before_stop(container);  // a frozen process cannot die
+      engine_.remove(container);
+      pauser_.forget(container);
+    }
     store_.transition(id, InstanceState::Deleted, clock_.now_ms());
     spdlog::info("instance {} deleted: {}", id, reason);
     std::lock_guard lock(mu_);

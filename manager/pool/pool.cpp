@@ -13,7 +13,7 @@ constexpr auto kNoDeadline = std::chrono::hours(24 * 365);
 
 Pool::Pool(PoolSettings settings, Store& store, engine::Engine& engine, WorkerClient& worker,
            Lanes& lanes, const Clock& clock, HostUsageSource* host, Metrics* metrics,
-           const SteadyClock& steady)
+           const SteadyClock& steady, Pauser* pauser)
     : settings_(std::move(settings)),
       store_(store),
       engine_(engine),
@@ -22,7 +22,9 @@ Pool::Pool(PoolSettings settings, Store& store, engine::Engine& engine, WorkerCl
       clock_(clock),
       host_usage_(host),
       metrics_(metrics),
-      steady_(steady) {}
+      steady_(steady),
+      own_pauser_(pauser ? nullptr : std::make_unique<Pauser>(engine)),
+      pauser_(pauser ? *pauser : *own_pauser_) {}
 
 bool Pool::claim(std::int64_t id) {
   std::lock_guard lock(mu_);
@@ -71,7 +73,7 @@ void Pool::note_if_unreachable(const std::exception& e) {
 
 bool Pool::paused_now(const std::string& container_id) {
   try {
-    return engine_.inspect(container_id).status == engine::ContainerStatus::Paused;
+    return pauser_.inspect(container_id).status == engine::ContainerStatus::Paused;
   } catch (const EngineError&) {
     return false;  // the reset that follows finds out what is wrong
   }

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -32,6 +33,7 @@
 #include "engine/engine.hpp"
 #include "pool/backoff.hpp"
 #include "pool/decisions.hpp"
+#include "pool/pauser.hpp"
 #include "worker/worker_client.hpp"
 #include "queue/lanes.hpp"
 #include "store/store.hpp"
@@ -86,10 +88,12 @@ struct PoolCounts {
 class Pool {
  public:
   // All references must outlive the pool. host may be null (no headroom
-  // check); metrics may be null (nothing counted).
+  // check); metrics may be null (nothing counted); pauser may be null (the
+  // engine's pause and unpause).
   Pool(PoolSettings settings, Store& store, engine::Engine& engine, WorkerClient& worker,
        Lanes& lanes, const Clock& clock, HostUsageSource* host = nullptr,
-       Metrics* metrics = nullptr, const SteadyClock& steady = SteadyClock::real());
+       Metrics* metrics = nullptr, const SteadyClock& steady = SteadyClock::real(),
+       Pauser* pauser = nullptr);
 
   struct AllocateRequest {
     std::int64_t lease_ms = 0;  // 0 = default lease
@@ -156,6 +160,8 @@ class Pool {
   std::optional<std::string> engine_down() const;
 
   PoolCounts counts();
+  // How containers are paused and unpaused, and whether they are paused.
+  Pauser& pauser() { return pauser_; }
   const PoolSettings& settings() const { return settings_; }
   Capacity capacity() const { return settings_.capacity; }
   HostUsage host_usage() const;
@@ -223,6 +229,8 @@ class Pool {
   HostUsageSource* host_usage_;
   Metrics* metrics_;
   const SteadyClock& steady_;
+  std::unique_ptr<Pauser> own_pauser_;  // when none was given
+  Pauser& pauser_;
 
   mutable std::mutex mu_;
   std::set<std::int64_t> claimed_;         // GUARDED_BY(mu_)

@@ -40,12 +40,12 @@ void Pool::recycle(std::int64_t id, bool resumed) {
   try {
     // A manager killed after pausing it, before recording that, left it
     // paused: a frozen worker would never answer the reset.
-    if (resumed && paused_now(instance->container_id)) engine_.unpause(instance->container_id);
+    if (resumed && paused_now(instance->container_id)) pauser_.unpause(instance->container_id);
     worker_.reset(instance->endpoint(), settings_.reset_timeout);
     InstanceState target = idle_state_for(store_.instances(Show::Current), id, settings_.policy);
     if (target == InstanceState::Paused) {
       try {
-        engine_.pause(instance->container_id);
+        pauser_.pause(instance->container_id);
       } catch (const EngineError& e) {
         if (e.kind() != EngineError::Kind::Unreachable) throw;
         // The worker is reset and answers: keep it running-idle rather than

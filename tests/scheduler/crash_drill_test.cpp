@@ -63,6 +63,7 @@ TEST_CASE("drill 7: the manager killed with SIGKILL mid hand-outs restarts with 
   const int first_port = 22000 + static_cast<int>(r % 50) * 20;
   const std::vector<std::string> args = {
       "serve", "--data-dir", data_dir, "--manager-id", manager_id, "--port", std::to_string(port),
+      "--pause-via", "engine",  // its consistency check reads "paused" from the engine
       "--port-first", std::to_string(first_port), "--port-last", std::to_string(first_port + 19),
       // Room for min-idle beside the allocations held (3) and those the kill
       // cut off after their commit (one per client): the pool can refill.

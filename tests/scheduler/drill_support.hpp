@@ -134,8 +134,11 @@ inline std::vector<std::string> inconsistencies(test::Stack& s) {
     instances.push_back({i.id, to_string(i.state), i.container_id, i.endpoint()});
   std::vector<AllocationView> allocations;
   for (const auto& a : s.store.allocations(Show::Current)) allocations.push_back({a.id, a.instance_id});
-  return inconsistencies(instances, allocations,
-                         s.engine().list({{engine::kManagerLabel, s.config.manager_id}}));
+  // "Paused" as the manager reads it: on the freezer path the engine calls a
+  // frozen container running.
+  auto containers = s.engine().list({{engine::kManagerLabel, s.config.manager_id}});
+  for (auto& c : containers) c = s.pool.pauser().overlay(std::move(c));
+  return inconsistencies(instances, allocations, containers);
 }
 
 inline std::string joined(const std::vector<std::string>& lines) {

@@ -26,6 +26,9 @@ class FakeEngine : public engine::Engine {
     engine::ContainerSpec spec;
     engine::ContainerStatus status = engine::ContainerStatus::Created;
     std::string endpoint;  // from the worker's --host/--port arguments
+    // Frozen through its cgroup (support/fake_freezer.hpp): the worker does
+    // not answer, yet the engine, which did not freeze it, reports `status`.
+    bool frozen = false;
   };
 
   // --- fault injection ---
@@ -77,6 +80,24 @@ class FakeEngine : public engine::Engine {
     return id;
   }
 
+  // The container's cgroup freezer, as FakeFreezer (or a hand) writes it.
+  // False when the container has no cgroup (not running, or gone).
+  bool set_frozen(const std::string& id, bool frozen) {
+    std::lock_guard lock(mu_);
+    auto it = containers_.find(id);
+    if (it == containers_.end() || (it->second.status != engine::ContainerStatus::Running &&
+                                    it->second.status != engine::ContainerStatus::Paused))
+      return false;
+    it->second.frozen = frozen;
+    return true;
+  }
+  std::optional<bool> frozen(const std::string& id) const {
+    std::lock_guard lock(mu_);
+    auto it = containers_.find(id);
+    if (it == containers_.end()) return std::nullopt;
+    return it->second.frozen;
+  }
+
   // --- inspection ---
   std::vector<std::string> calls() const {
     std::lock_guard lock(mu_);
@@ -96,7 +117,7 @@ class FakeEngine : public engine::Engine {
   std::optional<engine::ContainerStatus> status_at(const std::string& endpoint) const {
     std::lock_guard lock(mu_);
     for (const auto& [id, c] : containers_)
-      if (c.endpoint == endpoint) return c.status;
+      if (c.endpoint == endpoint) return c.frozen ? engine::ContainerStatus::Paused : c.status;
     return std::nullopt;
   }
 
@@ -151,6 +172,7 @@ class FakeEngine : public engine::Engine {
   }
   void stop(const std::string& id, std::chrono::seconds) override {
     enter("stop", id);
+    refuse_if_frozen("stop", id);
     set_status(id, engine::ContainerStatus::Exited);
   }
   void kill(const std::string& id, const std::string&) override {
@@ -159,6 +181,7 @@ class FakeEngine : public engine::Engine {
   }
   void remove(const std::string& id) override {
     enter("remove", id);
+    refuse_if_frozen("remove", id);
     std::lock_guard lock(mu_);
     containers_.erase(id);
   }
@@ -221,6 +244,13 @@ class FakeEngine : public engine::Engine {
     if (!reachable_)
       throw engine::EngineError(engine::EngineError::Kind::Unreachable, op + ": engine unreachable");
     if (failure) throw engine::EngineError(*failure, op + " " + id + ": injected failure", 500, id);
+  }
+  // A frozen process cannot die: the engine waits for it until its deadline.
+  void refuse_if_frozen(const std::string& op, const std::string& id) {
+    std::lock_guard lock(mu_);
+    auto it = containers_.find(id);
+    if (it != containers_.end() && it->second.frozen)
+      throw engine::EngineError(engine::EngineError::Kind::Timeout, op + " " + id + ": frozen, cannot die", 0, id);
   }
   void run_hook(const std::string& op, const std::string& id) {
     std::function<void(const std::string&)> hook;

@@ -61,6 +61,7 @@ class Stack {
     c.min_idle = 0;
     c.host_limit = 1.0;  // tests share the host with the build: never refuse for load
     c.scheduler_period_ms = 500;
+    c.pause_via = "engine";  // the drills of the freezer path say so themselves
     if (tune) tune(c);
     return c;
   }
