@@ -3,13 +3,7 @@
 // the same pool on the engine's pause.
 #include <catch2/catch.hpp>
 
-#include "pool/pool.hpp"
-#include "store/sqlite_store.hpp"
-#include "support/eventually.hpp"
-#include "support/fake_engine.hpp"
-#include "support/fake_freezer.hpp"
-#include "support/fake_host.hpp"
-#include "support/fake_worker.hpp"
+#include "support/pool_fixture.hpp"
 
 using namespace warmpool;
 using test::eventually;
@@ -20,45 +14,13 @@ using engine::FreezerError;
 
 namespace {
 
-struct FreezerFixture {
-  explicit FreezerFixture(int max_instances, int keep_running)
-      : lanes({.high_threads = 2, .normal_threads = 2, .high_capacity = 1024, .normal_capacity = 1024}) {
-    PoolSettings s;
-    s.policy.max_instances = max_instances;
-    s.policy.keep_running = keep_running;
-    s.policy.min_idle = 0;
-    s.port_first = 30100;
-    s.port_last = 30199;
-    s.ready_timeout = 2s;
-    s.max_restarts = 1;
-    pool = std::make_unique<Pool>(s, store, engine, worker, lanes, clock, &host, nullptr,
-                                  SteadyClock::real(), &pauser);
-  }
-  ~FreezerFixture() { lanes.stop(); }
-
-  void warm(int n) {
-    for (int i = 0; i < n; ++i) pool->add_instance();
-    REQUIRE(eventually([&] { return count(S::Ready) + count(S::Paused) == n && pool->claimed().empty(); }));
-  }
-  int count(S state) {
-    int n = 0;
-    for (const auto& i : store.instances(Show::Current)) n += i.state == state;
-    return n;
-  }
-  Allocation allocate(std::chrono::milliseconds deadline = 2s) {
-    return pool->allocate({0, "test", std::chrono::steady_clock::now() + deadline});
-  }
-  std::string container_of(std::int64_t id) { return store.instance(id)->container_id; }
-
-  SqliteStore store{":memory:"};
-  test::FakeEngine engine;
-  test::FakeWorker worker{engine};
-  test::FakeFreezer freezer{engine};
-  Pauser pauser{engine, &freezer, "test: the fake freezer"};
-  ManualClock clock;
-  test::FixedHostUsage host;
-  Lanes lanes;
-  std::unique_ptr<Pool> pool;
+// The shared pool fixture on the freezer path.
+struct FreezerFixture : test::PoolFixture {
+  FreezerFixture(int max_instances, int keep_running)
+      : PoolFixture({.policy = {.max_instances = max_instances, .min_idle = 0, .keep_running = keep_running},
+                     .port_first = 30100,
+                     .max_restarts = 1,
+                     .freezer = true}) {}
 };
 
 }  // namespace

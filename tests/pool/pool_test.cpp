@@ -4,12 +4,7 @@
 #include <random>
 #include <thread>
 
-#include "pool/pool.hpp"
-#include "store/sqlite_store.hpp"
-#include "support/fake_engine.hpp"
-#include "support/eventually.hpp"
-#include "support/fake_host.hpp"
-#include "support/fake_worker.hpp"
+#include "support/pool_fixture.hpp"
 
 using namespace warmpool;
 using test::eventually;
@@ -19,47 +14,9 @@ using engine::EngineError;
 
 namespace {
 
-
-struct Fixture {
-  // `steady`, when given, times the pool's deadlines (it must outlive the fixture).
+struct Fixture : test::PoolFixture {
   explicit Fixture(PoolPolicy policy = {}, int high_threads = 2, const SteadyClock* steady = nullptr)
-      : lanes(lane_settings(high_threads)) {
-    PoolSettings s;
-    s.policy = policy;
-    s.port_first = 30000;
-    s.port_last = 30099;
-    s.ready_timeout = 2s;
-    pool = std::make_unique<Pool>(s, store, engine, worker, lanes, clock, &host, nullptr,
-                                  steady ? *steady : SteadyClock::real());
-  }
-  ~Fixture() { lanes.stop(); }
-
-  static Lanes::Settings lane_settings(int high) {
-    return {.high_threads = high, .normal_threads = 2, .high_capacity = 1024, .normal_capacity = 1024};
-  }
-
-  // Adds n instances and waits until all are idle.
-  void warm(int n) {
-    for (int i = 0; i < n; ++i) pool->add_instance();
-    REQUIRE(eventually([&] { return count(S::Ready) + count(S::Paused) == n && pool->claimed().empty(); }));
-  }
-  int count(S state) {
-    int n = 0;
-    for (const auto& i : store.instances(Show::Current)) n += i.state == state;
-    return n;
-  }
-  Allocation allocate(std::chrono::milliseconds deadline = 2s) {
-    return pool->allocate({0, "test", std::chrono::steady_clock::now() + deadline});
-  }
-  std::string container_of(std::int64_t id) { return store.instance(id)->container_id; }
-
-  SqliteStore store{":memory:"};
-  test::FakeEngine engine;
-  test::FakeWorker worker{engine};
-  ManualClock clock;
-  test::FixedHostUsage host;  // idle unless a test says otherwise
-  Lanes lanes;
-  std::unique_ptr<Pool> pool;
+      : PoolFixture({.policy = policy, .high_threads = high_threads, .steady = steady}) {}
 };
 
 PoolPolicy policy(int max_instances, int keep_running) {

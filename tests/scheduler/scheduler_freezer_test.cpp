@@ -4,13 +4,7 @@
 // (scheduler_test.cpp).
 #include <catch2/catch.hpp>
 
-#include "scheduler/scheduler.hpp"
-#include "store/sqlite_store.hpp"
-#include "support/eventually.hpp"
-#include "support/fake_engine.hpp"
-#include "support/fake_freezer.hpp"
-#include "support/fake_host.hpp"
-#include "support/fake_worker.hpp"
+#include "support/scheduler_fixture.hpp"
 
 using namespace warmpool;
 using test::eventually;
@@ -20,55 +14,15 @@ using engine::ContainerStatus;
 
 namespace {
 
-struct FreezerFixture {
+struct FreezerFixture : test::SchedulerFixture {
   FreezerFixture(int max_instances, int min_idle, int keep_running)
-      : lanes({.high_threads = 2, .normal_threads = 2, .high_capacity = 1024, .normal_capacity = 1024}) {
-    PoolSettings s;
-    s.policy.max_instances = max_instances;
-    s.policy.min_idle = min_idle;
-    s.policy.max_idle = max_instances;
-    s.policy.keep_running = keep_running;
-    s.port_first = 31100;
-    s.port_last = 31199;
-    s.ready_timeout = 2s;
-    s.max_restarts = 2;
-    pool = std::make_unique<Pool>(s, store, engine, worker, lanes, clock, &host, nullptr,
-                                  SteadyClock::real(), &pauser);
-    scheduler = std::make_unique<Scheduler>(Scheduler::Settings{.period = 10s}, *pool, store, engine,
-                                            worker, clock, host);
-  }
-  ~FreezerFixture() {
-    scheduler->stop();
-    lanes.stop();
-  }
-  void settle_pool(int idle) {
-    REQUIRE(eventually([&] {
-      scheduler->tick();
-      return count(S::Ready) + count(S::Paused) == idle && pool->claimed().empty();
-    }));
-  }
-  int count(S state) {
-    int n = 0;
-    for (const auto& i : store.instances(Show::Current)) n += i.state == state;
-    return n;
-  }
-  Instance only(S state) {
-    for (const auto& i : store.instances(Show::Current))
-      if (i.state == state) return i;
-    FAIL("no instance in state " << to_string(state));
-    return {};
-  }
-
-  SqliteStore store{":memory:"};
-  test::FakeEngine engine;
-  test::FakeWorker worker{engine};
-  test::FakeFreezer freezer{engine};
-  Pauser pauser{engine, &freezer, "test: the fake freezer"};
-  ManualClock clock;
-  test::FixedHostUsage host;
-  Lanes lanes;
-  std::unique_ptr<Pool> pool;
-  std::unique_ptr<Scheduler> scheduler;
+      : SchedulerFixture({.policy = {.max_instances = max_instances,
+                                     .min_idle = min_idle,
+                                     .max_idle = max_instances,
+                                     .keep_running = keep_running},
+                          .port_first = 31100,
+                          .freezer = true},
+                         10s) {}
 };
 
 }  // namespace

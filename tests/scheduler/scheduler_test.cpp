@@ -4,12 +4,7 @@
 
 #include <thread>
 
-#include "scheduler/scheduler.hpp"
-#include "store/sqlite_store.hpp"
-#include "support/fake_engine.hpp"
-#include "support/eventually.hpp"
-#include "support/fake_host.hpp"
-#include "support/fake_worker.hpp"
+#include "support/scheduler_fixture.hpp"
 
 using namespace warmpool;
 using test::eventually;
@@ -30,58 +25,9 @@ PoolPolicy policy(int max_instances, int min_idle, int keep_running) {
   return p;
 }
 
-struct Fixture {
+struct Fixture : test::SchedulerFixture {
   explicit Fixture(PoolPolicy policy, std::chrono::milliseconds period = 10s)
-      : lanes({.high_threads = 2, .normal_threads = 2, .high_capacity = 1024, .normal_capacity = 1024}) {
-    PoolSettings s;
-    s.policy = policy;
-    s.port_first = 31000;
-    s.port_last = 31099;
-    s.ready_timeout = 2s;
-    s.max_restarts = 2;
-    pool = std::make_unique<Pool>(s, store, engine, worker, lanes, clock);
-    scheduler = std::make_unique<Scheduler>(Scheduler::Settings{.period = period}, *pool, store,
-                                            engine, worker, clock, host);
-  }
-  ~Fixture() {
-    scheduler->stop();
-    lanes.stop();
-  }
-
-  // Ticks until every instance has settled idle and no operation is in flight.
-  void settle_pool(int idle) {
-    REQUIRE(eventually([&] {
-      scheduler->tick();
-      return count(S::Ready) + count(S::Paused) == idle && pool->claimed().empty();
-    }));
-  }
-  int count(S state) {
-    int n = 0;
-    for (const auto& i : store.instances(Show::Current)) n += i.state == state;
-    return n;
-  }
-  Instance only(S state) {
-    for (const auto& i : store.instances(Show::Current))
-      if (i.state == state) return i;
-    FAIL("no instance in state " << to_string(state));
-    return {};
-  }
-  Allocation allocate(std::chrono::milliseconds deadline = 2s) {
-    return pool->allocate({0, "test", std::chrono::steady_clock::now() + deadline});
-  }
-  engine::Labels labels(std::int64_t instance_id) const {
-    return {{engine::kManagerLabel, pool->settings().manager_id},
-            {engine::kInstanceLabel, std::to_string(instance_id)}};
-  }
-
-  SqliteStore store{":memory:"};
-  test::FakeEngine engine;
-  test::FakeWorker worker{engine};
-  ManualClock clock;
-  test::FixedHostUsage host;  // idle unless a test says otherwise
-  Lanes lanes;
-  std::unique_ptr<Pool> pool;
-  std::unique_ptr<Scheduler> scheduler;
+      : SchedulerFixture({.policy = policy, .port_first = 31000}, period) {}
 };
 
 }  // namespace
