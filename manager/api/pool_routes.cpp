@@ -54,6 +54,17 @@ std::optional<std::string> parse_client(const httplib::Request& req) {
   return client;
 }
 
+// An optional integer query parameter in [min, max].
+std::optional<std::int64_t> int_param(const httplib::Request& req, const char* name, std::int64_t min,
+                                      std::int64_t max) {
+  if (!req.has_param(name)) return std::nullopt;
+  auto value = parse_int(req.get_param_value(name), min, max);
+  if (!value)
+    throw BadRequest("\"" + std::string(name) + "\" must be an integer from " + std::to_string(min) +
+                     " to " + std::to_string(max));
+  return value;
+}
+
 // -1 (no such record) for anything that is not a decimal int64.
 std::int64_t parse_id(const std::string& text) {
   return parse_int(text, 0, std::numeric_limits<std::int64_t>::max()).value_or(-1);
@@ -146,6 +157,15 @@ void Server::add_instance_routes() {
     const auto states = parse_states(req);
     for (const auto& i : store_.instances(parse_show(req)))
       if (!states || states->count(i.state)) list.push_back(to_json(i));
+    json_reply(res, 200, list);
+  });
+
+  // State changes, newest first: of one instance, or of all.
+  route("GET", "/events", Access::Admin, [this](const auto& req, auto& res) {
+    const auto instance = int_param(req, "instance", 1, std::numeric_limits<std::int64_t>::max());
+    const auto limit = int_param(req, "limit", 1, 1000).value_or(100);
+    json list = json::array();
+    for (const auto& e : store_.events(instance, static_cast<std::size_t>(limit))) list.push_back(to_json(e));
     json_reply(res, 200, list);
   });
 

@@ -81,6 +81,15 @@ json to_json(const Instance& i) {
           {"lastError", i.last_error.empty() ? json(nullptr) : json(i.last_error)}};
 }
 
+json to_json(const InstanceEvent& e) {
+  return {{"id", e.id},
+          {"instance", e.instance_id},
+          {"at", iso8601(e.at_ms)},
+          {"from", e.from ? json(to_string(*e.from)) : json(nullptr)},
+          {"to", to_string(e.to)},
+          {"detail", e.detail.empty() ? json(nullptr) : json(e.detail)}};
+}
+
 json parse_object(const std::string& body, std::initializer_list<const char*> allowed) {
   if (body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
   json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);

@@ -22,6 +22,7 @@ std::string dump(const nlohmann::json& body);
 
 nlohmann::json to_json(const Allocation& allocation);
 nlohmann::json to_json(const Instance& instance);
+nlohmann::json to_json(const InstanceEvent& event);
 
 // Thrown by request parsing; the router turns it into a 400 problem.
 struct BadRequest : std::runtime_error {

@@ -97,6 +97,11 @@ int describe_instance(httplib::Client& c, const Options& o) {
   std::cout << to_yaml(instance) << "\nallocations:\n";
   if (mine.empty()) std::cout << "  (none)\n";
   else std::cout << allocations_table(mine, now_ms(), /*wide=*/true);
+  std::cout << "\nevents (newest first):\n";
+  auto e = c.Get("/events?limit=20&instance=" + std::to_string(o.instance_id));
+  const json events = e && e->status == 200 ? json::parse(e->body, nullptr, false) : json();
+  if (events.is_array()) std::cout << events_table(events, now_ms());
+  else std::cout << "  (not available)\n";
   return 0;
 }
 
@@ -157,7 +162,7 @@ void add_commands(CLI::App& app, Options& o) {
   instances->add_option("-o,--output", o.output, "table (default), wide, json or yaml");
 
   auto* describe = app.add_subcommand("describe", "Show one record in full (admin)");
-  auto* describe_instance = describe->add_subcommand("instance", "An instance and its allocations");
+  auto* describe_instance = describe->add_subcommand("instance", "An instance, its allocations and its recent events");
   add_common(*describe_instance, o);
   describe_instance->add_option("id", o.instance_id, "Instance id")->required()->check(CLI::PositiveNumber);
   describe->require_subcommand(1);

@@ -179,4 +179,12 @@ std::string allocations_table(const json& allocations, std::int64_t now_ms, bool
   return render_table(headers, rows);
 }
 
+std::string events_table(const json& events, std::int64_t now_ms) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& e : events)
+    rows.push_back({age(now_ms, time_of(e, "at")) + " ago", text_of(e, "from", "(created)"), text_of(e, "to"),
+                    text_of(e, "detail")});
+  return render_table({"WHEN", "FROM", "TO", "DETAIL"}, rows);
+}
+
 }  // namespace warmpool::client

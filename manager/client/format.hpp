@@ -31,5 +31,7 @@ std::string to_yaml(const nlohmann::json& value);
 std::string instances_table(const nlohmann::json& instances, const nlohmann::json& allocations,
                             std::int64_t now_ms, bool wide);
 std::string allocations_table(const nlohmann::json& allocations, std::int64_t now_ms, bool wide);
+// GET /events' answer: AGE FROM TO DETAIL.
+std::string events_table(const nlohmann::json& events, std::int64_t now_ms);
 
 }  // namespace warmpool::client

@@ -66,6 +66,18 @@ struct Job {
 
 enum class Show { Current, Finished, All };
 
+// One change in an instance's life, kept so that a fault that recovered
+// within a second still shows what happened (the record keeps only the last
+// error). The store keeps the newest ones only.
+struct InstanceEvent {
+  std::int64_t id = 0;  // counts up
+  std::int64_t instance_id = 0;
+  std::int64_t at_ms = 0;
+  std::optional<InstanceState> from;  // none: the instance was created
+  InstanceState to = InstanceState::Starting;
+  std::string detail;  // the error that caused it, if any
+};
+
 // Host CPU and memory use, as fractions in [0, 1].
 struct HostUsage {
   double cpu = 0;

@@ -58,7 +58,9 @@ Instance SqliteStore::add_instance(const std::string& host, int port, std::int64
     db_->exec("INSERT INTO instances(host, port, state, created_ms, updated_ms) "
               "VALUES(?, ?, 'starting', ?, ?)",
               host, port, now_ms, now_ms);
-    return *instance_locked(db_->last_insert_id());
+    const std::int64_t id = db_->last_insert_id();
+    record_event_locked(id, std::nullopt, InstanceState::Starting, now_ms, {});
+    return *instance_locked(id);
   });
 }
 
@@ -89,7 +91,46 @@ Instance SqliteStore::transition_locked(std::int64_t id, InstanceState to, std::
             "last_error = CASE WHEN ?4<>'' THEN ?4 ELSE last_error END "
             "WHERE id=?5",
             state, now_ms, healthy, error, id);
+  record_event_locked(id, current->state, to, now_ms, error);
   return *instance_locked(id);
+}
+
+void SqliteStore::record_event_locked(std::int64_t instance_id, std::optional<InstanceState> from,
+                                      InstanceState to, std::int64_t now_ms, const std::string& detail) {
+  const std::optional<std::string> from_name =
+      from ? std::optional<std::string>(to_string(*from)) : std::nullopt;
+  db_->exec("INSERT INTO instance_events(instance_id, at_ms, from_state, to_state, detail) "
+            "VALUES(?, ?, ?, ?, ?)",
+            instance_id, now_ms, from_name, std::string(to_string(to)), detail);
+  // Bounded: the instance's oldest beyond its share, and the oldest overall.
+  db_->exec("DELETE FROM instance_events WHERE instance_id=?1 AND id <= (SELECT id FROM instance_events "
+            "WHERE instance_id=?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+            instance_id, kEventsPerInstance);
+  db_->exec("DELETE FROM instance_events WHERE id <= ?1", db_->last_insert_id() - kEventsKept);
+}
+
+namespace {
+InstanceEvent read_event(SQLite::Statement& q) {
+  InstanceEvent e;
+  e.id = q.getColumn(0).getInt64();
+  e.instance_id = q.getColumn(1).getInt64();
+  e.at_ms = q.getColumn(2).getInt64();
+  if (!q.getColumn(3).isNull()) e.from = instance_state_from(q.getColumn(3).getString());
+  e.to = instance_state_from(q.getColumn(4).getString()).value_or(InstanceState::Error);
+  e.detail = q.getColumn(5).getString();
+  return e;
+}
+}  // namespace
+
+std::vector<InstanceEvent> SqliteStore::events(std::optional<std::int64_t> instance_id,
+                                               std::size_t limit) {
+  const std::string columns = "SELECT id, instance_id, at_ms, from_state, to_state, detail FROM instance_events";
+  const auto n = static_cast<std::int64_t>(limit);
+  return db_->locked("list events", [&] {
+    if (instance_id)
+      return db_->all(columns + " WHERE instance_id=? ORDER BY id DESC LIMIT ?", read_event, *instance_id, n);
+    return db_->all(columns + " ORDER BY id DESC LIMIT ?", read_event, n);
+  });
 }
 
 Instance SqliteStore::transition(std::int64_t id, InstanceState to, std::int64_t now_ms,

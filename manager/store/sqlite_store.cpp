@@ -60,6 +60,18 @@ const char* const kMigrations[] = {
     CREATE INDEX jobs_by_state ON jobs(state, id);
     CREATE INDEX jobs_complete_by_digits ON jobs(digits) WHERE state = 'complete';
     )sql",
+    // 3: instance events, bounded (see Store::events).
+    R"sql(
+    CREATE TABLE instance_events (
+      id          INTEGER PRIMARY KEY AUTOINCREMENT,
+      instance_id INTEGER NOT NULL,
+      at_ms       INTEGER NOT NULL,
+      from_state  TEXT,
+      to_state    TEXT NOT NULL,
+      detail      TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX instance_events_by_instance ON instance_events(instance_id, id);
+    )sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 

@@ -46,6 +46,8 @@ class SqliteStore final : public Store {
   std::optional<Allocation> current_allocation_of(std::int64_t instance_id) override;
   std::vector<Allocation> allocations(Show show) override;
   std::vector<Allocation> expired_allocations(std::int64_t now_ms) override;
+  std::vector<InstanceEvent> events(std::optional<std::int64_t> instance_id,
+                                    std::size_t limit) override;
 
   // JobRepository (sqlite_jobs.cpp)
   Job add_job(std::int64_t digits, std::int64_t now_ms) override;
@@ -67,6 +69,8 @@ class SqliteStore final : public Store {
  private:
   // REQUIRES: inside db_->locked().
   std::optional<Instance> instance_locked(std::int64_t id);
+  void record_event_locked(std::int64_t instance_id, std::optional<InstanceState> from,
+                           InstanceState to, std::int64_t now_ms, const std::string& detail);
   Instance transition_locked(std::int64_t id, InstanceState to, std::int64_t now_ms,
                              const std::string& error);
   std::optional<Allocation> allocation_locked(const std::string& id);

@@ -73,6 +73,16 @@ class InstanceRepository {
   virtual std::vector<Allocation> allocations(Show show) = 0;
   // Current allocations whose lease ended at or before now.
   virtual std::vector<Allocation> expired_allocations(std::int64_t now_ms) = 0;
+
+  // --- events ---
+  // Every state change (and creation) is recorded with the change, in its
+  // transaction. Kept: the newest kEventsPerInstance of each instance and
+  // the newest kEventsKept overall.
+  static constexpr int kEventsPerInstance = 50;
+  static constexpr int kEventsKept = 10'000;
+  // Newest first, at most `limit`; of one instance when given.
+  virtual std::vector<InstanceEvent> events(std::optional<std::int64_t> instance_id,
+                                            std::size_t limit) = 0;
 };
 
 // pi jobs. Every method throws StoreError.
@@ -121,7 +131,7 @@ class Store : public InstanceRepository, public JobRepository {
  public:
   // The newest schema this warmpool writes. An implementation refuses to open
   // a store whose schema is newer.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
   // The schema version the opened store is at (after migration).
   virtual int schema_version() = 0;
   // Commits a change that changes nothing, so that a full disk, a read-only

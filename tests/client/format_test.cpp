@@ -100,3 +100,15 @@ TEST_CASE("to_yaml: block style, strings quoted where YAML would misread them") 
         "state: ready\n");
   CHECK(to_yaml(json::array()) == "[]\n");
 }
+
+TEST_CASE("events_table: when, from, to and why") {
+  const json events = json::array(
+      {{{"id", 2}, {"instance", 1}, {"at", iso8601(kNow - 3000)}, {"from", "ready"}, {"to", "error"},
+        {"detail", "health check: ping timed out"}},
+       {{"id", 1}, {"instance", 1}, {"at", iso8601(kNow - 65'000)}, {"from", nullptr}, {"to", "starting"},
+        {"detail", nullptr}}});
+  CHECK(events_table(events, kNow) ==
+        "WHEN      FROM        TO         DETAIL\n"
+        "3s ago    ready       error      health check: ping timed out\n"
+        "65s ago   (created)   starting   -\n");
+}

@@ -115,3 +115,39 @@ TEST_CASE("store lists allocations by show and finds expired leases") {
   CHECK(store.expired_allocations(200).empty());
   CHECK(store.renew("a0", 5000)->expires_ms == 100);  // finished: unchanged
 }
+
+TEST_CASE("every state change is an event, newest first, bounded per instance") {
+  SqliteStore store(":memory:");
+  const Instance a = store.add_instance("127.0.0.1", 9000, 100);
+  const Instance b = store.add_instance("127.0.0.1", 9001, 101);
+  store.transition(a.id, InstanceState::Ready, 200);
+  store.transition(a.id, InstanceState::Error, 300, "ping: timed out");
+  store.restart(a.id, 400);
+
+  const auto mine = store.events(a.id, 10);
+  REQUIRE(mine.size() == 4);
+  CHECK(mine[0].from == InstanceState::Error);
+  CHECK(mine[0].to == InstanceState::Starting);
+  CHECK(mine[0].at_ms == 400);
+  CHECK(mine[1].to == InstanceState::Error);
+  CHECK(mine[1].detail == "ping: timed out");
+  CHECK_FALSE(mine[3].from);  // created
+  CHECK(mine[3].to == InstanceState::Starting);
+  CHECK(mine[3].at_ms == 100);
+  CHECK(store.events(b.id, 10).size() == 1);
+  CHECK(store.events(std::nullopt, 10).size() == 5);
+  CHECK(store.events(std::nullopt, 2).size() == 2);
+
+  // A refused change records nothing.
+  CHECK_THROWS_AS(store.transition(b.id, InstanceState::Allocated, 500), StaleState);
+  CHECK(store.events(b.id, 10).size() == 1);
+
+  for (int k = 0; k < 40; ++k) {
+    store.transition(b.id, InstanceState::Ready, 1000 + 2 * k);
+    store.transition(b.id, InstanceState::Paused, 1001 + 2 * k);
+  }
+  const auto kept = store.events(b.id, 1000);
+  CHECK(kept.size() == static_cast<std::size_t>(Store::kEventsPerInstance));
+  CHECK(kept.front().at_ms == 1079);
+  CHECK(store.events(a.id, 10).size() == 4);  // another instance's are its own
+}

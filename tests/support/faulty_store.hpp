@@ -18,7 +18,7 @@ namespace warmpool::test {
 enum class StoreOp {
   SchemaVersion, CheckWritable, AddInstance, SetContainer, Transition, Restart, Instance, Instances,
   Allocate, EndAllocation, Renew, Allocation, CurrentAllocationOf, Allocations,
-  ExpiredAllocations, AddJob, AddCompleteJob, Job, RecentJobs, JobsInState, JobCounts,
+  ExpiredAllocations, Events, AddJob, AddCompleteJob, Job, RecentJobs, JobsInState, JobCounts,
   CompleteJobWithAtLeast, StartJob, SetJobProgress, CompleteJob, RequeueJob, FailJob,
   CancelJob, kCount
 };
@@ -27,7 +27,7 @@ inline const char* to_string(StoreOp op) {
   static constexpr const char* kNames[] = {
       "schema_version", "check_writable", "add_instance", "set_container", "transition", "restart", "instance",
       "instances", "allocate", "end_allocation", "renew", "allocation", "current_allocation_of",
-      "allocations", "expired_allocations", "add_job", "add_complete_job", "job", "recent_jobs",
+      "allocations", "expired_allocations", "events", "add_job", "add_complete_job", "job", "recent_jobs",
       "jobs_in_state", "job_counts", "complete_job_with_at_least", "start_job",
       "set_job_progress", "complete_job", "requeue_job", "fail_job", "cancel_job"};
   static_assert(std::size(kNames) == static_cast<std::size_t>(StoreOp::kCount));
@@ -116,6 +116,11 @@ class FaultyStore final : public Store {
     trip(StoreOp::Allocations);
     return real_.allocations(show);
   }
+  std::vector<InstanceEvent> events(std::optional<std::int64_t> instance_id, std::size_t limit) override {
+    trip(StoreOp::Events);
+    return real_.events(instance_id, limit);
+  }
+
   std::vector<warmpool::Allocation> expired_allocations(std::int64_t now_ms) override {
     trip(StoreOp::ExpiredAllocations);
     return real_.expired_allocations(now_ms);
