@@ -59,6 +59,20 @@ class TimedThreadPool : public httplib::TaskQueue {
 // RFC 9110 allows. (The library's Request is not const; only our view is.)
 void ignore_ranges(const httplib::Request& req) { const_cast<httplib::Request&>(req).ranges.clear(); }
 
+// The library reads a body by the request's framing headers, once the
+// pre-routing step is done: a Content-Length of 0 makes it read nothing.
+void declare_no_body(const httplib::Request& req) {
+  const_cast<httplib::Request&>(req).set_header("Content-Length", "0");
+}
+
+// The answer asks the client to close. Said on the request, the library
+// writes the header itself, once (set on the answer too, it came twice).
+void close_after(const httplib::Request& req) {
+  auto& headers = const_cast<httplib::Request&>(req).headers;
+  headers.erase("Connection");
+  headers.emplace("Connection", "close");
+}
+
 }  // namespace
 
 bool same_token(const std::string& a, const std::string& b) {
@@ -241,22 +255,23 @@ void Server::log_access(const httplib::Request& req, const httplib::Response& re
 }
 
 // Runs before cpp-httplib 0.11 reads the body, and refuses what it would
-// misread (each answer asks the client to close: a refused body stays unread):
+// misread (each refusal closes the connection: a refused body stays unread):
 //  - an invalid Content-Length, read with strtoull ("abc" as 0, "12abc" as
 //    12), the first of several taken: RFC 9112 has such a request refused (400);
 //  - a Content-Length above --max-body-bytes, which it reads (or waits for)
 //    whole before answering 413: the 413 comes at once;
 //  - a chunked body, which it reads with no bound at all: 411, send
 //    Content-Length;
-//  - a POST, PUT or PATCH (or PRI) without Content-Length, which it reads to
-//    the end of the connection, so the request waited for the read timeout: 411;
-//  - a body on any other method, which it never reads: the bytes were taken
-//    for the next request, or a close with them unread reset the connection
-//    and cut the answer short: 400.
+//  - a body on any other method than POST, PUT, PATCH (PRI) and DELETE,
+//    which it never reads: the bytes were taken for the next request, or a
+//    close with them unread reset the connection and cut the answer short: 400.
+// A POST, PUT or PATCH with neither Content-Length nor Transfer-Encoding has
+// no body (RFC 9112 section 6.3); the library would read one to the end of
+// the connection, so the request is given its length, 0, before it reads.
 bool Server::framing_ok(const httplib::Request& req, httplib::Response& res) const {
-  auto refuse = [&res](int status, const std::string& detail) {
+  auto refuse = [&](int status, const std::string& detail) {
     problem(res, status, detail);
-    res.set_header("Connection", "close");
+    close_after(req);
     return false;
   };
   // Route patterns are std::regex, which libstdc++ matches by recursion, a
@@ -279,8 +294,7 @@ bool Server::framing_ok(const httplib::Request& req, httplib::Response& res) con
   if (req.has_header("Transfer-Encoding"))
     return refuse(411, "send the body with Content-Length; chunked bodies are not read");
   const bool reads_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "PRI";
-  if (reads_body && lengths == 0)
-    return refuse(411, "a " + req.method + " needs a Content-Length header (0 when there is no body)");
+  if (reads_body && lengths == 0) declare_no_body(req);
   if (!reads_body && req.method != "DELETE" && lengths > 0 && length.find_first_not_of('0') != std::string::npos)
     return refuse(400, "a " + req.method + " takes no body");
   return true;
