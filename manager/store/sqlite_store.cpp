@@ -60,6 +60,13 @@ const char* const kMigrations[] = {
     CREATE INDEX jobs_by_state ON jobs(state, id);
     CREATE INDEX jobs_complete_by_digits ON jobs(digits) WHERE state = 'complete';
     )sql",
+    // 3: allocation numbers, the compatibility view's integer ids. Existing
+    // allocations take their rowid: unique, in the order they were made.
+    R"sql(
+    ALTER TABLE allocations ADD COLUMN number INTEGER;
+    UPDATE allocations SET number = rowid;
+    CREATE UNIQUE INDEX allocations_number ON allocations(number);
+    )sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 

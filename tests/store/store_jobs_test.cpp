@@ -141,7 +141,7 @@ TEST_CASE("jobs survive a reopen; a version 1 database gains the jobs table and 
   }
   {
     SqliteStore store(path.string());
-    CHECK(store.schema_version() == 2);
+    CHECK(store.schema_version() == Store::kSchemaVersion);
     CHECK(store.instances(Show::All).size() == 1);
     store.add_job(10, 1);
     const Job j = store.add_job(20, 1);
