@@ -37,6 +37,16 @@ thread_local std::chrono::steady_clock::duration t_request_wait{};
 thread_local const void* t_route = nullptr;
 thread_local std::smatch t_matches;
 
+// A token taken from the request's path (accept_token_in_path), and whether
+// the path is to be logged without its tail (under such a prefix, no route).
+thread_local std::string t_path_token;
+thread_local std::string t_hidden_path;
+
+// Whether `path` is `prefix` or below it.
+bool under(const std::string& path, const std::string& prefix) {
+  return path.rfind(prefix, 0) == 0 && (path.size() == prefix.size() || path[prefix.size()] == '/');
+}
+
 // cpp-httplib's thread pool, noting how long each connection waited in it.
 class TimedThreadPool : public httplib::TaskQueue {
  public:
@@ -140,41 +150,48 @@ void Server::install_hooks() {
     log_access(req, res);
     logging::set_request_id({});
     t_request_started = {};
+    t_path_token.clear();
+    t_hidden_path.clear();
   });
   http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     begin_request(req, res);
+    take_path_token(req);
     if (!framing_ok(req, res)) return httplib::Server::HandlerResponse::Handled;
     // Routed and authorized before the body is read: a request without its
     // token is refused unread.
     const auto [route, access] = find_route(req);
+    if (!route)
+      for (const auto& prefix : token_path_prefixes_)
+        if (under(req.path, prefix)) t_hidden_path = prefix + "/...";
     if (!authorized(req, res, access)) return httplib::Server::HandlerResponse::Handled;
     t_route = route;
     t_matches = req.matches;
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  http_->set_exception_handler([](const httplib::Request& req, httplib::Response& res,
-                                  std::exception_ptr ep) {
+  http_->set_exception_handler([this](const httplib::Request& req, httplib::Response& res,
+                                      std::exception_ptr ep) {
     try {
       std::rethrow_exception(ep);
     } catch (const BadRequest& e) {
-      problem(res, 400, e.what());
+      fail(req, res, 400, e.what());
     } catch (const StoreError& e) {
       spdlog::error("{} {}: {}", req.method, req.path, e.what());
-      problem(res, 503, std::string("the database is unavailable: ") + e.what(), 5);
+      fail(req, res, 503, std::string("the database is unavailable: ") + e.what(), 5);
     } catch (const std::exception& e) {
       spdlog::error("{} {}: {}", req.method, req.path, e.what());
-      problem(res, 500, e.what());
+      fail(req, res, 500, e.what());
     } catch (...) {
-      problem(res, 500, "unknown error");
+      fail(req, res, 500, "unknown error");
     }
   });
-  http_->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+  http_->set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     ignore_ranges(req);  // every answer of 400 and above passes here
     if (!res.body.empty()) return;
-    if (res.status == 404) problem(res, 404, "no route for " + req.method + " " + req.path);
-    else if (res.status == 413) problem(res, 413, "the body is larger than the limit");
-    else if (res.status == 400) problem(res, 400, "malformed request");
-    else problem(res, res.status, "request failed");
+    const std::string& path = t_hidden_path.empty() ? req.path : t_hidden_path;
+    if (res.status == 404) fail(req, res, 404, "no route for " + req.method + " " + path);
+    else if (res.status == 413) fail(req, res, 413, "the body is larger than the limit");
+    else if (res.status == 400) fail(req, res, 400, "malformed request");
+    else fail(req, res, res.status, "request failed");
   });
 }
 
@@ -196,6 +213,36 @@ void Server::route(const std::string& method, const std::string& pattern, Access
     else throw std::invalid_argument("unsupported method " + method);
   }
   routes_.push_back({method, pattern, std::regex(pattern), access, std::move(handler)});
+}
+
+void Server::accept_token_in_path(const std::string& prefix) { token_path_prefixes_.push_back(prefix); }
+
+void Server::shape_errors(const std::string& prefix, ErrorWriter write) {
+  error_shapes_.emplace_back(prefix, std::move(write));
+}
+
+void Server::fail(const httplib::Request& req, httplib::Response& res, int status, const std::string& detail,
+                  int retry_after_s) const {
+  for (const auto& [prefix, write] : error_shapes_)
+    if (under(req.path, prefix)) return write(res, status, detail, retry_after_s);
+  problem(res, status, detail, retry_after_s);
+}
+
+void Server::take_path_token(const httplib::Request& req) const {
+  if (config_.api_token.empty() && config_.admin_token.empty()) return;
+  for (const auto& prefix : token_path_prefixes_) {
+    if (!under(req.path, prefix) || req.path.size() == prefix.size()) continue;
+    const std::size_t start = prefix.size() + 1;
+    const std::size_t end = std::min(req.path.find('/', start), req.path.size());
+    const std::string segment = req.path.substr(start, end - start);
+    // Both compared, in constant time, whichever matches.
+    const bool api = !config_.api_token.empty() && same_token(segment, config_.api_token);
+    const bool admin = !config_.admin_token.empty() && same_token(segment, config_.admin_token);
+    if (!api && !admin) return;
+    t_path_token = segment;
+    const_cast<httplib::Request&>(req).path = prefix + req.path.substr(end);
+    return;
+  }
 }
 
 std::vector<std::pair<std::string, std::string>> Server::routes() const {
@@ -244,14 +291,15 @@ void Server::log_access(const httplib::Request& req, const httplib::Response& re
   const bool notable = req.method != "GET" && req.method != "HEAD";
   const auto level = notable || res.status >= 500 ? spdlog::level::info : spdlog::level::debug;
   if (!spdlog::should_log(level)) return;
+  const std::string& path = t_hidden_path.empty() ? req.path : t_hidden_path;
   if (t_request_started == std::chrono::steady_clock::time_point{}) {
     // Refused before routing (a malformed or oversized request).
-    spdlog::log(level, "{} {} {} from {}", req.method, req.path, res.status, req.remote_addr);
+    spdlog::log(level, "{} {} {} from {}", req.method, path, res.status, req.remote_addr);
     return;
   }
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_request_started).count();
-  spdlog::log(level, "{} {} {} {:.1f} ms from {}", req.method, req.path, res.status, ms, req.remote_addr);
+  spdlog::log(level, "{} {} {} {:.1f} ms from {}", req.method, path, res.status, ms, req.remote_addr);
 }
 
 // Runs before cpp-httplib 0.11 reads the body, and refuses what it would
@@ -270,7 +318,7 @@ void Server::log_access(const httplib::Request& req, const httplib::Response& re
 // the connection, so the request is given its length, 0, before it reads.
 bool Server::framing_ok(const httplib::Request& req, httplib::Response& res) const {
   auto refuse = [&](int status, const std::string& detail) {
-    problem(res, status, detail);
+    fail(req, res, status, detail);
     close_after(req);
     return false;
   };
@@ -306,11 +354,15 @@ bool Server::authorized(const httplib::Request& req, httplib::Response& res, Acc
                              : access == Access::Public ? config_.api_token
                                                         : std::string();
   if (access == Access::Open || token.empty()) return true;
-  const std::string header = req.get_header_value("Authorization");
-  const std::string prefix = "Bearer ";
-  if (header.rfind(prefix, 0) == 0 && same_token(header.substr(prefix.size()), token)) return true;
+  if (!t_path_token.empty()) {
+    if (same_token(t_path_token, token)) return true;
+  } else {
+    const std::string header = req.get_header_value("Authorization");
+    const std::string prefix = "Bearer ";
+    if (header.rfind(prefix, 0) == 0 && same_token(header.substr(prefix.size()), token)) return true;
+  }
   res.set_header("WWW-Authenticate", "Bearer");
-  problem(res, 401, "a valid bearer token is required");
+  fail(req, res, 401, "a valid bearer token is required");
   return false;
 }
 
