@@ -23,8 +23,9 @@ describe('the manager answers as swagger/openapi.yaml says', () => {
   });
 
   // Calls `method template` and checks the answer against the spec.
-  async function call(method, template, { params = {}, query = '', body, token, type = 'application/json' } = {}) {
-    let url = template.replace(/\{(\w+)\}/g, (_, k) => encodeURIComponent(String(params[k])));
+  // `path`, when given, is sent instead of the template filled in (a token in the path).
+  async function call(method, template, { params = {}, query = '', body, token, type = 'application/json', path } = {}) {
+    let url = path ?? template.replace(/\{(\w+)\}/g, (_, k) => encodeURIComponent(String(params[k])));
     if (query) url += `?${query}`;
     const headers = token ? { Authorization: `Bearer ${token}` } : {};
     if (body !== undefined) headers['Content-Type'] = type;
@@ -202,6 +203,43 @@ describe('the manager answers as swagger/openapi.yaml says', () => {
       assert.ok(Date.now() - started < 3000);
     } finally {
       for (const id of held) await expect(200, 'DELETE', '/allocations/{id}', { params: { id }, token: API });
+    }
+  });
+
+  test('ptanywhere compatibility: the earlier calls, the token in the path, the earlier shapes', async () => {
+    await manager.idle(1);
+    const P = '/compat/ptanywhere';
+    await expect(401, 'POST', `${P}/allocations`);
+    const made = await expect(201, 'POST', `${P}/allocations`, { path: `${P}/${API}/allocations` });
+    assert.ok(Number.isInteger(made.json.id));
+    assert.match(made.json.packetTracer, /^[^:]+:\d+$/);
+    const id = { id: made.json.id };
+    await expect(200, 'GET', `${P}/allocations/{id}`, { params: id, token: API });
+    const mains = await expect(200, 'GET', '/allocations', { token: API });
+    assert.ok(mains.json.some((a) => a.endpoint === made.json.packetTracer), 'the main API lists it');
+    for (const show of ['current', 'finished', 'all']) {
+      await expect(200, 'GET', `${P}/allocations`, { query: `show=${show}`, token: API });
+    }
+    await expect(404, 'GET', `${P}/allocations/{id}`, { params: { id: 'abc' }, token: API });
+    const instances = await expect(200, 'GET', `${P}/instances`, { path: `${P}/${ADMIN}/instances` });
+    await expect(401, 'GET', `${P}/instances`, { token: API });
+    const one = instances.json.instances[0];
+    await expect(200, 'GET', `${P}/instances/{id}`, { params: { id: one.id }, token: ADMIN });
+    await expect(200, 'GET', `${P}/details`, { token: ADMIN });
+    await expect(200, 'GET', `${P}/ports`, { query: 'show=unavailable', token: ADMIN });
+    const released = await expect(200, 'DELETE', `${P}/allocations/{id}`, { path: `${P}/${API}/allocations/${made.json.id}` });
+    assert.notEqual(released.json.deletedAt, null);
+    // One more instance, then deleted through the view (at most 2 here).
+    const added = await call('POST', `${P}/instances`, { token: ADMIN });
+    assert.ok([201, 409].includes(added.status), added.text);
+    const victim = added.status === 201 ? added.json.id : one.id;
+    await eventually('the instance to settle', async () => {
+      const r = await call('GET', `${P}/instances/{id}`, { params: { id: victim }, token: ADMIN });
+      return r.json.state !== 'starting' && r.json.state !== 'allocated';
+    }, 30000, 200);
+    await expect(200, 'DELETE', `${P}/instances/{id}`, { params: { id: victim }, token: ADMIN });
+    if (added.status !== 201) {
+      await eventually('room for an instance', async () => (await call('POST', `${P}/instances`, { token: ADMIN })).status === 201, 30000, 500);
     }
   });
 
