@@ -1,7 +1,9 @@
 // The earlier system's management API as a view (see compat_ptanywhere.hpp).
 #include "api/compat_ptanywhere.hpp"
 
+#include <filesystem>
 #include <limits>
+#include <memory>
 #include <set>
 
 #include <httplib.h>
@@ -44,9 +46,11 @@ std::string show_of(const httplib::Request& req, const std::set<std::string>& al
 // view lives as long as the server's route table.
 class PtAnywhereView {
  public:
-  PtAnywhereView(Server& server, const Config& config, Store& store, Pool& pool)
-      : server_(server), config_(config), store_(store), pool_(pool) {}
+  PtAnywhereView(Server& server, const Config& config, Store& store, Pool& pool,
+                 std::shared_ptr<files::FileCache> files)
+      : server_(server), config_(config), store_(store), pool_(pool), files_(std::move(files)) {}
   void add_allocation_routes();
+  void add_file_routes();
   void add_instance_routes();
   void add_host_routes();
 
@@ -61,6 +65,7 @@ class PtAnywhereView {
   const Config& config_;
   Store& store_;
   Pool& pool_;
+  std::shared_ptr<files::FileCache> files_;  // shared by the routes' copies
 };
 
 void PtAnywhereView::allocate(const httplib::Request& req, httplib::Response& res) const {
@@ -172,6 +177,38 @@ void PtAnywhereView::add_host_routes() {
   });
 }
 
+void PtAnywhereView::add_file_routes() {
+  using Access = Server::Access;
+  server_.route("POST", kPrefix + "/files", Access::Public, [v = *this](const auto& req, auto& res) {
+    const auto first = req.body.find_first_not_of(" \t\r\n");
+    const std::string url = first == std::string::npos
+                                ? std::string()
+                                : req.body.substr(first, req.body.find_last_not_of(" \t\r\n") - first + 1);
+    try {
+      const files::CachedFile f = v.files_->fetch(url);
+      json_reply(res, 200, {{"url", f.url}, {"filename", f.filename}});
+    } catch (const files::FetchError& e) {
+      earlier_error(res, 400, e.what(), 0);
+    }
+  });
+  server_.route("GET", kPrefix + "/files", Access::Public, [v = *this](const auto&, auto& res) {
+    json list = json::array();
+    for (const auto& f : v.files_->list()) list.push_back({{"url", f.url}, {"filename", f.filename}});
+    json_reply(res, 200, {{"files", list}});
+  });
+}
+
+// Where a fetch must not go: this manager's port and its workers' ports.
+files::Forbidden forbidden_for(const Config& c) {
+  files::Forbidden f;
+  f.own_hosts = {c.listen_host, c.worker_host};
+  f.any_host = c.listen_host == "0.0.0.0" || c.listen_host == "::" || c.listen_host.empty();
+  f.manager_port = c.listen_port;
+  f.worker_port_first = c.port_first;
+  f.worker_port_last = c.port_last;
+  return f;
+}
+
 }  // namespace
 
 const char* ptanywhere_state(InstanceState state) {
@@ -206,11 +243,15 @@ json ptanywhere_json(const Instance& i) {
           {"deletedAt", time_or_null(i.deleted_ms)}};
 }
 
-void add_ptanywhere_routes(Server& server, const Config& config, Store& store, Pool& pool) {
+void add_ptanywhere_routes(Server& server, const Config& config, Store& store, Pool& pool,
+                           files::FetchLimits limits) {
   server.accept_token_in_path(kPrefix);
   server.shape_errors(kPrefix, earlier_error);
-  PtAnywhereView view(server, config, store, pool);
+  auto cache = std::make_shared<files::FileCache>(std::filesystem::path(config.data_dir) / "files", limits,
+                                                 forbidden_for(config));
+  PtAnywhereView view(server, config, store, pool, std::move(cache));
   view.add_allocation_routes();
+  view.add_file_routes();
   view.add_instance_routes();
   view.add_host_routes();
 }

@@ -288,3 +288,46 @@ TEST_CASE("with tokens, the token is the path segment after the prefix, and it i
   }
   spdlog::set_default_logger(saved);
 }
+
+TEST_CASE("POST /files caches a URL's content as the earlier client asks; GET /files lists it") {
+  httplib::Server origin;
+  origin.Get("/start.pkt", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("topology", "application/octet-stream");
+  });
+  const int origin_port = origin.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { origin.listen_after_bind(); });
+  while (!origin.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  {
+    CompatWorld w;
+    const std::string url = "http://127.0.0.1:" + std::to_string(origin_port) + "/start.pkt";
+    // As Jersey sends an entity: text/plain with its length.
+    const auto post = [&](const std::string& body) {
+      return test::raw_exchange(w.port,
+                                "POST /compat/ptanywhere/files HTTP/1.1\r\nAccept: application/json\r\n"
+                                "Content-Type: text/plain\r\nUser-Agent: Jersey/2.25.1\r\nHost: x\r\n"
+                                "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body,
+                                false, false, std::chrono::seconds(10));
+    };
+    const auto cached = post(url);
+    REQUIRE(cached.answered);
+    REQUIRE(cached.status == 200);
+    const json file = body_of(cached);
+    CHECK(file.at("url") == url);
+    const std::string name = file.at("filename");
+    CHECK(name.ends_with(".pkt"));
+    CHECK(fs::exists(fs::path(w.config.data_dir) / "files" / name));
+    CHECK(body_of(post(url + "\n")).at("filename") == name);  // the same file, not fetched again
+
+    const auto list = w.jersey("GET", "/compat/ptanywhere/files");
+    REQUIRE(list.status == 200);
+    CHECK(body_of(list) == json{{"files", json::array({file})}});
+
+    check_earlier_error(post("ftp://127.0.0.1/start.pkt"), 400);
+    CHECK(body_of(post("ftp://x/y")).at("errorMsg") == "only http and https URLs are fetched");
+    const auto worker = post("http://127.0.0.1:42005/start.pkt");  // in the workers' port range
+    check_earlier_error(worker, 400);
+    CHECK(body_of(worker).at("errorMsg") == "the URL points at the manager or one of its workers");
+  }
+  origin.stop();
+  serving.join();
+}
