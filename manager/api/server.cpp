@@ -37,6 +37,16 @@ thread_local std::chrono::steady_clock::duration t_request_wait{};
 thread_local const void* t_route = nullptr;
 thread_local std::smatch t_matches;
 
+// A token taken from the request's path (accept_token_in_path), and whether
+// the path is to be logged without its tail (under such a prefix, no route).
+thread_local std::string t_path_token;
+thread_local std::string t_hidden_path;
+
+// Whether `path` is `prefix` or below it.
+bool under(const std::string& path, const std::string& prefix) {
+  return path.rfind(prefix, 0) == 0 && (path.size() == prefix.size() || path[prefix.size()] == '/');
+}
+
 // cpp-httplib's thread pool, noting how long each connection waited in it.
 class TimedThreadPool : public httplib::TaskQueue {
  public:
@@ -58,6 +68,20 @@ class TimedThreadPool : public httplib::TaskQueue {
 // one byte of JSON. Our answers are whole or nothing: Range is ignored, as
 // RFC 9110 allows. (The library's Request is not const; only our view is.)
 void ignore_ranges(const httplib::Request& req) { const_cast<httplib::Request&>(req).ranges.clear(); }
+
+// The library reads a body by the request's framing headers, once the
+// pre-routing step is done: a Content-Length of 0 makes it read nothing.
+void declare_no_body(const httplib::Request& req) {
+  const_cast<httplib::Request&>(req).set_header("Content-Length", "0");
+}
+
+// The answer asks the client to close. Said on the request, the library
+// writes the header itself, once (set on the answer too, it came twice).
+void close_after(const httplib::Request& req) {
+  auto& headers = const_cast<httplib::Request&>(req).headers;
+  headers.erase("Connection");
+  headers.emplace("Connection", "close");
+}
 
 }  // namespace
 
@@ -126,41 +150,48 @@ void Server::install_hooks() {
     log_access(req, res);
     logging::set_request_id({});
     t_request_started = {};
+    t_path_token.clear();
+    t_hidden_path.clear();
   });
   http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     begin_request(req, res);
+    take_path_token(req);
     if (!framing_ok(req, res)) return httplib::Server::HandlerResponse::Handled;
     // Routed and authorized before the body is read: a request without its
     // token is refused unread.
     const auto [route, access] = find_route(req);
+    if (!route)
+      for (const auto& prefix : token_path_prefixes_)
+        if (under(req.path, prefix)) t_hidden_path = prefix + "/...";
     if (!authorized(req, res, access)) return httplib::Server::HandlerResponse::Handled;
     t_route = route;
     t_matches = req.matches;
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  http_->set_exception_handler([](const httplib::Request& req, httplib::Response& res,
-                                  std::exception_ptr ep) {
+  http_->set_exception_handler([this](const httplib::Request& req, httplib::Response& res,
+                                      std::exception_ptr ep) {
     try {
       std::rethrow_exception(ep);
     } catch (const BadRequest& e) {
-      problem(res, 400, e.what());
+      fail(req, res, 400, e.what());
     } catch (const StoreError& e) {
       spdlog::error("{} {}: {}", req.method, req.path, e.what());
-      problem(res, 503, std::string("the database is unavailable: ") + e.what(), 5);
+      fail(req, res, 503, std::string("the database is unavailable: ") + e.what(), 5);
     } catch (const std::exception& e) {
       spdlog::error("{} {}: {}", req.method, req.path, e.what());
-      problem(res, 500, e.what());
+      fail(req, res, 500, e.what());
     } catch (...) {
-      problem(res, 500, "unknown error");
+      fail(req, res, 500, "unknown error");
     }
   });
-  http_->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+  http_->set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     ignore_ranges(req);  // every answer of 400 and above passes here
     if (!res.body.empty()) return;
-    if (res.status == 404) problem(res, 404, "no route for " + req.method + " " + req.path);
-    else if (res.status == 413) problem(res, 413, "the body is larger than the limit");
-    else if (res.status == 400) problem(res, 400, "malformed request");
-    else problem(res, res.status, "request failed");
+    const std::string& path = t_hidden_path.empty() ? req.path : t_hidden_path;
+    if (res.status == 404) fail(req, res, 404, "no route for " + req.method + " " + path);
+    else if (res.status == 413) fail(req, res, 413, "the body is larger than the limit");
+    else if (res.status == 400) fail(req, res, 400, "malformed request");
+    else fail(req, res, res.status, "request failed");
   });
 }
 
@@ -182,6 +213,36 @@ void Server::route(const std::string& method, const std::string& pattern, Access
     else throw std::invalid_argument("unsupported method " + method);
   }
   routes_.push_back({method, pattern, std::regex(pattern), access, std::move(handler)});
+}
+
+void Server::accept_token_in_path(const std::string& prefix) { token_path_prefixes_.push_back(prefix); }
+
+void Server::shape_errors(const std::string& prefix, ErrorWriter write) {
+  error_shapes_.emplace_back(prefix, std::move(write));
+}
+
+void Server::fail(const httplib::Request& req, httplib::Response& res, int status, const std::string& detail,
+                  int retry_after_s) const {
+  for (const auto& [prefix, write] : error_shapes_)
+    if (under(req.path, prefix)) return write(res, status, detail, retry_after_s);
+  problem(res, status, detail, retry_after_s);
+}
+
+void Server::take_path_token(const httplib::Request& req) const {
+  if (config_.api_token.empty() && config_.admin_token.empty()) return;
+  for (const auto& prefix : token_path_prefixes_) {
+    if (!under(req.path, prefix) || req.path.size() == prefix.size()) continue;
+    const std::size_t start = prefix.size() + 1;
+    const std::size_t end = std::min(req.path.find('/', start), req.path.size());
+    const std::string segment = req.path.substr(start, end - start);
+    // Both compared, in constant time, whichever matches.
+    const bool api = !config_.api_token.empty() && same_token(segment, config_.api_token);
+    const bool admin = !config_.admin_token.empty() && same_token(segment, config_.admin_token);
+    if (!api && !admin) return;
+    t_path_token = segment;
+    const_cast<httplib::Request&>(req).path = prefix + req.path.substr(end);
+    return;
+  }
 }
 
 std::vector<std::pair<std::string, std::string>> Server::routes() const {
@@ -230,33 +291,35 @@ void Server::log_access(const httplib::Request& req, const httplib::Response& re
   const bool notable = req.method != "GET" && req.method != "HEAD";
   const auto level = notable || res.status >= 500 ? spdlog::level::info : spdlog::level::debug;
   if (!spdlog::should_log(level)) return;
+  const std::string& path = t_hidden_path.empty() ? req.path : t_hidden_path;
   if (t_request_started == std::chrono::steady_clock::time_point{}) {
     // Refused before routing (a malformed or oversized request).
-    spdlog::log(level, "{} {} {} from {}", req.method, req.path, res.status, req.remote_addr);
+    spdlog::log(level, "{} {} {} from {}", req.method, path, res.status, req.remote_addr);
     return;
   }
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_request_started).count();
-  spdlog::log(level, "{} {} {} {:.1f} ms from {}", req.method, req.path, res.status, ms, req.remote_addr);
+  spdlog::log(level, "{} {} {} {:.1f} ms from {}", req.method, path, res.status, ms, req.remote_addr);
 }
 
 // Runs before cpp-httplib 0.11 reads the body, and refuses what it would
-// misread (each answer asks the client to close: a refused body stays unread):
+// misread (each refusal closes the connection: a refused body stays unread):
 //  - an invalid Content-Length, read with strtoull ("abc" as 0, "12abc" as
 //    12), the first of several taken: RFC 9112 has such a request refused (400);
 //  - a Content-Length above --max-body-bytes, which it reads (or waits for)
 //    whole before answering 413: the 413 comes at once;
 //  - a chunked body, which it reads with no bound at all: 411, send
 //    Content-Length;
-//  - a POST, PUT or PATCH (or PRI) without Content-Length, which it reads to
-//    the end of the connection, so the request waited for the read timeout: 411;
-//  - a body on any other method, which it never reads: the bytes were taken
-//    for the next request, or a close with them unread reset the connection
-//    and cut the answer short: 400.
+//  - a body on any other method than POST, PUT, PATCH (PRI) and DELETE,
+//    which it never reads: the bytes were taken for the next request, or a
+//    close with them unread reset the connection and cut the answer short: 400.
+// A POST, PUT or PATCH with neither Content-Length nor Transfer-Encoding has
+// no body (RFC 9112 section 6.3); the library would read one to the end of
+// the connection, so the request is given its length, 0, before it reads.
 bool Server::framing_ok(const httplib::Request& req, httplib::Response& res) const {
-  auto refuse = [&res](int status, const std::string& detail) {
-    problem(res, status, detail);
-    res.set_header("Connection", "close");
+  auto refuse = [&](int status, const std::string& detail) {
+    fail(req, res, status, detail);
+    close_after(req);
     return false;
   };
   // Route patterns are std::regex, which libstdc++ matches by recursion, a
@@ -279,8 +342,7 @@ bool Server::framing_ok(const httplib::Request& req, httplib::Response& res) con
   if (req.has_header("Transfer-Encoding"))
     return refuse(411, "send the body with Content-Length; chunked bodies are not read");
   const bool reads_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "PRI";
-  if (reads_body && lengths == 0)
-    return refuse(411, "a " + req.method + " needs a Content-Length header (0 when there is no body)");
+  if (reads_body && lengths == 0) declare_no_body(req);
   if (!reads_body && req.method != "DELETE" && lengths > 0 && length.find_first_not_of('0') != std::string::npos)
     return refuse(400, "a " + req.method + " takes no body");
   return true;
@@ -292,11 +354,15 @@ bool Server::authorized(const httplib::Request& req, httplib::Response& res, Acc
                              : access == Access::Public ? config_.api_token
                                                         : std::string();
   if (access == Access::Open || token.empty()) return true;
-  const std::string header = req.get_header_value("Authorization");
-  const std::string prefix = "Bearer ";
-  if (header.rfind(prefix, 0) == 0 && same_token(header.substr(prefix.size()), token)) return true;
+  if (!t_path_token.empty()) {
+    if (same_token(t_path_token, token)) return true;
+  } else {
+    const std::string header = req.get_header_value("Authorization");
+    const std::string prefix = "Bearer ";
+    if (header.rfind(prefix, 0) == 0 && same_token(header.substr(prefix.size()), token)) return true;
+  }
   res.set_header("WWW-Authenticate", "Bearer");
-  problem(res, 401, "a valid bearer token is required");
+  fail(req, res, 401, "a valid bearer token is required");
   return false;
 }
 

@@ -66,6 +66,22 @@ class Server {
   // order they were registered; the first whose pattern matches the path
   // (whatever its method) says which token the path needs.
   void route(const std::string& method, const std::string& pattern, Access access, Handler handler);
+  // Clients that cannot send an Authorization header may put the token in
+  // the path instead, as the first segment after `prefix`:
+  // "<prefix>/<token>/rest" is served as "<prefix>/rest", authorized by that
+  // token. A segment that is no token stays in the path (and finds no
+  // route); paths under `prefix` that find no route are logged as
+  // "<prefix>/...", so a token never reaches the log. Before listen() only.
+  void accept_token_in_path(const std::string& prefix);
+  // Errors under `prefix` (refusals, unknown routes, exceptions, tokens) are
+  // written by `write` instead of as problems: a view that keeps another
+  // system's error shape. Before listen() only.
+  using ErrorWriter = std::function<void(httplib::Response&, int status, const std::string& detail, int retry_after_s)>;
+  void shape_errors(const std::string& prefix, ErrorWriter write);
+  // The error answer for the request's path: a problem, or its view's shape.
+  void fail(const httplib::Request& req, httplib::Response& res, int status, const std::string& detail,
+            int retry_after_s = 0) const;
+
   // Every registered (method, pattern), for the contract test.
   std::vector<std::pair<std::string, std::string>> routes() const;
 
@@ -78,6 +94,10 @@ class Server {
   bool running() const;
 
   Metrics& metrics() { return *metrics_; }
+  // How long the request being served waited for a server thread (a
+  // hand-out's deadline counts from when its client sent it). Call it from
+  // a route's handler.
+  static std::chrono::steady_clock::duration request_wait();
 
  private:
   void add_allocation_routes();
@@ -98,12 +118,12 @@ class Server {
   bool authorized(const httplib::Request& req, httplib::Response& res, Access access) const;
   void begin_request(const httplib::Request& req, httplib::Response& res);
   void log_access(const httplib::Request& req, const httplib::Response& res) const;
+  // Takes a token out of the path (see accept_token_in_path).
+  void take_path_token(const httplib::Request& req) const;
   void widen_listen_queue();
   void tune_http();
   void install_hooks();
   void create_allocation(const httplib::Request& req, httplib::Response& res);
-  // How long the request being served waited for a server thread.
-  static std::chrono::steady_clock::duration request_wait();
 
   const Config& config_;
   Pool& pool_;
@@ -118,6 +138,8 @@ class Server {
   // The one route table: the HTTP library only hands every request of a
   // method that has routes to dispatch(). Written before listen() only.
   std::vector<Route> routes_;
+  std::vector<std::string> token_path_prefixes_;                   // written before listen() only
+  std::vector<std::pair<std::string, ErrorWriter>> error_shapes_;  // written before listen() only
 
   // /health caches the engine's answer briefly so probes stay cheap.
   std::mutex health_mu_;

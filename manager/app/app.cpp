@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "api/compat_ptanywhere.hpp"
 #include "api/dashboard.hpp"
 #include "api/docs.hpp"
 #include "api/pi_job_routes.hpp"
@@ -81,6 +82,7 @@ void add_module_routes(api::Server& server, const Config& config, Store& store, 
                        Lanes& lanes, jobs::JobRunner& pi_jobs, const Clock& clock) {
   api::add_docs_routes(server, config);
   jobs::add_pi_job_routes(server, pi_jobs, store, clock);
+  api::add_ptanywhere_routes(server, config, store, pool);
   api::add_dashboard_routes(server, config, store, pool, lanes, clock,
                             {.pi_jobs = [&store, &clock] { return jobs::recent_jobs_json(store, clock, 20); }});
 }

@@ -30,6 +30,10 @@ struct Instance {
 
 struct Allocation {
   std::string id;
+  // A small integer, unique and never reused, given at allocation: the id
+  // of the compatibility view of the earlier system (whose client reads ids
+  // as integers). 0 until recorded.
+  std::int64_t number = 0;
   std::int64_t instance_id = 0;
   std::string endpoint;
   std::string client;

@@ -12,8 +12,8 @@ const std::string kSelectInstance =
     "SELECT id, container_id, host, port, state, created_ms, updated_ms, deleted_ms, failures, "
     "restarts, last_error FROM instances";
 const std::string kSelectAllocation =
-    "SELECT id, instance_id, endpoint, client, created_ms, expires_ms, deleted_ms, end_reason "
-    "FROM allocations";
+    "SELECT id, instance_id, endpoint, client, created_ms, expires_ms, deleted_ms, end_reason, "
+    "number FROM allocations";
 
 Instance read_instance(SQLite::Statement& q) {
   Instance i;
@@ -41,6 +41,7 @@ Allocation read_allocation(SQLite::Statement& q) {
   a.expires_ms = q.getColumn(5).getInt64();
   a.deleted_ms = optional_int(q.getColumn(6));
   a.end_reason = q.getColumn(7).getString();
+  a.number = q.getColumn(8).getInt64();
   return a;
 }
 
@@ -168,8 +169,11 @@ Allocation SqliteStore::allocate(std::int64_t instance_id, const std::string& al
                                  std::int64_t expires_ms) {
   return db_->transaction("allocate", [&] {
     Instance instance = transition_locked(instance_id, InstanceState::Allocated, now_ms, {});
+    // The number is one above the highest so far, in the same transaction;
+    // the unique index refuses a second holder.
     db_->exec("INSERT INTO allocations(id, instance_id, endpoint, client, created_ms, "
-              "expires_ms) VALUES(?, ?, ?, ?, ?, ?)",
+              "expires_ms, number) VALUES(?, ?, ?, ?, ?, ?, "
+              "(SELECT COALESCE(MAX(number), 0) + 1 FROM allocations))",
               allocation_id, instance_id, instance.endpoint(), client, now_ms, expires_ms);
     return *allocation_locked(allocation_id);
   });
@@ -208,6 +212,11 @@ std::optional<Allocation> SqliteStore::allocation_locked(const std::string& id) 
 
 std::optional<Allocation> SqliteStore::allocation(const std::string& id) {
   return db_->locked("read allocation", [&] { return allocation_locked(id); });
+}
+
+std::optional<Allocation> SqliteStore::allocation_by_number(std::int64_t number) {
+  return db_->locked("read allocation",
+                     [&] { return db_->one(kSelectAllocation + " WHERE number=?", read_allocation, number); });
 }
 
 std::optional<Allocation> SqliteStore::current_allocation_of(std::int64_t instance_id) {

@@ -72,6 +72,13 @@ const char* const kMigrations[] = {
     );
     CREATE INDEX instance_events_by_instance ON instance_events(instance_id, id);
     )sql",
+    // 4: allocation numbers, the compatibility view's integer ids. Existing
+    // allocations take their rowid: unique, in the order they were made.
+    R"sql(
+    ALTER TABLE allocations ADD COLUMN number INTEGER;
+    UPDATE allocations SET number = rowid;
+    CREATE UNIQUE INDEX allocations_number ON allocations(number);
+    )sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 

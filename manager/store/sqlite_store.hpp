@@ -43,6 +43,7 @@ class SqliteStore final : public Store {
                                            bool* ended_now = nullptr) override;
   std::optional<Allocation> renew(const std::string& id, std::int64_t expires_ms) override;
   std::optional<Allocation> allocation(const std::string& id) override;
+  std::optional<Allocation> allocation_by_number(std::int64_t number) override;
   std::optional<Allocation> current_allocation_of(std::int64_t instance_id) override;
   std::vector<Allocation> allocations(Show show) override;
   std::vector<Allocation> expired_allocations(std::int64_t now_ms) override;

@@ -69,6 +69,8 @@ class InstanceRepository {
                                                    bool* ended_now = nullptr) = 0;
   virtual std::optional<Allocation> renew(const std::string& id, std::int64_t expires_ms) = 0;
   virtual std::optional<Allocation> allocation(const std::string& id) = 0;
+  // The allocation with that number (Allocation::number); nullopt if none.
+  virtual std::optional<Allocation> allocation_by_number(std::int64_t number) = 0;
   virtual std::optional<Allocation> current_allocation_of(std::int64_t instance_id) = 0;
   virtual std::vector<Allocation> allocations(Show show) = 0;
   // Current allocations whose lease ended at or before now.
@@ -131,7 +133,7 @@ class Store : public InstanceRepository, public JobRepository {
  public:
   // The newest schema this warmpool writes. An implementation refuses to open
   // a store whose schema is newer.
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
   // The schema version the opened store is at (after migration).
   virtual int schema_version() = 0;
   // Commits a change that changes nothing, so that a full disk, a read-only

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 
+#include <chrono>
 #include <filesystem>
 #include <random>
 
@@ -116,19 +117,37 @@ TEST_CASE("an invalid Content-Length is refused with 400, not read as a number")
   CHECK(m.app.store.allocations(Show::All).empty());
 }
 
-TEST_CASE("a POST without Content-Length gets 411 at once instead of waiting for the read timeout") {
-  // cpp-httplib read such a body to the end of the connection: the request
-  // waited for the server's read timeout, then got a 400.
+TEST_CASE("a POST without Content-Length has an empty body and is answered at once") {
+  // RFC 9112 section 6.3: neither Content-Length nor Transfer-Encoding means
+  // no body. cpp-httplib read one to the end of the connection (the request
+  // waited for the read timeout); then the manager answered 411.
   OfflineManager m;
-  for (const char* request : {"POST /instances HTTP/1.1\r\nHost: x\r\n\r\n",
-                              "POST /allocations/abc/renew HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"}) {
-    INFO(request);
-    const auto a = m.raw(request);
-    REQUIRE(a.answered);
-    CHECK(a.status == 411);
-    CHECK(body_of(a)["title"] == "Length Required");
+  const auto started = std::chrono::steady_clock::now();
+  for (const std::string framing : {"", "Content-Length: 0\r\n"}) {
+    INFO("framing: " << framing);
+    for (const std::string connection : {"", "Connection: keep-alive\r\n", "Connection: close\r\n"}) {
+      const auto a = m.raw("POST /allocations/abc/renew HTTP/1.1\r\nHost: x\r\n" + framing + connection + "\r\n");
+      REQUIRE(a.answered);
+      CHECK(a.status == 404);  // the empty body was read as {} and the id looked up
+      CHECK(body_of(a)["detail"] == "no allocation abc");
+      CHECK(a.headers.count("connection") <= 1);
+    }
   }
-  CHECK(m.app.store.instances(Show::All).empty());
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(5));  // the read timeout is 10 s
+}
+
+TEST_CASE("a request right behind a body-less POST on a kept-alive connection is answered too") {
+  OfflineManager m;
+  const std::string post = "POST /allocations/abc/renew HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\r\n";
+  const std::string get = "GET /allocations HTTP/1.1\r\nHost: x\r\n\r\n";
+  const auto answers = test::raw_exchanges(m.port, {post, get}, std::chrono::seconds(5));
+  REQUIRE(answers.size() == 2);
+  INFO(answers[1].error);
+  REQUIRE(answers[0].answered);
+  CHECK(answers[0].status == 404);
+  REQUIRE(answers[1].answered);
+  CHECK(answers[1].status == 200);
+  CHECK(answers[1].body == "[]");
 }
 
 TEST_CASE("a chunked body is refused with 411: its size had no bound") {
@@ -141,6 +160,8 @@ TEST_CASE("a chunked body is refused with 411: its size had no bound") {
                        chunks + "1\r\n}\r\n0\r\n\r\n");
   REQUIRE(a.answered);
   CHECK(a.status == 411);
+  CHECK(a.headers.count("connection") == 1);
+  CHECK(a.header("connection") == "close");
   CHECK(m.app.store.instances(Show::All).empty());
 }
 

@@ -388,8 +388,13 @@ TEST_CASE("fuzz: every route, bad input of every kind: no crash, a 4xx or a vali
   CHECK(figures.failures.empty());
   // A run that never reached a route's success path fuzzed only its error
   // handling: with the default budget every route must have answered 2xx.
+  // (The generator writes JSON bodies only: a route whose body must be
+  // something else, the start file cache's URL as text/plain, is fuzzed for
+  // its refusals here, and reaches its success path in its own tests.)
   if (figures.requests >= 1000) {
     for (const auto& route : run.routes) {
+      const bool json_body_or_none = !route.operation->contains("requestBody") || spec.request_schema(*route.operation);
+      if (!json_body_or_none) continue;
       INFO(route.name() << " never answered 2xx");
       CHECK(figures.routes[route.name()].ok > 0);
     }

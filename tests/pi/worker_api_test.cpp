@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "pi/pi.hpp"
+#include "support/raw_http.hpp"
 #include "worker/http_api.hpp"
 #include "worker/job.hpp"
 
@@ -44,6 +45,7 @@ class TestWorker {
   }
 
   httplib::Client& client() { return *client_; }
+  int port() const { return port_; }
   const std::filesystem::path& scratch() const { return scratch_; }
 
   httplib::Result post_compute(const std::string& body) { return client_->Post("/compute", body, "application/json"); }
@@ -230,4 +232,23 @@ TEST_CASE("a computation that fails reports failed with its error", "[worker]") 
   // A failed slot takes new work, and a reset clears it.
   CHECK(w.client().Post("/reset", "", "application/json")->status == 200);
   CHECK(w.get_json("/compute")["state"] == "idle");
+}
+
+TEST_CASE("a POST without Content-Length has an empty body, answered at once, and the next request too", "[worker]") {
+  // RFC 9112 section 6.3; cpp-httplib 0.11 read such a body to the end of
+  // the connection, so /reset waited for the read timeout.
+  TestWorker w;
+  const auto started = std::chrono::steady_clock::now();
+  for (const std::string framing : {"", "Content-Length: 0\r\n"}) {
+    INFO("framing: " << framing);
+    const std::string reset = "POST /reset HTTP/1.1\r\nHost: x\r\n" + framing + "\r\n";
+    const std::string ping = "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n";
+    const auto answers = warmpool::test::raw_exchanges(w.port(), {reset, ping}, std::chrono::seconds(8));
+    REQUIRE(answers.size() == 2);
+    REQUIRE(answers[0].answered);
+    CHECK(answers[0].status == 200);
+    REQUIRE(answers[1].answered);
+    CHECK(answers[1].status == 200);
+  }
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(4));  // the read timeout is 5 s
 }

@@ -151,3 +151,53 @@ TEST_CASE("every state change is an event, newest first, bounded per instance") 
   CHECK(kept.front().at_ms == 1079);
   CHECK(store.events(a.id, 10).size() == 4);  // another instance's are its own
 }
+
+TEST_CASE("store numbers allocations 1, 2, 3 in the transaction that makes them, never reused") {
+  SqliteStore store(":memory:");
+  auto i = store.add_instance("127.0.0.1", 9000, 1);
+  for (int n = 1; n <= 3; ++n) {
+    store.transition(i.id, S::Ready, 2);
+    const auto a = store.allocate(i.id, "a" + std::to_string(n), "", 10 + n, 100);
+    CHECK(a.number == n);
+    store.end_allocation(a.id, "released", 20 + n);
+    store.transition(i.id, S::Ready, 30 + n);
+    store.transition(i.id, S::Paused, 30 + n);
+  }
+  REQUIRE(store.allocation_by_number(2));
+  CHECK(store.allocation_by_number(2)->id == "a2");
+  CHECK(store.allocation("a3")->number == 3);
+  CHECK_FALSE(store.allocation_by_number(4));
+  CHECK_FALSE(store.allocation_by_number(0));
+}
+
+TEST_CASE("the numbering migration numbers existing allocations in the order they were made") {
+  auto path = std::filesystem::temp_directory_path() / ("warmpool-numbers-" + std::to_string(getpid()) + ".db");
+  std::filesystem::remove(path);
+  {
+    SqliteStore store(path.string());
+    auto i = store.add_instance("127.0.0.1", 9000, 1);
+    store.transition(i.id, S::Ready, 2);
+    store.allocate(i.id, "first", "", 3, 100);
+    store.end_allocation("first", "released", 4);
+    store.transition(i.id, S::Ready, 5);
+    store.allocate(i.id, "second", "", 6, 100);
+  }
+  {
+    // Back to schema 3, as a manager before the numbers left it.
+    SQLite::Database db(path.string(), SQLite::OPEN_READWRITE);
+    db.exec("DROP INDEX allocations_number");
+    db.exec("ALTER TABLE allocations DROP COLUMN number");
+    db.exec("PRAGMA user_version=3");
+  }
+  {
+    SqliteStore store(path.string());
+    CHECK(store.schema_version() == Store::kSchemaVersion);
+    CHECK(store.allocation("first")->number == 1);
+    CHECK(store.allocation("second")->number == 2);
+    store.end_allocation("second", "released", 7);
+    const auto i = store.instances(Show::Current).front();
+    store.transition(i.id, S::Ready, 8);
+    CHECK(store.allocate(i.id, "third", "", 9, 100).number == 3);
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
+}

@@ -108,6 +108,10 @@ class FaultyStore final : public Store {
     trip(StoreOp::Allocation);
     return real_.allocation(id);
   }
+  std::optional<warmpool::Allocation> allocation_by_number(std::int64_t number) override {
+    trip(StoreOp::Allocation);
+    return real_.allocation_by_number(number);
+  }
   std::optional<warmpool::Allocation> current_allocation_of(std::int64_t instance_id) override {
     trip(StoreOp::CurrentAllocationOf);
     return real_.current_allocation_of(instance_id);

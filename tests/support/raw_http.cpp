@@ -91,55 +91,15 @@ std::optional<std::string> dechunk(const std::string& raw) {
   }
 }
 
-}  // namespace
-
-RawAnswer raw_exchange(int port, const std::string& bytes, bool half_close, bool head,
-                       std::chrono::milliseconds timeout) {
+// Reads one answer from fd, starting with the bytes already in `in`; what
+// follows the answer stays in `in` for the next one.
+RawAnswer read_answer(int fd, std::string& in, bool head, Clock::time_point deadline) {
   RawAnswer answer;
-  const auto deadline = Clock::now() + timeout;
-  Socket s(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (s.fd() < 0) {
-    answer.error = std::string("socket: ") + std::strerror(errno);
-    return answer;
-  }
-  const int one = 1;
-  ::setsockopt(s.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(s.fd(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    int err = errno;
-    if (err == EINPROGRESS && wait_for(s.fd(), POLLOUT, deadline)) {
-      socklen_t len = sizeof err;
-      ::getsockopt(s.fd(), SOL_SOCKET, SO_ERROR, &err, &len);
-    } else if (err == EINPROGRESS) {
-      err = ETIMEDOUT;
-    }
-    if (err != 0) {
-      answer.error = std::string("connect: ") + std::strerror(err);
-      return answer;
-    }
-  }
-
-  // The server may answer (413, 400) and close before taking the whole body:
-  // a failed send is not the end; the answer may be waiting.
-  std::size_t sent = 0;
-  while (sent < bytes.size()) {
-    if (!wait_for(s.fd(), POLLOUT, deadline)) break;
-    const ssize_t n = ::send(s.fd(), bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-    if (n <= 0) break;
-    sent += static_cast<std::size_t>(n);
-  }
-  if (half_close) ::shutdown(s.fd(), SHUT_WR);
-
-  std::string in;
   std::size_t header_end = std::string::npos;
   for (;;) {
     // Head: status line and headers, skipping interim (1xx) answers.
     while ((header_end = in.find("\r\n\r\n")) == std::string::npos) {
-      const long n = read_some(s.fd(), in, deadline, answer.error);
+      const long n = read_some(fd, in, deadline, answer.error);
       if (n <= 0) {
         if (n == 0) answer.error = in.empty() ? "closed without an answer" : "closed in the middle of the head";
         return answer;
@@ -166,8 +126,10 @@ RawAnswer raw_exchange(int port, const std::string& bytes, bool half_close, bool
     line = eol + 2;
   }
   std::string rest = in.substr(header_end + 4);
+  in.clear();
 
   if (head || answer.status == 204 || answer.status == 304) {
+    in = std::move(rest);
     answer.answered = true;
     return answer;
   }
@@ -177,16 +139,17 @@ RawAnswer raw_exchange(int port, const std::string& bytes, bool half_close, bool
     for (;;) {
       if (chunked) {
         if (auto body = dechunk(rest)) {
-          answer.body = std::move(*body);
+          answer.body = std::move(*body);  // a chunked answer is read only last
           answer.answered = true;
           return answer;
         }
       } else if (!length.empty() && rest.size() >= std::stoul(length)) {
         answer.body = rest.substr(0, std::stoul(length));
+        in = rest.substr(std::stoul(length));
         answer.answered = true;
         return answer;
       }
-      const long n = read_some(s.fd(), rest, deadline, answer.error);
+      const long n = read_some(fd, rest, deadline, answer.error);
       if (n == 0 && length.empty() && !chunked) {  // the body runs to the end of the connection
         answer.body = std::move(rest);
         answer.answered = true;
@@ -201,6 +164,86 @@ RawAnswer raw_exchange(int port, const std::string& bytes, bool half_close, bool
     answer.error = std::string("malformed framing: ") + e.what();
     return answer;
   }
+}
+
+// Connects to 127.0.0.1:port; -1 with `error` set on failure.
+int connect_loopback(int port, Clock::time_point deadline, std::string& error) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = std::string("socket: ") + std::strerror(errno);
+    return -1;
+  }
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    int err = errno;
+    if (err == EINPROGRESS && wait_for(fd, POLLOUT, deadline)) {
+      socklen_t len = sizeof err;
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    } else if (err == EINPROGRESS) {
+      err = ETIMEDOUT;
+    }
+    if (err != 0) {
+      error = std::string("connect: ") + std::strerror(err);
+      ::close(fd);
+      return -1;
+    }
+  }
+  return fd;
+}
+
+// The server may answer (413, 400) and close before taking the whole body:
+// a failed send is not the end; the answer may be waiting.
+void send_all(int fd, const std::string& bytes, Clock::time_point deadline) {
+  std::size_t sent = 0;
+  while (sent < bytes.size()) {
+    if (!wait_for(fd, POLLOUT, deadline)) break;
+    const ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n <= 0) break;
+    sent += static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace
+
+RawAnswer raw_exchange(int port, const std::string& bytes, bool half_close, bool head,
+                       std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  std::string error;
+  Socket s(connect_loopback(port, deadline, error));
+  if (s.fd() < 0) {
+    RawAnswer answer;
+    answer.error = error;
+    return answer;
+  }
+  send_all(s.fd(), bytes, deadline);
+  if (half_close) ::shutdown(s.fd(), SHUT_WR);
+  std::string in;
+  return read_answer(s.fd(), in, head, deadline);
+}
+
+std::vector<RawAnswer> raw_exchanges(int port, const std::vector<std::string>& requests,
+                                     std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  std::vector<RawAnswer> out;
+  std::string error;
+  Socket s(connect_loopback(port, deadline, error));
+  if (s.fd() < 0) {
+    out.emplace_back().error = error;
+    return out;
+  }
+  std::string in;
+  for (const auto& bytes : requests) {
+    send_all(s.fd(), bytes, deadline);
+    out.push_back(read_answer(s.fd(), in, false, deadline));
+    if (!out.back().answered) break;
+  }
+  return out;
 }
 
 }  // namespace warmpool::test

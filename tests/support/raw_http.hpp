@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace warmpool::test {
 
@@ -29,5 +30,13 @@ struct RawAnswer {
 // answer has no body whatever its headers say.
 RawAnswer raw_exchange(int port, const std::string& bytes, bool half_close, bool head,
                        std::chrono::milliseconds timeout);
+
+// Sends each request on one connection once the answer to the one before
+// has arrived (as a keep-alive client does), and reads the answers in order;
+// stops at the first that is not complete (the last element says why).
+// cpp-httplib 0.11 does not serve pipelined requests: bytes of a next
+// request sent before the answer are lost with the first one's read buffer.
+std::vector<RawAnswer> raw_exchanges(int port, const std::vector<std::string>& requests,
+                                     std::chrono::milliseconds timeout);
 
 }  // namespace warmpool::test

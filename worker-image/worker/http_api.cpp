@@ -147,6 +147,15 @@ void configure_server(httplib::Server& server, ComputeJob& job, const ServerSett
   server.set_keep_alive_max_count(settings.keep_alive_max_requests);
   server.set_keep_alive_timeout(settings.keep_alive_timeout_s);
   server.set_payload_max_length(settings.max_body_bytes);
+  // A POST without Content-Length or Transfer-Encoding has no body (RFC 9112
+  // section 6.3); cpp-httplib 0.11 would read one to the end of the
+  // connection. Its length, 0, is set before the library reads.
+  server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+    const bool reads_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
+    if (reads_body && !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding"))
+      const_cast<httplib::Request&>(req).set_header("Content-Length", "0");
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
   add_control_routes(server, job, settings.scratch_dir);
   add_compute_routes(server, job);
 }
