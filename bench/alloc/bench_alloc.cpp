@@ -93,21 +93,27 @@ class Rig {
   int port_ = 0;
 };
 
-std::string allocate(httplib::Client& c) {
-  auto r = c.Post("/allocations", R"({"timeout_ms":30000})", "application/json");
+// The main API, or PT Anywhere's view of it (no body; an integer id).
+enum class Via { Main, Compat };
+constexpr const char* kCompat = "/compat/ptanywhere";
+
+std::string allocate(httplib::Client& c, Via via = Via::Main) {
+  auto r = via == Via::Main ? c.Post("/allocations", R"({"timeout_ms":30000})", "application/json")
+                            : c.Post(std::string(kCompat) + "/allocations");
   if (!r || r->status != 201)
     throw std::runtime_error("allocation failed: " + (r ? r->body : httplib::to_string(r.error())));
-  return nlohmann::json::parse(r->body)["id"].get<std::string>();
+  const auto id = nlohmann::json::parse(r->body)["id"];
+  return id.is_string() ? id.get<std::string>() : std::to_string(id.get<std::int64_t>());
 }
 
-void release(httplib::Client& c, const std::string& id) {
-  auto r = c.Delete("/allocations/" + id);
+void release(httplib::Client& c, const std::string& id, Via via = Via::Main) {
+  auto r = c.Delete((via == Via::Main ? std::string() : std::string(kCompat)) + "/allocations/" + id);
   if (!r || r->status != 200) throw std::runtime_error("release failed");
 }
 
 // `clients` threads each take one instance at the same moment, `rounds` times;
 // returns the hand-out latencies.
-Summary hand_out(Rig& rig, int clients, int rounds) {
+Summary hand_out(Rig& rig, int clients, int rounds, Via via = Via::Main) {
   Summary s;
   std::mutex mu;
   for (int round = 0; round < rounds; ++round) {
@@ -120,7 +126,7 @@ Summary hand_out(Rig& rig, int clients, int rounds) {
         c.Get("/health");  // connect first: the hand-out is timed, not the handshake
         start.arrive_and_wait();
         const auto t0 = std::chrono::steady_clock::now();
-        ids[static_cast<std::size_t>(k)] = allocate(c);
+        ids[static_cast<std::size_t>(k)] = allocate(c, via);
         const double ms = ms_since(t0);
         std::lock_guard lock(mu);
         s.samples.push_back(ms);
@@ -128,7 +134,7 @@ Summary hand_out(Rig& rig, int clients, int rounds) {
     }
     for (auto& t : threads) t.join();
     auto c = rig.client();
-    for (const auto& id : ids) release(c, id);
+    for (const auto& id : ids) release(c, id, via);
     rig.wait_settled();
   }
   return s;
@@ -215,7 +221,7 @@ int main(int argc, char** argv) {
     std::printf("hand-out latency, ms (each sample: one POST /allocations answered 201)\n");
     std::printf("%-44s %9s %9s %11s %11s\n", "", "p50", "p99", "p50/base", "p99/base");
 
-    Summary base1, base_n, paused1, paused_n, frozen1, frozen_n, running1, running_n;
+    Summary base1, base_n, paused1, paused_n, frozen1, frozen_n, running1, running_n, compat1, compat_n;
     {
       Rig rig(bench_config(clients, 0, 25000));
       base1 = raw_unpause(rig, 1, rounds * 4);
@@ -232,7 +238,9 @@ int main(int argc, char** argv) {
     {
       Rig rig(bench_config(clients, clients, 25100));
       running1 = hand_out(rig, 1, rounds * 4);
+      compat1 = hand_out(rig, 1, rounds * 4, Via::Compat);
       running_n = hand_out(rig, clients, rounds);
+      compat_n = hand_out(rig, clients, rounds, Via::Compat);
     }
     const std::string n = std::to_string(clients);
     row("baseline: raw unpause + first ping, 1", base1, base1);
@@ -243,6 +251,8 @@ int main(int argc, char** argv) {
     row(("paused (freezer) hand-out, " + n + " clients").c_str(), frozen_n, base_n);
     row("running-idle hand-out, 1 client", running1, base1);
     row(("running-idle hand-out, " + n + " clients").c_str(), running_n, base_n);
+    row("  the same through /compat/ptanywhere, 1", compat1, base1);
+    row(("  the same through /compat/ptanywhere, " + n).c_str(), compat_n, base_n);
 
     double cps = 0, cps_freezer = 0;
     {

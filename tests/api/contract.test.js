@@ -180,6 +180,13 @@ describe('the manager answers as swagger/openapi.yaml says', () => {
       const r = await call('GET', '/instances/{id}', { params: id, token: ADMIN });
       return r.json.restarts === 1 && (r.json.state === 'ready' || r.json.state === 'paused');
     });
+    // The restart shows in the instance's events, newest first, with its cause.
+    const events = await expect(200, 'GET', '/events', { query: `instance=${added.json.id}`, token: ADMIN });
+    assert.ok(events.json.some((e) => e.to === 'error' && e.detail === 'restart requested'), JSON.stringify(events.json));
+    assert.equal(events.json.at(-1).from, null, 'the oldest event is the creation');
+    await expect(200, 'GET', '/events', { query: 'limit=1', token: ADMIN });
+    await expect(400, 'GET', '/events', { query: 'limit=0', token: ADMIN });
+    await expect(401, 'GET', '/events');
     const feed = await expect(200, 'GET', '/dashboard/feed', { token: ADMIN });
     assert.ok(feed.json.faults.some((f) => f.instance === added.json.id && f.kind === 'recovered'),
       'the restart shows among faults and recoveries');
