@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <iostream>
+#include <map>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <httplib.h>
@@ -105,6 +107,28 @@ int describe_instance(httplib::Client& c, const Options& o) {
   return 0;
 }
 
+// The live pool, refreshed every interval until interrupted (or once).
+int run_top(httplib::Client& c, const Options& o) {
+  const bool tty = ::isatty(STDOUT_FILENO) == 1;
+  std::map<double, double> before;  // --once: since the manager started
+  if (auto m = c.Get("/metrics"); !o.top_once && m && m->status == 200)
+    before = histogram_buckets(m->body, "warmpool_hand_out_seconds");
+  for (;;) {
+    if (!o.top_once) std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(o.top_interval_s * 1000)));
+    auto details = c.Get("/details");
+    if (!answered_2xx(details, o)) return kFailed;
+    auto m = c.Get("/metrics");
+    if (!answered_2xx(m, o)) return kFailed;
+    const auto after = histogram_buckets(m->body, "warmpool_hand_out_seconds");
+    const std::string frame =
+        top_frame(json::parse(details->body, nullptr, false), quantile_between(before, after, 0.5),
+                  quantile_between(before, after, 0.99), o.top_once ? 0 : o.top_interval_s);
+    std::cout << (tty && !o.top_once ? "\x1b[H\x1b[2J" : "") << frame << std::flush;
+    if (o.top_once) return 0;
+    before = after;
+  }
+}
+
 // Prints the answer; 0 for 2xx, 1 otherwise (with the problem's detail on stderr).
 int report(const httplib::Result& r, const Options& o) {
   if (!r) {
@@ -167,6 +191,11 @@ void add_commands(CLI::App& app, Options& o) {
   describe_instance->add_option("id", o.instance_id, "Instance id")->required()->check(CLI::PositiveNumber);
   describe->require_subcommand(1);
 
+  auto* top = app.add_subcommand("top", "The live pool: instances by state, hand-out p50/p99, queues (admin); Ctrl-C ends");
+  add_common(*top, o);
+  top->add_option("--interval", o.top_interval_s, "Seconds between refreshes")->check(CLI::Range(0.2, 3600.0))->capture_default_str();
+  top->add_flag("--once", o.top_once, "Print one frame (hand-outs since the manager started) and exit");
+
   auto* health = app.add_subcommand("health", "Show the manager's health");
   add_common(*health, o);
 
@@ -192,6 +221,7 @@ int run(const CLI::App& app, const Options& o) {
   if (parsed("instances"))
     return print_list(c.Get("/instances", list_params(o, "state", o.state_filter), {}), o, true, c);
   if (parsed("describe")) return describe_instance(c, o);
+  if (parsed("top")) return run_top(c, o);
   if (parsed("health")) return report(c.Get("/health"), o);
   if (parsed("pi")) return run_pi(c, o);
   return 1;

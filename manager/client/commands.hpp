@@ -22,6 +22,8 @@ struct Options {
   std::string state_filter;   // instances --state
   std::string output;         // -o: table (default), wide, json, yaml
   std::int64_t instance_id = 0;  // describe instance ID
+  double top_interval_s = 2;     // top --interval
+  bool top_once = false;         // top --once
   int timeout_ms = 30000;
   std::int64_t digits = 0;  // pi
   std::string out;          // pi: where the digits go (default pi_<job id>.txt)

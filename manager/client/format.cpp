@@ -1,6 +1,8 @@
 #include "client/format.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <map>
 #include <sstream>
 
@@ -185,6 +187,72 @@ std::string events_table(const json& events, std::int64_t now_ms) {
     rows.push_back({age(now_ms, time_of(e, "at")) + " ago", text_of(e, "from", "(created)"), text_of(e, "to"),
                     text_of(e, "detail")});
   return render_table({"WHEN", "FROM", "TO", "DETAIL"}, rows);
+}
+
+std::map<double, double> histogram_buckets(const std::string& text, const std::string& name) {
+  std::map<double, double> buckets;
+  const std::string prefix = name + "_bucket{";
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(prefix, 0) != 0) continue;
+    const auto le = line.find("le=\"");
+    const auto close = line.find('}');
+    if (le == std::string::npos || close == std::string::npos) continue;
+    const auto end = line.find('"', le + 4);
+    const std::string bound = line.substr(le + 4, end - le - 4);
+    const double upper = bound == "+Inf" ? std::numeric_limits<double>::infinity() : std::stod(bound);
+    buckets[upper] += std::stod(line.substr(close + 1));
+  }
+  return buckets;
+}
+
+std::optional<double> quantile_between(const std::map<double, double>& before,
+                                       const std::map<double, double>& after, double q) {
+  if (after.empty()) return std::nullopt;
+  auto count = [&](double upper) {
+    auto b = before.find(upper);
+    return after.at(upper) - (b == before.end() ? 0 : b->second);
+  };
+  const double total = count(after.rbegin()->first);
+  if (total <= 0) return std::nullopt;
+  for (const auto& [upper, cumulative] : after)
+    if (count(upper) >= q * total) return upper;
+  return after.rbegin()->first;
+}
+
+namespace {
+std::string millis(std::optional<double> seconds) {
+  if (!seconds) return "-";
+  if (std::isinf(*seconds)) return "> 10 s";
+  std::ostringstream out;
+  out << "<= " << *seconds * 1000 << " ms";
+  return out.str();
+}
+}  // namespace
+
+std::string top_frame(const json& details, std::optional<double> p50_s, std::optional<double> p99_s,
+                      double interval_s) {
+  const json pool = details.value("pool", json::object());
+  const json by_state = pool.value("byState", json::object());
+  std::vector<std::vector<std::string>> states;
+  for (const auto& [state, n] : by_state.items()) states.push_back({state, n.dump()});
+  std::string out = "INSTANCES (max " + pool.value("maxInstances", json(0)).dump() + ")\n";
+  out += render_table({"STATE", "COUNT"}, states);
+  out += "\nwaiting hand-outs: " + pool.value("waitingAllocations", json(0)).dump() +
+         "   busy (claimed): " + pool.value("busy", json(0)).dump() + "\n";
+  std::ostringstream interval;
+  interval << interval_s;
+  out += "hand-out p50 " + millis(p50_s) + ", p99 " + millis(p99_s) +
+         (interval_s > 0 ? " (last " + interval.str() + " s)" : " (since the manager started)") + "\n\n";
+  std::vector<std::vector<std::string>> lanes;
+  for (const char* lane : {"high", "normal"}) {
+    const json l = details.value("queues", json::object()).value(lane, json::object());
+    lanes.push_back({lane, l.value("queued", json(0)).dump(), l.value("running", json(0)).dump(),
+                     l.value("expired", json(0)).dump(), l.value("rejected", json(0)).dump()});
+  }
+  out += render_table({"LANE", "QUEUED", "RUNNING", "EXPIRED", "REJECTED"}, lanes);
+  return out;
 }
 
 }  // namespace warmpool::client

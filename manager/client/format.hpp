@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,5 +34,18 @@ std::string instances_table(const nlohmann::json& instances, const nlohmann::jso
 std::string allocations_table(const nlohmann::json& allocations, std::int64_t now_ms, bool wide);
 // GET /events' answer: AGE FROM TO DETAIL.
 std::string events_table(const nlohmann::json& events, std::int64_t now_ms);
+
+// A Prometheus histogram's cumulative buckets (upper bound -> count), summed
+// over every series of `name` in a /metrics text.
+std::map<double, double> histogram_buckets(const std::string& metrics_text, const std::string& name);
+// The q-quantile (0..1) of what was observed between two scrapes, as the
+// upper bound of the bucket it falls in; nullopt when nothing was observed.
+std::optional<double> quantile_between(const std::map<double, double>& before,
+                                       const std::map<double, double>& after, double q);
+// One frame of `warmpool top`: counts by state, waiting hand-outs, queue
+// depths (from GET /details) and the hand-out p50/p99 of the last interval
+// (0: since the manager started).
+std::string top_frame(const nlohmann::json& details, std::optional<double> p50_s,
+                      std::optional<double> p99_s, double interval_s);
 
 }  // namespace warmpool::client

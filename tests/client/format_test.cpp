@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
 #include "base/text.hpp"
 #include "client/format.hpp"
 
@@ -111,4 +113,52 @@ TEST_CASE("events_table: when, from, to and why") {
         "WHEN      FROM        TO         DETAIL\n"
         "3s ago    ready       error      health check: ping timed out\n"
         "65s ago   (created)   starting   -\n");
+}
+
+TEST_CASE("top: hand-out quantiles from the histogram's buckets between two scrapes") {
+  const std::string before =
+      "# TYPE warmpool_hand_out_seconds histogram\n"
+      "warmpool_hand_out_seconds_bucket{path=\"running\",le=\"0.001\"} 10\n"
+      "warmpool_hand_out_seconds_bucket{path=\"running\",le=\"0.01\"} 10\n"
+      "warmpool_hand_out_seconds_bucket{path=\"running\",le=\"+Inf\"} 10\n"
+      "warmpool_hand_out_seconds_bucket{path=\"paused\",le=\"0.001\"} 0\n"
+      "warmpool_hand_out_seconds_bucket{path=\"paused\",le=\"0.01\"} 0\n"
+      "warmpool_hand_out_seconds_bucket{path=\"paused\",le=\"+Inf\"} 0\n"
+      "warmpool_other_bucket{le=\"0.001\"} 99\n";
+  std::string after = before;
+  // 100 more in the interval: 60 under 1 ms (running), 39 under 10 ms, 1 slower (paused).
+  after.replace(after.find("le=\"0.001\"} 10"), 14, "le=\"0.001\"} 70");
+  after.replace(after.find("le=\"0.01\"} 10"), 13, "le=\"0.01\"} 70");
+  after.replace(after.find("le=\"+Inf\"} 10"), 13, "le=\"+Inf\"} 70");
+  after.replace(after.find("le=\"0.01\"} 0"), 12, "le=\"0.01\"} 39");
+  after.replace(after.find("le=\"+Inf\"} 0"), 12, "le=\"+Inf\"} 40");
+  const auto b = histogram_buckets(before, "warmpool_hand_out_seconds");
+  const auto a = histogram_buckets(after, "warmpool_hand_out_seconds");
+  REQUIRE(a.size() == 3);
+  CHECK(a.at(0.001) == 70);
+  CHECK(quantile_between(b, a, 0.5) == 0.001);
+  CHECK(quantile_between(b, a, 0.99) == 0.01);
+  CHECK(std::isinf(*quantile_between(b, a, 1.0)));
+  CHECK_FALSE(quantile_between(a, a, 0.5));  // nothing new
+  CHECK_FALSE(quantile_between({}, {}, 0.5));
+}
+
+TEST_CASE("top: one frame shows counts by state, waiting hand-outs, quantiles and lanes") {
+  const json details = {{"pool", {{"byState", {{"paused", 3}, {"ready", 1}}}, {"busy", 0}, {"waitingAllocations", 2},
+                                  {"maxInstances", 8}}},
+                        {"queues", {{"high", {{"queued", 4}, {"running", 1}, {"completed", 9}, {"expired", 0}, {"rejected", 1}}},
+                                    {"normal", {{"queued", 0}, {"running", 0}, {"completed", 3}, {"expired", 0}, {"rejected", 0}}}}}};
+  CHECK(top_frame(details, 0.001, 0.025, 2) ==
+        "INSTANCES (max 8)\n"
+        "STATE    COUNT\n"
+        "paused   3\n"
+        "ready    1\n"
+        "\n"
+        "waiting hand-outs: 2   busy (claimed): 0\n"
+        "hand-out p50 <= 1 ms, p99 <= 25 ms (last 2 s)\n"
+        "\n"
+        "LANE     QUEUED   RUNNING   EXPIRED   REJECTED\n"
+        "high     4        1         0         1\n"
+        "normal   0        0         0         0\n");
+  CHECK(top_frame(details, std::nullopt, std::nullopt, 2).find("hand-out p50 -, p99 -") != std::string::npos);
 }
