@@ -145,7 +145,7 @@ TEST_CASE("refused_address: our ports on our addresses, or on any with a wildcar
 
 TEST_CASE("a URL that names the manager or a worker plainly is refused before any connection") {
   TempDir dir;
-  FileCache cache(dir.path, {}, {.manager_port = 8080, .worker_port_first = 20000, .worker_port_last = 20999});
+  FileCache cache(dir.path, {}, {.own_hosts = {}, .manager_port = 8080, .worker_port_first = 20000, .worker_port_last = 20999});
   for (const char* url : {"http://127.0.0.1:8080/x", "http://localhost:20005/x", "https://[::1]:20999/x",
                           "http://user@127.0.0.1:8080/x", "HTTP://LOCALHOST:8080/"}) {
     INFO(url);
