@@ -183,7 +183,9 @@ std::string DockerEngine::api_version() {
 EngineVersion DockerEngine::version() {
   const Response response = send("version", {}, "GET", "/version", nullptr, {}, {});
   const json j = parse_json("version", {}, response.body);
-  EngineVersion version{string_field(j, "Version"), string_field(j, "ApiVersion"), string_field(j, "Os")};
+  EngineVersion version{string_field(j, "Version"), string_field(j, "ApiVersion"), string_field(j, "Os"), {}};
+  if (const auto c = j.find("Components"); c != j.end() && c->is_array() && !c->empty())
+    version.product = string_field(c->front(), "Name");
   if (version.api_version.empty()) throw protocol_error("version", {}, "no ApiVersion");
   return version;
 }

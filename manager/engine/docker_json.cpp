@@ -29,13 +29,20 @@ json label_filters(const Labels& match) {
   return labels;
 }
 
-static Kind kind_of_status(long status) {
+// Podman answers 500 with cause "container state improper" where Docker
+// answers 409 (pausing a paused container, unpausing a running one).
+static Kind kind_of_status(long status, const std::string& body) {
   switch (status) {
     case 400: return Kind::BadRequest;
     case 404: return Kind::NotFound;
     case 409: return Kind::Conflict;
-    default: return Kind::Server;
+    default: break;
   }
+  const json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_object() && parsed.value("cause", json()).is_string() &&
+      parsed["cause"].get<std::string>() == "container state improper")
+    return Kind::Conflict;
+  return Kind::Server;
 }
 
 // The engine's own words: its JSON "message", else the start of the body.
@@ -51,7 +58,7 @@ static std::string engine_message(long status, const std::string& body) {
 
 // The one place where HTTP answers become EngineErrors.
 EngineError status_error(std::string_view operation, const std::string& id, long status, const std::string& body) {
-  return EngineError(kind_of_status(status), context_of(operation, id) + ": " + engine_message(status, body),
+  return EngineError(kind_of_status(status, body), context_of(operation, id) + ": " + engine_message(status, body),
                      static_cast<int>(status), id);
 }
 

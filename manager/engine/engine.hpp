@@ -62,6 +62,11 @@ struct EngineVersion {
   std::string version;      // e.g. "20.10.24"
   std::string api_version;  // the engine's newest API, e.g. "1.41"
   std::string os;
+  // The engine's own name for itself (/version Components[0].Name): Docker
+  // says "Engine", Podman "Podman Engine". Podman's Docker-compatible API
+  // differs in places (cgroup paths, some error codes); see README "Podman".
+  std::string product;
+  bool is_podman() const { return product.find("Podman") != std::string::npos; }
 };
 
 // What to create. The defaults are the hardened ones: the pool only ever

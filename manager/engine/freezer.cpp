@@ -79,8 +79,9 @@ const char* to_string(FreezeState state) {
 }
 
 CgroupLayout CgroupLayout::from_engine(const std::string& driver, const std::string& version,
-                                       const std::string& cgroup_mount) {
+                                       const std::string& cgroup_mount, Runtime runtime) {
   CgroupLayout layout;
+  layout.runtime = runtime;
   if (driver == "cgroupfs") layout.driver = Driver::Cgroupfs;
   else if (driver == "systemd") layout.driver = Driver::Systemd;
   else throw std::invalid_argument("unknown cgroup driver \"" + driver + "\"");
@@ -94,10 +95,13 @@ std::string cgroup_dir(const CgroupLayout& layout, const std::string& container_
   std::string parent = cgroup_parent;
   while (!parent.empty() && parent.front() == '/') parent.erase(0, 1);
   while (!parent.empty() && parent.back() == '/') parent.pop_back();
-  if (layout.driver == CgroupLayout::Driver::Cgroupfs)
-    return layout.root + "/" + (parent.empty() ? "docker" : parent) + "/" + container_id;
-  return layout.root + "/" + slice_path(parent.empty() ? "system.slice" : parent) + "/docker-" +
-         container_id + ".scope";
+  const bool podman = layout.runtime == CgroupLayout::Runtime::Podman;
+  if (layout.driver == CgroupLayout::Driver::Cgroupfs) {
+    if (parent.empty()) parent = podman ? "libpod_parent" : "docker";
+    return layout.root + "/" + parent + "/" + (podman ? "libpod-" : "") + container_id;
+  }
+  if (parent.empty()) parent = podman ? "machine.slice" : "system.slice";
+  return layout.root + "/" + slice_path(parent) + (podman ? "/libpod-" : "/docker-") + container_id + ".scope";
 }
 
 CgroupFreezer::CgroupFreezer(CgroupLayout layout, ParentOf parent_of)

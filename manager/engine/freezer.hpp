@@ -4,9 +4,12 @@
 // freeze: it keeps reporting the container as running, so whoever freezes
 // through here must read "paused" from here too (Freezer::state).
 //
-// Where a container's cgroup is (cgroup_dir):
+// Where a container's cgroup is (cgroup_dir), for Docker:
 //   driver cgroupfs: <root>/<cgroup parent, default "docker">/<full id>
 //   driver systemd:  <root>/<cgroup parent, default "system.slice">/docker-<full id>.scope
+// and for Podman:
+//   driver cgroupfs: <root>/<cgroup parent, default "libpod_parent">/libpod-<full id>
+//   driver systemd:  <root>/<cgroup parent, default "machine.slice">/libpod-<full id>.scope
 // where <root> is the freezer hierarchy's mount (v1: /sys/fs/cgroup/freezer)
 // or the unified one (v2: /sys/fs/cgroup).
 //   v1: write FROZEN or THAWED to freezer.state; reading gives FROZEN,
@@ -60,15 +63,18 @@ class Freezer {
 struct CgroupLayout {
   enum class Version { V1, V2 };
   enum class Driver { Cgroupfs, Systemd };
+  enum class Runtime { Docker, Podman };
   std::string root;  // the freezer hierarchy's mount point
   Version version = Version::V1;
   Driver driver = Driver::Cgroupfs;
+  Runtime runtime = Runtime::Docker;
 
   // From the engine's /info answers ("cgroupfs"|"systemd", "1"|"2") and the
   // mount of all cgroups (normally /sys/fs/cgroup). Throws
   // std::invalid_argument for a driver it does not know.
   static CgroupLayout from_engine(const std::string& driver, const std::string& version,
-                                  const std::string& cgroup_mount = "/sys/fs/cgroup");
+                                  const std::string& cgroup_mount = "/sys/fs/cgroup",
+                                  Runtime runtime = Runtime::Docker);
   // The file written to freeze or thaw.
   const char* control_file() const { return version == Version::V1 ? "freezer.state" : "cgroup.freeze"; }
 };

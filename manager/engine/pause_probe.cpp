@@ -16,6 +16,12 @@ PauseVia pause_via_from(const std::string& text) {
   throw std::invalid_argument("--pause-via must be auto, freezer or engine, not \"" + text + "\"");
 }
 
+CgroupLayout cgroup_layout_of(DockerEngine& engine, const std::string& cgroup_mount) {
+  const auto info = engine.cgroup_info();
+  const auto runtime = engine.version().is_podman() ? CgroupLayout::Runtime::Podman : CgroupLayout::Runtime::Docker;
+  return CgroupLayout::from_engine(info.driver, info.version, cgroup_mount, runtime);
+}
+
 // The default parent's cgroup holds the same control file as a container's:
 // if we may write that one, we may write theirs. Before the engine's first
 // container that directory may not exist yet; then the hierarchy's root says.
@@ -40,8 +46,7 @@ PauseChoice choose_pause_path(PauseVia via, DockerEngine& engine, const std::str
     return refuse("the engine at " + endpoint + " is not local: its cgroups are on another host");
   CgroupLayout layout;
   try {
-    const auto info = engine.cgroup_info();
-    layout = CgroupLayout::from_engine(info.driver, info.version, cgroup_mount);
+    layout = cgroup_layout_of(engine, cgroup_mount);
   } catch (const std::exception& e) {
     return refuse(std::string("cannot tell where the engine's cgroups are: ") + e.what());
   }
@@ -51,7 +56,8 @@ PauseChoice choose_pause_path(PauseVia via, DockerEngine& engine, const std::str
       layout, [&engine](const std::string& id) { return engine.inspect(id).cgroup_parent; });
   std::string why = forced ? "--pause-via freezer" : "local engine, cgroup freezer writable";
   why += " (" + layout.root + ", cgroup v" + (layout.version == CgroupLayout::Version::V1 ? "1" : "2") +
-         ", driver " + (layout.driver == CgroupLayout::Driver::Cgroupfs ? "cgroupfs" : "systemd") + ")";
+         ", driver " + (layout.driver == CgroupLayout::Driver::Cgroupfs ? "cgroupfs" : "systemd") +
+         (layout.runtime == CgroupLayout::Runtime::Podman ? ", Podman" : "") + ")";
   if (!problem.empty()) why += "; warning: " + problem;
   return {std::move(freezer), why};
 }

@@ -30,6 +30,11 @@ struct PauseChoice {
 PauseChoice choose_pause_path(PauseVia via, DockerEngine& engine,
                               const std::string& cgroup_mount = "/sys/fs/cgroup");
 
+// Where `engine` puts its containers' cgroups: its driver and cgroup version
+// (GET /info) and whether it is Podman (GET /version). Throws EngineError, or
+// std::invalid_argument for a driver it does not know.
+CgroupLayout cgroup_layout_of(DockerEngine& engine, const std::string& cgroup_mount = "/sys/fs/cgroup");
+
 // The probe's last step, on its own for tests: "" when this process may
 // write the freezer control file under `layout` for containers with the
 // default cgroup parent, else why not.

@@ -114,6 +114,16 @@ TEST_CASE("version reports the engine", "[engine]") {
   CHECK(version.version == "20.10.24");
   CHECK(version.api_version == "1.41");
   CHECK(version.os == "linux");
+  CHECK(version.product == "Engine");
+  CHECK_FALSE(version.is_podman());
+}
+
+TEST_CASE("version tells Podman from Docker by its first component", "[engine]") {
+  FakeDockerServer fake("1.41", "Podman Engine");
+  DockerEngine engine(options_for(fake));
+  const auto version = engine.version();
+  CHECK(version.product == "Podman Engine");
+  CHECK(version.is_podman());
 }
 
 TEST_CASE("create sends the hardened spec", "[engine]") {
@@ -284,6 +294,12 @@ TEST_CASE("engine answers map to error kinds with the engine's message", "[engin
     if (id == "missing") {
       res.status = 404;
       res.set_content(R"({"message":"No such container: missing"})", "application/json");
+    } else if (op == "unpause" && id == "podman") {
+      // Podman's Docker-compatible API: 500 where Docker says 409.
+      res.status = 500;
+      res.set_content(R"({"cause":"container state improper","message":"\"podman\" is not paused, can't unpause: )"
+                      R"(container state improper","response":500})",
+                      "application/json");
     } else if (op == "unpause") {
       res.status = 409;
       res.set_content(R"({"message":"Container )" + id + R"( is not paused"})", "application/json");
@@ -316,6 +332,10 @@ TEST_CASE("engine answers map to error kinds with the engine's message", "[engin
   CHECK(conflict.kind() == Kind::Conflict);
   CHECK(conflict.container_id() == kId);
   CHECK(std::string(conflict.what()) == "unpause 3f2a9c0d1e2b: Container " + kId + " is not paused");
+
+  const EngineError podman = error_from([&] { engine.unpause("podman"); });
+  CHECK(podman.kind() == Kind::Conflict);
+  CHECK(podman.http_status() == 500);
 
   const EngineError server = error_from([&] { engine.pause(kId); });
   CHECK(server.kind() == Kind::Server);

@@ -27,7 +27,8 @@ struct RecordedRequest {
 class FakeDockerServer {
  public:
   // GET /version reports `api_version` as the engine's newest API.
-  explicit FakeDockerServer(const std::string& api_version = "1.41") {
+  // `product`: the first component's name in /version ("Podman Engine" for Podman).
+  explicit FakeDockerServer(const std::string& api_version = "1.41", const std::string& product = "Engine") {
     server_.set_tcp_nodelay(true);
     server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response&) {
       std::lock_guard lock(mu_);
@@ -35,7 +36,8 @@ class FakeDockerServer {
       return httplib::Server::HandlerResponse::Unhandled;
     });
     const std::string version =
-        R"({"Version":"20.10.24","ApiVersion":")" + api_version + R"(","MinAPIVersion":"1.12","Os":"linux"})";
+        R"({"Version":"20.10.24","ApiVersion":")" + api_version + R"(","MinAPIVersion":"1.12","Os":"linux",)"
+        R"("Components":[{"Name":")" + product + R"(","Version":"20.10.24"},{"Name":"containerd"}]})";
     server_.Get("/version", [version](const httplib::Request&, httplib::Response& res) {
       res.set_content(version, "application/json");
     });

@@ -63,6 +63,15 @@ TEST_CASE("cgroup paths follow the driver, the version and the cgroup parent") {
   CHECK_THROWS_AS(CgroupLayout::from_engine("none", "1"), std::invalid_argument);
 }
 
+TEST_CASE("Podman puts its containers' cgroups under libpod names") {
+  using Runtime = CgroupLayout::Runtime;
+  const auto fs1 = CgroupLayout::from_engine("cgroupfs", "1", "/sys/fs/cgroup", Runtime::Podman);
+  CHECK(cgroup_dir(fs1, kId, "") == "/sys/fs/cgroup/freezer/libpod_parent/libpod-" + kId);
+  CHECK(cgroup_dir(fs1, kId, "/pool") == "/sys/fs/cgroup/freezer/pool/libpod-" + kId);
+  const auto sd2 = CgroupLayout::from_engine("systemd", "2", "/sys/fs/cgroup", Runtime::Podman);
+  CHECK(cgroup_dir(sd2, kId, "") == "/sys/fs/cgroup/machine.slice/libpod-" + kId + ".scope");
+}
+
 TEST_CASE("v1: freeze and thaw write freezer.state and read it back") {
   TempRoot root;
   const fs::path state = root.path / "freezer/docker" / kId / "freezer.state";

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "drill_support.hpp"
+#include "engine/pause_probe.hpp"
 
 using namespace warmpool;
 using namespace std::chrono_literals;
@@ -19,10 +20,15 @@ using nlohmann::json;
 
 namespace {
 
-// This machine's layout (cgroup v1, driver cgroupfs); the manager found the
-// same through the engine, or the first check below fails.
+// Where the manager finds a container's freezer, from the engine's answers
+// (Docker and Podman differ). The drills read and write it as cgroup v1 does.
 std::string freezer_state_path(const std::string& container) {
-  return "/sys/fs/cgroup/freezer/docker/" + container + "/freezer.state";
+  static const engine::CgroupLayout layout = [] {
+    engine::DockerEngine docker(test::engine_options());
+    return engine::cgroup_layout_of(docker);
+  }();
+  if (layout.version != engine::CgroupLayout::Version::V1) FAIL("the freezer drills read cgroup v1 files");
+  return engine::cgroup_dir(layout, container, "") + "/freezer.state";
 }
 
 std::string freezer_state(const std::string& container) {
