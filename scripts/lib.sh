@@ -25,6 +25,12 @@ WARMPOOL_COMMANDS=(node:nodejs npm:npm)
 WARMPOOL_NODE_MIN=20.19
 WARMPOOL_NODE_VERSION=20.20.2
 
+# Node.js keeps a CA list of its own; npm should trust what apt and curl trust
+# too (a local CA, a TLS-inspecting proxy's), which is the system's bundle.
+if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+fi
+
 log() { printf '[warmpool] %s\n' "$*" >&2; }
 die() { printf '[warmpool] error: %s\n' "$*" >&2; exit 1; }
 
