@@ -27,9 +27,13 @@ WARMPOOL_NODE_VERSION=20.20.2
 
 # Node.js keeps a CA list of its own; npm should trust what apt and curl trust
 # too (a local CA, a TLS-inspecting proxy's), which is the system's bundle.
-if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
-  export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
-fi
+# Called again once ensure_packages has installed ca-certificates.
+trust_system_cas() {
+  if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+    export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+  fi
+}
+trust_system_cas
 
 log() { printf '[warmpool] %s\n' "$*" >&2; }
 die() { printf '[warmpool] error: %s\n' "$*" >&2; exit 1; }
@@ -52,6 +56,7 @@ ensure_packages() {
     apt-get update -q >/dev/null || die "apt-get update failed"
     apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null || die "apt-get install failed"
   fi
+  trust_system_cas
   ensure_node
 }
 
