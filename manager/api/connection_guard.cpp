@@ -86,7 +86,7 @@ void ConnectionGuard::accept(int fd) {
   conn->deadline = Clock::now() + limits_.request_read_timeout;
   {
     std::lock_guard lock(mu_);
-    const Admission a = admit(open_, open_by_client_[conn->peer_ip], limits_);
+    const Admission a = admit(open_, conn->peer_ip, open_by_client_[conn->peer_ip], limits_);
     if (stopping_ || !a.admitted) {
       if (open_by_client_[conn->peer_ip] == 0) open_by_client_.erase(conn->peer_ip);
       if (stopping_) {
@@ -206,6 +206,8 @@ bool ConnectionGuard::try_dispatch(std::unique_ptr<Connection>& conn) {
     return true;
   }
   if (scan.kind != RequestScan::Complete) return false;
+  conn->request_length = scan.length;
+  conn->close_after = scan.malformed;
   conn->priority = is_priority_ && is_priority_(scan.method, scan.path);
   conn->complete_at = Clock::now();
   {
@@ -275,7 +277,7 @@ void ConnectionGuard::worker_loop() {
 
 void ConnectionGuard::finish(std::unique_ptr<Connection> conn, bool keep_open) {
   ++conn->served;
-  if (!keep_open || conn->peer_closed || conn->served >= limits_.keep_alive_max_count)
+  if (!keep_open || conn->peer_closed || conn->close_after || conn->served >= limits_.keep_alive_max_count)
     return close_connection(std::move(conn));
   conn->request_started = !conn->buffer.empty();
   conn->deadline = Clock::now() + (conn->request_started ? limits_.request_read_timeout : limits_.keep_alive_timeout);

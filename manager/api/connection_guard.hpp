@@ -57,6 +57,8 @@ class ConnectionGuard {
     bool request_started = false;
     std::chrono::steady_clock::time_point deadline;
     // Worker queue state.
+    std::size_t request_length = 0;  // bytes of the whole request at the front of buffer
+    bool close_after = false;        // the request is malformed: close after its answer
     bool priority = false;
     std::chrono::steady_clock::time_point complete_at;
   };

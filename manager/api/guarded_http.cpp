@@ -34,8 +34,11 @@ class BufferedStream : public httplib::Stream {
   BufferedStream(ConnectionGuard::Connection& conn, Clock::time_point read_deadline,
                  std::chrono::milliseconds write_timeout)
       : conn_(conn), read_deadline_(read_deadline), write_timeout_(write_timeout) {}
-  // Drops the bytes the library has read from the buffer.
-  ~BufferedStream() override { conn_.buffer.erase(0, taken_); }
+  // Drops the request from the buffer: the bytes the library read, and the
+  // rest of a body it left unread (a request refused before its body was
+  // read, say for its token), which would otherwise be read as the next
+  // request.
+  ~BufferedStream() override { conn_.buffer.erase(0, std::max(taken_, conn_.request_length)); }
 
   bool is_readable() const override {
     return taken_ < conn_.buffer.size() || wait_for(conn_.fd, POLLIN, read_deadline_);

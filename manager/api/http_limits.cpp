@@ -67,6 +67,13 @@ const char* to_string(Rejection reason) {
 
 RequestScan scan_request(std::string_view buffered, const HttpLimits& limits) {
   RequestScan scan;
+  const std::size_t first_lf = buffered.find('\n');
+  if (first_lf != std::string_view::npos && (first_lf == 0 || buffered[first_lf - 1] != '\r')) {
+    scan.kind = RequestScan::Complete;
+    scan.length = buffered.size();
+    scan.malformed = true;
+    return scan;
+  }
   const std::size_t end = buffered.find("\r\n\r\n");
   if (end == std::string_view::npos || end + 4 > limits.max_header_bytes) {
     if (buffered.size() >= limits.max_header_bytes) scan.kind = RequestScan::HeaderTooLarge;
@@ -96,9 +103,10 @@ RequestScan scan_request(std::string_view buffered, const HttpLimits& limits) {
   return scan;
 }
 
-Admission admit(std::size_t open, std::size_t from_client, const HttpLimits& limits) {
+Admission admit(std::size_t open, const std::string& client, std::size_t from_client, const HttpLimits& limits) {
   if (open >= limits.max_connections) return {false, Rejection::TooManyConnections};
-  if (limits.max_per_client > 0 && from_client >= limits.max_per_client)
+  const bool this_host = client == "127.0.0.1" || client == "::1";
+  if (limits.max_per_client > 0 && !this_host && from_client >= limits.max_per_client)
     return {false, Rejection::TooManyFromClient};
   return {};
 }

@@ -20,7 +20,9 @@ struct HttpLimits {
   std::size_t threads = 256;          // serve complete requests
   std::size_t reserved_threads = 32;  // of those, only for priority requests
   std::size_t max_connections = 2048;  // open at once, in all
-  std::size_t max_per_client = 128;    // open at once from one address (0: no cap)
+  // Open at once from one address (0: no cap). 127.0.0.1 and ::1, the
+  // host's own clients (a proxy in front, tools), are not capped.
+  std::size_t max_per_client = 256;
   // From a request's first byte (or a new connection's accept) to its last.
   std::chrono::milliseconds request_read_timeout{5000};
   // An open connection with no request under way is closed after this.
@@ -42,6 +44,10 @@ struct RequestScan {
   // Complete: bytes of the request (headers, and the body its
   // Content-Length gives when that is a sane number within the limit).
   std::size_t length = 0;
+  // A request line that does not end in CRLF: the server answers 400 at
+  // once, so the request is complete with what has come (length: all of
+  // it), and the connection is closed after the answer.
+  bool malformed = false;
   std::string method;  // from the request line, once the headers are in
   std::string path;    // the target without its query
   // An "Expect: 100-continue" line (offset and length, with its CRLF) of a
@@ -57,13 +63,14 @@ struct RequestScan {
 // headers, and the server answers it with an error without reading on.
 RequestScan scan_request(std::string_view buffered, const HttpLimits& limits);
 
-// Whether a new connection from a client with `from_client` connections
-// open (of `open` in all) is let in; the reason when not.
+// Whether a new connection from `client` (an address), which has
+// `from_client` connections open (of `open` in all), is let in; the reason
+// when not.
 struct Admission {
   bool admitted = true;
   Rejection reason = Rejection::TooManyConnections;
 };
-Admission admit(std::size_t open, std::size_t from_client, const HttpLimits& limits);
+Admission admit(std::size_t open, const std::string& client, std::size_t from_client, const HttpLimits& limits);
 
 // Whether a thread may start on a request, with `busy_ordinary` threads
 // serving ordinary (not priority) requests now. Priority requests take any

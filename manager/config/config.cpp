@@ -22,7 +22,7 @@ void add_http_bound_options(CLI::App& app, Config& c) {
       ->group("Server")->check(CLI::Range(0, 4096));
   opt(app, "--http-max-connections", c.http_max_connections, "HTTP connections open at once; more are answered 503 and closed")
       ->group("Server")->check(CLI::Range(1, 1'000'000));
-  opt(app, "--http-max-connections-per-client", c.http_max_connections_per_client, "HTTP connections open at once from one address; more are answered 429 and closed (0: no cap; behind a proxy, every client is the proxy)")
+  opt(app, "--http-max-connections-per-client", c.http_max_connections_per_client, "HTTP connections open at once from one address; more are answered 429 and closed (0: no cap). 127.0.0.1 and ::1 (a proxy in front, tools on this host) are not capped")
       ->group("Server")->check(CLI::Range(0, 1'000'000));
   opt(app, "--http-request-read-timeout-ms", c.http_request_read_timeout_ms, "Time from a request's first byte (a new connection's accept) to its last; later, 408 and the connection is closed")
       ->group("Server")->check(CLI::Range(100, 600000));

@@ -28,7 +28,7 @@ struct Config {
   // HTTP bounds against slow and greedy clients (api/connection_guard.hpp)
   int http_reserved_threads = 32;         // of --http-threads, only for /health and hand-outs
   int http_max_connections = 2048;        // open at once, in all (503 above)
-  int http_max_connections_per_client = 128;  // open at once from one address (429 above; 0: no cap)
+  int http_max_connections_per_client = 256;  // open at once from one address but this host's (429 above; 0: no cap)
   int http_request_read_timeout_ms = 5000;    // a request's first byte to its last (408 after)
   int http_keep_alive_timeout_ms = 5000;      // an idle connection is closed after this
   int http_max_header_bytes = 32 * 1024;      // request line and headers (431 above)

@@ -293,3 +293,19 @@ TEST_CASE("a client that waits for 100 Continue gets it, and its body is read") 
   CHECK(answer.find("HTTP/1.1 100") == std::string::npos);   // no second interim answer
   ::close(fd);
 }
+
+TEST_CASE("the body of a request refused unread is not taken for the next request on the connection") {
+  Config c = small_server();
+  c.api_token = c.admin_token = "tok";
+  Bounded m(c);
+  const int fd = connect_from("127.0.0.8", m.port);
+  const std::string body = R"({"lease_seconds": 60})";
+  send_all(fd, "POST /allocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                   std::to_string(body.size()) + "\r\n\r\n" + body);
+  char buf[4096] = {};
+  REQUIRE(::recv(fd, buf, sizeof buf - 1, 0) > 0);
+  CHECK(std::string(buf).rfind("HTTP/1.1 401 ", 0) == 0);
+  send_all(fd, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  CHECK(read_to_end(fd).rfind("HTTP/1.1 200 ", 0) == 0);
+  ::close(fd);
+}

@@ -72,16 +72,25 @@ TEST_CASE("Expect: 100-continue is found on a request whose body is awaited, and
 
 TEST_CASE("a connection is let in below both caps, and refused with the cap it meets") {
   const HttpLimits l = small_limits();
-  CHECK(admit(0, 0, l).admitted);
-  CHECK(admit(9, 2, l).admitted);
-  CHECK(admit(10, 0, l).reason == Rejection::TooManyConnections);
-  CHECK_FALSE(admit(10, 0, l).admitted);
-  const Admission per_client = admit(5, 3, l);
+  const std::string client = "192.0.2.7";
+  CHECK(admit(0, client, 0, l).admitted);
+  CHECK(admit(9, client, 2, l).admitted);
+  CHECK(admit(10, client, 0, l).reason == Rejection::TooManyConnections);
+  CHECK_FALSE(admit(10, client, 0, l).admitted);
+  const Admission per_client = admit(5, client, 3, l);
   CHECK_FALSE(per_client.admitted);
   CHECK(per_client.reason == Rejection::TooManyFromClient);
   HttpLimits uncapped = l;
   uncapped.max_per_client = 0;
-  CHECK(admit(5, 1000, uncapped).admitted);
+  CHECK(admit(5, client, 1000, uncapped).admitted);
+}
+
+TEST_CASE("the host's own address is not capped per client, only in all") {
+  const HttpLimits l = small_limits();  // 3 per client, 10 in all
+  CHECK(admit(5, "127.0.0.1", 3, l).admitted);
+  CHECK(admit(5, "::1", 9, l).admitted);
+  CHECK_FALSE(admit(5, "127.0.0.2", 3, l).admitted);
+  CHECK_FALSE(admit(10, "127.0.0.1", 3, l).admitted);
 }
 
 TEST_CASE("ordinary requests leave the reserved threads to priority ones") {
@@ -93,4 +102,16 @@ TEST_CASE("ordinary requests leave the reserved threads to priority ones") {
   HttpLimits all_reserved = l;
   all_reserved.reserved_threads = 8;
   CHECK(may_start(false, 0, all_reserved));  // one thread always stays for ordinary requests
+}
+
+TEST_CASE("a request line that does not end in CRLF is complete at once, with all that came") {
+  const HttpLimits l = small_limits();
+  const std::string lf_only = "GET /health HTTP/1.1\nHost: x\n\n";
+  const RequestScan scan = scan_request(lf_only, l);
+  CHECK(scan.kind == RequestScan::Complete);
+  CHECK(scan.malformed);
+  CHECK(scan.length == lf_only.size());
+  CHECK(scan_request("\n", l).malformed);
+  CHECK(scan_request("GET /health HTTP/1.1\r", l).kind == RequestScan::Incomplete);  // the LF may follow
+  CHECK_FALSE(scan_request("GET /health HTTP/1.1\r\n\r\n", l).malformed);
 }
