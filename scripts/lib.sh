@@ -15,6 +15,7 @@ WARMPOOL_PACKAGES=(
   libcurl4-openssl-dev nlohmann-json3-dev libsqlitecpp-dev libsqlite3-dev
   libgmp-dev libmpfr-dev catch2 libcli11-dev libspdlog-dev libfmt-dev prometheus-cpp-dev
   docker.io chromium fonts-dejavu-core
+  nginx openssl  # the proxy in front (deploy/nginx.conf) and its test certificate
 )
 # Tools that may come from elsewhere than Debian (a newer Node.js, say): the
 # package is installed only when the command is missing.

@@ -13,6 +13,8 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include "api/guarded_http.hpp"
+#include "api/http_limits.hpp"
 #include "api/problem.hpp"
 #include "base/logging.hpp"
 #include "base/text.hpp"
@@ -26,10 +28,8 @@ namespace {
 // When the thread began serving its request (set with the request id).
 thread_local std::chrono::steady_clock::time_point t_request_started;
 
-// How long the connection of the request being handled waited for a server
-// thread, for its first request only (later ones are read as they come). A
-// connection's requests all run on the thread that took it.
-thread_local std::chrono::steady_clock::duration t_connection_wait{};
+// How long the request being handled waited for a server thread once it
+// had arrived whole.
 thread_local std::chrono::steady_clock::duration t_request_wait{};
 
 // The route found for the request before its body was read, and its groups
@@ -47,21 +47,27 @@ bool under(const std::string& path, const std::string& prefix) {
   return path.rfind(prefix, 0) == 0 && (path.size() == prefix.size() || path[prefix.size()] == '/');
 }
 
-// cpp-httplib's thread pool, noting how long each connection waited in it.
-class TimedThreadPool : public httplib::TaskQueue {
- public:
-  explicit TimedThreadPool(std::size_t threads) : pool_(threads) {}
-  void enqueue(std::function<void()> fn) override {
-    pool_.enqueue([fn = std::move(fn), queued = std::chrono::steady_clock::now()] {
-      t_connection_wait = std::chrono::steady_clock::now() - queued;
-      fn();
-    });
-  }
-  void shutdown() override { pool_.shutdown(); }
+// The limits from the flags. The reserve is at most a quarter of the threads.
+HttpLimits limits_from(const Config& c) {
+  HttpLimits l;
+  l.threads = static_cast<std::size_t>(c.http_threads);
+  l.reserved_threads = std::min<std::size_t>(static_cast<std::size_t>(c.http_reserved_threads), l.threads / 4);
+  l.max_connections = static_cast<std::size_t>(c.http_max_connections);
+  l.max_per_client = static_cast<std::size_t>(c.http_max_connections_per_client);
+  l.request_read_timeout = std::chrono::milliseconds(c.http_request_read_timeout_ms);
+  l.keep_alive_timeout = std::chrono::milliseconds(c.http_keep_alive_timeout_ms);
+  l.max_header_bytes = static_cast<std::size_t>(c.http_max_header_bytes);
+  l.max_body_bytes = c.max_body_bytes;
+  return l;
+}
 
- private:
-  httplib::ThreadPool pool_;
-};
+// The requests the reserve of threads is kept for: health probes, and
+// hand-outs and releases, which a client waits on.
+bool is_priority(const std::string& method, const std::string& path) {
+  if (path == "/health") return method == "GET" || method == "HEAD";
+  if (path == "/allocations") return method == "POST";
+  return method == "DELETE" && path.rfind("/allocations/", 0) == 0;
+}
 
 // cpp-httplib 0.11 cuts every answer to the bytes a Range header names,
 // JSON and error bodies included, and keeps the status: a 200 or a 404 with
@@ -106,7 +112,7 @@ Server::Server(const Config& config, Pool& pool, Store& store, engine::Engine& e
       health_(std::move(health)),
       own_metrics_(metrics ? nullptr : std::make_unique<Metrics>()),
       metrics_(metrics ? metrics : own_metrics_.get()),
-      http_(std::make_unique<httplib::Server>()) {
+      http_(std::make_unique<GuardedHttp>(limits_from(config), is_priority, metrics_)) {
   tune_http();
   install_hooks();
   add_allocation_routes();
@@ -119,15 +125,9 @@ Server::~Server() { stop(); }
 // The HTTP library's settings, measured on this kind of machine.
 void Server::tune_http() {
   // cpp-httplib's defaults cost ~26 ms per keep-alive request (Nagle with
-  // delayed ACKs) and serve only 8 connections at once.
+  // delayed ACKs). Its threads, keep-alive and read deadlines are replaced
+  // by the connection guard's (GuardedHttp).
   http_->set_tcp_nodelay(true);
-  const int threads = config_.http_threads;
-  http_->new_task_queue = [threads] { return new TimedThreadPool(static_cast<std::size_t>(threads)); };
-  // A connection holds its thread until it closes. Past --http-threads
-  // connections, the rest wait for a thread: closing each one after 100
-  // requests makes them take turns instead of waiting for good.
-  http_->set_keep_alive_max_count(100);
-  http_->set_keep_alive_timeout(5);
   // cpp-httplib listens with a backlog of 5: a burst of clients connecting
   // while its accept thread waits for a core overflows that, and the kernel
   // drops their SYNs (a 1 s retransmission, or no answer at all). Note the
@@ -136,8 +136,6 @@ void Server::tune_http() {
     httplib::default_socket_options(sock);
     listen_fd_ = sock;
   });
-  http_->set_read_timeout(10, 0);
-  http_->set_write_timeout(10, 0);
   http_->set_payload_max_length(config_.max_body_bytes);
 }
 
@@ -146,6 +144,7 @@ void Server::tune_http() {
 void Server::install_hooks() {
   // The logger runs last, on the thread that served the request.
   http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    if (res.get_header_value("Connection") == "close") GuardedHttp::close_after_answer();
     metrics_->count_request(req.method, res.status);
     log_access(req, res);
     logging::set_request_id({});
@@ -272,7 +271,7 @@ void Server::dispatch(const httplib::Request& req, httplib::Response& res) const
     return;
   }
   const_cast<httplib::Request&>(req).matches = t_matches;  // the library matched ".*" over ours
-  t_request_wait = std::exchange(t_connection_wait, {});
+  t_request_wait = GuardedHttp::queued_for();
   ignore_ranges(req);
   route->handler(req, res);
 }

@@ -36,6 +36,8 @@ struct Response;
 
 namespace warmpool::api {
 
+class GuardedHttp;
+
 // What /health reports about the parts it cannot see itself.
 // /health never waits on the engine: it reports what the scheduler's last
 // tick saw. Without a source (tests of the server alone) it asks the engine
@@ -133,7 +135,7 @@ class Server {
   HealthSource health_;
   std::unique_ptr<Metrics> own_metrics_;  // when none was given
   Metrics* metrics_;
-  std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<GuardedHttp> http_;  // cpp-httplib behind the connection guard
   int listen_fd_ = -1;  // the listening socket, once bound
   // The one route table: the HTTP library only hands every request of a
   // method that has routes to dispatch(). Written before listen() only.

@@ -16,6 +16,22 @@ CLI::Option* opt(CLI::App& app, const std::string& flag, T& value, const std::st
   return app.add_option(flag, value, help)->envname(env)->capture_default_str();
 }
 
+// The HTTP server's bounds against slow and greedy clients.
+void add_http_bound_options(CLI::App& app, Config& c) {
+  opt(app, "--http-reserved-threads", c.http_reserved_threads, "Of --http-threads, those only /health and hand-outs (POST and DELETE /allocations) may take (at most a quarter of them)")
+      ->group("Server")->check(CLI::Range(0, 4096));
+  opt(app, "--http-max-connections", c.http_max_connections, "HTTP connections open at once; more are answered 503 and closed")
+      ->group("Server")->check(CLI::Range(1, 1'000'000));
+  opt(app, "--http-max-connections-per-client", c.http_max_connections_per_client, "HTTP connections open at once from one address; more are answered 429 and closed (0: no cap). 127.0.0.1 and ::1 (a proxy in front, tools on this host) are not capped")
+      ->group("Server")->check(CLI::Range(0, 1'000'000));
+  opt(app, "--http-request-read-timeout-ms", c.http_request_read_timeout_ms, "Time from a request's first byte (a new connection's accept) to its last; later, 408 and the connection is closed")
+      ->group("Server")->check(CLI::Range(100, 600000));
+  opt(app, "--http-keep-alive-timeout-ms", c.http_keep_alive_timeout_ms, "An idle keep-alive connection is closed after this")
+      ->group("Server")->check(CLI::Range(100, 600000));
+  opt(app, "--http-max-header-bytes", c.http_max_header_bytes, "Largest request line and headers together (431 above)")
+      ->group("Server")->check(CLI::Range(1024, 1 << 20));
+}
+
 }  // namespace
 
 void add_serve_options(CLI::App& app, Config& c) {
@@ -23,8 +39,9 @@ void add_serve_options(CLI::App& app, Config& c) {
 
   opt(app, "--host", c.listen_host, "Address the HTTP API listens on")->group("Server");
   opt(app, "--port", c.listen_port, "Port the HTTP API listens on")->group("Server")->check(CLI::Range(1, 65535));
-  opt(app, "--http-threads", c.http_threads, "HTTP worker threads (each keep-alive connection holds one)")
+  opt(app, "--http-threads", c.http_threads, "HTTP threads serving requests (a connection holds one only while its whole request is being served)")
       ->group("Server")->check(CLI::Range(4, 4096));
+  add_http_bound_options(app, c);
   opt(app, "--max-body-bytes", c.max_body_bytes, "Largest request body accepted (413 above)")->group("Server");
   opt(app, "--api-token", c.api_token, "Bearer token required on the public API (allocations, pi jobs)")->group("Server");
   opt(app, "--admin-token", c.admin_token, "Bearer token required on admin routes (instances, details, metrics)")->group("Server");

@@ -18,12 +18,20 @@ struct Config {
   // HTTP server
   std::string listen_host = "127.0.0.1";
   int listen_port = 8080;
-  int http_threads = 256;           // connections served at once; each holds a thread while open
+  int http_threads = 256;           // requests served at once (a connection holds none while idle or reading)
   std::size_t max_body_bytes = 64 * 1024;
   std::string api_token;            // bearer token for the public API (empty: none)
   std::string admin_token;          // bearer token for admin routes (empty: none)
   bool insecure = false;            // allow a non-loopback listen address without tokens
   std::string docs_dir;             // swagger-ui-dist files; empty: next to the binary
+
+  // HTTP bounds against slow and greedy clients (api/connection_guard.hpp)
+  int http_reserved_threads = 32;         // of --http-threads, only for /health and hand-outs
+  int http_max_connections = 2048;        // open at once, in all (503 above)
+  int http_max_connections_per_client = 256;  // open at once from one address but this host's (429 above; 0: no cap)
+  int http_request_read_timeout_ms = 5000;    // a request's first byte to its last (408 after)
+  int http_keep_alive_timeout_ms = 5000;      // an idle connection is closed after this
+  int http_max_header_bytes = 32 * 1024;      // request line and headers (431 above)
 
   // Records
   std::string data_dir = "warmpool-data";  // holds warmpool.db and job results

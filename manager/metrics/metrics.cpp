@@ -88,6 +88,28 @@ Metrics::Metrics()
   restarts_total_.Add({{"result", "failed"}});
   ticks_.Add({{"result", "ok"}});
   ticks_.Add({{"result", "failed"}});
+  add_http_series();
+}
+
+// The HTTP server's bounds: connections, busy threads, refusals by reason.
+void Metrics::add_http_series() {
+  http_connections_ = &family(prometheus::BuildGauge(), "warmpool_http_connections",
+                              "HTTP connections open now", *registry_).Add({});
+  http_busy_threads_ = &family(prometheus::BuildGauge(), "warmpool_http_busy_threads",
+                               "HTTP server threads serving a request now", *registry_).Add({});
+  http_rejections_ = &family(prometheus::BuildCounter(), "warmpool_http_rejections_total",
+                             "HTTP connections refused or cut, by reason: connections (--http-max-connections), "
+                             "client_connections (--http-max-connections-per-client), read_timeout "
+                             "(--http-request-read-timeout-ms), header_too_large (--http-max-header-bytes)",
+                             *registry_);
+  for (const char* reason : {"connections", "client_connections", "read_timeout", "header_too_large"})
+    http_rejections_->Add({{"reason", reason}});
+}
+
+void Metrics::add_http_connections(int delta) { http_connections_->Increment(delta); }
+void Metrics::add_http_busy_threads(int delta) { http_busy_threads_->Increment(delta); }
+void Metrics::count_http_rejection(const std::string& reason) {
+  http_rejections_->Add({{"reason", reason}}).Increment();
 }
 
 void Metrics::observe_allocate(const std::string& outcome, double seconds) {

@@ -61,10 +61,18 @@ class Metrics {
   // One HTTP request, by method and status class ("2xx", "4xx", ...).
   void count_request(const std::string& method, int status);
 
+  // The HTTP server's connections (warmpool_http_connections, open now),
+  // threads serving a request (warmpool_http_busy_threads), and refused or
+  // cut connections by reason (warmpool_http_rejections_total).
+  void add_http_connections(int delta);
+  void add_http_busy_threads(int delta);
+  void count_http_rejection(const std::string& reason);
+
   // The Prometheus text exposition, gauges refreshed from the sources.
   std::string render(Store& store, Lanes& lanes);
 
  private:
+  void add_http_series();
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Histogram>& allocate_seconds_;
   prometheus::Family<prometheus::Histogram>& hand_out_seconds_;
@@ -85,6 +93,10 @@ class Metrics {
   // The hot paths' series, looked up once.
   std::array<prometheus::Histogram*, 3> hand_out_by_path_{};
   std::array<prometheus::Histogram*, 2> queue_wait_by_lane_{};
+  // The HTTP server's bounds.
+  prometheus::Gauge* http_connections_ = nullptr;
+  prometheus::Gauge* http_busy_threads_ = nullptr;
+  prometheus::Family<prometheus::Counter>* http_rejections_ = nullptr;
 };
 
 }  // namespace warmpool

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -95,8 +96,8 @@ TEST_CASE("a burst of 100 connections is queued by the kernel while the server i
   lanes.stop();
 }
 
-// A connection past --http-threads waits for a thread; its request is read
-// only then. Judged from that moment, a request whose client has given up
+// A request that arrives while every thread is busy waits for one. Judged
+// from the moment a thread takes it, a request whose client has given up
 // long ago would still be handed an instance, which then stays allocated
 // for its lease with nobody to release it.
 TEST_CASE("a request that waited for a server thread past its deadline gets 503 and takes no instance") {
@@ -118,13 +119,22 @@ TEST_CASE("a request that waited for a server thread past its deadline gets 503 
   for (int k = 0; k < 500 && !idle(); ++k) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   REQUIRE(idle());
   api::Server server(config, pool, store, engine, lanes);
+  // The only thread serves a slow request (no thread is reserved: a quarter
+  // of one is none).
+  std::atomic<bool> holding{false};
+  server.route("GET", "/hold", api::Server::Access::Open, [&](const httplib::Request&, httplib::Response& res) {
+    holding = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    res.set_content("{}", "application/json");
+  });
   const int port = server.bind_any_port("127.0.0.1");
   std::thread serving([&] { server.listen_after_bind(); });
-
-  // The only thread serves an open keep-alive connection.
-  auto holder = std::make_unique<httplib::Client>("127.0.0.1", port);
-  holder->set_keep_alive(true);
-  REQUIRE(holder->Get("/health"));
+  std::thread holder([&] {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(10, 0);
+    c.Get("/hold");
+  });
+  while (!holding) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   int status = 0;
   bool retry_after = false;
   std::thread late([&] {
@@ -136,8 +146,7 @@ TEST_CASE("a request that waited for a server thread past its deadline gets 503 
       retry_after = r->has_header("Retry-After");
     }
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(800));
-  holder.reset();  // frees the thread for the waiting connection
+  holder.join();
   late.join();
 
   CHECK(status == 503);

@@ -4,11 +4,15 @@
 // manager and removes the containers it made.
 //
 // Environment (set by tests/api/CMakeLists.txt): WARMPOOL_BIN, WARMPOOL_DOCS_DIR,
-// WARMPOOL_SOURCE_DIR. The engine is found as the C++ integration tests find
+// WARMPOOL_SOURCE_DIR. With WARMPOOL_FRONT (scripts/nginx-front) and
+// WARMPOOL_FRONT_TLS (its certificate's directory; node trusts it through
+// NODE_EXTRA_CA_CERTS), or `front: true`, each manager gets its own nginx in
+// front, on a port in 33500-33899: `base` is then nginx's https address and
+// `direct` the manager's own. The engine is found as the C++ integration tests find
 // it (tests/support/engine_env.hpp): WARMPOOL_ENGINE, DOCKER_HOST, the
 // engine.env that scripts/engine writes, unix:///var/run/docker.sock.
 'use strict';
-const { spawn } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
@@ -83,7 +87,8 @@ async function eventually(what, fn, ms = 30000, every = 100) {
 class Manager {
   // options: extra `serve` flags as [flag, value] pairs or plain flags.
   // name: the manager's log is kept as $WARMPOOL_ARTIFACTS/manager-<name>.log.
-  constructor({ name = 'test', apiToken = '', adminToken = '', flags = [] } = {}) {
+  constructor({ name = 'test', apiToken = '', adminToken = '', flags = [], front = !!process.env.WARMPOOL_FRONT } = {}) {
+    this.front = front;
     this.name = name;
     this.bin = required('WARMPOOL_BIN');
     this.docsDir = required('WARMPOOL_DOCS_DIR');
@@ -129,7 +134,40 @@ class Manager {
       const r = await fetch(`${this.base}/health`);
       return r.status === 200;
     }, 20000);
+    this.direct = this.base;
+    if (this.front) await this.startFront();
     return this;
+  }
+
+  // nginx in front of this manager (scripts/nginx-front); base becomes its address.
+  async startFront() {
+    const script = process.env.WARMPOOL_FRONT
+      || path.join(required('WARMPOOL_SOURCE_DIR'), 'scripts', 'nginx-front');
+    // Not under the data directory (mode 0700): nginx's workers (nobody) write here.
+    this.frontDir = fs.mkdtempSync(path.join(os.tmpdir(), `warmpool-nginx-${this.managerId}-`));
+    fs.chmodSync(this.frontDir, 0o755);
+    for (let tries = 0; ; ++tries) {
+      this.frontPort = 33500 + crypto.randomInt(400);
+      const args = ['start', '--upstream', String(this.port), '--port', String(this.frontPort),
+        '--dir', this.frontDir, '--docs', this.docsDir];
+      if (process.env.WARMPOOL_FRONT_TLS) args.push('--tls', process.env.WARMPOOL_FRONT_TLS);
+      try {
+        execFileSync(script, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+        break;
+      } catch (e) {
+        if (tries >= 3) throw new Error(`nginx did not start in front of ${this.port}: ${e.stderr}`);
+      }
+    }
+    this.base = `https://127.0.0.1:${this.frontPort}`;
+  }
+
+  stopFront() {
+    if (!this.frontDir) return;
+    const script = process.env.WARMPOOL_FRONT
+      || path.join(required('WARMPOOL_SOURCE_DIR'), 'scripts', 'nginx-front');
+    execFileSync(script, ['stop', '--dir', this.frontDir], { stdio: 'ignore' });
+    fs.rmSync(this.frontDir, { recursive: true, force: true });
+    this.frontDir = undefined;
   }
 
   // Waits until an instance is idle (ready or paused).
@@ -151,6 +189,7 @@ class Manager {
   }
 
   async stop() {
+    this.stopFront();
     if (this.proc && this.proc.exitCode === null) {
       this.proc.kill('SIGTERM');
       const timer = setTimeout(() => this.proc.kill('SIGKILL'), 10000);
