@@ -128,6 +128,9 @@ void Server::tune_http() {
   // delayed ACKs). Its threads, keep-alive and read deadlines are replaced
   // by the connection guard's (GuardedHttp).
   http_->set_tcp_nodelay(true);
+  // Only for the Keep-Alive header it writes: the guard applies them.
+  http_->set_keep_alive_max_count(limits_from(config_).keep_alive_max_count);
+  http_->set_keep_alive_timeout(std::max(1, config_.http_keep_alive_timeout_ms / 1000));
   // cpp-httplib listens with a backlog of 5: a burst of clients connecting
   // while its accept thread waits for a core overflows that, and the kernel
   // drops their SYNs (a 1 s retransmission, or no answer at all). Note the

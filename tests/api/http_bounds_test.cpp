@@ -316,3 +316,14 @@ TEST_CASE("the body of a request refused unread is not taken for the next reques
   CHECK(all.find("HTTP/1.1 ", second + 1) == std::string::npos);
   ::close(fd);
 }
+
+TEST_CASE("the Keep-Alive header says the guard's keep-alive bounds") {
+  Config c = small_server();
+  c.http_keep_alive_timeout_ms = 3000;
+  Bounded m(c);
+  auto client = m.client();
+  client.set_keep_alive(true);
+  auto r = client.Get("/health");
+  REQUIRE(r);
+  CHECK(r->get_header_value("Keep-Alive") == "timeout=3, max=100");
+}
