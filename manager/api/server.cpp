@@ -370,10 +370,12 @@ bool Server::authorized(const httplib::Request& req, httplib::Response& res, Acc
 
 // ---------------------------------------------------------------------------
 
-bool Server::listen(const std::string& host, int port) {
+bool Server::listen(const std::string& host, int port) { return bind(host, port) && http_->listen_after_bind(); }
+
+bool Server::bind(const std::string& host, int port) {
   if (!http_->bind_to_port(host, port)) return false;
   widen_listen_queue();
-  return http_->listen_after_bind();
+  return true;
 }
 
 int Server::bind_any_port(const std::string& host) {

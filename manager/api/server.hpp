@@ -89,6 +89,8 @@ class Server {
 
   // Binds and serves until stop(). Returns false if it could not bind.
   bool listen(const std::string& host, int port);
+  // Binds only (false if it cannot, errno says why); serve with listen_after_bind().
+  bool bind(const std::string& host, int port);
   // Binds to a free port on host and returns it; serve with listen_after_bind().
   int bind_any_port(const std::string& host);
   bool listen_after_bind();

@@ -129,7 +129,6 @@ int App::serve_in_background(const std::string& listen_host) {
   return port;
 }
 
-bool App::serve() { return server.listen(config.listen_host, config.listen_port); }
 
 void App::stop() noexcept {
   server.stop();

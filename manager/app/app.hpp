@@ -31,8 +31,6 @@ class App {
 
   // Serves on a free port of host in a background thread; returns the port.
   int serve_in_background(const std::string& host = "127.0.0.1");
-  // Serves on config.listen_host:listen_port until stop(); false if it cannot bind.
-  bool serve();
   // Stops accepting requests (those in flight are answered), then the job
   // runner (running jobs go back to the queue), the scheduler, then the
   // lanes (the high lane finishes what it holds: releases complete their

@@ -82,12 +82,19 @@ int serve(const warmpool::Config& config) {
     spdlog::warn("engine not reachable yet ({}); serving anyway, /health says degraded", e.what());
   }
 
+  // Bind before the scheduler starts: a manager that cannot serve must not
+  // create or adopt containers on its way out.
+  if (!app.server.bind(config.listen_host, config.listen_port)) {
+    spdlog::error("cannot listen on {}:{}: {}", config.listen_host, config.listen_port, std::strerror(errno));
+    app.stop();
+    return 1;
+  }
   app.scheduler.start();
   signals.watch(app.server);
   spdlog::info("warmpool {} listening on http://{}:{} (database {})", kVersion, config.listen_host,
                config.listen_port, config.database_path());
-  const bool ok = app.serve();
-  if (!ok) spdlog::error("cannot listen on {}:{}", config.listen_host, config.listen_port);
+  const bool ok = app.server.listen_after_bind();
+  if (!ok) spdlog::error("stopped serving on {}:{}", config.listen_host, config.listen_port);
   else if (config.remove_on_exit) spdlog::info("stopping: finishing running work, then removing our containers");
   else spdlog::info("stopping: finishing running work; containers stay for the next start to adopt");
   app.stop();  // a second signal meanwhile still exits at once
