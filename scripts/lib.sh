@@ -15,6 +15,7 @@ WARMPOOL_PACKAGES=(
   libcurl4-openssl-dev nlohmann-json3-dev libsqlitecpp-dev libsqlite3-dev
   libgmp-dev libmpfr-dev catch2 libcli11-dev libspdlog-dev libfmt-dev prometheus-cpp-dev
   docker.io chromium fonts-dejavu-core
+  postgresql libpq-dev
 )
 # Tools that may come from elsewhere than Debian (a newer Node.js, say): the
 # package is installed only when the command is missing.
@@ -146,6 +147,24 @@ engine_down_if_started() {
   if [ "$ENGINE_STARTED" = 1 ]; then
     "$WARMPOOL_ROOT/scripts/engine" stop || true
     ENGINE_STARTED=0
+  fi
+}
+
+# Starts the throwaway PostgreSQL cluster (scripts/postgres) unless it runs
+# already, and exports WARMPOOL_TEST_POSTGRES and WARMPOOL_DATABASE_URL.
+# Sets POSTGRES_STARTED=1 when this call started it.
+POSTGRES_STARTED=0
+postgres_up() {
+  "$WARMPOOL_ROOT/scripts/postgres" status >/dev/null 2>&1 || POSTGRES_STARTED=1
+  "$WARMPOOL_ROOT/scripts/postgres" start
+  eval "$("$WARMPOOL_ROOT/scripts/postgres" env)"
+  export WARMPOOL_TEST_POSTGRES WARMPOOL_DATABASE_URL
+}
+
+postgres_down_if_started() {
+  if [ "$POSTGRES_STARTED" = 1 ]; then
+    "$WARMPOOL_ROOT/scripts/postgres" stop || true
+    POSTGRES_STARTED=0
   fi
 }
 

@@ -20,7 +20,7 @@ enum class StoreOp {
   Allocate, EndAllocation, Renew, Allocation, CurrentAllocationOf, Allocations,
   ExpiredAllocations, Events, AddJob, AddCompleteJob, Job, RecentJobs, JobsInState, JobCounts,
   CompleteJobWithAtLeast, StartJob, SetJobProgress, CompleteJob, RequeueJob, FailJob,
-  CancelJob, kCount
+  CancelJob, Hold, LetGo, Lead, Leader, kCount
 };
 
 inline const char* to_string(StoreOp op) {
@@ -29,7 +29,8 @@ inline const char* to_string(StoreOp op) {
       "instances", "allocate", "end_allocation", "renew", "allocation", "current_allocation_of",
       "allocations", "expired_allocations", "events", "add_job", "add_complete_job", "job", "recent_jobs",
       "jobs_in_state", "job_counts", "complete_job_with_at_least", "start_job",
-      "set_job_progress", "complete_job", "requeue_job", "fail_job", "cancel_job"};
+      "set_job_progress", "complete_job", "requeue_job", "fail_job", "cancel_job",
+      "hold", "let_go", "lead", "leader"};
   static_assert(std::size(kNames) == static_cast<std::size_t>(StoreOp::kCount));
   return kNames[static_cast<int>(op)];
 }
@@ -57,6 +58,23 @@ class FaultyStore final : public Store {
   void check_writable() override {
     trip(StoreOp::CheckWritable);
     real_.check_writable();
+  }
+
+  bool hold(Hold what, std::int64_t id) override {
+    trip(StoreOp::Hold);
+    return real_.hold(what, id);
+  }
+  void let_go(Hold what, std::int64_t id) override {
+    trip(StoreOp::LetGo);
+    real_.let_go(what, id);
+  }
+  bool lead() override {
+    trip(StoreOp::Lead);
+    return real_.lead();
+  }
+  std::string leader() override {
+    trip(StoreOp::Leader);
+    return real_.leader();
   }
 
   Instance add_instance(const std::string& host, int port, std::int64_t now_ms) override {
