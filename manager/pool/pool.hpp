@@ -219,6 +219,8 @@ class Pool {
   void wake_one_waiter();   // REQUIRES: mu_ held
   bool post(Lane lane, std::function<void()> task);
   void post_or_unclaim(std::int64_t id, std::function<void()> task);
+  bool hold_in_store(std::int64_t id);     // false when another manager holds it
+  void let_go_in_store(std::int64_t id);
 
   const PoolSettings settings_;
   Store& store_;

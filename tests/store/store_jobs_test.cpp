@@ -8,7 +8,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include "store/sqlite_store.hpp"
-#include "test_database.hpp"
+#include "support/test_database.hpp"
 
 using namespace warmpool;
 

@@ -6,7 +6,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include "store/sqlite_store.hpp"
-#include "test_database.hpp"
+#include "support/test_database.hpp"
 
 using namespace warmpool;
 using S = InstanceState;

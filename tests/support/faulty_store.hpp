@@ -3,13 +3,19 @@
 // the next n calls, or every call until cleared. Nothing is forwarded for a
 // call that throws, as if the database had refused it.
 //
-// Thread-safe: the switches are atomics, flipped by the test while the code
-// under test runs on other threads.
+// It can also play other managers on the same database: hold_elsewhere()
+// makes hold() refuse, follow() makes lead() answer false.
+//
+// Thread-safe: the switches are atomics (or under a mutex), flipped by the
+// test while the code under test runs on other threads.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <climits>
+#include <mutex>
+#include <set>
+#include <utility>
 
 #include "store/store.hpp"
 
@@ -62,7 +68,17 @@ class FaultyStore final : public Store {
 
   bool hold(Hold what, std::int64_t id) override {
     trip(StoreOp::Hold);
+    {
+      std::lock_guard lock(held_mu_);
+      if (held_elsewhere_.count({what, id})) return false;
+    }
     return real_.hold(what, id);
+  }
+  // hold() answers false for it, as when another manager holds it.
+  void hold_elsewhere(Hold what, std::int64_t id, bool yes = true) {
+    std::lock_guard lock(held_mu_);
+    if (yes) held_elsewhere_.insert({what, id});
+    else held_elsewhere_.erase({what, id});
   }
   void let_go(Hold what, std::int64_t id) override {
     trip(StoreOp::LetGo);
@@ -70,8 +86,10 @@ class FaultyStore final : public Store {
   }
   bool lead() override {
     trip(StoreOp::Lead);
-    return real_.lead();
+    return !following_ && real_.lead();
   }
+  // lead() answers false, as when another manager on the database leads.
+  void follow(bool yes = true) { following_ = yes; }
   std::string leader() override {
     trip(StoreOp::Leader);
     return real_.leader();
@@ -219,6 +237,9 @@ class FaultyStore final : public Store {
   }
 
   Store& real_;
+  std::atomic<bool> following_{false};
+  std::mutex held_mu_;
+  std::set<std::pair<Hold, std::int64_t>> held_elsewhere_;  // GUARDED_BY(held_mu_)
   std::array<std::atomic<int>, static_cast<std::size_t>(StoreOp::kCount)> remaining_{};
 };
 

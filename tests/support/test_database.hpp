@@ -2,7 +2,8 @@
 // when WARMPOOL_STORE_BACKEND=postgresql, a new database on the PostgreSQL
 // server that WARMPOOL_TEST_POSTGRES names (libpq key=value pairs without a
 // dbname; `scripts/postgres env` prints it). ctest runs the store tests once
-// per backend. A PostgreSQL run without a server fails: it is never skipped.
+// per backend; tests of several managers ask for PostgreSQL outright. A
+// PostgreSQL test without a server fails: it is never skipped.
 #pragma once
 
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -39,10 +41,10 @@ inline std::string postgres_server() {
 
 class TestDatabase {
  public:
-  TestDatabase() {
+  explicit TestDatabase(bool postgres = testing_postgres()) {
     static std::atomic<int> counter{0};
     const std::string name = "warmpool_test_" + std::to_string(getpid()) + "_" + std::to_string(counter++);
-    if (testing_postgres()) {
+    if (postgres) {
       server_ = postgres_server();
       admin("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
       admin("CREATE DATABASE " + name);
@@ -71,6 +73,14 @@ class TestDatabase {
   bool postgres() const { return !server_.empty(); }
   // What a store opens: a file path or a conninfo.
   const std::string& target() const { return target_; }
+  // PostgreSQL only: the database as `warmpool serve --database` takes it,
+  // postgresql:///NAME?host=...&port=...&user=... (the server's pairs).
+  std::string url() const {
+    std::string query;
+    std::istringstream pairs(server_);
+    for (std::string pair; pairs >> pair;) query += (query.empty() ? "?" : "&") + pair;
+    return "postgresql:///" + name_ + query;
+  }
 
   // The store on this database, opened on first use.
   Store& store() {
