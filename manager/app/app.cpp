@@ -61,6 +61,7 @@ PoolSettings pool_settings(const Config& c) {
   s.ready_timeout = std::chrono::milliseconds(c.ready_timeout_ms);
   s.default_lease_ms = static_cast<std::int64_t>(c.lease_s) * 1000;
   s.max_lease_ms = static_cast<std::int64_t>(c.max_lease_s) * 1000;
+  if (c.uses_postgres()) s.shared_store_poll = std::chrono::milliseconds(100);
   return s;
 }
 

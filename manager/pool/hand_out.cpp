@@ -61,13 +61,18 @@ void Pool::wait_for_idle(const AllocateRequest& request, std::uint64_t seen_gene
   lock.unlock();
   request_instances_for_waiters();
   lock.lock();
+  bool poll_due = false;
   if (!changed) {
-    changed = idle_changed_.wait_until(lock, request.deadline, [&] { return wakeups_ > 0; });
+    auto until = request.deadline;
+    if (settings_.shared_store_poll.count() > 0)
+      until = std::min(until, std::chrono::steady_clock::now() + settings_.shared_store_poll);
+    changed = idle_changed_.wait_until(lock, until, [&] { return wakeups_ > 0; });
     if (changed) --wakeups_;
+    else poll_due = until < request.deadline;
   }
   --waiting_;
   wakeups_ = std::min(wakeups_, waiting_);  // none kept for waiters that have gone
-  if (changed) return;
+  if (changed || poll_due) return;
   lock.unlock();
   std::string why = "no instance became available before the deadline";
   if (auto refusal = create_refusal(store_.instances(Show::Current), settings_.policy,

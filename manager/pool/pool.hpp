@@ -59,6 +59,10 @@ struct PoolSettings {
   int max_restarts = 2;  // restarts of a faulty instance before it is replaced
   std::int64_t default_lease_ms = 5 * 60 * 1000;
   std::int64_t max_lease_ms = 24 * 60 * 60 * 1000;
+  // Several managers on one database: an instance another manager frees
+  // wakes no waiter here, so a waiting hand-out looks again this often.
+  // Zero (one manager): it waits to be woken.
+  std::chrono::milliseconds shared_store_poll{0};
 };
 
 // Why an allocation could not be made. The API maps kinds to status codes.
