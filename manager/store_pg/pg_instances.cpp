@@ -13,9 +13,9 @@ namespace {
 const std::string kSelectInstance =
     "SELECT id, container_id, host, port, state, created_ms, updated_ms, deleted_ms, failures, "
     "restarts, last_error FROM instances";
-const std::string kSelectAllocation =
-    "SELECT id, instance_id, endpoint, client, created_ms, expires_ms, deleted_ms, end_reason, "
-    "number FROM allocations";
+const std::string kAllocationColumns =
+    "id, instance_id, endpoint, client, created_ms, expires_ms, deleted_ms, end_reason, number";
+const std::string kSelectAllocation = "SELECT " + kAllocationColumns + " FROM allocations";
 
 Instance read_instance(const PgRow& r) {
   Instance i;
@@ -60,6 +60,38 @@ InstanceEvent read_event(const PgRow& r) {
 
 std::int64_t read_id(const PgRow& r) { return r.int64(0); }
 
+// The states the state machine allows `to` from, as a PostgreSQL text array.
+std::string states_before(InstanceState to) {
+  std::string out;
+  for (int k = 0; k <= static_cast<int>(InstanceState::Deleted); ++k) {
+    const auto from = static_cast<InstanceState>(k);
+    if (can_transition(from, to)) out += (out.empty() ? "" : ",") + std::string(to_string(from));
+  }
+  return "{" + out + "}";
+}
+
+// A state change in one round trip (the hot path's largest cost was round
+// trips): lock the row, check the move, apply it, record the event, trim the
+// old events. The trim cannot see the new event, hence OFFSET kept - 1.
+// $1 to, $2 now, $3 healthy, $4 error, $5 id, $6 states allowed before,
+// $7 events kept per instance - 1, $8 events kept.
+const std::string kTransition =
+    "WITH old AS (SELECT id, state FROM instances WHERE id=$5::bigint FOR UPDATE), "
+    "moved AS (UPDATE instances i SET state=$1::text, updated_ms=$2::bigint, "
+    "deleted_ms = CASE WHEN $1::text='deleted' THEN $2::bigint ELSE i.deleted_ms END, "
+    "failures = CASE WHEN $3::boolean THEN 0 WHEN $4::text<>'' THEN i.failures+1 ELSE i.failures END, "
+    "restarts = CASE WHEN $1::text='allocated' THEN 0 ELSE i.restarts END, "
+    "last_error = CASE WHEN $4::text<>'' THEN $4::text ELSE i.last_error END "
+    "FROM old WHERE i.id=old.id AND old.state = ANY($6::text[]) "
+    "RETURNING i.id, i.container_id, i.host, i.port, i.state, i.created_ms, i.updated_ms, i.deleted_ms, "
+    "i.failures, i.restarts, i.last_error, old.state AS was), "
+    "event AS (INSERT INTO instance_events(instance_id, at_ms, from_state, to_state, detail) "
+    "SELECT id, $2::bigint, was, $1::text, $4::text FROM moved RETURNING id), "
+    "trimmed AS (DELETE FROM instance_events e WHERE EXISTS (SELECT 1 FROM event) AND "
+    "((e.instance_id=$5::bigint AND e.id <= (SELECT id FROM instance_events WHERE instance_id=$5::bigint "
+    "ORDER BY id DESC LIMIT 1 OFFSET $7::bigint)) OR e.id <= (SELECT id FROM event) - $8::bigint)) "
+    "SELECT * FROM moved";
+
 std::string where_show(Show show, const std::string& current, const std::string& finished) {
   if (show == Show::Current) return " WHERE " + current;
   if (show == Show::Finished) return " WHERE " + finished;
@@ -89,22 +121,15 @@ void PgStore::set_container(std::int64_t id, const std::string& container_id, st
 
 Instance PgStore::transition_locked(std::int64_t id, InstanceState to, std::int64_t now_ms,
                                     const std::string& error) {
-  auto current = instance_for_update(id);
-  if (!current) throw StoreError("no instance " + std::to_string(id));
-  if (!can_transition(current->state, to))
-    throw StaleState("instance " + std::to_string(id) + ": cannot go from " +
-                     to_string(current->state) + " to " + to_string(to));
   const bool healthy = to == InstanceState::Ready || to == InstanceState::Paused ||
                        to == InstanceState::Allocated;
-  db_->exec("UPDATE instances SET state=$1::text, updated_ms=$2::bigint, "
-            "deleted_ms = CASE WHEN $1::text='deleted' THEN $2::bigint ELSE deleted_ms END, "
-            "failures = CASE WHEN $3::boolean THEN 0 WHEN $4::text<>'' THEN failures+1 ELSE failures END, "
-            "restarts = CASE WHEN $1::text='allocated' THEN 0 ELSE restarts END, "
-            "last_error = CASE WHEN $4::text<>'' THEN $4::text ELSE last_error END "
-            "WHERE id=$5::bigint",
-            std::string(to_string(to)), now_ms, healthy, error, id);
-  record_event_locked(id, current->state, to, now_ms, error);
-  return *instance_locked(id);
+  auto moved = db_->one(kTransition, read_instance, std::string(to_string(to)), now_ms, healthy, error, id,
+                        states_before(to), std::int64_t{kEventsPerInstance - 1}, std::int64_t{kEventsKept});
+  if (moved) return *moved;
+  auto current = instance_locked(id);
+  if (!current) throw StoreError("no instance " + std::to_string(id));
+  throw StaleState("instance " + std::to_string(id) + ": cannot go from " + to_string(current->state) +
+                   " to " + to_string(to));
 }
 
 void PgStore::record_event_locked(std::int64_t instance_id, std::optional<InstanceState> from,
@@ -172,10 +197,11 @@ Allocation PgStore::allocate(std::int64_t instance_id, const std::string& alloca
     // The instance row is locked first: of two managers allocating it at
     // once, the second waits, then finds it allocated (StaleState).
     Instance instance = transition_locked(instance_id, InstanceState::Allocated, now_ms, {});
-    db_->exec("INSERT INTO allocations(id, instance_id, endpoint, client, created_ms, expires_ms) "
-              "VALUES($1::text, $2::bigint, $3::text, $4::text, $5::bigint, $6::bigint)",
-              allocation_id, instance_id, instance.endpoint(), client, now_ms, expires_ms);
-    return *allocation_locked(allocation_id);
+    return *db_->one("INSERT INTO allocations(id, instance_id, endpoint, client, created_ms, expires_ms) "
+                     "VALUES($1::text, $2::bigint, $3::text, $4::text, $5::bigint, $6::bigint) RETURNING " +
+                         kAllocationColumns,
+                     read_allocation, allocation_id, instance_id, instance.endpoint(), client, now_ms,
+                     expires_ms);
   });
 }
 
