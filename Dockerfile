@@ -17,7 +17,7 @@ RUN apt-get update \
       g++ make cmake pkg-config ca-certificates \
       libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev \
       libcurl4-openssl-dev nlohmann-json3-dev libsqlitecpp-dev libsqlite3-dev \
-      libgmp-dev libcli11-dev libspdlog-dev libfmt-dev prometheus-cpp-dev \
+      libgmp-dev libcli11-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libpq-dev \
       nodejs npm \
  && rm -rf /var/lib/apt/lists/*
 # Node.js keeps its own list of CAs; let it trust the system's too, which
@@ -63,7 +63,7 @@ FROM ${BASE} AS manager
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libcpp-httplib0.11 libcurl4 libsqlite3-0 libspdlog1.10 libfmt9 \
-      libprometheus-cpp-core1.0 libssl3 zlib1g libbrotli1 \
+      libprometheus-cpp-core1.0 libssl3 zlib1g libbrotli1 libpq5 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
 COPY --from=build /out/manager/ /
 # Fails the build if a library the binary needs is missing.

@@ -228,6 +228,11 @@ Scheduler::TickReport Scheduler::tick() {
   }
   engine_ok_ = true;
   pool_.set_engine_state(true);
+  if (!leadership_.check()) {
+    report.following = true;
+    record(report);
+    return report;
+  }
   const std::int64_t now = clock_.now_ms();
   const HostUsage usage = host_.sample();
 
@@ -251,6 +256,7 @@ std::string Scheduler::describe(const TickReport& r) {
       {"paused", r.paused},   {"unpaused", r.unpaused}, {"removed", r.removed}};
   for (const auto& [name, n] : counts)
     if (n > 0) out += (out.empty() ? "" : " ") + std::string(name) + "=" + std::to_string(n);
+  if (r.following) return "following the leader";
   return out.empty() ? "nothing to do" : out;
 }
 

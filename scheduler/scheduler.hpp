@@ -1,5 +1,7 @@
 // The scheduler: one loop on its own thread that keeps the pool healthy.
-// Each tick: snapshot the records, decide, apply, record.
+// Each tick: snapshot the records, decide, apply, record. When several
+// managers share one database, only the one that leads (Leadership) does
+// more than check the engine.
 //   - leases: release allocations whose lease expired;
 //   - health: ping running-idle instances, inspect the containers of paused
 //     and allocated ones; a fault goes to the pool's recovery (restart up to
@@ -29,6 +31,7 @@
 #include <thread>
 
 #include "host/host.hpp"
+#include "scheduler/leadership.hpp"
 #include "pool/backoff.hpp"
 #include "pool/checks.hpp"
 #include "pool/pool.hpp"
@@ -53,6 +56,7 @@ class Scheduler {
     int paused = 0;
     int unpaused = 0;
     int removed = 0;
+    bool following = false;  // another manager leads: nothing but the engine check ran
   };
   // "expired=1 faults=2 ...", the non-zero counts only.
   static std::string describe(const TickReport& report);
@@ -89,6 +93,9 @@ class Scheduler {
   std::optional<engine::EngineVersion> engine_version() const;
   std::string last_error() const;
   int failing_ticks() const { return failing_ticks_; }  // in a row, 0 after a good one
+  // Several managers on one database: whether this one leads (as of its last
+  // tick), else who does.
+  const Leadership& leadership() const { return leadership_; }
 
  private:
   void loop(std::stop_token stop);
@@ -118,6 +125,7 @@ class Scheduler {
   HostUsageSource& host_;
   Metrics* metrics_;
 
+  Leadership leadership_{store_};
   std::atomic<bool> engine_ok_{true};
   std::atomic<bool> first_reconcile_{true};  // logs the start-up reconcile in full
   std::atomic<int> failing_ticks_{0};

@@ -16,6 +16,7 @@ WARMPOOL_PACKAGES=(
   libgmp-dev libmpfr-dev catch2 libcli11-dev libspdlog-dev libfmt-dev prometheus-cpp-dev
   docker.io chromium fonts-dejavu-core
   nginx openssl  # the proxy in front (deploy/nginx.conf) and its test certificate
+  postgresql libpq-dev  # the shared store for several managers, and the tests that start one
 )
 # Tools that may come from elsewhere than Debian (a newer Node.js, say): the
 # package is installed only when the command is missing.
@@ -158,6 +159,24 @@ engine_down_if_started() {
   if [ "$ENGINE_STARTED" = 1 ]; then
     "$WARMPOOL_ROOT/scripts/engine" stop || true
     ENGINE_STARTED=0
+  fi
+}
+
+# Starts the throwaway PostgreSQL cluster (scripts/postgres) unless it runs
+# already, and exports WARMPOOL_TEST_POSTGRES and WARMPOOL_DATABASE_URL.
+# Sets POSTGRES_STARTED=1 when this call started it.
+POSTGRES_STARTED=0
+postgres_up() {
+  "$WARMPOOL_ROOT/scripts/postgres" status >/dev/null 2>&1 || POSTGRES_STARTED=1
+  "$WARMPOOL_ROOT/scripts/postgres" start
+  eval "$("$WARMPOOL_ROOT/scripts/postgres" env)"
+  export WARMPOOL_TEST_POSTGRES WARMPOOL_DATABASE_URL
+}
+
+postgres_down_if_started() {
+  if [ "$POSTGRES_STARTED" = 1 ]; then
+    "$WARMPOOL_ROOT/scripts/postgres" stop || true
+    POSTGRES_STARTED=0
   fi
 }
 

@@ -4,6 +4,14 @@
 // client, measured in the same run at the same concurrency.
 //
 //   bench_alloc [--rounds 10] [--clients 32] [--cycle-seconds 10]
+//   bench_alloc --database postgresql://... [--rounds 10] [--clients 32]
+//
+// With --database it measures one thing: running-idle hand-outs with the
+// records in SQLite against the same with the records in PostgreSQL, in the
+// same run. The URL names a server and a database to connect to first; the
+// bench makes its own fresh database beside it and drops it at the end.
+#include <unistd.h>
+
 #include <barrier>
 #include <cstdio>
 #include <filesystem>
@@ -18,6 +26,7 @@
 
 #include "app/app.hpp"
 #include "common.hpp"
+#include "store_pg/pg_conn.hpp"
 
 using namespace warmpool;
 using bench::ms_since;
@@ -200,9 +209,73 @@ double cycles_per_second(Rig& rig, int clients, double seconds) {
   return static_cast<double>(cycles) / seconds;
 }
 
+// `url` with its database name replaced: postgresql://auth/NAME?params.
+std::string with_database(const std::string& url, const std::string& name) {
+  const auto authority = url.find("://");
+  if (authority == std::string::npos) throw std::runtime_error("--database: not a postgresql:// URL");
+  const auto slash = url.find('/', authority + 3);
+  const auto query = url.find('?', authority + 3);
+  const std::string head = url.substr(0, std::min(slash, query));
+  return head + "/" + name + (query == std::string::npos ? "" : url.substr(query));
+}
+
+// A database of its own on the server `url` names, dropped at the end.
+class FreshDatabase {
+ public:
+  explicit FreshDatabase(const std::string& url)
+      : server_(url), name_("warmpool_bench_" + std::to_string(::getpid())) {
+    admin("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+    admin("CREATE DATABASE " + name_);
+  }
+  ~FreshDatabase() {
+    try {
+      admin("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "dropping %s: %s\n", name_.c_str(), e.what());
+    }
+  }
+  std::string url() const { return with_database(server_, name_); }
+
+ private:
+  void admin(const std::string& sql) {
+    PgConn conn(server_);
+    conn.locked("bench database", [&] {
+      conn.script(sql);
+      return 0;
+    });
+  }
+  std::string server_, name_;
+};
+
 void row(const char* what, const Summary& s, const Summary& base) {
   std::printf("%-44s %9.2f %9.2f %10.2fx %10.2fx\n", what, s.p50(), s.p99(), s.p50() / base.p50(),
               s.p99() / base.p99());
+}
+
+// Running-idle hand-outs on SQLite, then on PostgreSQL, same pool shape.
+void compare_databases(const std::string& url, int clients, int rounds) {
+  Summary sqlite1, sqlite_n, pg1, pg_n;
+  {
+    Rig rig(bench_config(clients, clients, 35800));  // 35000-35999: the PostgreSQL tests'
+    sqlite1 = hand_out(rig, 1, rounds * 4);
+    sqlite_n = hand_out(rig, clients, rounds);
+  }
+  {
+    FreshDatabase db(url);
+    Config config = bench_config(clients, clients, 35900);
+    config.database = db.url();
+    Rig rig(config);
+    pg1 = hand_out(rig, 1, rounds * 4);
+    pg_n = hand_out(rig, clients, rounds);
+  }
+  const std::string n = std::to_string(clients);
+  std::printf("running-idle hand-out latency, ms, records in SQLite (baseline) and in PostgreSQL\n");
+  std::printf("%-44s %9s %9s %11s %11s\n", "", "p50", "p99", "p50/base", "p99/base");
+  row("SQLite, 1 client", sqlite1, sqlite1);
+  row(("SQLite, " + n + " clients").c_str(), sqlite_n, sqlite_n);
+  row("PostgreSQL, 1 client", pg1, sqlite1);
+  row(("PostgreSQL, " + n + " clients").c_str(), pg_n, sqlite_n);
+  std::printf("\ngoal: PostgreSQL p50 within 1.5x of SQLite's\n");
 }
 
 }  // namespace
@@ -214,10 +287,17 @@ int main(int argc, char** argv) {
   cli.add_option("--rounds", rounds, "Rounds per measurement (samples = rounds x clients)")->capture_default_str();
   cli.add_option("--clients", clients, "Concurrent clients of the concurrent run")->capture_default_str();
   cli.add_option("--cycle-seconds", cycle_seconds, "Length of the cycles/s run")->capture_default_str();
+  std::string database;
+  cli.add_option("--database", database,
+                 "Compare SQLite with PostgreSQL only: a postgresql:// URL of a server where the bench may create a database");
   CLI11_PARSE(cli, argc, argv);
   spdlog::set_level(spdlog::level::warn);
 
   try {
+    if (!database.empty()) {
+      compare_databases(database, clients, rounds);
+      return 0;
+    }
     std::printf("hand-out latency, ms (each sample: one POST /allocations answered 201)\n");
     std::printf("%-44s %9s %9s %11s %11s\n", "", "p50", "p99", "p50/base", "p99/base");
 

@@ -261,13 +261,14 @@ void Server::add_health_routes() {
     }
     const Pauser::Status pausing = pool_.pauser().status();
     const bool ok = engine_status["reachable"].get<bool>() && database["ok"].get<bool>();
-    json_reply(res, ok ? 200 : 503,
-               {{"status", ok ? "ok" : "degraded"},
-                {"version", kVersion},
-                {"engine", engine_status},
-                {"database", database},
-                {"scheduler", scheduler},
-                {"pause", {{"via", pausing.freezer ? "freezer" : "engine"}, {"why", pausing.why}}}});
+    json body = {{"status", ok ? "ok" : "degraded"},
+                 {"version", kVersion},
+                 {"engine", engine_status},
+                 {"database", database},
+                 {"scheduler", scheduler},
+                 {"pause", {{"via", pausing.freezer ? "freezer" : "engine"}, {"why", pausing.why}}}};
+    if (health_.managers) body["managers"] = health_.managers();
+    json_reply(res, ok ? 200 : 503, body);
   });
 
   route("GET", "/metrics", Access::Admin, [this](const auto&, auto& res) {
@@ -277,14 +278,15 @@ void Server::add_health_routes() {
   route("GET", "/details", Access::Admin, [this](const auto&, auto& res) {
     const HostInfo host = read_host_info();
     const HostUsage usage = pool_.host_usage();
-    json_reply(res, 200,
-               {{"host", {{"cpus", host.cpus},
-                          {"memoryTotalBytes", host.memory_total},
-                          {"memoryAvailableBytes", host.memory_available},
-                          {"cpuUse", usage.cpu},
-                          {"memoryUse", usage.memory}}},
-                {"pool", pool_summary(config_, pool_)},
-                {"queues", queue_stats(lanes_)}});
+    json body = {{"host", {{"cpus", host.cpus},
+                           {"memoryTotalBytes", host.memory_total},
+                           {"memoryAvailableBytes", host.memory_available},
+                           {"cpuUse", usage.cpu},
+                           {"memoryUse", usage.memory}}},
+                 {"pool", pool_summary(config_, pool_)},
+                 {"queues", queue_stats(lanes_)}};
+    if (health_.managers) body["managers"] = health_.managers();
+    json_reply(res, 200, body);
   });
 }
 

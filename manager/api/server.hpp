@@ -49,6 +49,9 @@ struct HealthSource {
   // apiVersion} or {reachable: false, error}); nullopt before its first
   // check. May be empty.
   std::function<std::optional<nlohmann::json>()> engine;
+  // Several managers on one database: {self, leading, leader}, in /health
+  // and /details. May be empty (then both leave it out).
+  std::function<nlohmann::json()> managers;
 };
 
 class Server {

@@ -1,5 +1,7 @@
 #include "app/app.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 
@@ -9,6 +11,8 @@
 #include "api/dashboard.hpp"
 #include "api/docs.hpp"
 #include "api/pi_job_routes.hpp"
+#include "store/sqlite_store.hpp"
+#include "store_pg/pg_store.hpp"
 
 namespace warmpool {
 
@@ -57,6 +61,7 @@ PoolSettings pool_settings(const Config& c) {
   s.ready_timeout = std::chrono::milliseconds(c.ready_timeout_ms);
   s.default_lease_ms = static_cast<std::int64_t>(c.lease_s) * 1000;
   s.max_lease_ms = static_cast<std::int64_t>(c.max_lease_s) * 1000;
+  if (c.uses_postgres()) s.shared_store_poll = std::chrono::milliseconds(100);
   return s;
 }
 
@@ -69,7 +74,32 @@ std::optional<nlohmann::json> engine_health(const Scheduler& scheduler) {
   if (!scheduler.engine_reachable()) return nlohmann::json{{"reachable", false}, {"error", scheduler.last_error()}};
   return nlohmann::json{{"reachable", true}, {"version", version->version}, {"apiVersion", version->api_version}};
 }
+
+// Several managers: who this one is, and who leads.
+nlohmann::json managers_json(const Config& config, const Scheduler& scheduler) {
+  const bool leading = scheduler.leadership().leading();
+  const std::string other = scheduler.leadership().leader();
+  const std::string self = manager_name(config);
+  nlohmann::json leader = nullptr;
+  if (leading) leader = self;
+  else if (!other.empty()) leader = other;
+  return {{"self", self},
+          {"leading", leading},
+          {"leader", leader},
+          {"database", config.uses_postgres() ? "postgresql" : "sqlite"}};
+}
 }  // namespace
+
+std::string manager_name(const Config& config) {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(config.listen_port) + "/" + std::to_string(getpid());
+}
+
+std::unique_ptr<Store> open_store(const Config& config) {
+  if (config.uses_postgres()) return std::make_unique<PgStore>(config.database, manager_name(config));
+  return std::make_unique<SqliteStore>(config.database_path());
+}
 
 engine::DockerEngine::Options engine_options(const Config& config) {
   auto options = engine::DockerEngine::Options::from_env();
@@ -94,7 +124,8 @@ App::App(Config c)
                    [this](const std::string& operation, bool ok, double seconds) {
                      metrics.observe_engine_call(operation, ok, seconds);
                    }),
-      store(config.database_path()),
+      owned_store(open_store(config)),
+      store(*owned_store),
       lanes({.high_threads = config.high_threads,
              .normal_threads = config.normal_threads,
              .high_capacity = static_cast<std::size_t>(config.queue_capacity),
@@ -112,7 +143,8 @@ App::App(Config c)
       server(config, pool, store, timed_engine, lanes,
              {[this] { return scheduler.engine_reachable(); },
               [this] { return scheduler.last_error(); },
-              [this] { return engine_health(scheduler); }},
+              [this] { return engine_health(scheduler); },
+              [this] { return managers_json(config, scheduler); }},
              &metrics) {
   host.sample();
   spdlog::info("pausing through {}: {}", pause_choice.freezer ? "the cgroup freezer" : "the engine",

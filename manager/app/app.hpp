@@ -16,7 +16,7 @@
 #include "jobs/runner.hpp"
 #include "metrics/metrics.hpp"
 #include "scheduler/scheduler.hpp"
-#include "store/sqlite_store.hpp"
+#include "store/store.hpp"
 
 namespace warmpool {
 
@@ -45,7 +45,8 @@ class App {
   SystemClock clock;
   HostMonitor host;
   HttpWorkerClient worker;
-  SqliteStore store;
+  std::unique_ptr<Store> owned_store;  // open_store(config)
+  Store& store;
   Lanes lanes;
   engine::PauseChoice pause_choice;  // --pause-via, decided once at start
   Pauser pauser;
@@ -70,6 +71,13 @@ void add_module_routes(api::Server& server, const Config& config, Store& store, 
 // results go to data_dir/results).
 PoolSettings pool_settings(const Config& config);
 jobs::JobSettings job_settings(const Config& config);
+
+// This manager's name among several on one database: host:port/pid.
+std::string manager_name(const Config& config);
+
+// The store the configuration names: PostgreSQL with --database, else SQLite
+// in data_dir. Throws StoreError (unreachable server, newer schema).
+std::unique_ptr<Store> open_store(const Config& config);
 
 // The engine client's options from the configuration (--engine, else
 // DOCKER_HOST, else the default socket).

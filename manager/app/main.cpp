@@ -92,7 +92,7 @@ int serve(const warmpool::Config& config) {
   app.scheduler.start();
   signals.watch(app.server);
   spdlog::info("warmpool {} listening on http://{}:{} (database {})", kVersion, config.listen_host,
-               config.listen_port, config.database_path());
+               config.listen_port, config.uses_postgres() ? "PostgreSQL (--database)" : config.database_path());
   const bool ok = app.server.listen_after_bind();
   if (!ok) spdlog::error("stopped serving on {}:{}", config.listen_host, config.listen_port);
   else if (config.remove_on_exit) spdlog::info("stopping: finishing running work, then removing our containers");

@@ -49,6 +49,7 @@ void add_serve_options(CLI::App& app, Config& c) {
       ->envname("WARMPOOL_INSECURE")->group("Server");
   opt(app, "--docs-dir", c.docs_dir, "Directory of swagger-ui-dist files served at / (default: found next to the binary)")->group("Server");
   opt(app, "--data-dir", c.data_dir, "Directory for the database (warmpool.db) and job results")->group("Server");
+  opt(app, "--database", c.database, "Keep the records in PostgreSQL, shared by several managers: postgresql://[user@][host][:port]/dbname[?host=/socket/dir] (default: SQLite in --data-dir)")->group("Server");
 
   opt(app, "--engine", c.engine, "Docker Engine API endpoint: unix:///path or tcp://host:port (default: $DOCKER_HOST or unix:///var/run/docker.sock)")->group("Engine");
   opt(app, "--pause-via", c.pause_via, "How idle instances are paused: freezer (write the container's cgroup freezer: a local engine only), engine (its pause/unpause), or auto (the freezer when its files are writable)")
@@ -101,6 +102,8 @@ void Config::validate() const {
   if (port_first > port_last) throw std::invalid_argument("--port-first must not be above --port-last");
   if (min_idle > max_idle) throw std::invalid_argument("--min-idle must not be above --max-idle");
   if (lease_s > max_lease_s) throw std::invalid_argument("--lease-s must not be above --max-lease-s");
+  if (!database.empty() && database.rfind("postgresql://", 0) != 0 && database.rfind("postgres://", 0) != 0)
+    throw std::invalid_argument("--database must be a postgresql:// URL (SQLite needs none: it lives in --data-dir)");
   const bool loopback = listen_host == "127.0.0.1" || listen_host == "::1" ||
                         listen_host == "localhost" || listen_host.rfind("127.", 0) == 0;
   if (!loopback && (api_token.empty() || admin_token.empty()) && !insecure)

@@ -35,6 +35,9 @@ struct Config {
 
   // Records
   std::string data_dir = "warmpool-data";  // holds warmpool.db and job results
+  // Several managers: postgresql://... keeps the records there instead of in
+  // data_dir/warmpool.db. Empty: SQLite.
+  std::string database;
 
   // Engine
   std::string engine;               // unix:///..., tcp://...; empty: DOCKER_HOST or the default socket
@@ -85,7 +88,8 @@ struct Config {
   std::string log_format = "json";  // or "text"
   bool remove_on_exit = false;      // at stop, remove our containers instead of leaving them
 
-  std::string database_path() const;
+  std::string database_path() const;  // the SQLite file
+  bool uses_postgres() const { return !database.empty(); }
   // Throws std::invalid_argument with a clear message for inconsistent values.
   void validate() const;
 };

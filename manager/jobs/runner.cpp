@@ -13,8 +13,6 @@ namespace {
 using Steady = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-constexpr std::size_t kAll = 1'000'000;
-
 std::string job_name(std::int64_t id) { return "pi job " + std::to_string(id); }
 
 }  // namespace
@@ -44,12 +42,11 @@ void JobRunner::start() {
     started_ = true;
   }
   remove_temp_files(settings_.results_dir);
-  // Jobs a killed manager left running: their workers answer to no one now.
-  for (const Job& job : store_.jobs_in_state(JobState::Running, kAll)) {
-    if (!job.allocation_id.empty())
-      pool_.release(job.allocation_id, job_name(job.id) + ": the manager restarted");
-    if (store_.requeue_job(job.id, "", clock_.now_ms()))
-      spdlog::info("{}: back in the queue after a manager restart", job_name(job.id));
+  {
+    // Jobs a killed manager left running: their workers answer to no one now.
+    std::lock_guard lock(mu_);
+    last_orphan_check_ = Steady::now();
+    requeue_orphans();
   }
   for (int i = 0; i < settings_.workers; ++i) threads_.emplace_back([this] { work(); });
 }
@@ -120,6 +117,7 @@ void JobRunner::requeue_after(const Job& job, const std::string& error) {
 std::optional<Job> JobRunner::next_job() {
   std::unique_lock lock(mu_);
   while (!stopping()) {
+    requeue_orphans_now_and_then();
     std::vector<Job> queued;
     try {
       // One more than the jobs other threads hold: at least one is free.
@@ -128,16 +126,34 @@ std::optional<Job> JobRunner::next_job() {
       spdlog::error("pi jobs: {}", e.what());
     }
     for (const Job& job : queued)
-      if (active_.insert(job.id).second) return job;
+      if (!active_.count(job.id) && hold_job(job.id)) {
+        active_.insert(job.id);
+        return job;
+      }
     wake_.wait_for(lock, std::chrono::seconds(1));
   }
   return std::nullopt;
+}
+
+// Another manager on the same database may hold it (and run it).
+bool JobRunner::hold_job(std::int64_t job_id) {
+  try {
+    return store_.hold(Hold::Job, job_id);
+  } catch (const StoreError& e) {
+    spdlog::error("pi jobs: {}", e.what());
+    return false;
+  }
 }
 
 void JobRunner::done_with(std::int64_t job_id) {
   std::lock_guard lock(mu_);
   active_.erase(job_id);
   cancels_.erase(job_id);
+  try {
+    store_.let_go(Hold::Job, job_id);
+  } catch (const StoreError& e) {
+    spdlog::warn("{}: {}", job_name(job_id), e.what());  // a lost connection let go already
+  }
   wake_.notify_all();  // a job re-queued by this thread is free for the others
 }
 

@@ -117,7 +117,12 @@ class JobRunner {
   // Sleeps up to `d`; true (at once) when the job must stop: cancelled or stopping.
   bool interrupted(std::int64_t job_id, std::chrono::milliseconds d);
   bool stopping() const { return stopping_.load(); }
+  bool hold_job(std::int64_t job_id);  // REQUIRES: mu_ held
   void done_with(std::int64_t job_id);
+  // orphans.cpp: running jobs whose manager is gone go back to the queue.
+  static constexpr std::chrono::seconds kOrphanCheck{2};
+  void requeue_orphans();               // REQUIRES: mu_ held
+  void requeue_orphans_now_and_then();  // REQUIRES: mu_ held
 
   const JobSettings settings_;
   Store& store_;
@@ -134,6 +139,7 @@ class JobRunner {
   std::set<std::int64_t> cancels_;   // GUARDED_BY(mu_): active jobs asked to stop
   std::vector<std::thread> threads_;
   bool started_ = false;             // GUARDED_BY(mu_)
+  std::chrono::steady_clock::time_point last_orphan_check_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace warmpool::jobs

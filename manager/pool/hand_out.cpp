@@ -61,13 +61,18 @@ void Pool::wait_for_idle(const AllocateRequest& request, std::uint64_t seen_gene
   lock.unlock();
   request_instances_for_waiters();
   lock.lock();
+  bool poll_due = false;
   if (!changed) {
-    changed = idle_changed_.wait_until(lock, request.deadline, [&] { return wakeups_ > 0; });
+    auto until = request.deadline;
+    if (settings_.shared_store_poll.count() > 0)
+      until = std::min(until, std::chrono::steady_clock::now() + settings_.shared_store_poll);
+    changed = idle_changed_.wait_until(lock, until, [&] { return wakeups_ > 0; });
     if (changed) --wakeups_;
+    else poll_due = until < request.deadline;
   }
   --waiting_;
   wakeups_ = std::min(wakeups_, waiting_);  // none kept for waiters that have gone
-  if (changed) return;
+  if (changed || poll_due) return;
   lock.unlock();
   std::string why = "no instance became available before the deadline";
   if (auto refusal = create_refusal(store_.instances(Show::Current), settings_.policy,
@@ -136,14 +141,24 @@ Pool::HandOut Pool::try_hand_out(const AllocateRequest& request, HandOutCall& ca
 }
 
 // Claims the best idle instance and reads its record under the claim.
+// Another manager on the same database may hold the best one: then the next.
 Pool::Claimed Pool::claim_idle() {
   std::optional<std::int64_t> id;
   std::uint64_t generation = 0;
-  {
+  std::set<std::int64_t> held_elsewhere;
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      std::set<std::int64_t> skip = claimed_;
+      skip.insert(held_elsewhere.begin(), held_elsewhere.end());
+      id = pick_idle(store_.instances(Show::Current), skip);
+      if (id) claimed_.insert(*id);
+      generation = idle_generation_;
+    }
+    if (!id || hold_in_store(*id)) break;
+    held_elsewhere.insert(*id);
     std::lock_guard lock(mu_);
-    id = pick_idle(store_.instances(Show::Current), claimed_);
-    if (id) claimed_.insert(*id);
-    generation = idle_generation_;
+    claimed_.erase(*id);
   }
   if (!id) return {std::nullopt, generation};
   try {
@@ -233,8 +248,11 @@ std::optional<Allocation> Pool::commit(const AllocateRequest& request, HandOutCa
   lease = std::min(lease, settings_.max_lease_ms);
   try {
     Allocation allocation = store_.allocate(id, new_allocation_id(), request.client, now, now + lease);
-    std::lock_guard lock(mu_);
-    claimed_.erase(id);  // allocated, not idle: no waiter to wake
+    {
+      std::lock_guard lock(mu_);
+      claimed_.erase(id);  // allocated, not idle: no waiter to wake
+    }
+    let_go_in_store(id);
     return allocation;
   } catch (const StaleState&) {
     unclaim(id);  // moved by someone else meanwhile; try the next one

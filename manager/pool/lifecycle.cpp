@@ -27,9 +27,11 @@ std::optional<Instance> Pool::add_instance_locked() {
                         settings_.port_first, settings_.port_last);
   if (!port) return std::nullopt;
   Instance instance = store_.add_instance(settings_.worker_host, *port, clock_.now_ms());
+  if (!hold_in_store(instance.id)) return instance;  // another manager's upkeep took it on
   claimed_.insert(instance.id);  // held until create() ends
   if (!post(Lane::Normal, [this, id = instance.id] { create(id); })) {
     claimed_.erase(instance.id);
+    let_go_in_store(instance.id);
     spdlog::warn("instance {}: normal lane full; creation left to upkeep", instance.id);
   }
   return instance;

@@ -2,6 +2,8 @@
 // bookkeeping every other part of the pool shares.
 #include "pool/pool.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "host/host.hpp"
 
 namespace warmpool {
@@ -27,17 +29,47 @@ Pool::Pool(PoolSettings settings, Store& store, engine::Engine& engine, WorkerCl
       pauser_(pauser ? *pauser : *own_pauser_) {}
 
 bool Pool::claim(std::int64_t id) {
+  {
+    std::lock_guard lock(mu_);
+    if (!claimed_.insert(id).second) return false;
+  }
+  if (hold_in_store(id)) return true;
   std::lock_guard lock(mu_);
-  return claimed_.insert(id).second;
+  claimed_.erase(id);
+  return false;
 }
 
 void Pool::unclaim(std::int64_t id) {
-  std::lock_guard lock(mu_);
-  claimed_.erase(id);
-  // A hand-out may have skipped this instance while it was claimed (by a
-  // health check, say): let one look again.
-  ++idle_generation_;
-  wake_one_waiter();
+  {
+    std::lock_guard lock(mu_);
+    claimed_.erase(id);
+    // A hand-out may have skipped this instance while it was claimed (by a
+    // health check, say): let one look again.
+    ++idle_generation_;
+    wake_one_waiter();
+  }
+  let_go_in_store(id);
+}
+
+// Several managers on one database: a claim is also held there, so that no
+// other manager drives the container meanwhile. The claimed_ set keeps this
+// manager's own operations apart; the store's hold keeps the managers apart.
+bool Pool::hold_in_store(std::int64_t id) {
+  try {
+    return store_.hold(Hold::Instance, id);
+  } catch (const StoreError& e) {
+    spdlog::warn("instance {}: cannot hold it in the database: {}", id, e.what());
+    return false;  // without the database, leave it alone
+  }
+}
+
+void Pool::let_go_in_store(std::int64_t id) {
+  try {
+    store_.let_go(Hold::Instance, id);
+  } catch (const StoreError& e) {
+    // A lost connection has let go of everything already.
+    spdlog::warn("instance {}: cannot let go of it in the database: {}", id, e.what());
+  }
 }
 
 std::set<std::int64_t> Pool::claimed() const {

@@ -59,6 +59,10 @@ struct PoolSettings {
   int max_restarts = 2;  // restarts of a faulty instance before it is replaced
   std::int64_t default_lease_ms = 5 * 60 * 1000;
   std::int64_t max_lease_ms = 24 * 60 * 60 * 1000;
+  // Several managers on one database: an instance another manager frees
+  // wakes no waiter here, so a waiting hand-out looks again this often.
+  // Zero (one manager): it waits to be woken.
+  std::chrono::milliseconds shared_store_poll{0};
 };
 
 // Why an allocation could not be made. The API maps kinds to status codes.
@@ -219,6 +223,8 @@ class Pool {
   void wake_one_waiter();   // REQUIRES: mu_ held
   bool post(Lane lane, std::function<void()> task);
   void post_or_unclaim(std::int64_t id, std::function<void()> task);
+  bool hold_in_store(std::int64_t id);     // false when another manager holds it
+  void let_go_in_store(std::int64_t id);
 
   const PoolSettings settings_;
   Store& store_;

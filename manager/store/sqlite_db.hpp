@@ -61,6 +61,19 @@ class SqliteDb {
     });
   }
 
+  // transaction(), begun IMMEDIATE: it takes the write lock at once, so a
+  // second connection doing the same waits (busy timeout) and then reads
+  // what the first wrote, instead of failing to upgrade a read lock.
+  template <typename F>
+  auto write_transaction(const char* what, F&& body) {
+    return locked(what, [&] {
+      SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+      auto result = body();
+      tx.commit();
+      return result;
+    });
+  }
+
   // REQUIRES: inside locked(). Runs `sql` with `args` bound to ?1, ?2, ...;
   // returns the number of rows changed.
   template <typename... A>

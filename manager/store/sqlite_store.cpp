@@ -92,19 +92,20 @@ SqliteStore::SqliteStore(const std::string& path) : db_(std::make_unique<SqliteD
 
 SqliteStore::~SqliteStore() = default;
 
+// One write transaction: of two managers opening a new file at once, the
+// second waits and finds the schema current.
 void SqliteStore::migrate() {
-  int version = schema_version();
-  if (version > kSchemaVersion)
-    throw StoreError("database schema version " + std::to_string(version) +
-                     " is newer than this warmpool understands (" +
-                     std::to_string(kSchemaVersion) + ")");
-  for (; version < kSchemaVersion; ++version) {
-    db_->transaction("open database", [&] {
-      db_->script(kMigrations[version]);
-      db_->script("PRAGMA user_version=" + std::to_string(version + 1));
-      return 0;
-    });
-  }
+  db_->write_transaction("open database", [&] {
+    int version = db_->one("PRAGMA user_version", read_int).value_or(0);
+    if (version > kSchemaVersion)
+      throw StoreError("database schema version " + std::to_string(version) +
+                       " is newer than this warmpool understands (" +
+                       std::to_string(kSchemaVersion) + ")");
+    if (version == kSchemaVersion) return 0;
+    for (; version < kSchemaVersion; ++version) db_->script(kMigrations[version]);
+    db_->script("PRAGMA user_version=" + std::to_string(version));
+    return 0;
+  });
 }
 
 void SqliteStore::check_writable() {

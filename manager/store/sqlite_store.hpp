@@ -26,6 +26,12 @@ class SqliteStore final : public Store {
   int schema_version() override;
   void check_writable() override;
 
+  // ManagerRegistry: one manager per file, so it holds everything and leads.
+  bool hold(Hold, std::int64_t) override { return true; }
+  void let_go(Hold, std::int64_t) override {}
+  bool lead() override { return true; }
+  std::string leader() override { return {}; }
+
   // InstanceRepository (sqlite_instances.cpp)
   Instance add_instance(const std::string& host, int port, std::int64_t now_ms) override;
   void set_container(std::int64_t id, const std::string& container_id,

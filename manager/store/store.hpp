@@ -127,9 +127,36 @@ class JobRepository {
   virtual std::optional<Job> cancel_job(std::int64_t id, std::int64_t now_ms) = 0;
 };
 
+// What a manager holds in the database while it works on it, so that other
+// managers on the same database leave it alone.
+enum class Hold { Instance = 1, Job = 2 };
+
+// Several managers on one database. A hold and the leadership last until they
+// are let go or until the manager's connection to the database ends (the
+// manager died, or lost the database): the database, not a timer, frees them.
+// A store that serves one manager only (SqliteStore) grants them all.
+// Every method throws StoreError.
+class ManagerRegistry {
+ public:
+  virtual ~ManagerRegistry() = default;
+
+  // Holds `what` #id for this manager. False when another manager holds it.
+  // Within one manager a hold is counted: each true needs one let_go().
+  virtual bool hold(Hold what, std::int64_t id) = 0;
+  virtual void let_go(Hold what, std::int64_t id) = 0;
+  // Whether this manager leads (runs upkeep, reconcile and lease expiry):
+  // takes the leadership when nobody holds it, keeps it while held. At most
+  // one manager leads at a time. Call it before each round of leader work:
+  // a manager that lost its connection finds out here.
+  virtual bool lead() = 0;
+  // The name of the manager that leads, as given to the store; empty when
+  // none does.
+  virtual std::string leader() = 0;
+};
+
 // Everything the manager keeps. Users hold a Store&; the owner picks the
 // implementation.
-class Store : public InstanceRepository, public JobRepository {
+class Store : public InstanceRepository, public JobRepository, public ManagerRegistry {
  public:
   // The newest schema this warmpool writes. An implementation refuses to open
   // a store whose schema is newer.

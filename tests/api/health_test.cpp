@@ -39,6 +39,9 @@ TEST_CASE("/health reports the engine as the scheduler saw it, without calling t
             .engine = [&]() -> std::optional<json> {
               if (!reachable) return json{{"reachable", false}, {"error", "version: engine unreachable"}};
               return json{{"reachable", true}, {"version", "20.10.24"}, {"apiVersion", "1.41"}};
+            },
+            .managers = [] {
+              return json{{"self", "a:8080/1"}, {"leading", false}, {"leader", "b:8080/2"}, {"database", "postgresql"}};
             }});
   // An engine that would hang: /health must not ask it.
   h.engine.delay("version", std::chrono::seconds(30));
@@ -51,10 +54,11 @@ TEST_CASE("/health reports the engine as the scheduler saw it, without calling t
   CHECK(status == 200);
   CHECK(body["engine"]["version"] == "20.10.24");
   CHECK(h.engine.count("version") == 0);
+  CHECK(body["managers"]["leader"] == "b:8080/2");  // several managers: who leads
 }
 
 TEST_CASE("/health asks the engine itself (at most once a second) only before the scheduler has looked") {
-  test::ApiOnFakes h({.scheduler_ok = {}, .scheduler_error = {}, .engine = [] { return std::optional<json>(); }});
+  test::ApiOnFakes h({.scheduler_ok = {}, .scheduler_error = {}, .engine = [] { return std::optional<json>(); }, .managers = {}});
   auto [status, body] = h.get();
   CHECK(status == 200);
   CHECK(body["engine"]["reachable"] == true);

@@ -66,3 +66,15 @@ TEST_CASE("token comparison is exact") {
   CHECK_FALSE(same_token("", "secret"));
   CHECK(same_token("", ""));
 }
+
+TEST_CASE("--database takes a postgresql:// URL; without it the records stay in SQLite") {
+  Config c;
+  CHECK_FALSE(c.uses_postgres());
+  c.database = "postgresql://warmpool@/warmpool?host=/run/postgresql";
+  CHECK_NOTHROW(c.validate());
+  CHECK(c.uses_postgres());
+  c.database = "/var/lib/warmpool/warmpool.db";
+  CHECK_THROWS_WITH(c.validate(), Catch::Contains("--database must be a postgresql:// URL"));
+  c.database = "postgresql://warmpool@/warmpool?host=/nonexistent";
+  CHECK_THROWS_WITH(warmpool::open_store(c), Catch::Contains("connect to PostgreSQL"));
+}

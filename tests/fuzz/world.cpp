@@ -125,9 +125,9 @@ World::World(const std::string& docs_dir)
       scheduler({.period = std::chrono::milliseconds(1000), .watch_events = false}, pool, store, engine,
                 worker, clock, host),
       open_server(open_config, pool, store, engine, lanes,
-                  {[this] { return scheduler.engine_reachable(); }, [this] { return scheduler.last_error(); }, {}}),
+                  {[this] { return scheduler.engine_reachable(); }, [this] { return scheduler.last_error(); }, {}, {}}),
       token_server(token_config, pool, store, engine, lanes,
-                   {[this] { return scheduler.engine_reachable(); }, [this] { return scheduler.last_error(); }, {}}) {
+                   {[this] { return scheduler.engine_reachable(); }, [this] { return scheduler.last_error(); }, {}, {}}) {
   compute.polls_to_finish = 2;
   add_module_routes(open_server, open_config, store, pool, lanes, runner, clock);
   add_module_routes(token_server, token_config, store, pool, lanes, runner, clock);

@@ -116,3 +116,21 @@ TEST_CASE("store faults: a stopping runner that cannot requeue its job still giv
   CHECK(f.no_allocation_held());
   CHECK(f.real.job(job.id)->state == JobState::Queued);
 }
+
+TEST_CASE("several managers: a job another manager holds is left to it, and runs here once it is gone") {
+  Fixture f;
+  const Job running = f.real.add_job(100, f.clock.now_ms());
+  REQUIRE(f.real.start_job(running.id, "on-another-manager", f.clock.now_ms()));
+  f.store.hold_elsewhere(Hold::Job, running.id);
+  f.runner->start();  // a start requeues the running jobs nobody holds: not this one
+  CHECK(f.real.job(running.id)->state == JobState::Running);
+
+  f.store.hold_elsewhere(Hold::Job, running.id + 1);  // the next job: another manager takes it first
+  const Job queued = f.runner->submit(50);
+  REQUIRE(queued.id == running.id + 1);
+  f.store.hold_elsewhere(Hold::Job, running.id, false);  // the first manager died
+  CHECK(f.final_state(running.id).state == JobState::Complete);
+  CHECK(f.real.job(queued.id)->state == JobState::Queued);
+  f.store.hold_elsewhere(Hold::Job, queued.id, false);
+  CHECK(f.final_state(queued.id).state == JobState::Complete);
+}

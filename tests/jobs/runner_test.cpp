@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "app/app.hpp"
+#include "store/sqlite_store.hpp"
 #include "support/fake_worker.hpp"
 #include "jobs/result_files.hpp"
 #include "jobs/runner.hpp"
@@ -239,7 +240,7 @@ TEST_CASE("restarts: stop() re-queues running jobs; start() re-queues jobs a kil
     REQUIRE(f.store.start_job(job.id, held.id, f.clock.now_ms()));
     f.runner->start();
     CHECK_FALSE(f.store.allocation(held.id)->current());
-    CHECK(f.store.allocation(held.id)->end_reason == "pi job 0: the manager restarted");
+    CHECK(f.store.allocation(held.id)->end_reason == "pi job 0: its manager stopped");
     f.runner->stop();
   }
   // A new runner over the same records finishes the job.

@@ -17,6 +17,7 @@
 
 #include "api/server.hpp"
 #include "app/app.hpp"
+#include "store/sqlite_store.hpp"
 #include "support/fake_engine.hpp"
 #include "support/fake_worker.hpp"
 

@@ -288,3 +288,20 @@ TEST_CASE("store faults: a failing read when resuming or recovering gives the cl
   f.resume(instance.id);
   REQUIRE(eventually([&] { return f.idle(instance.id); }));
 }
+
+TEST_CASE("several managers: instances another manager holds are neither handed out nor claimed") {
+  Fixture f;
+  const Instance a = f.warm();
+  const Instance b = f.warm();
+  f.store.hold_elsewhere(Hold::Instance, a.id);
+  f.store.hold_elsewhere(Hold::Instance, b.id);
+  const Allocation made = f.allocate();  // a third instance, made for it
+  CHECK(made.instance_id != a.id);
+  CHECK(made.instance_id != b.id);
+  CHECK_FALSE(f.pool->claim(a.id));  // nor may the scheduler drive them
+  CHECK(f.pool->claimed().empty());
+  CHECK(is_idle(f.real.instance(a.id)->state));
+
+  f.store.hold_elsewhere(Hold::Instance, a.id, false);  // let go there
+  CHECK(f.allocate().instance_id == a.id);
+}

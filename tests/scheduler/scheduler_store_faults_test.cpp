@@ -124,3 +124,34 @@ TEST_CASE("store faults: an allocation on a dead container survives a failing wr
   f.settle_pool();
   CHECK(f.real.allocations(Show::Current).empty());
 }
+
+TEST_CASE("several managers: a follower's tick checks the engine and does no leader work") {
+  Fixture f;
+  f.settle_pool();
+  const Allocation a = f.allocate(1000);
+  f.clock.advance_ms(1000);
+  f.store.follow();  // another manager leads
+  const auto report = f.scheduler->tick();
+  CHECK(report.following);
+  CHECK(f.real.allocation(a.id)->current());  // its lease is the leader's to expire
+  CHECK(f.real.instances(Show::Current).size() == 1);  // nor does it refill the pool
+  CHECK_FALSE(f.scheduler->leadership().leading());
+  f.store.follow(false);  // the leader is gone: this one takes over
+  CHECK_FALSE(f.scheduler->tick().following);
+  CHECK(f.scheduler->leadership().leading());
+  CHECK_FALSE(f.real.allocation(a.id)->current());
+}
+
+TEST_CASE("several managers: a manager that cannot ask the database who leads does not lead") {
+  Fixture f;
+  f.settle_pool();
+  const Allocation a = f.allocate(1000);
+  f.clock.advance_ms(1000);
+  f.store.fail_always(StoreOp::Lead);
+  CHECK(f.scheduler->tick().following);
+  CHECK_FALSE(f.scheduler->leadership().leading());
+  CHECK(f.real.allocation(a.id)->current());
+  f.store.clear();
+  CHECK_FALSE(f.scheduler->tick().following);
+  CHECK_FALSE(f.real.allocation(a.id)->current());
+}

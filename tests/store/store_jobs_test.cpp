@@ -8,6 +8,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include "store/sqlite_store.hpp"
+#include "support/test_database.hpp"
 
 using namespace warmpool;
 
@@ -16,7 +17,8 @@ ResultFile result(const std::string& name, std::int64_t bytes) { return {name + 
 }  // namespace
 
 TEST_CASE("job ids count up from 0; a new job is queued with nothing done") {
-  SqliteStore store(":memory:");
+  test::TestDatabase db;
+  Store& store = db.store();
   const Job first = store.add_job(1000, 5);
   CHECK(first.id == 0);
   CHECK(first.digits == 1000);
@@ -33,7 +35,8 @@ TEST_CASE("job ids count up from 0; a new job is queued with nothing done") {
 }
 
 TEST_CASE("a job runs, records progress, and completes with its result") {
-  SqliteStore store(":memory:");
+  test::TestDatabase db;
+  Store& store = db.store();
   const Job job = store.add_job(100, 1);
   CHECK_FALSE(store.set_job_progress(job.id, 0.5, 2));  // not running yet
   REQUIRE(store.start_job(job.id, "alloc-1", 3));
@@ -61,7 +64,8 @@ TEST_CASE("a job runs, records progress, and completes with its result") {
 }
 
 TEST_CASE("a lost run re-queues the job and counts an attempt; a restart does not count") {
-  SqliteStore store(":memory:");
+  test::TestDatabase db;
+  Store& store = db.store();
   const Job job = store.add_job(100, 1);
   REQUIRE(store.start_job(job.id, "a", 2));
   REQUIRE(store.requeue_job(job.id, "the worker stopped answering", 3));
@@ -83,7 +87,8 @@ TEST_CASE("a lost run re-queues the job and counts an attempt; a restart does no
 }
 
 TEST_CASE("cancel: queued or running jobs only; unknown ids are nullopt") {
-  SqliteStore store(":memory:");
+  test::TestDatabase db;
+  Store& store = db.store();
   const Job queued = store.add_job(10, 1);
   const Job running = store.add_job(10, 1);
   store.start_job(running.id, "a", 2);
@@ -97,7 +102,8 @@ TEST_CASE("cancel: queued or running jobs only; unknown ids are nullopt") {
 }
 
 TEST_CASE("lists: queued jobs oldest first, recent jobs newest first, the smallest result that covers N") {
-  SqliteStore store(":memory:");
+  test::TestDatabase db;
+  Store& store = db.store();
   for (int i = 0; i < 5; ++i) store.add_job(100 * (i + 1), i);
   store.start_job(1, "a", 9);
   auto queued = store.jobs_in_state(JobState::Queued, 3);
@@ -119,7 +125,7 @@ TEST_CASE("lists: queued jobs oldest first, recent jobs newest first, the smalle
   CHECK_FALSE(store.complete_job_with_at_least(501));
 }
 
-TEST_CASE("jobs survive a reopen; a version 1 database gains the jobs table and keeps its records") {
+TEST_CASE("jobs survive a reopen; a version 1 database gains the jobs table and keeps its records", "[sqlite]") {
   const auto path = std::filesystem::temp_directory_path() /
                     ("warmpool-jobs-store-" + std::to_string(getpid()) + ".db");
   auto remove = [&] {

@@ -6,27 +6,30 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include "store/sqlite_store.hpp"
+#include "support/test_database.hpp"
 
 using namespace warmpool;
 using S = InstanceState;
 
 TEST_CASE("store migrates a new database to the current schema, and reopens it") {
-  auto path = std::filesystem::temp_directory_path() / ("warmpool-store-" + std::to_string(getpid()) + ".db");
-  std::filesystem::remove(path);
-  {
-    SqliteStore store(path.string());
-    CHECK(store.schema_version() == Store::kSchemaVersion);
-    store.add_instance("127.0.0.1", 9000, 1);
-  }
-  SqliteStore again(path.string());
+  test::TestDatabase db;
+  CHECK(db.store().schema_version() == Store::kSchemaVersion);
+  db.store().add_instance("127.0.0.1", 9000, 1);
+  Store& again = db.reopen();
+  CHECK(again.schema_version() == Store::kSchemaVersion);
   CHECK(again.instances(Show::Current).size() == 1);
-  std::filesystem::remove(path);
-  std::filesystem::remove(path.string() + "-wal");
-  std::filesystem::remove(path.string() + "-shm");
+}
+
+TEST_CASE("a database whose schema is newer than this warmpool is refused") {
+  test::TestDatabase db;
+  db.store();
+  db.exec(db.postgres() ? "UPDATE warmpool_schema SET version = 99" : "PRAGMA user_version=99");
+  CHECK_THROWS_WITH(db.reopen(), Catch::Contains("database schema version 99 is newer"));
 }
 
 TEST_CASE("store records instance transitions and refuses illegal ones") {
-  SqliteStore store(":memory:");
+  test::TestDatabase db;
+  Store& store = db.store();
   Instance i = store.add_instance("127.0.0.1", 9000, 10);
   CHECK(i.state == S::Starting);
   CHECK(i.endpoint() == "127.0.0.1:9000");
@@ -48,7 +51,8 @@ TEST_CASE("store records instance transitions and refuses illegal ones") {
 }
 
 TEST_CASE("store keeps ports unique among live instances") {
-  SqliteStore store(":memory:");
+  test::TestDatabase db;
+  Store& store = db.store();
   auto a = store.add_instance("127.0.0.1", 9000, 1);
   CHECK_THROWS_AS(store.add_instance("127.0.0.1", 9000, 2), StoreError);
   store.transition(a.id, S::Deleting, 3);
@@ -57,7 +61,8 @@ TEST_CASE("store keeps ports unique among live instances") {
 }
 
 TEST_CASE("store allocates in one transaction, at most one current allocation per instance") {
-  SqliteStore store(":memory:");
+  test::TestDatabase db;
+  Store& store = db.store();
   auto i = store.add_instance("127.0.0.1", 9000, 1);
   store.transition(i.id, S::Ready, 2);
   auto a = store.allocate(i.id, "alloc-1", "frontend", 3, 1003);
@@ -83,22 +88,19 @@ TEST_CASE("store allocates in one transaction, at most one current allocation pe
 }
 
 TEST_CASE("the database itself refuses a second current allocation") {
-  auto path = std::filesystem::temp_directory_path() / ("warmpool-uniq-" + std::to_string(getpid()) + ".db");
-  std::filesystem::remove(path);
-  {
-    SqliteStore store(path.string());
-    auto i = store.add_instance("127.0.0.1", 9000, 1);
-    store.transition(i.id, S::Ready, 2);
-    store.allocate(i.id, "a1", "", 3, 100);
-  }
-  SQLite::Database db(path.string(), SQLite::OPEN_READWRITE);
+  test::TestDatabase db;
+  Store& store = db.store();
+  auto i = store.add_instance("127.0.0.1", 9000, 1);
+  store.transition(i.id, S::Ready, 2);
+  store.allocate(i.id, "a1", "", 3, 100);
   CHECK_THROWS(db.exec("INSERT INTO allocations(id, instance_id, endpoint, created_ms, expires_ms) "
-                       "VALUES('a2', 1, 'x', 1, 2)"));
-  std::filesystem::remove(path);
+                       "VALUES('a2', " + std::to_string(i.id) + ", 'x', 1, 2)"));
+  CHECK(store.allocations(Show::All).size() == 1);
 }
 
 TEST_CASE("store lists allocations by show and finds expired leases") {
-  SqliteStore store(":memory:");
+  test::TestDatabase db;
+  Store& store = db.store();
   for (int p = 0; p < 3; ++p) {
     auto i = store.add_instance("127.0.0.1", 9000 + p, 1);
     store.transition(i.id, S::Ready, 2);
@@ -117,7 +119,8 @@ TEST_CASE("store lists allocations by show and finds expired leases") {
 }
 
 TEST_CASE("every state change is an event, newest first, bounded per instance") {
-  SqliteStore store(":memory:");
+  test::TestDatabase db;
+  Store& store = db.store();
   const Instance a = store.add_instance("127.0.0.1", 9000, 100);
   const Instance b = store.add_instance("127.0.0.1", 9001, 101);
   store.transition(a.id, InstanceState::Ready, 200);
@@ -153,7 +156,8 @@ TEST_CASE("every state change is an event, newest first, bounded per instance") 
 }
 
 TEST_CASE("store numbers allocations 1, 2, 3 in the transaction that makes them, never reused") {
-  SqliteStore store(":memory:");
+  test::TestDatabase db;
+  Store& store = db.store();
   auto i = store.add_instance("127.0.0.1", 9000, 1);
   for (int n = 1; n <= 3; ++n) {
     store.transition(i.id, S::Ready, 2);
@@ -170,7 +174,7 @@ TEST_CASE("store numbers allocations 1, 2, 3 in the transaction that makes them,
   CHECK_FALSE(store.allocation_by_number(0));
 }
 
-TEST_CASE("the numbering migration numbers existing allocations in the order they were made") {
+TEST_CASE("the numbering migration numbers existing allocations in the order they were made", "[sqlite]") {
   auto path = std::filesystem::temp_directory_path() / ("warmpool-numbers-" + std::to_string(getpid()) + ".db");
   std::filesystem::remove(path);
   {

@@ -3,13 +3,19 @@
 // the next n calls, or every call until cleared. Nothing is forwarded for a
 // call that throws, as if the database had refused it.
 //
-// Thread-safe: the switches are atomics, flipped by the test while the code
-// under test runs on other threads.
+// It can also play other managers on the same database: hold_elsewhere()
+// makes hold() refuse, follow() makes lead() answer false.
+//
+// Thread-safe: the switches are atomics (or under a mutex), flipped by the
+// test while the code under test runs on other threads.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <climits>
+#include <mutex>
+#include <set>
+#include <utility>
 
 #include "store/store.hpp"
 
@@ -20,7 +26,7 @@ enum class StoreOp {
   Allocate, EndAllocation, Renew, Allocation, CurrentAllocationOf, Allocations,
   ExpiredAllocations, Events, AddJob, AddCompleteJob, Job, RecentJobs, JobsInState, JobCounts,
   CompleteJobWithAtLeast, StartJob, SetJobProgress, CompleteJob, RequeueJob, FailJob,
-  CancelJob, kCount
+  CancelJob, Hold, LetGo, Lead, Leader, kCount
 };
 
 inline const char* to_string(StoreOp op) {
@@ -29,7 +35,8 @@ inline const char* to_string(StoreOp op) {
       "instances", "allocate", "end_allocation", "renew", "allocation", "current_allocation_of",
       "allocations", "expired_allocations", "events", "add_job", "add_complete_job", "job", "recent_jobs",
       "jobs_in_state", "job_counts", "complete_job_with_at_least", "start_job",
-      "set_job_progress", "complete_job", "requeue_job", "fail_job", "cancel_job"};
+      "set_job_progress", "complete_job", "requeue_job", "fail_job", "cancel_job",
+      "hold", "let_go", "lead", "leader"};
   static_assert(std::size(kNames) == static_cast<std::size_t>(StoreOp::kCount));
   return kNames[static_cast<int>(op)];
 }
@@ -57,6 +64,35 @@ class FaultyStore final : public Store {
   void check_writable() override {
     trip(StoreOp::CheckWritable);
     real_.check_writable();
+  }
+
+  bool hold(Hold what, std::int64_t id) override {
+    trip(StoreOp::Hold);
+    {
+      std::lock_guard lock(held_mu_);
+      if (held_elsewhere_.count({what, id})) return false;
+    }
+    return real_.hold(what, id);
+  }
+  // hold() answers false for it, as when another manager holds it.
+  void hold_elsewhere(Hold what, std::int64_t id, bool yes = true) {
+    std::lock_guard lock(held_mu_);
+    if (yes) held_elsewhere_.insert({what, id});
+    else held_elsewhere_.erase({what, id});
+  }
+  void let_go(Hold what, std::int64_t id) override {
+    trip(StoreOp::LetGo);
+    real_.let_go(what, id);
+  }
+  bool lead() override {
+    trip(StoreOp::Lead);
+    return !following_ && real_.lead();
+  }
+  // lead() answers false, as when another manager on the database leads.
+  void follow(bool yes = true) { following_ = yes; }
+  std::string leader() override {
+    trip(StoreOp::Leader);
+    return real_.leader();
   }
 
   Instance add_instance(const std::string& host, int port, std::int64_t now_ms) override {
@@ -201,6 +237,9 @@ class FaultyStore final : public Store {
   }
 
   Store& real_;
+  std::atomic<bool> following_{false};
+  std::mutex held_mu_;
+  std::set<std::pair<Hold, std::int64_t>> held_elsewhere_;  // GUARDED_BY(held_mu_)
   std::array<std::atomic<int>, static_cast<std::size_t>(StoreOp::kCount)> remaining_{};
 };
 

@@ -1,0 +1,161 @@
+// One PostgreSQL connection (libpq) and the one way the store talks to it:
+// run a query with its arguments as text parameters and read the rows back.
+// Internal to store_pg/.
+//
+// Thread-safe through locked()/transaction(), which serialise on one mutex;
+// exec/one/all/script REQUIRE being called inside one of them. A connection
+// found broken is re-opened at the start of the next locked() call.
+// Errors: PgError inside; they leave locked()/transaction() as
+// StoreError("what: server message"); a StoreError thrown inside passes as is.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/store.hpp"
+
+struct pg_conn;
+struct pg_result;
+
+namespace warmpool {
+
+// A failed statement: the server's message and its SQLSTATE ("23505"...).
+class PgError : public std::runtime_error {
+ public:
+  PgError(const std::string& message, std::string sqlstate)
+      : std::runtime_error(message), sqlstate_(std::move(sqlstate)) {}
+  const std::string& sqlstate() const { return sqlstate_; }
+
+ private:
+  std::string sqlstate_;
+};
+
+// One row of a result, read by column index. Text format: numbers are parsed.
+class PgRow {
+ public:
+  PgRow(pg_result* result, int row) : result_(result), row_(row) {}
+  bool null(int column) const;
+  std::string text(int column) const;
+  std::int64_t int64(int column) const;
+  double real(int column) const;
+  std::optional<std::int64_t> optional_int(int column) const;
+
+ private:
+  pg_result* result_;
+  int row_;
+};
+
+// A parameter: text, or NULL.
+using PgParam = std::optional<std::string>;
+
+inline PgParam pg_param(const std::string& v) { return v; }
+inline PgParam pg_param(const char* v) { return std::string(v); }
+inline PgParam pg_param(std::int64_t v) { return std::to_string(v); }
+inline PgParam pg_param(int v) { return std::to_string(v); }
+inline PgParam pg_param(bool v) { return std::string(v ? "true" : "false"); }
+PgParam pg_param(double v);
+template <typename T>
+PgParam pg_param(const std::optional<T>& v) {
+  return v ? pg_param(*v) : std::nullopt;
+}
+
+class PgConn {
+ public:
+  // Connects with `conninfo` (a postgresql:// URL or key=value pairs), as
+  // application_name `name` when given (other sessions see it). Throws
+  // StoreError("connect to PostgreSQL: ...").
+  explicit PgConn(std::string conninfo, std::string name = {});
+  ~PgConn();
+  PgConn(const PgConn&) = delete;
+  PgConn& operator=(const PgConn&) = delete;
+
+  template <typename F>
+  auto locked(const char* what, F&& body) {
+    std::lock_guard lock(mu_);
+    try {
+      ensure_connected();
+      return body();
+    } catch (const StoreError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw StoreError(std::string(what) + ": " + e.what());
+    }
+  }
+
+  // locked(), with body() in one transaction; rolled back if it throws.
+  template <typename F>
+  auto transaction(const char* what, F&& body) {
+    return locked(what, [&] {
+      script("BEGIN");
+      try {
+        auto result = body();
+        script("COMMIT");
+        return result;
+      } catch (...) {
+        rollback();
+        throw;
+      }
+    });
+  }
+
+  // REQUIRES: inside locked(). Runs `sql` with `args` as $1, $2, ...;
+  // returns the number of rows changed.
+  template <typename... A>
+  int exec(const std::string& sql, const A&... args) {
+    return changed(run(sql, {pg_param(args)...}));
+  }
+
+  // REQUIRES: inside locked(). The first row, read by `read`; nullopt if none.
+  template <typename T, typename... A>
+  std::optional<T> one(const std::string& sql, T (*read)(const PgRow&), const A&... args) {
+    auto rows = all(sql, read, args...);
+    if (rows.empty()) return std::nullopt;
+    return std::move(rows.front());
+  }
+
+  // REQUIRES: inside locked(). Every row, read by `read`.
+  template <typename T, typename... A>
+  std::vector<T> all(const std::string& sql, T (*read)(const PgRow&), const A&... args) {
+    Result r(run(sql, {pg_param(args)...}));
+    std::vector<T> out;
+    for (int i = 0, n = rows(r.get()); i < n; ++i) out.push_back(read(PgRow(r.get(), i)));
+    return out;
+  }
+
+  // REQUIRES: inside locked(). Runs statements without parameters, unprepared.
+  void script(const std::string& sql);
+
+ private:
+  // Owns a pg_result.
+  class Result {
+   public:
+    explicit Result(pg_result* r) : r_(r) {}
+    ~Result();
+    Result(const Result&) = delete;
+    Result& operator=(const Result&) = delete;
+    pg_result* get() const { return r_; }
+
+   private:
+    pg_result* r_;
+  };
+
+  // REQUIRES: mu_ held. Prepares sql once per connection, runs it; the
+  // result is the caller's to free. Throws PgError.
+  pg_result* run(const std::string& sql, const std::vector<PgParam>& params);
+  static int changed(pg_result* r);  // frees r
+  static int rows(pg_result* r);
+  void ensure_connected();  // REQUIRES: mu_ held
+  void rollback() noexcept;  // REQUIRES: mu_ held
+
+  const std::string conninfo_;
+  const std::string name_;
+  std::mutex mu_;
+  pg_conn* conn_ = nullptr;                         // GUARDED_BY(mu_)
+  std::map<std::string, std::string> prepared_;     // GUARDED_BY(mu_): sql -> statement name
+};
+
+}  // namespace warmpool

@@ -1,0 +1,276 @@
+// PgStore: instances and allocations. Every change reads the rows it changes
+// FOR UPDATE, so a second manager's change of the same instance or
+// allocation waits for this one and then sees its result.
+#include <string>
+
+#include "store_pg/pg_conn.hpp"
+#include "store_pg/pg_store.hpp"
+
+namespace warmpool {
+
+namespace {
+
+const std::string kSelectInstance =
+    "SELECT id, container_id, host, port, state, created_ms, updated_ms, deleted_ms, failures, "
+    "restarts, last_error FROM instances";
+const std::string kAllocationColumns =
+    "id, instance_id, endpoint, client, created_ms, expires_ms, deleted_ms, end_reason, number";
+const std::string kSelectAllocation = "SELECT " + kAllocationColumns + " FROM allocations";
+
+Instance read_instance(const PgRow& r) {
+  Instance i;
+  i.id = r.int64(0);
+  i.container_id = r.text(1);
+  i.host = r.text(2);
+  i.port = static_cast<int>(r.int64(3));
+  i.state = instance_state_from(r.text(4)).value_or(InstanceState::Error);
+  i.created_ms = r.int64(5);
+  i.updated_ms = r.int64(6);
+  i.deleted_ms = r.optional_int(7);
+  i.failures = static_cast<int>(r.int64(8));
+  i.restarts = static_cast<int>(r.int64(9));
+  i.last_error = r.text(10);
+  return i;
+}
+
+Allocation read_allocation(const PgRow& r) {
+  Allocation a;
+  a.id = r.text(0);
+  a.instance_id = r.int64(1);
+  a.endpoint = r.text(2);
+  a.client = r.text(3);
+  a.created_ms = r.int64(4);
+  a.expires_ms = r.int64(5);
+  a.deleted_ms = r.optional_int(6);
+  a.end_reason = r.text(7);
+  a.number = r.int64(8);
+  return a;
+}
+
+InstanceEvent read_event(const PgRow& r) {
+  InstanceEvent e;
+  e.id = r.int64(0);
+  e.instance_id = r.int64(1);
+  e.at_ms = r.int64(2);
+  if (!r.null(3)) e.from = instance_state_from(r.text(3));
+  e.to = instance_state_from(r.text(4)).value_or(InstanceState::Error);
+  e.detail = r.text(5);
+  return e;
+}
+
+std::int64_t read_id(const PgRow& r) { return r.int64(0); }
+
+// The states the state machine allows `to` from, as a PostgreSQL text array.
+std::string states_before(InstanceState to) {
+  std::string out;
+  for (int k = 0; k <= static_cast<int>(InstanceState::Deleted); ++k) {
+    const auto from = static_cast<InstanceState>(k);
+    if (can_transition(from, to)) out += (out.empty() ? "" : ",") + std::string(to_string(from));
+  }
+  return "{" + out + "}";
+}
+
+// A state change in one round trip (the hot path's largest cost was round
+// trips): lock the row, check the move, apply it, record the event, trim the
+// old events. The trim cannot see the new event, hence OFFSET kept - 1.
+// $1 to, $2 now, $3 healthy, $4 error, $5 id, $6 states allowed before,
+// $7 events kept per instance - 1, $8 events kept.
+const std::string kTransition =
+    "WITH old AS (SELECT id, state FROM instances WHERE id=$5::bigint FOR UPDATE), "
+    "moved AS (UPDATE instances i SET state=$1::text, updated_ms=$2::bigint, "
+    "deleted_ms = CASE WHEN $1::text='deleted' THEN $2::bigint ELSE i.deleted_ms END, "
+    "failures = CASE WHEN $3::boolean THEN 0 WHEN $4::text<>'' THEN i.failures+1 ELSE i.failures END, "
+    "restarts = CASE WHEN $1::text='allocated' THEN 0 ELSE i.restarts END, "
+    "last_error = CASE WHEN $4::text<>'' THEN $4::text ELSE i.last_error END "
+    "FROM old WHERE i.id=old.id AND old.state = ANY($6::text[]) "
+    "RETURNING i.id, i.container_id, i.host, i.port, i.state, i.created_ms, i.updated_ms, i.deleted_ms, "
+    "i.failures, i.restarts, i.last_error, old.state AS was), "
+    "event AS (INSERT INTO instance_events(instance_id, at_ms, from_state, to_state, detail) "
+    "SELECT id, $2::bigint, was, $1::text, $4::text FROM moved RETURNING id), "
+    "trimmed AS (DELETE FROM instance_events e WHERE EXISTS (SELECT 1 FROM event) AND "
+    "((e.instance_id=$5::bigint AND e.id <= (SELECT id FROM instance_events WHERE instance_id=$5::bigint "
+    "ORDER BY id DESC LIMIT 1 OFFSET $7::bigint)) OR e.id <= (SELECT id FROM event) - $8::bigint)) "
+    "SELECT * FROM moved";
+
+std::string where_show(Show show, const std::string& current, const std::string& finished) {
+  if (show == Show::Current) return " WHERE " + current;
+  if (show == Show::Finished) return " WHERE " + finished;
+  return "";
+}
+
+}  // namespace
+
+Instance PgStore::add_instance(const std::string& host, int port, std::int64_t now_ms) {
+  return db_->transaction("add instance", [&] {
+    const auto id = db_->one("INSERT INTO instances(host, port, state, created_ms, updated_ms) "
+                             "VALUES($1::text, $2::integer, 'starting', $3::bigint, $3::bigint) RETURNING id",
+                             read_id, host, port, now_ms);
+    record_event_locked(*id, std::nullopt, InstanceState::Starting, now_ms, {});
+    return *instance_locked(*id);
+  });
+}
+
+void PgStore::set_container(std::int64_t id, const std::string& container_id, std::int64_t now_ms) {
+  db_->locked("set container", [&] {
+    if (db_->exec("UPDATE instances SET container_id=$1::text, updated_ms=$2::bigint WHERE id=$3::bigint",
+                  container_id, now_ms, id) != 1)
+      throw StoreError("set container: no instance " + std::to_string(id));
+    return 0;
+  });
+}
+
+Instance PgStore::transition_locked(std::int64_t id, InstanceState to, std::int64_t now_ms,
+                                    const std::string& error) {
+  const bool healthy = to == InstanceState::Ready || to == InstanceState::Paused ||
+                       to == InstanceState::Allocated;
+  auto moved = db_->one(kTransition, read_instance, std::string(to_string(to)), now_ms, healthy, error, id,
+                        states_before(to), std::int64_t{kEventsPerInstance - 1}, std::int64_t{kEventsKept});
+  if (moved) return *moved;
+  auto current = instance_locked(id);
+  if (!current) throw StoreError("no instance " + std::to_string(id));
+  throw StaleState("instance " + std::to_string(id) + ": cannot go from " + to_string(current->state) +
+                   " to " + to_string(to));
+}
+
+void PgStore::record_event_locked(std::int64_t instance_id, std::optional<InstanceState> from,
+                                  InstanceState to, std::int64_t now_ms, const std::string& detail) {
+  const std::optional<std::string> from_name =
+      from ? std::optional<std::string>(to_string(*from)) : std::nullopt;
+  const auto id = db_->one("INSERT INTO instance_events(instance_id, at_ms, from_state, to_state, detail) "
+                           "VALUES($1::bigint, $2::bigint, $3::text, $4::text, $5::text) RETURNING id",
+                           read_id, instance_id, now_ms, from_name, std::string(to_string(to)), detail);
+  // Bounded: the instance's oldest beyond its share, and the oldest overall.
+  db_->exec("DELETE FROM instance_events WHERE instance_id=$1::bigint AND id <= (SELECT id FROM "
+            "instance_events WHERE instance_id=$1::bigint ORDER BY id DESC LIMIT 1 OFFSET $2::bigint)",
+            instance_id, kEventsPerInstance);
+  db_->exec("DELETE FROM instance_events WHERE id <= $1::bigint", *id - kEventsKept);
+}
+
+std::vector<InstanceEvent> PgStore::events(std::optional<std::int64_t> instance_id, std::size_t limit) {
+  const std::string columns =
+      "SELECT id, instance_id, at_ms, from_state, to_state, detail FROM instance_events";
+  const auto n = static_cast<std::int64_t>(limit);
+  return db_->locked("list events", [&] {
+    if (instance_id)
+      return db_->all(columns + " WHERE instance_id=$1::bigint ORDER BY id DESC LIMIT $2::bigint",
+                      read_event, *instance_id, n);
+    return db_->all(columns + " ORDER BY id DESC LIMIT $1::bigint", read_event, n);
+  });
+}
+
+Instance PgStore::transition(std::int64_t id, InstanceState to, std::int64_t now_ms,
+                             const std::string& error) {
+  return db_->transaction("instance transition", [&] { return transition_locked(id, to, now_ms, error); });
+}
+
+Instance PgStore::restart(std::int64_t id, std::int64_t now_ms) {
+  return db_->transaction("restart instance", [&] {
+    transition_locked(id, InstanceState::Starting, now_ms, {});
+    db_->exec("UPDATE instances SET restarts=restarts+1 WHERE id=$1::bigint", id);
+    return *instance_locked(id);
+  });
+}
+
+std::optional<Instance> PgStore::instance_locked(std::int64_t id) {
+  return db_->one(kSelectInstance + " WHERE id=$1::bigint", read_instance, id);
+}
+
+std::optional<Instance> PgStore::instance_for_update(std::int64_t id) {
+  return db_->one(kSelectInstance + " WHERE id=$1::bigint FOR UPDATE", read_instance, id);
+}
+
+std::optional<Instance> PgStore::instance(std::int64_t id) {
+  return db_->locked("read instance", [&] { return instance_locked(id); });
+}
+
+std::vector<Instance> PgStore::instances(Show show) {
+  return db_->locked("list instances", [&] {
+    return db_->all(kSelectInstance + where_show(show, "state <> 'deleted'", "state = 'deleted'") +
+                        " ORDER BY id",
+                    read_instance);
+  });
+}
+
+Allocation PgStore::allocate(std::int64_t instance_id, const std::string& allocation_id,
+                             const std::string& client, std::int64_t now_ms, std::int64_t expires_ms) {
+  return db_->transaction("allocate", [&] {
+    // The instance row is locked first: of two managers allocating it at
+    // once, the second waits, then finds it allocated (StaleState).
+    Instance instance = transition_locked(instance_id, InstanceState::Allocated, now_ms, {});
+    return *db_->one("INSERT INTO allocations(id, instance_id, endpoint, client, created_ms, expires_ms) "
+                     "VALUES($1::text, $2::bigint, $3::text, $4::text, $5::bigint, $6::bigint) RETURNING " +
+                         kAllocationColumns,
+                     read_allocation, allocation_id, instance_id, instance.endpoint(), client, now_ms,
+                     expires_ms);
+  });
+}
+
+std::optional<Allocation> PgStore::end_allocation(const std::string& id, const std::string& reason,
+                                                  std::int64_t now_ms, bool* ended_now) {
+  if (ended_now) *ended_now = false;
+  bool ended = false;
+  auto result = db_->transaction("end allocation", [&]() -> std::optional<Allocation> {
+    auto current = allocation_for_update(id);
+    if (!current || !current->current()) return current;
+    db_->exec("UPDATE allocations SET deleted_ms=$1::bigint, end_reason=$2::text WHERE id=$3::text",
+              now_ms, reason, id);
+    auto instance = instance_for_update(current->instance_id);
+    if (instance && instance->state == InstanceState::Allocated)
+      transition_locked(instance->id, InstanceState::Resetting, now_ms, {});
+    ended = true;
+    return allocation_locked(id);
+  });
+  if (ended_now) *ended_now = ended;
+  return result;
+}
+
+std::optional<Allocation> PgStore::renew(const std::string& id, std::int64_t expires_ms) {
+  return db_->locked("renew allocation", [&] {
+    db_->exec("UPDATE allocations SET expires_ms=$1::bigint WHERE id=$2::text AND deleted_ms IS NULL",
+              expires_ms, id);
+    return allocation_locked(id);
+  });
+}
+
+std::optional<Allocation> PgStore::allocation_locked(const std::string& id) {
+  return db_->one(kSelectAllocation + " WHERE id=$1::text", read_allocation, id);
+}
+
+std::optional<Allocation> PgStore::allocation_for_update(const std::string& id) {
+  return db_->one(kSelectAllocation + " WHERE id=$1::text FOR UPDATE", read_allocation, id);
+}
+
+std::optional<Allocation> PgStore::allocation(const std::string& id) {
+  return db_->locked("read allocation", [&] { return allocation_locked(id); });
+}
+
+std::optional<Allocation> PgStore::allocation_by_number(std::int64_t number) {
+  return db_->locked("read allocation", [&] {
+    return db_->one(kSelectAllocation + " WHERE number=$1::bigint", read_allocation, number);
+  });
+}
+
+std::optional<Allocation> PgStore::current_allocation_of(std::int64_t instance_id) {
+  return db_->locked("read allocation", [&] {
+    return db_->one(kSelectAllocation + " WHERE instance_id=$1::bigint AND deleted_ms IS NULL",
+                    read_allocation, instance_id);
+  });
+}
+
+std::vector<Allocation> PgStore::allocations(Show show) {
+  return db_->locked("list allocations", [&] {
+    return db_->all(kSelectAllocation +
+                        where_show(show, "deleted_ms IS NULL", "deleted_ms IS NOT NULL") +
+                        " ORDER BY created_ms, id",
+                    read_allocation);
+  });
+}
+
+std::vector<Allocation> PgStore::expired_allocations(std::int64_t now_ms) {
+  return db_->locked("list expired allocations", [&] {
+    return db_->all(kSelectAllocation + " WHERE deleted_ms IS NULL AND expires_ms <= $1::bigint",
+                    read_allocation, now_ms);
+  });
+}
+
+}  // namespace warmpool

@@ -1,0 +1,66 @@
+// PgStore: holds and leadership through PostgreSQL's session advisory locks.
+// The server releases a session's locks when its connection ends, so a
+// manager that dies (or loses the database) lets go of everything at once,
+// and another manager can take over at its next try.
+#include <string>
+
+#include "store_pg/pg_conn.hpp"
+#include "store_pg/pg_store.hpp"
+
+namespace warmpool {
+
+namespace {
+
+// One bigint key per lock: the kind in the top 16 bits, the id below. Apart
+// from the migration lock's key ("warm..." in the top bits).
+constexpr std::int64_t kLeaderKind = 3;
+
+std::int64_t key(std::int64_t kind, std::int64_t id) {
+  return (kind << 48) | (id & ((std::int64_t{1} << 48) - 1));
+}
+
+bool read_bool(const PgRow& r) { return r.text(0) == "t"; }
+std::string read_text(const PgRow& r) { return r.text(0); }
+
+// pg_locks shows a bigint advisory key as classid (high half), objid (low
+// half), objsubid 1, in the current database.
+const std::string kLockRow =
+    "FROM pg_locks l WHERE l.locktype='advisory' AND l.granted AND l.objsubid=1 "
+    "AND l.classid=($1::bigint >> 32)::oid AND l.objid=($1::bigint & 4294967295)::oid "
+    "AND l.database=(SELECT oid FROM pg_database WHERE datname=current_database())";
+
+}  // namespace
+
+bool PgStore::hold(Hold what, std::int64_t id) {
+  return db_->locked("hold", [&] {
+    return *db_->one("SELECT pg_try_advisory_lock($1::bigint)", read_bool,
+                     key(static_cast<std::int64_t>(what), id));
+  });
+}
+
+void PgStore::let_go(Hold what, std::int64_t id) {
+  db_->locked("let go", [&] {
+    db_->one("SELECT pg_advisory_unlock($1::bigint)", read_bool, key(static_cast<std::int64_t>(what), id));
+    return 0;
+  });
+}
+
+bool PgStore::lead() {
+  // Held already (counted once), else try: one round trip either way.
+  return db_->locked("lead", [&] {
+    return *db_->one("SELECT CASE WHEN EXISTS(SELECT 1 " + kLockRow +
+                         " AND l.pid=pg_backend_pid()) THEN true ELSE pg_try_advisory_lock($1::bigint) END",
+                     read_bool, key(kLeaderKind, 0));
+  });
+}
+
+std::string PgStore::leader() {
+  return db_->locked("read leader", [&] {
+    return db_->one("SELECT a.application_name FROM pg_stat_activity a WHERE a.pid IN (SELECT l.pid " +
+                        kLockRow + ")",
+                    read_text, key(kLeaderKind, 0))
+        .value_or("");
+  });
+}
+
+}  // namespace warmpool

@@ -1,0 +1,100 @@
+// The Store in PostgreSQL, shared by several managers: the same records and
+// schema versions as SqliteStore, with the rules that must hold across
+// managers enforced by the database (row locks on every state change, unique
+// indexes, sequences for numbers and job ids).
+//
+// Thread-safe: one connection, serialised by an internal mutex; a broken
+// connection is re-opened by the next call.
+// Errors: StoreError with "operation: server message".
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "store/store.hpp"
+
+namespace warmpool {
+
+class PgConn;
+
+class PgStore final : public Store {
+ public:
+  // Connects with `url` (postgresql://... or libpq's key=value pairs) and
+  // migrates the database to the newest schema, under an advisory lock so
+  // that managers starting at once migrate it once. Throws StoreError when
+  // the server does not answer, and when the schema is newer than
+  // kSchemaVersion.
+  // `name` is this manager's name, as leader() shows it to the others.
+  explicit PgStore(const std::string& url, const std::string& name = {});
+  ~PgStore() override;
+  PgStore(const PgStore&) = delete;
+  PgStore& operator=(const PgStore&) = delete;
+
+  int schema_version() override;
+  void check_writable() override;
+
+  // ManagerRegistry (pg_managers.cpp): PostgreSQL's advisory locks, held by
+  // this store's session, so a manager that dies lets go of everything.
+  bool hold(Hold what, std::int64_t id) override;
+  void let_go(Hold what, std::int64_t id) override;
+  bool lead() override;
+  std::string leader() override;
+
+  // InstanceRepository (pg_instances.cpp)
+  Instance add_instance(const std::string& host, int port, std::int64_t now_ms) override;
+  void set_container(std::int64_t id, const std::string& container_id,
+                     std::int64_t now_ms) override;
+  Instance transition(std::int64_t id, InstanceState to, std::int64_t now_ms,
+                      const std::string& error = {}) override;
+  Instance restart(std::int64_t id, std::int64_t now_ms) override;
+  std::optional<Instance> instance(std::int64_t id) override;
+  std::vector<Instance> instances(Show show) override;
+  Allocation allocate(std::int64_t instance_id, const std::string& allocation_id,
+                      const std::string& client, std::int64_t now_ms,
+                      std::int64_t expires_ms) override;
+  std::optional<Allocation> end_allocation(const std::string& id, const std::string& reason,
+                                           std::int64_t now_ms,
+                                           bool* ended_now = nullptr) override;
+  std::optional<Allocation> renew(const std::string& id, std::int64_t expires_ms) override;
+  std::optional<Allocation> allocation(const std::string& id) override;
+  std::optional<Allocation> allocation_by_number(std::int64_t number) override;
+  std::optional<Allocation> current_allocation_of(std::int64_t instance_id) override;
+  std::vector<Allocation> allocations(Show show) override;
+  std::vector<Allocation> expired_allocations(std::int64_t now_ms) override;
+  std::vector<InstanceEvent> events(std::optional<std::int64_t> instance_id,
+                                    std::size_t limit) override;
+
+  // JobRepository (pg_jobs.cpp)
+  Job add_job(std::int64_t digits, std::int64_t now_ms) override;
+  Job add_complete_job(std::int64_t digits, const ResultFile& result, std::int64_t source_job,
+                       std::int64_t now_ms) override;
+  std::optional<Job> job(std::int64_t id) override;
+  std::vector<Job> recent_jobs(std::size_t limit) override;
+  std::vector<Job> jobs_in_state(JobState state, std::size_t limit) override;
+  std::map<JobState, std::int64_t> job_counts() override;
+  std::optional<Job> complete_job_with_at_least(std::int64_t digits) override;
+  bool start_job(std::int64_t id, const std::string& allocation_id, std::int64_t now_ms) override;
+  bool set_job_progress(std::int64_t id, double progress, std::int64_t now_ms) override;
+  bool complete_job(std::int64_t id, const ResultFile& result, std::int64_t now_ms,
+                    std::optional<std::int64_t> source_job = std::nullopt) override;
+  bool requeue_job(std::int64_t id, const std::string& reason, std::int64_t now_ms) override;
+  bool fail_job(std::int64_t id, const std::string& reason, std::int64_t now_ms) override;
+  std::optional<Job> cancel_job(std::int64_t id, std::int64_t now_ms) override;
+
+ private:
+  // REQUIRES: inside db_->transaction() for the *_for_update ones, else db_->locked().
+  std::optional<Instance> instance_locked(std::int64_t id);
+  std::optional<Instance> instance_for_update(std::int64_t id);
+  void record_event_locked(std::int64_t instance_id, std::optional<InstanceState> from,
+                           InstanceState to, std::int64_t now_ms, const std::string& detail);
+  Instance transition_locked(std::int64_t id, InstanceState to, std::int64_t now_ms,
+                             const std::string& error);
+  std::optional<Allocation> allocation_locked(const std::string& id);
+  std::optional<Allocation> allocation_for_update(const std::string& id);
+  std::optional<Job> job_locked(std::int64_t id);
+  void migrate();
+
+  std::unique_ptr<PgConn> db_;
+};
+
+}  // namespace warmpool
