@@ -37,6 +37,9 @@ PoolSettings pool_settings(const Config& c) {
   s.policy.max_idle = c.max_idle;
   s.policy.keep_running = c.keep_running;
   s.policy.idle_shrink_ms = static_cast<std::int64_t>(c.idle_shrink_s) * 1000;
+  s.policy.adaptive = c.pool_policy == "adaptive";
+  s.policy.pause_grace_ms = c.pause_grace_ms;
+  s.demand.peak_half_life_ms = static_cast<std::int64_t>(c.burst_half_life_s) * 1000;
   s.capacity.instance_memory_bytes = c.instance_memory_mb << 20;
   s.capacity.memory_budget_bytes = c.memory_budget_mb << 20;
   s.capacity.instance_cpus = c.instance_cpus;

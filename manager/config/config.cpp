@@ -44,10 +44,10 @@ void add_serve_options(CLI::App& app, Config& c) {
   opt(app, "--port-first", c.port_first, "First port of the workers' port range")->group("Pool")->check(CLI::Range(1, 65535));
   opt(app, "--port-last", c.port_last, "Last port of the workers' port range")->group("Pool")->check(CLI::Range(1, 65535));
   opt(app, "--max-instances", c.max_instances, "Most instances alive at once")->group("Pool")->check(CLI::Range(1, 10000));
-  opt(app, "--min-idle", c.min_idle, "Idle instances kept warm")->group("Pool")->check(CLI::Range(0, 10000));
-  opt(app, "--max-idle", c.max_idle, "Idle instances beyond this are removed")->group("Pool")->check(CLI::Range(0, 10000));
-  opt(app, "--keep-running", c.keep_running, "Idle instances kept running; the rest are paused")->group("Pool")->check(CLI::Range(0, 10000));
-  opt(app, "--idle-shrink-s", c.idle_shrink_s, "Idle instances above --min-idle are removed after this long")->group("Pool");
+  opt(app, "--min-idle", c.min_idle, "Idle instances kept warm (with --pool-policy adaptive: the floor of the demand's target; 0 lets the pool scale to zero)")->group("Pool")->check(CLI::Range(0, 10000));
+  opt(app, "--max-idle", c.max_idle, "Idle instances beyond this are removed (adaptive: the ceiling of the demand's target)")->group("Pool")->check(CLI::Range(0, 10000));
+  opt(app, "--keep-running", c.keep_running, "Idle instances kept running; the rest are paused (adaptive: the floor; the running count follows the short-term arrival rate)")->group("Pool")->check(CLI::Range(0, 10000));
+  opt(app, "--idle-shrink-s", c.idle_shrink_s, "Idle instances above --min-idle (adaptive: above the demand's target) are removed after this long unused; adaptive: nothing arriving this long lets the target fall to the floor")->group("Pool");
   opt(app, "--instance-memory-mb", c.instance_memory_mb, "Memory limit per instance")->group("Pool")->check(CLI::Range(16, 1 << 20));
   opt(app, "--instance-cpus", c.instance_cpus, "CPU limit per instance")->group("Pool")->check(CLI::Range(0.01, 1024.0));
   opt(app, "--instance-pids", c.instance_pids, "Process limit per instance")->group("Pool")->check(CLI::Range(8, 1 << 20));
@@ -61,6 +61,13 @@ void add_serve_options(CLI::App& app, Config& c) {
   opt(app, "--ready-timeout-ms", c.ready_timeout_ms, "How long a new instance may take to answer its first ping")->group("Pool");
   opt(app, "--lease-s", c.lease_s, "Default allocation lease")->group("Pool")->check(CLI::Range(1, 31'536'000));
   opt(app, "--max-lease-s", c.max_lease_s, "Longest lease a client may ask for")->group("Pool")->check(CLI::Range(1, 31'536'000));
+
+  opt(app, "--pool-policy", c.pool_policy, "adaptive: the idle target follows demand (arrival rates and remembered bursts) between --min-idle and --max-idle, the running count follows the short-term rate above --keep-running; fixed: --min-idle idle, --keep-running of them running")
+      ->group("Demand")->check(CLI::IsMember({"adaptive", "fixed"}));
+  opt(app, "--pause-grace-ms", c.pause_grace_ms, "A released instance stays running this long before upkeep may pause it (0: paused on release beyond --keep-running)")
+      ->group("Demand")->check(CLI::Range(0, 3'600'000));
+  opt(app, "--burst-half-life-s", c.burst_half_life_s, "Half-life of a remembered burst: how long a burst that came before is expected again")
+      ->group("Demand")->check(CLI::Range(1, 30 * 86'400));
 
   opt(app, "--high-threads", c.high_threads, "Threads of the high lane (allocation, release)")->group("Queues")->check(CLI::Range(1, 256));
   opt(app, "--normal-threads", c.normal_threads, "Threads of the normal lane (create, delete, monitor, jobs)")->group("Queues")->check(CLI::Range(1, 256));
@@ -83,6 +90,10 @@ void add_serve_options(CLI::App& app, Config& c) {
 void Config::validate() const {
   if (port_first > port_last) throw std::invalid_argument("--port-first must not be above --port-last");
   if (min_idle > max_idle) throw std::invalid_argument("--min-idle must not be above --max-idle");
+  if (min_idle > max_instances) throw std::invalid_argument("--min-idle must not be above --max-instances");
+  if (keep_running > max_instances) throw std::invalid_argument("--keep-running must not be above --max-instances");
+  if (pause_grace_ms < 0) throw std::invalid_argument("--pause-grace-ms must not be negative");
+  if (idle_shrink_s <= 0) throw std::invalid_argument("--idle-shrink-s must be positive");
   if (lease_s > max_lease_s) throw std::invalid_argument("--lease-s must not be above --max-lease-s");
   const bool loopback = listen_host == "127.0.0.1" || listen_host == "::1" ||
                         listen_host == "localhost" || listen_host.rfind("127.", 0) == 0;

@@ -58,6 +58,11 @@ struct Config {
   int lease_s = 300;
   int max_lease_s = 86400;
 
+  // Demand (the pool's shape between --min-idle and --max-idle)
+  std::string pool_policy = "adaptive";  // or "fixed": min_idle idle, keep_running of them running
+  int pause_grace_ms = 2000;        // a released instance stays running this long before it may be paused
+  int burst_half_life_s = 7200;     // how slowly a remembered burst is forgotten
+
   // Queues and deadlines
   int high_threads = 4;
   int normal_threads = 2;

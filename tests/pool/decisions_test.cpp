@@ -17,13 +17,14 @@ Instance inst(std::int64_t id, S state, std::int64_t updated = 1000, int port = 
 }
 }  // namespace
 
-TEST_CASE("pick_idle prefers running-idle, then paused, oldest first, skipping claimed") {
-  std::vector<Instance> pool = {inst(1, S::Paused, 10), inst(2, S::Ready, 30), inst(3, S::Ready, 20),
-                                inst(4, S::Allocated, 1)};
+TEST_CASE("pick_idle prefers running-idle, then paused, most recently idle first, skipping claimed") {
+  std::vector<Instance> pool = {inst(1, S::Paused, 10), inst(2, S::Ready, 20), inst(3, S::Ready, 30),
+                                inst(5, S::Paused, 40), inst(4, S::Allocated, 1)};
   CHECK(pick_idle(pool, {}) == 3);
   CHECK(pick_idle(pool, {3}) == 2);
-  CHECK(pick_idle(pool, {2, 3}) == 1);
-  CHECK_FALSE(pick_idle(pool, {1, 2, 3}));
+  CHECK(pick_idle(pool, {2, 3}) == 5);
+  CHECK(pick_idle(pool, {2, 3, 5}) == 1);
+  CHECK_FALSE(pick_idle(pool, {1, 2, 3, 5}));
   CHECK_FALSE(pick_idle({inst(1, S::Starting), inst(2, S::Error), inst(3, S::Resetting)}, {}));
 }
 
@@ -94,6 +95,17 @@ TEST_CASE("plan_upkeep pauses extra running-idle and unpauses to keep_running") 
   // claimed instances are left alone
   plan = plan_upkeep({inst(1, S::Paused, 10)}, {1}, policy, {}, {}, 100);
   CHECK(plan.unpause.empty());
+}
+
+TEST_CASE("plan_upkeep pauses a released instance only after its grace") {
+  PoolPolicy policy;
+  policy.min_idle = 0;
+  policy.keep_running = 1;
+  policy.pause_grace_ms = 2000;
+  // Released at 1000, 9000 and 9500; now 10000: only the first is past its grace.
+  std::vector<Instance> pool = {inst(1, S::Ready, 1000), inst(2, S::Ready, 9000), inst(3, S::Ready, 9500)};
+  CHECK(plan_upkeep(pool, {}, policy, {}, {}, 10'000).pause == std::vector<std::int64_t>{1});
+  CHECK(plan_upkeep(pool, {}, policy, {}, {}, 11'000).pause == std::vector<std::int64_t>{1, 2});
 }
 
 TEST_CASE("plan_upkeep shrinks idle beyond max_idle and long-idle beyond min_idle") {
