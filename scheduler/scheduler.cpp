@@ -1,5 +1,7 @@
 #include "scheduler/scheduler.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <set>
@@ -33,6 +35,14 @@ Scheduler::~Scheduler() {
 }
 
 namespace {
+
+// The p-th quantile (0..1) by nearest rank; 0 for none.
+double percentile(std::vector<double> samples, double p) {
+  if (samples.empty()) return 0;
+  std::sort(samples.begin(), samples.end());
+  const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(samples.size())));
+  return samples[std::min(samples.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
 
 bool engine_is_the_problem(const EngineError& e) {
   return e.kind() == EngineError::Kind::Unreachable || e.kind() == EngineError::Kind::Timeout;
@@ -185,17 +195,48 @@ bool Scheduler::check(const Instance& instance) {
 
 PoolPolicy Scheduler::policy_now(const std::vector<Instance>& instances, std::int64_t now_ms) {
   PoolPolicy policy = pool_.settings().policy;
-  if (!policy.adaptive) return policy;
   int in_use = 0;
   for (const auto& i : instances) in_use += i.state == InstanceState::Allocated;
-  const DemandTarget target = pool_.demand().target(now_ms, in_use);
-  // Instances starting now are counted as coming idle; those a waiter will
-  // take are not.
-  policy.min_idle = target.idle + pool_.waiting();
-  policy.keep_running = target.running;
+  DemandTarget target = pool_.demand().target(now_ms, in_use);
+  if (policy.adaptive) {
+    // Instances starting now are counted as coming idle; those a waiter will
+    // take are not.
+    policy.min_idle = target.idle + pool_.waiting();
+    policy.keep_running = target.running;
+  } else {
+    target.idle = policy.min_idle;  // the forecast is still shown
+    target.running = policy.keep_running;
+  }
+  if (metrics_) metrics_->set_demand(target.forecast, target.idle, target.running);
   std::lock_guard lock(mu_);
   last_target_ = target;
   return policy;
+}
+
+// Once a tick: what idleness cost since the last one, and a history sample.
+void Scheduler::observe(std::int64_t now_ms) {
+  if (!metrics_) return;
+  HistorySample sample;
+  sample.at_ms = now_ms;
+  for (const auto& i : store_.instances(Show::Current)) {
+    sample.in_use += i.state == InstanceState::Allocated;
+    sample.idle_running += i.state == InstanceState::Ready;
+    sample.idle_paused += i.state == InstanceState::Paused;
+  }
+  sample.target_idle = last_target().idle;
+  const std::uint64_t arrivals = pool_.demand().arrivals_total();
+  const auto times = metrics_->take_recent_hand_outs();
+  sample.hand_out_p50_ms = percentile(times, 0.5);
+  sample.hand_out_p99_ms = percentile(times, 0.99);
+  if (last_observed_ms_ > 0 && now_ms > last_observed_ms_) {
+    const double seconds = static_cast<double>(now_ms - last_observed_ms_) / 1000.0;
+    sample.arrivals_per_s = static_cast<double>(arrivals - last_arrivals_) / seconds;
+    metrics_->add_idle_seconds(last_sample_.idle_running * seconds, last_sample_.idle_paused * seconds);
+  }
+  last_observed_ms_ = now_ms;
+  last_arrivals_ = arrivals;
+  last_sample_ = sample;
+  metrics_->history().add(sample);
 }
 
 DemandTarget Scheduler::last_target() const {
@@ -278,6 +319,7 @@ Scheduler::TickReport Scheduler::tick() {
   expire_leases(now, report);
   check_instances(report);
   keep_up(usage, now, report);
+  observe(clock_.now_ms());
   record(report);
   return report;
 }

@@ -34,6 +34,7 @@
 #include <thread>
 
 #include "host/host.hpp"
+#include "metrics/history.hpp"
 #include "pool/backoff.hpp"
 #include "pool/checks.hpp"
 #include "pool/pool.hpp"
@@ -125,6 +126,11 @@ class Scheduler {
   bool check(const Instance& instance);
   void keep_up(const HostUsage& usage, std::int64_t now_ms, TickReport& report);
   int start_creates(int n);  // stops at the first refusal
+  void observe(std::int64_t now_ms);  // metrics: idle seconds, the history
+  // Loop thread only (tick): the previous observation.
+  std::int64_t last_observed_ms_ = 0;
+  std::uint64_t last_arrivals_ = 0;
+  HistorySample last_sample_;
   void set_idle_state(std::int64_t id, InstanceState target, int& counter);
   void record(const TickReport& report);
   bool worth_a_look(const engine::Event& e);  // should this event wake the loop?

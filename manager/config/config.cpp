@@ -70,7 +70,7 @@ void add_serve_options(CLI::App& app, Config& c) {
       ->group("Demand")->check(CLI::Range(1, 30 * 86'400));
 
   opt(app, "--high-threads", c.high_threads, "Threads of the high lane (allocation, release)")->group("Queues")->check(CLI::Range(1, 256));
-  opt(app, "--normal-threads", c.normal_threads, "Threads of the normal lane (create, delete, monitor, jobs)")->group("Queues")->check(CLI::Range(1, 256));
+  opt(app, "--normal-threads", c.normal_threads, "Threads of the normal lane (create, delete, recovery): a burst's creates run this many at once")->group("Queues")->check(CLI::Range(1, 256));
   opt(app, "--queue-capacity", c.queue_capacity, "Queued tasks per lane before requests get 429")->group("Queues")->check(CLI::Range(1, 1'000'000));
   opt(app, "--allocate-timeout-ms", c.allocate_timeout_ms, "Default deadline of POST /allocations (503 after)")->group("Queues")->check(CLI::Range(10, 600000));
   opt(app, "--scheduler-period-ms", c.scheduler_period_ms, "Period of the health and upkeep loop")->group("Queues")->check(CLI::Range(50, 3'600'000));

@@ -65,7 +65,7 @@ struct Config {
 
   // Queues and deadlines
   int high_threads = 4;
-  int normal_threads = 2;
+  int normal_threads = 8;          // creates of a burst run this many at once
   int queue_capacity = 1024;
   int allocate_timeout_ms = 5000;   // default deadline of POST /allocations
 

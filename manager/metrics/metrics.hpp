@@ -9,7 +9,10 @@
 #pragma once
 
 #include <array>
+#include <chrono>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,6 +23,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "metrics/history.hpp"
 #include "records/job_state.hpp"
 #include "queue/lanes.hpp"
 
@@ -61,6 +65,17 @@ class Metrics {
   // One HTTP request, by method and status class ("2xx", "4xx", ...).
   void count_request(const std::string& method, int status);
 
+  // --- demand (the pool's shape and what warmth costs) ---
+  // The demand model's forecast (hand-outs expected within one create time)
+  // and the targets upkeep applied.
+  void set_demand(double forecast, int target_idle, int target_running);
+  // Idle instances times the seconds they were idle, by tier.
+  void add_idle_seconds(double running, double paused);
+  // Hand-out times (ms) since the last call, for the history's percentiles.
+  std::vector<double> take_recent_hand_outs();
+  // The last 15 minutes, one sample per scheduler tick (the dashboard's charts).
+  History& history() { return history_; }
+
   // The Prometheus text exposition, gauges refreshed from the sources.
   std::string render(Store& store, Lanes& lanes);
 
@@ -85,6 +100,22 @@ class Metrics {
   // The hot paths' series, looked up once.
   std::array<prometheus::Histogram*, 3> hand_out_by_path_{};
   std::array<prometheus::Histogram*, 2> queue_wait_by_lane_{};
+
+  // demand
+  double warm_share_5m();
+  std::array<prometheus::Counter*, 3> hand_outs_by_path_{};
+  prometheus::Gauge& warm_share_;
+  prometheus::Gauge& forecast_;
+  prometheus::Family<prometheus::Gauge>& target_;
+  prometheus::Family<prometheus::Counter>& idle_seconds_;
+  History history_;
+  std::mutex recent_mu_;
+  std::vector<double> recent_ms_;  // GUARDED_BY(recent_mu_); bounded
+  struct Bucket {
+    std::chrono::steady_clock::time_point start;
+    int warm = 0, all = 0;
+  };
+  std::deque<Bucket> share_buckets_;  // GUARDED_BY(recent_mu_); 10 s each, the last 5 minutes
 };
 
 }  // namespace warmpool

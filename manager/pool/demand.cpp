@@ -28,6 +28,7 @@ void DemandModel::arrive(std::int64_t now_ms) {
   // Times from several threads may come a little out of order: such an
   // arrival counts in the latest slot.
   const std::int64_t slot = std::max(now_ms / kSlotMs, arrivals_.empty() ? 0 : arrivals_.back().slot);
+  ++arrivals_total_;
   if (!arrivals_.empty() && arrivals_.back().slot == slot) ++arrivals_.back().count;
   else arrivals_.push_back({slot, 1});
   forget_before(now_ms);
@@ -114,6 +115,11 @@ DemandTarget DemandTracker::target(std::int64_t now_ms, int in_use) const {
 DemandSnapshot DemandTracker::snapshot(std::int64_t now_ms) const {
   std::lock_guard lock(mu_);
   return model_.snapshot(now_ms);
+}
+
+std::uint64_t DemandTracker::arrivals_total() const {
+  std::lock_guard lock(mu_);
+  return model_.arrivals_total();
 }
 
 }  // namespace warmpool

@@ -75,6 +75,7 @@ class DemandModel {
   DemandTarget target(std::int64_t now_ms, int in_use) const;
   DemandSnapshot snapshot(std::int64_t now_ms) const;
   const DemandSettings& settings() const { return settings_; }
+  std::uint64_t arrivals_total() const { return arrivals_total_; }  // ever
 
  private:
   int arrivals_since(std::int64_t from_ms) const;  // strictly after from_ms
@@ -90,6 +91,7 @@ class DemandModel {
   double peak_ = 0;
   std::int64_t peak_ms_ = 0;
   double lead_ms_;
+  std::uint64_t arrivals_total_ = 0;
 };
 
 // A DemandModel behind a lock, fed by hand-outs and read by the scheduler.
@@ -100,6 +102,7 @@ class DemandTracker {
   void created(std::int64_t took_ms);
   DemandTarget target(std::int64_t now_ms, int in_use) const;
   DemandSnapshot snapshot(std::int64_t now_ms) const;
+  std::uint64_t arrivals_total() const;
 
  private:
   mutable std::mutex mu_;
