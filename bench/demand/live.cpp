@@ -84,8 +84,10 @@ int main(int argc, char** argv) {
     auto client = target.client(target.admin_token);
     while (!done) {
       Sample s{ms_since(start) / 1000};
-      if (auto r = client.Get("/dashboard/feed"); r && r->status == 200)
-        for (const auto& i : json::parse(r->body)["instances"]) {
+      auto r = client.Get("/dashboard/feed");
+      const json feed = r && r->status == 200 ? json::parse(r->body) : json::object();
+      if (feed.contains("instances"))
+        for (const auto& i : feed["instances"]) {
           const auto state = i["state"].get<std::string>();
           s.running += state == "ready";
           s.paused += state == "paused";
@@ -103,7 +105,9 @@ int main(int argc, char** argv) {
       const auto asked = SteadyClock::now();
       auto r = client.Post("/allocations", "{}", "application/json");
       if (!r || r->status != 201) {
-        ++refused;
+        if (refused++ == 0)
+          std::fprintf(stderr, "first refusal: %s\n",
+                       r ? (std::to_string(r->status) + " " + r->body).c_str() : httplib::to_string(r.error()).c_str());
         return;
       }
       {
