@@ -45,6 +45,8 @@ PoolSettings pool_settings(const Config& c) {
   s.capacity.instance_cpus = c.instance_cpus;
   s.capacity.cpu_budget = c.cpu_budget;
   s.capacity.host_limit = c.host_limit;
+  s.capacity.host_cpu_limit = c.host_cpu_limit;
+  s.capacity.host_memory_limit = c.host_memory_limit;
   s.manager_id = c.manager_id;
   s.image = c.image;
   s.worker_host = c.worker_host;
@@ -97,6 +99,7 @@ App::App(Config c)
                    [this](const std::string& operation, bool ok, double seconds) {
                      metrics.observe_engine_call(operation, ok, seconds);
                    }),
+      host(static_cast<std::int64_t>(config.host_cpu_window_s) * 1000),
       store(config.database_path()),
       lanes({.high_threads = config.high_threads,
              .normal_threads = config.normal_threads,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 #include <CLI/CLI.hpp>
 
@@ -55,6 +56,9 @@ void add_serve_options(CLI::App& app, Config& c) {
   opt(app, "--memory-budget-mb", c.memory_budget_mb, "Memory for all instances together (0: no budget)")->group("Pool");
   opt(app, "--cpu-budget", c.cpu_budget, "CPUs for all instances together (0: no budget)")->group("Pool");
   opt(app, "--host-limit", c.host_limit, "Refuse to create instances above this host CPU or memory use")->group("Pool")->check(CLI::Range(0.05, 1.0));
+  opt(app, "--host-cpu-limit", c.host_cpu_limit, "Refuse to create instances above this host CPU use (0: --host-limit)")->group("Pool")->check(CLI::Range(0.0, 1.0));
+  opt(app, "--host-memory-limit", c.host_memory_limit, "Refuse to create instances above this host memory use (0: --host-limit)")->group("Pool")->check(CLI::Range(0.0, 1.0));
+  opt(app, "--host-cpu-window-s", c.host_cpu_window_s, "Host CPU use is averaged over this window, so that a momentary spike does not refuse creation")->group("Pool")->check(CLI::Range(1, 3600));
   opt(app, "--max-restarts", c.max_restarts, "Restarts of a faulty instance before it is replaced")->group("Pool");
   opt(app, "--ping-timeout-ms", c.ping_timeout_ms, "Deadline of a worker ping")->group("Pool");
   opt(app, "--reset-timeout-ms", c.reset_timeout_ms, "Deadline of a worker reset")->group("Pool");
@@ -92,6 +96,10 @@ void Config::validate() const {
   if (min_idle > max_idle) throw std::invalid_argument("--min-idle must not be above --max-idle");
   if (min_idle > max_instances) throw std::invalid_argument("--min-idle must not be above --max-instances");
   if (keep_running > max_instances) throw std::invalid_argument("--keep-running must not be above --max-instances");
+  for (auto [flag, value] : {std::pair{"--host-limit", host_limit}, std::pair{"--host-cpu-limit", host_cpu_limit},
+                             std::pair{"--host-memory-limit", host_memory_limit}})
+    if (value < 0 || value > 1 || (value == 0 && std::string(flag) == "--host-limit"))
+      throw std::invalid_argument(std::string(flag) + " must be within (0, 1]");
   if (pause_grace_ms < 0) throw std::invalid_argument("--pause-grace-ms must not be negative");
   if (idle_shrink_s <= 0) throw std::invalid_argument("--idle-shrink-s must be positive");
   if (lease_s > max_lease_s) throw std::invalid_argument("--lease-s must not be above --max-lease-s");

@@ -51,6 +51,9 @@ struct Config {
   std::int64_t memory_budget_mb = 0;
   double cpu_budget = 0;
   double host_limit = 0.9;
+  double host_cpu_limit = 0;        // 0: --host-limit
+  double host_memory_limit = 0;     // 0: --host-limit
+  int host_cpu_window_s = 10;       // CPU use is averaged over this window
   int max_restarts = 2;
   int ping_timeout_ms = 500;
   int reset_timeout_ms = 2000;

@@ -45,9 +45,9 @@ std::optional<std::string> create_refusal(const std::vector<Instance>& instances
     return "memory budget exhausted";
   if (capacity.cpu_budget > 0 && (live + 1) * capacity.instance_cpus > capacity.cpu_budget + 1e-9)
     return "CPU budget exhausted";
-  if (usage.cpu > capacity.host_limit)
+  if (usage.cpu > capacity.cpu_limit())
     return "host CPU use " + std::to_string(static_cast<int>(usage.cpu * 100)) + "% is above the limit";
-  if (usage.memory > capacity.host_limit)
+  if (usage.memory > capacity.memory_limit())
     return "host memory use " + std::to_string(static_cast<int>(usage.memory * 100)) +
            "% is above the limit";
   return std::nullopt;

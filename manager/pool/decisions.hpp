@@ -33,6 +33,10 @@ struct Capacity {
   double instance_cpus = 1.0;
   double cpu_budget = 0;           // CPUs for all instances; 0 = no budget
   double host_limit = 0.9;         // refuse to create above this host CPU or memory use (1 = never)
+  double host_cpu_limit = 0;       // for CPU alone; 0 = host_limit
+  double host_memory_limit = 0;    // for memory alone; 0 = host_limit
+  double cpu_limit() const { return host_cpu_limit > 0 ? host_cpu_limit : host_limit; }
+  double memory_limit() const { return host_memory_limit > 0 ? host_memory_limit : host_limit; }
 };
 
 // Instances that may be handed out, best first: running-idle before paused,

@@ -60,6 +60,12 @@ TEST_CASE("inconsistent ranges are refused") {
   c = Config{};
   c.keep_running = 9;
   CHECK_THROWS_WITH(c.validate(), Catch::Contains("--keep-running"));
+  c = Config{};
+  c.host_cpu_limit = 1.5;
+  CHECK_THROWS_WITH(c.validate(), Catch::Contains("--host-cpu-limit"));
+  c = Config{};
+  c.host_memory_limit = -0.1;
+  CHECK_THROWS_WITH(c.validate(), Catch::Contains("--host-memory-limit"));
 }
 
 TEST_CASE("a negative grace or an unknown pool policy is refused at parse, naming the flag") {
