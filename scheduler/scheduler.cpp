@@ -1,5 +1,7 @@
 #include "scheduler/scheduler.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <set>
@@ -23,11 +25,24 @@ Scheduler::Scheduler(Settings settings, Pool& pool, Store& store, engine::Engine
       worker_(worker),
       clock_(clock),
       host_(host),
-      metrics_(metrics) {}
+      metrics_(metrics) {
+  pool_.on_arrival = [this] { wake_for_refill(); };
+}
 
-Scheduler::~Scheduler() { stop(); }
+Scheduler::~Scheduler() {
+  stop();
+  pool_.on_arrival = nullptr;  // REQUIRES: no hand-out in flight (the server stopped first)
+}
 
 namespace {
+
+// The p-th quantile (0..1) by nearest rank; 0 for none.
+double percentile(std::vector<double> samples, double p) {
+  if (samples.empty()) return 0;
+  std::sort(samples.begin(), samples.end());
+  const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(samples.size())));
+  return samples[std::min(samples.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
 
 bool engine_is_the_problem(const EngineError& e) {
   return e.kind() == EngineError::Kind::Unreachable || e.kind() == EngineError::Kind::Timeout;
@@ -178,18 +193,83 @@ bool Scheduler::check(const Instance& instance) {
   return false;
 }
 
-void Scheduler::keep_up(const HostUsage& usage, std::int64_t now_ms, TickReport& report) {
-  const auto plan = plan_upkeep(store_.instances(Show::Current), pool_.claimed(),
-                                pool_.settings().policy, pool_.capacity(), usage, now_ms);
-  for (int k = 0; k < plan.create; ++k) {
+PoolPolicy Scheduler::policy_now(const std::vector<Instance>& instances, std::int64_t now_ms) {
+  PoolPolicy policy = pool_.settings().policy;
+  int in_use = 0;
+  for (const auto& i : instances) in_use += i.state == InstanceState::Allocated;
+  DemandTarget target = pool_.demand().target(now_ms, in_use);
+  if (policy.adaptive) {
+    // Instances starting now are counted as coming idle; those a waiter will
+    // take are not.
+    policy.min_idle = target.idle + pool_.waiting();
+    policy.keep_running = target.running;
+  } else {
+    target.idle = policy.min_idle;  // the forecast is still shown
+    target.running = policy.keep_running;
+  }
+  if (metrics_) metrics_->set_demand(target.forecast, target.idle, target.running);
+  std::lock_guard lock(mu_);
+  last_target_ = target;
+  return policy;
+}
+
+// Once a tick: what idleness cost since the last one, and a history sample.
+void Scheduler::observe(std::int64_t now_ms) {
+  if (!metrics_) return;
+  HistorySample sample;
+  sample.at_ms = now_ms;
+  for (const auto& i : store_.instances(Show::Current)) {
+    sample.in_use += i.state == InstanceState::Allocated;
+    sample.idle_running += i.state == InstanceState::Ready;
+    sample.idle_paused += i.state == InstanceState::Paused;
+  }
+  sample.target_idle = last_target().idle;
+  const std::uint64_t arrivals = pool_.demand().arrivals_total();
+  const auto times = metrics_->take_recent_hand_outs();
+  sample.hand_out_p50_ms = percentile(times, 0.5);
+  sample.hand_out_p99_ms = percentile(times, 0.99);
+  if (last_observed_ms_ > 0 && now_ms > last_observed_ms_) {
+    const double seconds = static_cast<double>(now_ms - last_observed_ms_) / 1000.0;
+    sample.arrivals_per_s = static_cast<double>(arrivals - last_arrivals_) / seconds;
+    metrics_->add_idle_seconds(last_sample_.idle_running * seconds, last_sample_.idle_paused * seconds);
+  }
+  last_observed_ms_ = now_ms;
+  last_arrivals_ = arrivals;
+  last_sample_ = sample;
+  metrics_->history().add(sample);
+}
+
+DemandTarget Scheduler::last_target() const {
+  std::lock_guard lock(mu_);
+  return last_target_;
+}
+
+int Scheduler::refill() {
+  const std::int64_t now = clock_.now_ms();
+  const auto instances = store_.instances(Show::Current);
+  const auto plan = plan_upkeep(instances, pool_.claimed(), policy_now(instances, now),
+                                pool_.capacity(), host_.last(), now);
+  return start_creates(plan.create);
+}
+
+int Scheduler::start_creates(int n) {
+  int started = 0;
+  for (; started < n; ++started) {
     try {
       pool_.add_instance();
-      ++report.created;
     } catch (const PoolConflict& e) {
       spdlog::debug("upkeep: {}", e.what());
       break;
     }
   }
+  return started;
+}
+
+void Scheduler::keep_up(const HostUsage& usage, std::int64_t now_ms, TickReport& report) {
+  const auto instances = store_.instances(Show::Current);
+  const auto plan = plan_upkeep(instances, pool_.claimed(), policy_now(instances, now_ms),
+                                pool_.capacity(), usage, now_ms);
+  report.created += start_creates(plan.create);
   for (auto id : plan.pause) set_idle_state(id, InstanceState::Paused, report.paused);
   for (auto id : plan.unpause) set_idle_state(id, InstanceState::Ready, report.unpaused);
   for (auto id : plan.remove) {
@@ -244,6 +324,7 @@ Scheduler::TickReport Scheduler::tick() {
   expire_leases(now, report);
   check_instances(report);
   keep_up(usage, now, report);
+  observe(clock_.now_ms());
   record(report);
   return report;
 }
@@ -289,6 +370,13 @@ void Scheduler::wake() {
   wake_cv_.notify_all();
 }
 
+void Scheduler::wake_for_refill() {
+  std::lock_guard lock(mu_);
+  if (refill_wanted_) return;
+  refill_wanted_ = true;
+  wake_cv_.notify_all();
+}
+
 std::optional<engine::EngineVersion> Scheduler::engine_version() const {
   std::lock_guard lock(mu_);
   return engine_version_;
@@ -322,9 +410,28 @@ void Scheduler::loop(std::stop_token stop) {
     }
     std::unique_lock lock(mu_);
     last_error_ = error;
-    wake_cv_.wait_for(lock, stop, delay, [&] { return woken_; });
-    woken_ = false;
+    wait_for_next_tick(lock, stop, delay);
   }
+}
+
+// Until the next tick is due or someone wakes the loop; refills asked for
+// meanwhile run here, without moving the tick.
+// REQUIRES: lock holds mu_.
+void Scheduler::wait_for_next_tick(std::unique_lock<std::mutex>& lock, std::stop_token stop,
+                                   std::chrono::milliseconds delay) {
+  const auto due = std::chrono::steady_clock::now() + delay;
+  while (wake_cv_.wait_until(lock, stop, due, [&] { return woken_ || refill_wanted_; }) && !woken_) {
+    refill_wanted_ = false;
+    lock.unlock();
+    try {
+      if (engine_ok_) refill();
+    } catch (const std::exception& e) {
+      spdlog::debug("scheduler: refill: {}", e.what());  // the next tick retries and reports
+    }
+    lock.lock();
+  }
+  woken_ = false;
+  refill_wanted_ = false;
 }
 
 // A death always is. A pause or unpause is only when someone else did it:

@@ -9,7 +9,12 @@
 //     reason the front-end can read;
 //   - unfinished work (a crash mid-create, mid-reset, mid-delete) is resumed;
 //   - upkeep: keep the warm pool between min and max idle, keep_running of
-//     them running, within budgets and host headroom.
+//     them running, within budgets and host headroom; with an adaptive
+//     policy, the demand model's target takes the place of min_idle and
+//     keep_running (they stay floors).
+// Each hand-out asks for a refill (Pool::on_arrival): the loop then plans
+// creates at once, between ticks, so a burst's creates start together on the
+// normal lane instead of one tick later.
 // Each tick starts with reconcile(), which matches containers and records by
 // label (at start-up, after an engine restart, and whenever a container leaked).
 // The engine's event stream wakes the loop at once when a container dies, or
@@ -31,6 +36,7 @@
 #include <thread>
 
 #include "host/host.hpp"
+#include "metrics/history.hpp"
 #include "scheduler/leadership.hpp"
 #include "pool/backoff.hpp"
 #include "pool/checks.hpp"
@@ -86,6 +92,18 @@ class Scheduler {
   void start();          // runs the loop (and the event watch) on their own threads
   void stop() noexcept;  // returns once the threads have ended
   void wake();           // run the next tick now
+  // Plan and start the creates the pool lacks now, on the loop's thread
+  // (called by each hand-out); the rest of a tick waits for its time.
+  void wake_for_refill();
+  // Upkeep's creates only, on the caller's thread (tests force it). Returns
+  // how many were started.
+  int refill();
+
+  // The policy upkeep applies now: the configured one, or with an adaptive
+  // policy, the demand's target as min_idle and keep_running.
+  PoolPolicy policy_now(const std::vector<Instance>& instances, std::int64_t now_ms);
+  // The demand target of the last upkeep or refill (zero before the first).
+  DemandTarget last_target() const;
 
   bool engine_reachable() const { return engine_ok_; }
   // The engine's version as the last tick that reached it saw it; nullopt
@@ -99,6 +117,8 @@ class Scheduler {
 
  private:
   void loop(std::stop_token stop);
+  void wait_for_next_tick(std::unique_lock<std::mutex>& lock, std::stop_token stop,
+                          std::chrono::milliseconds delay);
   void watch(std::stop_token stop);
   // Under the claim on `id`: is `container` really not the record's? Removes it if so.
   bool confirm_orphan(std::int64_t id, const std::string& container);
@@ -112,6 +132,12 @@ class Scheduler {
   // pool's recovery otherwise. Returns false when a fault was reported.
   bool check(const Instance& instance);
   void keep_up(const HostUsage& usage, std::int64_t now_ms, TickReport& report);
+  int start_creates(int n);  // stops at the first refusal
+  void observe(std::int64_t now_ms);  // metrics: idle seconds, the history
+  // Loop thread only (tick): the previous observation.
+  std::int64_t last_observed_ms_ = 0;
+  std::uint64_t last_arrivals_ = 0;
+  HistorySample last_sample_;
   void set_idle_state(std::int64_t id, InstanceState target, int& counter);
   void record(const TickReport& report);
   bool worth_a_look(const engine::Event& e);  // should this event wake the loop?
@@ -132,6 +158,8 @@ class Scheduler {
   mutable std::mutex mu_;
   std::condition_variable_any wake_cv_;
   bool woken_ = false;      // GUARDED_BY(mu_)
+  bool refill_wanted_ = false;  // GUARDED_BY(mu_)
+  DemandTarget last_target_;    // GUARDED_BY(mu_)
   std::string last_error_;  // GUARDED_BY(mu_)
   std::optional<engine::EngineVersion> engine_version_;  // GUARDED_BY(mu_)
   Backoff orphan_backoff_{2'000, 5 * 60'000};  // GUARDED_BY(mu_); by container id

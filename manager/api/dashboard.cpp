@@ -98,6 +98,11 @@ void add_dashboard_routes(Server& server, const Config& config, Store& store, Po
                  json_reply(res, 200,
                             dashboard_feed(config, store, pool, lanes, sources, clock.now_ms()));
                });
+  server.route("GET", "/dashboard/history", Access::Admin,
+               [&history = server.metrics().history()](const httplib::Request&, httplib::Response& res) {
+                 res.set_header("Cache-Control", "no-store");
+                 json_reply(res, 200, history.to_json());
+               });
 }
 
 }  // namespace warmpool::api

@@ -41,11 +41,16 @@ PoolSettings pool_settings(const Config& c) {
   s.policy.max_idle = c.max_idle;
   s.policy.keep_running = c.keep_running;
   s.policy.idle_shrink_ms = static_cast<std::int64_t>(c.idle_shrink_s) * 1000;
+  s.policy.adaptive = c.pool_policy == "adaptive";
+  s.policy.pause_grace_ms = c.pause_grace_ms;
+  s.demand.peak_half_life_ms = static_cast<std::int64_t>(c.burst_half_life_s) * 1000;
   s.capacity.instance_memory_bytes = c.instance_memory_mb << 20;
   s.capacity.memory_budget_bytes = c.memory_budget_mb << 20;
   s.capacity.instance_cpus = c.instance_cpus;
   s.capacity.cpu_budget = c.cpu_budget;
   s.capacity.host_limit = c.host_limit;
+  s.capacity.host_cpu_limit = c.host_cpu_limit;
+  s.capacity.host_memory_limit = c.host_memory_limit;
   s.manager_id = c.manager_id;
   s.image = c.image;
   s.worker_host = c.worker_host;
@@ -124,6 +129,7 @@ App::App(Config c)
                    [this](const std::string& operation, bool ok, double seconds) {
                      metrics.observe_engine_call(operation, ok, seconds);
                    }),
+      host(static_cast<std::int64_t>(config.host_cpu_window_s) * 1000),
       owned_store(open_store(config)),
       store(*owned_store),
       lanes({.high_threads = config.high_threads,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 #include <CLI/CLI.hpp>
 
@@ -62,10 +63,10 @@ void add_serve_options(CLI::App& app, Config& c) {
   opt(app, "--port-first", c.port_first, "First port of the workers' port range")->group("Pool")->check(CLI::Range(1, 65535));
   opt(app, "--port-last", c.port_last, "Last port of the workers' port range")->group("Pool")->check(CLI::Range(1, 65535));
   opt(app, "--max-instances", c.max_instances, "Most instances alive at once")->group("Pool")->check(CLI::Range(1, 10000));
-  opt(app, "--min-idle", c.min_idle, "Idle instances kept warm")->group("Pool")->check(CLI::Range(0, 10000));
-  opt(app, "--max-idle", c.max_idle, "Idle instances beyond this are removed")->group("Pool")->check(CLI::Range(0, 10000));
-  opt(app, "--keep-running", c.keep_running, "Idle instances kept running; the rest are paused")->group("Pool")->check(CLI::Range(0, 10000));
-  opt(app, "--idle-shrink-s", c.idle_shrink_s, "Idle instances above --min-idle are removed after this long")->group("Pool");
+  opt(app, "--min-idle", c.min_idle, "Idle instances kept warm (with --pool-policy adaptive: the floor of the demand's target; 0 lets the pool scale to zero)")->group("Pool")->check(CLI::Range(0, 10000));
+  opt(app, "--max-idle", c.max_idle, "Idle instances beyond this are removed (adaptive: the ceiling of the demand's target)")->group("Pool")->check(CLI::Range(0, 10000));
+  opt(app, "--keep-running", c.keep_running, "Idle instances kept running; the rest are paused (adaptive: the floor; the running count follows the short-term arrival rate)")->group("Pool")->check(CLI::Range(0, 10000));
+  opt(app, "--idle-shrink-s", c.idle_shrink_s, "Idle instances above --min-idle (adaptive: above the demand's target) are removed after this long unused; adaptive: nothing arriving this long lets the target fall to the floor")->group("Pool");
   opt(app, "--instance-memory-mb", c.instance_memory_mb, "Memory limit per instance")->group("Pool")->check(CLI::Range(16, 1 << 20));
   opt(app, "--instance-cpus", c.instance_cpus, "CPU limit per instance")->group("Pool")->check(CLI::Range(0.01, 1024.0));
   opt(app, "--instance-pids", c.instance_pids, "Process limit per instance")->group("Pool")->check(CLI::Range(8, 1 << 20));
@@ -73,6 +74,9 @@ void add_serve_options(CLI::App& app, Config& c) {
   opt(app, "--memory-budget-mb", c.memory_budget_mb, "Memory for all instances together (0: no budget)")->group("Pool");
   opt(app, "--cpu-budget", c.cpu_budget, "CPUs for all instances together (0: no budget)")->group("Pool");
   opt(app, "--host-limit", c.host_limit, "Refuse to create instances above this host CPU or memory use")->group("Pool")->check(CLI::Range(0.05, 1.0));
+  opt(app, "--host-cpu-limit", c.host_cpu_limit, "Refuse to create instances above this host CPU use (0: --host-limit)")->group("Pool")->check(CLI::Range(0.0, 1.0));
+  opt(app, "--host-memory-limit", c.host_memory_limit, "Refuse to create instances above this host memory use (0: --host-limit)")->group("Pool")->check(CLI::Range(0.0, 1.0));
+  opt(app, "--host-cpu-window-s", c.host_cpu_window_s, "Host CPU use is averaged over this window, so that a momentary spike does not refuse creation")->group("Pool")->check(CLI::Range(1, 3600));
   opt(app, "--max-restarts", c.max_restarts, "Restarts of a faulty instance before it is replaced")->group("Pool");
   opt(app, "--ping-timeout-ms", c.ping_timeout_ms, "Deadline of a worker ping")->group("Pool");
   opt(app, "--reset-timeout-ms", c.reset_timeout_ms, "Deadline of a worker reset")->group("Pool");
@@ -80,8 +84,15 @@ void add_serve_options(CLI::App& app, Config& c) {
   opt(app, "--lease-s", c.lease_s, "Default allocation lease")->group("Pool")->check(CLI::Range(1, 31'536'000));
   opt(app, "--max-lease-s", c.max_lease_s, "Longest lease a client may ask for")->group("Pool")->check(CLI::Range(1, 31'536'000));
 
+  opt(app, "--pool-policy", c.pool_policy, "adaptive: the idle target follows demand (arrival rates and remembered bursts) between --min-idle and --max-idle, the running count follows the short-term rate above --keep-running; fixed: --min-idle idle, --keep-running of them running")
+      ->group("Demand")->check(CLI::IsMember({"adaptive", "fixed"}));
+  opt(app, "--pause-grace-ms", c.pause_grace_ms, "A released instance stays running this long before upkeep may pause it (0: paused on release beyond --keep-running)")
+      ->group("Demand")->check(CLI::Range(0, 3'600'000));
+  opt(app, "--burst-half-life-s", c.burst_half_life_s, "Half-life of a remembered burst: how long a burst that came before is expected again")
+      ->group("Demand")->check(CLI::Range(1, 30 * 86'400));
+
   opt(app, "--high-threads", c.high_threads, "Threads of the high lane (allocation, release)")->group("Queues")->check(CLI::Range(1, 256));
-  opt(app, "--normal-threads", c.normal_threads, "Threads of the normal lane (create, delete, monitor, jobs)")->group("Queues")->check(CLI::Range(1, 256));
+  opt(app, "--normal-threads", c.normal_threads, "Threads of the normal lane (create, delete, recovery): a burst's creates run this many at once")->group("Queues")->check(CLI::Range(1, 256));
   opt(app, "--queue-capacity", c.queue_capacity, "Queued tasks per lane before requests get 429")->group("Queues")->check(CLI::Range(1, 1'000'000));
   opt(app, "--allocate-timeout-ms", c.allocate_timeout_ms, "Default deadline of POST /allocations (503 after)")->group("Queues")->check(CLI::Range(10, 600000));
   opt(app, "--scheduler-period-ms", c.scheduler_period_ms, "Period of the health and upkeep loop")->group("Queues")->check(CLI::Range(50, 3'600'000));
@@ -101,6 +112,14 @@ void add_serve_options(CLI::App& app, Config& c) {
 void Config::validate() const {
   if (port_first > port_last) throw std::invalid_argument("--port-first must not be above --port-last");
   if (min_idle > max_idle) throw std::invalid_argument("--min-idle must not be above --max-idle");
+  if (min_idle > max_instances) throw std::invalid_argument("--min-idle must not be above --max-instances");
+  if (keep_running > max_instances) throw std::invalid_argument("--keep-running must not be above --max-instances");
+  for (auto [flag, value] : {std::pair{"--host-limit", host_limit}, std::pair{"--host-cpu-limit", host_cpu_limit},
+                             std::pair{"--host-memory-limit", host_memory_limit}})
+    if (value < 0 || value > 1 || (value == 0 && std::string(flag) == "--host-limit"))
+      throw std::invalid_argument(std::string(flag) + " must be within (0, 1]");
+  if (pause_grace_ms < 0) throw std::invalid_argument("--pause-grace-ms must not be negative");
+  if (idle_shrink_s <= 0) throw std::invalid_argument("--idle-shrink-s must be positive");
   if (lease_s > max_lease_s) throw std::invalid_argument("--lease-s must not be above --max-lease-s");
   if (!database.empty() && database.rfind("postgresql://", 0) != 0 && database.rfind("postgres://", 0) != 0)
     throw std::invalid_argument("--database must be a postgresql:// URL (SQLite needs none: it lives in --data-dir)");

@@ -62,6 +62,9 @@ struct Config {
   std::int64_t memory_budget_mb = 0;
   double cpu_budget = 0;
   double host_limit = 0.9;
+  double host_cpu_limit = 0;        // 0: --host-limit
+  double host_memory_limit = 0;     // 0: --host-limit
+  int host_cpu_window_s = 10;       // CPU use is averaged over this window
   int max_restarts = 2;
   int ping_timeout_ms = 500;
   int reset_timeout_ms = 2000;
@@ -69,9 +72,14 @@ struct Config {
   int lease_s = 300;
   int max_lease_s = 86400;
 
+  // Demand (the pool's shape between --min-idle and --max-idle)
+  std::string pool_policy = "adaptive";  // or "fixed": min_idle idle, keep_running of them running
+  int pause_grace_ms = 2000;        // a released instance stays running this long before it may be paused
+  int burst_half_life_s = 7200;     // how slowly a remembered burst is forgotten
+
   // Queues and deadlines
   int high_threads = 4;
-  int normal_threads = 2;
+  int normal_threads = 8;          // creates of a burst run this many at once
   int queue_capacity = 1024;
   int allocate_timeout_ms = 5000;   // default deadline of POST /allocations
 

@@ -1,5 +1,6 @@
 #include "host/host.hpp"
 
+#include <chrono>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -31,14 +32,25 @@ HostUsage HostMonitor::sample() {
   const std::uint64_t total = busy + idle + iowait;
   HostInfo info = read_host_info();
 
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch()).count();
   std::lock_guard lock(mu_);
-  if (total_ != 0 && total > total_)
-    last_.cpu = static_cast<double>(busy - busy_) / static_cast<double>(total - total_);
-  busy_ = busy;
-  total_ = total;
+  last_.cpu = cpu_.add(now_ms, busy, total);
   if (info.memory_total > 0)
     last_.memory = 1.0 - static_cast<double>(info.memory_available) /
                              static_cast<double>(info.memory_total);
+  return last_;
+}
+
+double CpuWindow::add(std::int64_t now_ms, std::uint64_t busy, std::uint64_t total) {
+  if (!samples_.empty() && (total < samples_.back().total || busy < samples_.back().busy))
+    samples_.clear();  // counters went back: start again
+  samples_.push_back({now_ms, busy, total});
+  // Keep the newest sample at or before the window's start, as its base.
+  while (samples_.size() > 2 && samples_[1].at_ms <= now_ms - window_ms_) samples_.pop_front();
+  const Sample& base = samples_.front();
+  if (samples_.size() >= 2 && total > base.total)
+    last_ = static_cast<double>(busy - base.busy) / static_cast<double>(total - base.total);
   return last_;
 }
 

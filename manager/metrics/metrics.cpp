@@ -1,6 +1,7 @@
 #include "metrics/metrics.hpp"
 
 #include <sstream>
+#include <utility>
 
 #include <prometheus/text_serializer.h>
 
@@ -73,7 +74,24 @@ Metrics::Metrics()
                           "Tasks a lane has finished, by outcome (completed, expired, rejected)",
                           *registry_)),
       restarts_(family(prometheus::BuildGauge(), "warmpool_instance_restarts",
-                       "Restarts of live instances since their last successful hand-out", *registry_)) {
+                       "Restarts of live instances since their last successful hand-out", *registry_)),
+      warm_share_(family(prometheus::BuildGauge(), "warmpool_warm_share_5m",
+                         "Share of the last 5 minutes' hand-outs that found an idle instance (1 when none)",
+                         *registry_).Add({})),
+      forecast_(family(prometheus::BuildGauge(), "warmpool_demand_forecast",
+                       "Hand-outs the demand model expects within one create time", *registry_).Add({})),
+      target_(family(prometheus::BuildGauge(), "warmpool_demand_target",
+                     "Idle instances upkeep aims for, by tier (idle: all, running: of them unpaused)", *registry_)),
+      idle_seconds_(family(prometheus::BuildCounter(), "warmpool_idle_instance_seconds_total",
+                           "Idle instances times seconds idle, by state (running, paused): what warmth costs",
+                           *registry_)) {
+  auto& hand_outs = family(prometheus::BuildCounter(), "warmpool_hand_outs_total",
+                           "Successful hand-outs, by path: running-idle, paused, or cold (none idle on arrival)",
+                           *registry_);
+  for (HandOutPath p : {HandOutPath::Running, HandOutPath::Paused, HandOutPath::Cold})
+    hand_outs_by_path_[static_cast<int>(p)] = &hand_outs.Add({{"path", to_string(p)}});
+  for (const char* tier : {"idle", "running"}) target_.Add({{"tier", tier}});
+  for (const char* state : {"running", "paused"}) idle_seconds_.Add({{"state", state}});
   for (HandOutPath p : {HandOutPath::Running, HandOutPath::Paused, HandOutPath::Cold})
     hand_out_by_path_[static_cast<int>(p)] = &hand_out_seconds_.Add({{"path", to_string(p)}}, kLatencyBuckets);
   for (Lane lane : {Lane::High, Lane::Normal})
@@ -118,6 +136,39 @@ void Metrics::observe_allocate(const std::string& outcome, double seconds) {
 
 void Metrics::observe_hand_out(HandOutPath path, double seconds) {
   hand_out_by_path_[static_cast<int>(path)]->Observe(seconds);
+  hand_outs_by_path_[static_cast<int>(path)]->Increment();
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(recent_mu_);
+  if (recent_ms_.size() < 100'000) recent_ms_.push_back(seconds * 1000);
+  if (share_buckets_.empty() || now - share_buckets_.back().start >= std::chrono::seconds(10))
+    share_buckets_.push_back({now});
+  share_buckets_.back().warm += path != HandOutPath::Cold;
+  ++share_buckets_.back().all;
+}
+
+double Metrics::warm_share_5m() {
+  const auto since = std::chrono::steady_clock::now() - std::chrono::minutes(5);
+  std::lock_guard lock(recent_mu_);
+  while (!share_buckets_.empty() && share_buckets_.front().start < since) share_buckets_.pop_front();
+  int warm = 0, all = 0;
+  for (const auto& b : share_buckets_) warm += b.warm, all += b.all;
+  return all ? static_cast<double>(warm) / all : 1.0;
+}
+
+void Metrics::set_demand(double forecast, int target_idle, int target_running) {
+  forecast_.Set(forecast);
+  target_.Add({{"tier", "idle"}}).Set(target_idle);
+  target_.Add({{"tier", "running"}}).Set(target_running);
+}
+
+void Metrics::add_idle_seconds(double running, double paused) {
+  if (running > 0) idle_seconds_.Add({{"state", "running"}}).Increment(running);
+  if (paused > 0) idle_seconds_.Add({{"state", "paused"}}).Increment(paused);
+}
+
+std::vector<double> Metrics::take_recent_hand_outs() {
+  std::lock_guard lock(recent_mu_);
+  return std::exchange(recent_ms_, {});
 }
 
 void Metrics::observe_queue_wait(Lane lane, double seconds) {
@@ -159,6 +210,7 @@ std::string Metrics::render(Store& store, Lanes& lanes) {
     restarts += i.restarts;
   }
   restarts_.Add({}).Set(restarts);
+  warm_share_.Set(warm_share_5m());
   const auto jobs = store.job_counts();
   for (JobState s : kJobStates) {
     const auto found = jobs.find(s);

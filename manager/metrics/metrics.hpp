@@ -9,7 +9,10 @@
 #pragma once
 
 #include <array>
+#include <chrono>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,6 +23,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "metrics/history.hpp"
 #include "records/job_state.hpp"
 #include "queue/lanes.hpp"
 
@@ -68,6 +72,17 @@ class Metrics {
   void add_http_busy_threads(int delta);
   void count_http_rejection(const std::string& reason);
 
+  // --- demand (the pool's shape and what warmth costs) ---
+  // The demand model's forecast (hand-outs expected within one create time)
+  // and the targets upkeep applied.
+  void set_demand(double forecast, int target_idle, int target_running);
+  // Idle instances times the seconds they were idle, by tier.
+  void add_idle_seconds(double running, double paused);
+  // Hand-out times (ms) since the last call, for the history's percentiles.
+  std::vector<double> take_recent_hand_outs();
+  // The last 15 minutes, one sample per scheduler tick (the dashboard's charts).
+  History& history() { return history_; }
+
   // The Prometheus text exposition, gauges refreshed from the sources.
   std::string render(Store& store, Lanes& lanes);
 
@@ -97,6 +112,23 @@ class Metrics {
   prometheus::Gauge* http_connections_ = nullptr;
   prometheus::Gauge* http_busy_threads_ = nullptr;
   prometheus::Family<prometheus::Counter>* http_rejections_ = nullptr;
+
+
+  // demand
+  double warm_share_5m();
+  std::array<prometheus::Counter*, 3> hand_outs_by_path_{};
+  prometheus::Gauge& warm_share_;
+  prometheus::Gauge& forecast_;
+  prometheus::Family<prometheus::Gauge>& target_;
+  prometheus::Family<prometheus::Counter>& idle_seconds_;
+  History history_;
+  std::mutex recent_mu_;
+  std::vector<double> recent_ms_;  // GUARDED_BY(recent_mu_); bounded
+  struct Bucket {
+    std::chrono::steady_clock::time_point start;
+    int warm = 0, all = 0;
+  };
+  std::deque<Bucket> share_buckets_;  // GUARDED_BY(recent_mu_); 10 s each, the last 5 minutes
 };
 
 }  // namespace warmpool

@@ -29,7 +29,7 @@ std::optional<std::int64_t> pick_idle(const std::vector<Instance>& instances,
                                       const std::set<std::int64_t>& claimed) {
   for (InstanceState state : {InstanceState::Ready, InstanceState::Paused}) {
     auto candidates = free_idle(instances, claimed, state);
-    if (!candidates.empty()) return candidates.front()->id;
+    if (!candidates.empty()) return candidates.back()->id;
   }
   return std::nullopt;
 }
@@ -45,9 +45,9 @@ std::optional<std::string> create_refusal(const std::vector<Instance>& instances
     return "memory budget exhausted";
   if (capacity.cpu_budget > 0 && (live + 1) * capacity.instance_cpus > capacity.cpu_budget + 1e-9)
     return "CPU budget exhausted";
-  if (usage.cpu > capacity.host_limit)
+  if (usage.cpu > capacity.cpu_limit())
     return "host CPU use " + std::to_string(static_cast<int>(usage.cpu * 100)) + "% is above the limit";
-  if (usage.memory > capacity.host_limit)
+  if (usage.memory > capacity.memory_limit())
     return "host memory use " + std::to_string(static_cast<int>(usage.memory * 100)) +
            "% is above the limit";
   return std::nullopt;
@@ -115,7 +115,10 @@ UpkeepPlan plan_upkeep(const std::vector<Instance>& instances,
     if (!removed(i)) paused_left.push_back(i);
   const int running = static_cast<int>(ready_left.size());
   // Pause the ones idle longest; unpause the most recently used paused ones.
-  for (int k = 0; k < running - policy.keep_running; ++k) plan.pause.push_back(ready_left[k]->id);
+  // Within their grace, released instances stay running (a hand-out soon
+  // after takes one without an unpause).
+  for (int k = 0; k < running - policy.keep_running; ++k)
+    if (now_ms - ready_left[k]->updated_ms >= policy.pause_grace_ms) plan.pause.push_back(ready_left[k]->id);
   for (int k = 0; k < policy.keep_running - running && k < static_cast<int>(paused_left.size()); ++k)
     plan.unpause.push_back(paused_left[paused_left.size() - 1 - k]->id);
   return plan;

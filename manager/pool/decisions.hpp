@@ -18,6 +18,12 @@ struct PoolPolicy {
   int max_idle = 8;          // idle instances beyond this are removed
   int keep_running = 1;      // idle instances kept running; the rest are paused
   std::int64_t idle_shrink_ms = 10 * 60 * 1000;  // idle above min_idle this long is removed
+  // A released instance stays running this long before upkeep may pause it
+  // (0: it is paused on release when keep_running are running already).
+  std::int64_t pause_grace_ms = 0;
+  // Follow demand (pool/demand.hpp): min_idle and keep_running become floors
+  // and the scheduler passes plan_upkeep the demand's target in their place.
+  bool adaptive = false;
 };
 
 // Resource limits that creation must respect.
@@ -27,10 +33,16 @@ struct Capacity {
   double instance_cpus = 1.0;
   double cpu_budget = 0;           // CPUs for all instances; 0 = no budget
   double host_limit = 0.9;         // refuse to create above this host CPU or memory use (1 = never)
+  double host_cpu_limit = 0;       // for CPU alone; 0 = host_limit
+  double host_memory_limit = 0;    // for memory alone; 0 = host_limit
+  double cpu_limit() const { return host_cpu_limit > 0 ? host_cpu_limit : host_limit; }
+  double memory_limit() const { return host_memory_limit > 0 ? host_memory_limit : host_limit; }
 };
 
 // Instances that may be handed out, best first: running-idle before paused,
-// and within each, the one idle longest. Claimed instances are skipped.
+// and within each, the one idle the shortest time (last in, first out), so
+// that instances the demand no longer needs stay unused and age out through
+// plan_upkeep's pause and shrink. Claimed instances are skipped.
 std::optional<std::int64_t> pick_idle(const std::vector<Instance>& instances,
                                       const std::set<std::int64_t>& claimed);
 
@@ -51,7 +63,7 @@ InstanceState idle_state_for(const std::vector<Instance>& instances, std::int64_
 // What the scheduler should do to keep the warm pool within its policy.
 struct UpkeepPlan {
   int create = 0;
-  std::vector<std::int64_t> pause;    // running-idle beyond keep_running
+  std::vector<std::int64_t> pause;    // running-idle beyond keep_running, past their grace
   std::vector<std::int64_t> unpause;  // to bring running-idle up to keep_running
   std::vector<std::int64_t> remove;   // idle beyond max_idle, or idle too long above min_idle
 };

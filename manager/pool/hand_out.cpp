@@ -31,11 +31,16 @@ std::string new_allocation_id() {
 
 Allocation Pool::allocate(const AllocateRequest& request) {
   const auto started = steady_.now();
+  demand_.arrive(clock_.now_ms());
+  if (on_arrival) on_arrival();
   bool waited = false;
   for (;;) {
     HandOut attempt = hand_out_on_high_lane(request);
     if (attempt.allocation) {
       observe_hand_out(attempt.was, waited, started);
+      // An idle one is gone: the refill looks again (the one asked for on
+      // arrival may have seen it still idle).
+      if (on_arrival) on_arrival();
       return *attempt.allocation;
     }
     waited = true;

@@ -56,6 +56,16 @@ void Pool::request_instances_for_waiters() {
   }
 }
 
+// The demand model forecasts over the time a create takes: from the record
+// to a ready worker. A create resumed after a restart of the manager says
+// nothing about that.
+void Pool::learn_lead_time(std::int64_t id) {
+  auto instance = store_.instance(id);
+  if (!instance) return;
+  const std::int64_t took = clock_.now_ms() - instance->created_ms;
+  if (took > 0 && took <= settings_.ready_timeout.count()) demand_.created(took);
+}
+
 engine::ContainerSpec Pool::spec_for(const Instance& instance) const {
   engine::ContainerSpec spec = settings_.container;
   spec.image = settings_.image;
@@ -71,6 +81,7 @@ engine::ContainerSpec Pool::spec_for(const Instance& instance) const {
 void Pool::create(std::int64_t id) {
   try {
     bring_up(id, &Pool::create_container);
+    learn_lead_time(id);
   } catch (const std::exception& e) {
     note_if_unreachable(e);
     fail(id, std::string("create: ") + e.what(), Retry::NextTick);

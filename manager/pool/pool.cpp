@@ -26,7 +26,18 @@ Pool::Pool(PoolSettings settings, Store& store, engine::Engine& engine, WorkerCl
       metrics_(metrics),
       steady_(steady),
       own_pauser_(pauser ? nullptr : std::make_unique<Pauser>(engine)),
-      pauser_(pauser ? *pauser : *own_pauser_) {}
+      pauser_(pauser ? *pauser : *own_pauser_),
+      demand_(demand_settings_for(settings_)) {}
+
+DemandSettings demand_settings_for(const PoolSettings& settings) {
+  DemandSettings d = settings.demand;
+  d.floor = settings.policy.min_idle;
+  d.ceiling = settings.policy.max_idle;
+  d.capacity = settings.policy.max_instances;
+  d.running_floor = settings.policy.keep_running;
+  d.quiet_ms = settings.policy.idle_shrink_ms;
+  return d;
+}
 
 bool Pool::claim(std::int64_t id) {
   {
@@ -145,6 +156,11 @@ std::optional<std::string> Pool::engine_down() const {
 }
 
 HostUsage Pool::host_usage() const { return host_usage_ ? host_usage_->last() : HostUsage{}; }
+
+int Pool::waiting() const {
+  std::lock_guard lock(mu_);
+  return waiting_;
+}
 
 PoolCounts Pool::counts() {
   PoolCounts counts;

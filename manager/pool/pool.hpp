@@ -33,6 +33,7 @@
 #include "engine/engine.hpp"
 #include "pool/backoff.hpp"
 #include "pool/decisions.hpp"
+#include "pool/demand.hpp"
 #include "pool/pauser.hpp"
 #include "worker/worker_client.hpp"
 #include "queue/lanes.hpp"
@@ -63,7 +64,14 @@ struct PoolSettings {
   // wakes no waiter here, so a waiting hand-out looks again this often.
   // Zero (one manager): it waits to be woken.
   std::chrono::milliseconds shared_store_poll{0};
+  // The demand model's windows, spare and decay; its floor, ceiling,
+  // capacity and running floor come from `policy`.
+  DemandSettings demand;
 };
+
+// The demand model's settings for a pool: `settings.demand` with the
+// policy's bounds.
+DemandSettings demand_settings_for(const PoolSettings& settings);
 
 // Why an allocation could not be made. The API maps kinds to status codes.
 class AllocateError : public std::runtime_error {
@@ -164,11 +172,19 @@ class Pool {
   std::optional<std::string> engine_down() const;
 
   PoolCounts counts();
+  int waiting() const;  // allocate() calls waiting for an instance now
   // How containers are paused and unpaused, and whether they are paused.
   Pauser& pauser() { return pauser_; }
   const PoolSettings& settings() const { return settings_; }
   Capacity capacity() const { return settings_.capacity; }
   HostUsage host_usage() const;
+
+  // What hand-outs have asked for (every allocate() is an arrival).
+  DemandTracker& demand() { return demand_; }
+  // Called after each arrival is counted, and again after its hand-out (the
+  // scheduler refills at once).
+  // Set before the pool serves.
+  std::function<void()> on_arrival;
 
   // Test hook: called after each hand-out attempt's claim, before I/O.
   std::function<void(std::int64_t instance_id)> test_on_claim;
@@ -205,6 +221,7 @@ class Pool {
   std::optional<Instance> add_instance_locked();  // REQUIRES: mu_ held
   void request_instances_for_waiters();
   void create(std::int64_t instance_id);
+  void learn_lead_time(std::int64_t instance_id);
   void restart(std::int64_t instance_id);
   void bring_up(std::int64_t instance_id, void (Pool::*start_container)(const Instance&));
   void create_container(const Instance& instance);
@@ -237,6 +254,7 @@ class Pool {
   const SteadyClock& steady_;
   std::unique_ptr<Pauser> own_pauser_;  // when none was given
   Pauser& pauser_;
+  DemandTracker demand_;
 
   mutable std::mutex mu_;
   std::set<std::int64_t> claimed_;         // GUARDED_BY(mu_)

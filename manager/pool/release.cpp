@@ -42,7 +42,10 @@ void Pool::recycle(std::int64_t id, bool resumed) {
     // paused: a frozen worker would never answer the reset.
     if (resumed && paused_now(instance->container_id)) pauser_.unpause(instance->container_id);
     worker_.reset(instance->endpoint(), settings_.reset_timeout);
-    InstanceState target = idle_state_for(store_.instances(Show::Current), id, settings_.policy);
+    // With a grace period it stays running; upkeep pauses it after the grace.
+    InstanceState target = settings_.policy.pause_grace_ms > 0
+                               ? InstanceState::Ready
+                               : idle_state_for(store_.instances(Show::Current), id, settings_.policy);
     if (target == InstanceState::Paused) {
       try {
         pauser_.pause(instance->container_id);

@@ -76,6 +76,9 @@ describe('the manager answers as swagger/openapi.yaml says', () => {
     await expect(401, 'GET', '/dashboard/feed', { token: API });
     const feed = await expect(200, 'GET', '/dashboard/feed', { token: ADMIN });
     assert.ok(feed.json.instances.length >= 1);
+    await expect(401, 'GET', '/dashboard/history', { token: API });
+    const history = await expect(200, 'GET', '/dashboard/history', { token: ADMIN });
+    assert.equal(history.json.spanSeconds, 900);
   });
 
   test('health and details', async () => {

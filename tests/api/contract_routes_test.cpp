@@ -152,6 +152,11 @@ TEST_CASE("docs routes serve the docs directory's files, nothing else, and say w
     REQUIRE(feed);
     CHECK(feed->status == 200);
     CHECK(json::parse(feed->body)["piJobs"].is_null());
+    auto history = client.Get("/dashboard/history");
+    REQUIRE(history);
+    CHECK(history->status == 200);
+    CHECK(json::parse(history->body)["spanSeconds"] == 900);
+    CHECK(json::parse(history->body)["samples"].is_array());
 
     fs::remove(docs / "openapi.json");
     auto missing = client.Get("/");

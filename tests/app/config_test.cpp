@@ -54,6 +54,39 @@ TEST_CASE("inconsistent ranges are refused") {
   c.min_idle = 9;
   c.max_idle = 8;
   CHECK_THROWS_WITH(c.validate(), Catch::Contains("--min-idle"));
+  c = Config{};
+  c.pause_grace_ms = -1;
+  CHECK_THROWS_WITH(c.validate(), Catch::Contains("--pause-grace-ms"));
+  c = Config{};
+  c.keep_running = 9;
+  CHECK_THROWS_WITH(c.validate(), Catch::Contains("--keep-running"));
+  c = Config{};
+  c.host_cpu_limit = 1.5;
+  CHECK_THROWS_WITH(c.validate(), Catch::Contains("--host-cpu-limit"));
+  c = Config{};
+  c.host_memory_limit = -0.1;
+  CHECK_THROWS_WITH(c.validate(), Catch::Contains("--host-memory-limit"));
+}
+
+TEST_CASE("a negative grace or an unknown pool policy is refused at parse, naming the flag") {
+  for (const char* bad : {"--pause-grace-ms=-5", "--pool-policy=learned"}) {
+    Config c;
+    CLI::App app;
+    warmpool::add_serve_options(app, c);
+    const char* argv[] = {"serve", bad};
+    CHECK_THROWS_WITH(app.parse(2, const_cast<char**>(argv)),
+                      Catch::Contains(std::string(bad).substr(0, std::string(bad).find('='))));
+  }
+}
+
+TEST_CASE("the demand flags reach the pool's policy") {
+  Config c;
+  CHECK(pool_settings(c).policy.adaptive);
+  CHECK(pool_settings(c).policy.pause_grace_ms == 2000);
+  c.pool_policy = "fixed";
+  c.burst_half_life_s = 60;
+  CHECK_FALSE(pool_settings(c).policy.adaptive);
+  CHECK(pool_settings(c).demand.peak_half_life_ms == 60'000);
 }
 
 #include "api/server.hpp"

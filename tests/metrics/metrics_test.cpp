@@ -143,3 +143,47 @@ TEST_CASE("lane waits are observed per lane, and jobs are counted by state") {
   CHECK(sample(text, R"(warmpool_pi_job_seconds_count{state="complete"})") == 1);
   CHECK(sample(text, R"(warmpool_pi_job_seconds_sum{state="complete"})") == Approx(2.5));
 }
+
+TEST_CASE("demand metrics: hand-outs by path, the 5-minute warm share, forecast, targets, idle seconds") {
+  Metrics metrics;
+  SqliteStore store{":memory:"};
+  Lanes lanes({.high_threads = 1, .normal_threads = 1, .high_capacity = 4, .normal_capacity = 4});
+  CHECK(sample(metrics.render(store, lanes), "warmpool_warm_share_5m") == 1);  // none yet: nothing was cold
+  metrics.observe_hand_out(HandOutPath::Running, 0.002);
+  metrics.observe_hand_out(HandOutPath::Paused, 0.03);
+  metrics.observe_hand_out(HandOutPath::Paused, 0.03);
+  metrics.observe_hand_out(HandOutPath::Cold, 0.9);
+  metrics.set_demand(6.5, 8, 2);
+  metrics.add_idle_seconds(4, 10);
+  metrics.add_idle_seconds(1, 0);
+  const std::string text = metrics.render(store, lanes);
+  CHECK(sample(text, R"(warmpool_hand_outs_total{path="running"})") == 1);
+  CHECK(sample(text, R"(warmpool_hand_outs_total{path="paused"})") == 2);
+  CHECK(sample(text, R"(warmpool_hand_outs_total{path="cold"})") == 1);
+  CHECK(sample(text, "warmpool_warm_share_5m") == Approx(0.75));
+  CHECK(sample(text, "warmpool_demand_forecast") == Approx(6.5));
+  CHECK(sample(text, R"(warmpool_demand_target{tier="idle"})") == 8);
+  CHECK(sample(text, R"(warmpool_demand_target{tier="running"})") == 2);
+  CHECK(sample(text, R"(warmpool_idle_instance_seconds_total{state="running"})") == 5);
+  CHECK(sample(text, R"(warmpool_idle_instance_seconds_total{state="paused"})") == 10);
+  // The history's percentiles take the hand-outs once.
+  CHECK(metrics.take_recent_hand_outs().size() == 4);
+  CHECK(metrics.take_recent_hand_outs().empty());
+  lanes.stop();
+}
+
+TEST_CASE("the history keeps its span, oldest first") {
+  History history(60'000);
+  for (std::int64_t t = 0; t <= 120'000; t += 2000) {
+    HistorySample s;
+    s.at_ms = 1'700'000'000'000 + t;
+    s.in_use = static_cast<int>(t / 2000);
+    history.add(s);
+  }
+  const auto json = history.to_json();
+  CHECK(json["spanSeconds"] == 60);
+  REQUIRE(json["samples"].size() == 31);  // 60 s back from the last, both ends kept
+  CHECK(json["samples"][0]["inUse"] == 30);
+  CHECK(json["samples"][30]["inUse"] == 60);
+  CHECK(json["samples"][30]["at"] == "2023-11-14T22:15:20.000Z");
+}

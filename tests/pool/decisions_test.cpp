@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "host/host.hpp"
 #include "pool/decisions.hpp"
 
 using namespace warmpool;
@@ -17,13 +18,14 @@ Instance inst(std::int64_t id, S state, std::int64_t updated = 1000, int port = 
 }
 }  // namespace
 
-TEST_CASE("pick_idle prefers running-idle, then paused, oldest first, skipping claimed") {
-  std::vector<Instance> pool = {inst(1, S::Paused, 10), inst(2, S::Ready, 30), inst(3, S::Ready, 20),
-                                inst(4, S::Allocated, 1)};
+TEST_CASE("pick_idle prefers running-idle, then paused, most recently idle first, skipping claimed") {
+  std::vector<Instance> pool = {inst(1, S::Paused, 10), inst(2, S::Ready, 20), inst(3, S::Ready, 30),
+                                inst(5, S::Paused, 40), inst(4, S::Allocated, 1)};
   CHECK(pick_idle(pool, {}) == 3);
   CHECK(pick_idle(pool, {3}) == 2);
-  CHECK(pick_idle(pool, {2, 3}) == 1);
-  CHECK_FALSE(pick_idle(pool, {1, 2, 3}));
+  CHECK(pick_idle(pool, {2, 3}) == 5);
+  CHECK(pick_idle(pool, {2, 3, 5}) == 1);
+  CHECK_FALSE(pick_idle(pool, {1, 2, 3, 5}));
   CHECK_FALSE(pick_idle({inst(1, S::Starting), inst(2, S::Error), inst(3, S::Resetting)}, {}));
 }
 
@@ -94,6 +96,47 @@ TEST_CASE("plan_upkeep pauses extra running-idle and unpauses to keep_running") 
   // claimed instances are left alone
   plan = plan_upkeep({inst(1, S::Paused, 10)}, {1}, policy, {}, {}, 100);
   CHECK(plan.unpause.empty());
+}
+
+TEST_CASE("create_refusal: CPU and memory have thresholds of their own") {
+  PoolPolicy policy;
+  Capacity cap;
+  cap.host_limit = 0.9;
+  cap.host_cpu_limit = 0.98;
+  cap.host_memory_limit = 0.5;
+  CHECK_FALSE(create_refusal({}, policy, cap, {0.95, 0.4}));  // CPU under its own 0.98
+  auto memory = create_refusal({}, policy, cap, {0.1, 0.6});
+  REQUIRE(memory);
+  CHECK(memory->find("memory") != std::string::npos);
+  auto cpu = create_refusal({}, policy, cap, {0.99, 0.1});
+  REQUIRE(cpu);
+  CHECK(cpu->find("CPU") != std::string::npos);
+  cap.host_cpu_limit = 0;  // unset: --host-limit
+  CHECK(create_refusal({}, policy, cap, {0.95, 0.1}));
+}
+
+TEST_CASE("host CPU use is averaged over its window: a momentary spike does not refuse") {
+  CpuWindow window(10'000);
+  std::uint64_t busy = 0, total = 0;
+  CHECK(window.add(0, busy, total) == 0);  // one sample: nothing to compare
+  // Two seconds a tick, 100 jiffies each: idle, idle, idle, idle, then a tick at 100%.
+  for (int t = 1; t <= 4; ++t) CHECK(window.add(t * 2000, busy += 10, total += 100) == Approx(0.1));
+  CHECK(window.add(10'000, busy += 100, total += 100) == Approx(0.28));  // (40 + 100) / 500
+  CHECK(window.add(12'000, busy += 100, total += 100) == Approx(0.46));  // the oldest tick left the window
+  // Counters that go back (a restarted host namespace) start the window again.
+  CHECK(window.add(14'000, 5, 50) == Approx(0.46));
+  CHECK(window.add(16'000, 10, 100) == Approx(0.1));
+}
+
+TEST_CASE("plan_upkeep pauses a released instance only after its grace") {
+  PoolPolicy policy;
+  policy.min_idle = 0;
+  policy.keep_running = 1;
+  policy.pause_grace_ms = 2000;
+  // Released at 1000, 9000 and 9500; now 10000: only the first is past its grace.
+  std::vector<Instance> pool = {inst(1, S::Ready, 1000), inst(2, S::Ready, 9000), inst(3, S::Ready, 9500)};
+  CHECK(plan_upkeep(pool, {}, policy, {}, {}, 10'000).pause == std::vector<std::int64_t>{1});
+  CHECK(plan_upkeep(pool, {}, policy, {}, {}, 11'000).pause == std::vector<std::int64_t>{1, 2});
 }
 
 TEST_CASE("plan_upkeep shrinks idle beyond max_idle and long-idle beyond min_idle") {

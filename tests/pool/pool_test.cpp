@@ -81,7 +81,7 @@ TEST_CASE("a failing unpause or ping skips to the next instance; the caller gets
     f.engine.fail("unpause", EngineError::Kind::Server, 1);
   }
   SECTION("ping fails") {
-    auto first = f.store.instances(Show::Current).front();
+    auto first = *f.store.instance(*pick_idle(f.store.instances(Show::Current), {}));
     f.worker.fail(first.endpoint(), "ping", 1);
   }
   auto a = f.allocate();

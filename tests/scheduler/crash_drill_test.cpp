@@ -64,6 +64,7 @@ TEST_CASE("drill 7: the manager killed with SIGKILL mid hand-outs restarts with 
   const std::vector<std::string> args = {
       "serve", "--data-dir", data_dir, "--manager-id", manager_id, "--port", std::to_string(port),
       "--pause-via", "engine",  // its consistency check reads "paused" from the engine
+      "--pool-policy", "fixed", "--pause-grace-ms", "0",  // the shape its checks expect
       "--port-first", std::to_string(first_port), "--port-last", std::to_string(first_port + 19),
       // Room for min-idle beside the allocations held (3) and those the kill
       // cut off after their commit (one per client): the pool can refill.

@@ -71,7 +71,7 @@ TEST_CASE("drill 1: an idle paused instance killed behind the manager's back is 
     c.scheduler_period_ms = 2000;  // events, not the period, should find it
   });
   require_settled(stack, 2);
-  // The one the next hand-out would take: paused, idle longest.
+  // The one the next hand-out would take (paused: keep_running is 0).
   const auto victim_id = pick_idle(stack.store.instances(Show::Current), {});
   REQUIRE(victim_id);
   const Instance victim = *stack.store.instance(*victim_id);

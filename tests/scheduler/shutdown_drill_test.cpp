@@ -69,6 +69,7 @@ TEST_CASE("drill 9: SIGTERM finishes releases in flight and exits 0; the next st
   std::vector<std::string> args = {
       "serve", "--data-dir", data_dir, "--manager-id", manager_id, "--port", std::to_string(port),
       "--pause-via", "engine",  // its consistency check reads "paused" from the engine
+      "--pool-policy", "fixed", "--pause-grace-ms", "0",  // the shape its checks expect
       "--port-first", std::to_string(first_port), "--port-last", std::to_string(first_port + 19),
       "--max-instances", "4", "--min-idle", "3", "--max-idle", "4", "--keep-running", "0", "--host-limit", "1",
       "--engine", engine.options().endpoint, "--scheduler-period-ms", "500", "--log-format", "json"};

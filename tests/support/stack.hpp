@@ -62,6 +62,10 @@ class Stack {
     c.host_limit = 1.0;  // tests share the host with the build: never refuse for load
     c.scheduler_period_ms = 500;
     c.pause_via = "engine";  // the drills of the freezer path say so themselves
+    // The pool's shape as its flags say (idle released at once to paused
+    // beyond --keep-running); the demand tests turn the adaptive policy on.
+    c.pool_policy = "fixed";
+    c.pause_grace_ms = 0;
     if (tune) tune(c);
     return c;
   }

@@ -1,0 +1,93 @@
+// The adaptive pool on the fake engine: hand-outs ask for refills between
+// ticks, released instances keep running through their grace, and the pool
+// scales to zero and back.
+#include <catch2/catch.hpp>
+
+#include <thread>
+
+#include "support/scheduler_fixture.hpp"
+
+using namespace warmpool;
+using test::eventually;
+using namespace std::chrono_literals;
+using S = InstanceState;
+
+namespace {
+
+PoolPolicy adaptive(int max_instances, int min_idle, int keep_running) {
+  PoolPolicy p;
+  p.max_instances = max_instances;
+  p.min_idle = min_idle;
+  p.max_idle = max_instances;
+  p.keep_running = keep_running;
+  p.adaptive = true;
+  p.idle_shrink_ms = 60'000;
+  return p;
+}
+
+struct Fixture : test::SchedulerFixture {
+  explicit Fixture(PoolPolicy policy, std::chrono::milliseconds period = 1h)
+      : SchedulerFixture({.policy = policy, .port_first = 34000}, period) {}
+  int warm() { return count(S::Ready) + count(S::Paused); }
+};
+
+}  // namespace
+
+TEST_CASE("a burst's hand-outs start its creates at once, not at the next tick") {
+  Fixture f(adaptive(16, 2, 1));
+  f.settle_pool(2);
+  const int created_before = f.engine.count("create");
+  f.scheduler->start();  // one tick now, the next in an hour
+  std::vector<Allocation> held;
+  for (int k = 0; k < 6; ++k) held.push_back(f.allocate());
+  // Six arrivals within one lead time: six more expected.
+  REQUIRE(eventually([&] { return f.warm() >= 6 && f.pool->claimed().empty(); }));
+  CHECK(f.engine.count("create") - created_before >= 6);
+  CHECK(f.scheduler->last_target().idle == 6);
+}
+
+TEST_CASE("a released instance keeps running through its grace, then upkeep pauses it") {
+  PoolPolicy p = adaptive(4, 1, 0);
+  p.adaptive = false;
+  p.pause_grace_ms = 5000;
+  Fixture f(p);
+  f.settle_pool(1);
+  CHECK(f.count(S::Paused) == 1);
+  const auto allocation = f.allocate();
+  f.pool->release(allocation.id);
+  REQUIRE(eventually([&] { return f.count(S::Ready) == 1 && f.pool->claimed().empty(); }));
+  f.scheduler->tick();
+  CHECK(f.count(S::Ready) == 1);  // within its grace
+  f.clock.advance_ms(5000);
+  f.scheduler->tick();
+  CHECK(f.count(S::Paused) == 1);
+}
+
+TEST_CASE("with floor 0 the pool scales to zero when nothing arrives, and back on the next hand-out") {
+  Fixture f(adaptive(8, 0, 0));
+  f.scheduler->tick();
+  CHECK(f.store.instances(Show::Current).empty());  // nothing asked for yet: nothing kept
+
+  std::vector<std::jthread> clients;
+  std::vector<std::string> ids(3);
+  for (int k = 0; k < 3; ++k) clients.emplace_back([&, k] { ids[k] = f.allocate(5s).id; });
+  clients.clear();
+  for (const auto& id : ids) f.pool->release(id);
+  REQUIRE(eventually([&] {
+    f.scheduler->tick();
+    return f.warm() >= 3 && f.pool->claimed().empty();  // three came together: three expected
+  }));
+
+  f.clock.advance_ms(61'000);  // quiet past --idle-shrink-s
+  REQUIRE(eventually([&] {
+    f.scheduler->tick();
+    return f.store.instances(Show::Current).empty();
+  }));
+
+  const auto back = f.allocate(5s);  // cold: nothing was idle
+  REQUIRE(eventually([&] {
+    f.scheduler->tick();
+    return f.warm() >= 3 && f.pool->claimed().empty();  // the burst is expected again
+  }));
+  f.pool->release(back.id);
+}
