@@ -1,15 +1,11 @@
 // The warmpool dashboard: polls GET /dashboard/feed every second and redraws.
-// Besides the feed's recent faults, it logs the state changes it sees between
-// two snapshots (an instance entering or leaving `error`), so a fault that
-// recovers within seconds still shows up.
+// Faults and recoveries come from the manager's event log, so a fault that
+// recovered between two polls (or before the page was opened) still shows.
 'use strict';
 
 const PERIOD_MS = 1000;
 const STATES = ['starting', 'ready', 'paused', 'allocated', 'resetting', 'error', 'deleting'];
 const TOKEN_KEY = 'warmpool.adminToken';
-
-let previous = new Map();  // instance id -> state, from the last snapshot
-const observed = [];       // state changes seen here, newest first
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -101,34 +97,10 @@ function drawJobs(feed) {
   fill('job-rows', rows, 5, 'no pi job yet');
 }
 
-function observe(feed) {
-  const seenAt = new Date().toISOString();
-  const current = new Map(feed.instances.map((i) => [i.id, i]));
-  for (const [id, i] of current) {
-    const before = previous.get(id);
-    if (before === undefined || before === i.state) continue;
-    if (i.state === 'error') {
-      observed.unshift({ at: seenAt, instance: id, kind: 'fault', detail: i.lastError || `${before} -> error` });
-    } else if (before === 'error' || (before === 'starting' && i.restarts > 0 && (i.state === 'ready' || i.state === 'paused'))) {
-      observed.unshift({ at: seenAt, instance: id, kind: 'recovered', detail: `${before} -> ${i.state}` });
-    }
-  }
-  previous = new Map([...current].map(([id, i]) => [id, i.state]));
-  observed.length = Math.min(observed.length, 30);
-}
-
 function drawFaults(feed) {
-  // A fault that recovered between two polls shows as `recovered`, with the fault it recovered from.
-  const fromFeed = feed.faults.map((f) => ({
-    at: f.at, instance: f.instance, kind: f.kind,
-    detail: (f.kind === 'recovered' ? `${f.state} again` : f.state) +
-      `; ${f.failures} failures, ${f.restarts} restarts` +
-      (f.lastError ? (f.kind === 'recovered' ? `; recovered from: ${f.lastError}` : `; ${f.lastError}`) : ''),
-  }));
-  const events = [...observed, ...fromFeed].sort((a, b) => (a.at < b.at ? 1 : -1)).slice(0, 30);
-  const rows = events.map((e) =>
+  const rows = feed.faults.map((e) =>
     el('tr', { 'data-kind': e.kind }, el('td', {}, time(e.at)), el('td', {}, e.instance),
-      el('td', { class: `k-${e.kind}` }, e.kind), el('td', {}, e.detail)));
+      el('td', { class: `k-${e.kind}` }, e.kind), el('td', {}, e.detail || `${e.from} -> ${e.to}`)));
   fill('fault-rows', rows, 4, 'no fault so far');
 }
 
@@ -154,7 +126,6 @@ async function poll() {
     const feed = await res.json();
     document.getElementById('login').classList.remove('shown');
     const now = Date.now();
-    observe(feed);
     drawStates(feed);
     drawQueues(feed);
     drawAllocations(feed, now);

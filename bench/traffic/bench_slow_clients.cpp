@@ -210,7 +210,7 @@ int main(int argc, char** argv) {
 
   App app(rig_config(port, instances));
   app.scheduler.start();
-  std::thread serving([&] { app.serve(); });
+  std::thread serving([&] { app.server.listen(app.config.listen_host, app.config.listen_port); });
   int ready = 0;
   for (int k = 0; k < 1200 && ready < instances; ++k) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

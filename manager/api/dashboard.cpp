@@ -1,6 +1,7 @@
 #include "api/dashboard.hpp"
 
 #include <algorithm>
+#include <map>
 
 #include <httplib.h>
 
@@ -32,32 +33,41 @@ json queue_stats(const Lanes& lanes) {
   return {{"high", lane(Lane::High)}, {"normal", lane(Lane::Normal)}};
 }
 
-json recent_faults(const std::vector<Instance>& instances, std::size_t limit) {
-  std::vector<const Instance*> touched;
-  for (const auto& i : instances) {
-    if (!i.last_error.empty() || i.restarts > 0 || i.state == InstanceState::Error) touched.push_back(&i);
-  }
-  std::stable_sort(touched.begin(), touched.end(),
-                   [](const Instance* a, const Instance* b) { return a->updated_ms > b->updated_ms; });
-  if (touched.size() > limit) touched.resize(limit);
-
-  json events = json::array();
-  for (const Instance* i : touched) {
-    const char* kind = "recovered";
-    if (i->state == InstanceState::Error || (i->state == InstanceState::Starting && i->failures > 0))
+json recent_faults(const std::vector<InstanceEvent>& events, std::size_t limit) {
+  std::map<std::int64_t, std::string> fault_of;  // instance -> the fault it has not recovered from
+  std::vector<json> story;
+  for (auto it = events.rbegin(); it != events.rend(); ++it) {  // oldest first
+    const InstanceEvent& e = *it;
+    std::string kind;
+    json detail = e.detail.empty() ? json(nullptr) : json(e.detail);
+    if (e.to == InstanceState::Error) {
       kind = "fault";
-    else if (i->state == InstanceState::Deleting || i->state == InstanceState::Deleted)
+      fault_of[e.instance_id] = e.detail.empty() ? "error" : e.detail;
+    } else if (e.to == InstanceState::Deleting) {
       kind = "removed";
-    events.push_back({{"instance", i->id},
-                      {"state", to_string(i->state)},
-                      {"kind", kind},
-                      {"at", iso8601(i->updated_ms)},
-                      {"failures", i->failures},
-                      {"restarts", i->restarts},
-                      {"lastError", i->last_error.empty() ? json(nullptr) : json(i->last_error)}});
+      fault_of.erase(e.instance_id);
+    } else if ((e.to == InstanceState::Ready || e.to == InstanceState::Paused) && fault_of.count(e.instance_id)) {
+      kind = "recovered";
+      detail = "recovered from: " + fault_of[e.instance_id];
+      fault_of.erase(e.instance_id);
+    } else {
+      continue;
+    }
+    story.push_back({{"instance", e.instance_id},
+                     {"kind", kind},
+                     {"at", iso8601(e.at_ms)},
+                     {"from", e.from ? json(to_string(*e.from)) : json(nullptr)},
+                     {"to", to_string(e.to)},
+                     {"detail", std::move(detail)}});
   }
-  return events;
+  json newest_first = json::array();
+  for (auto it = story.rbegin(); it != story.rend() && newest_first.size() < limit; ++it)
+    newest_first.push_back(std::move(*it));
+  return newest_first;
 }
+
+// Enough of the event log to pair recent recoveries with their faults.
+constexpr std::size_t kFeedEvents = 500;
 
 json dashboard_feed(const Config& config, Store& store, Pool& pool, const Lanes& lanes,
                     const DashboardSources& sources, std::int64_t now_ms) {
@@ -82,7 +92,7 @@ json dashboard_feed(const Config& config, Store& store, Pool& pool, const Lanes&
           {"instances", std::move(instances)},
           {"allocations", std::move(allocations)},
           {"piJobs", sources.pi_jobs ? sources.pi_jobs() : json(nullptr)},
-          {"faults", recent_faults(all, 20)}};
+          {"faults", recent_faults(store.events(std::nullopt, kFeedEvents), 30)}};
 }
 
 void add_dashboard_routes(Server& server, const Config& config, Store& store, Pool& pool,

@@ -36,11 +36,13 @@ nlohmann::json pool_summary(const Config& config, Pool& pool);
 // Both lanes' statistics (Queues).
 nlohmann::json queue_stats(const Lanes& lanes);
 
-// Instances with a fault, a restart or a recovery, newest change first, at
-// most `limit` (FaultEvent): "fault" while in error or starting again after
-// failures, "removed" once deleting/deleted, "recovered" when healthy again.
-// Pure: reads only `instances`.
-nlohmann::json recent_faults(const std::vector<Instance>& instances, std::size_t limit);
+// The faults, recoveries and removals in the event log (`events` newest
+// first, as Store::events gives them), newest first, at most `limit`
+// (FaultEvent): "fault" on entering error, "recovered" on entering ready or
+// paused after a fault (with the fault it recovered from), "removed" on
+// entering deleting. A fault that recovered within a second still shows,
+// unlike in the instance records, which keep only the last error.
+nlohmann::json recent_faults(const std::vector<InstanceEvent>& events, std::size_t limit);
 
 // One feed snapshot taken at now_ms.
 nlohmann::json dashboard_feed(const Config& config, Store& store, Pool& pool, const Lanes& lanes,

@@ -173,35 +173,37 @@ TEST_CASE("docs routes serve the docs directory's files, nothing else, and say w
   fs::remove_all(docs);
 }
 
-TEST_CASE("recent_faults: faults, recoveries and removals, newest first, bounded") {
-  auto instance = [](std::int64_t id, InstanceState state, std::int64_t updated, int failures,
-                     int restarts, std::string error) {
-    Instance i;
-    i.id = id;
-    i.state = state;
-    i.updated_ms = updated;
-    i.failures = failures;
-    i.restarts = restarts;
-    i.last_error = std::move(error);
-    return i;
+TEST_CASE("recent_faults: from the event log, a fault that recovered within a second still shows") {
+  using S = InstanceState;
+  std::int64_t next_id = 0;
+  std::vector<InstanceEvent> log;  // oldest first here; the store gives newest first
+  auto event = [&](std::int64_t instance, std::int64_t at, std::optional<S> from, S to, std::string detail = "") {
+    log.push_back({++next_id, instance, at, from, to, std::move(detail)});
   };
-  const std::vector<Instance> all = {
-      instance(1, InstanceState::Ready, 1000, 0, 0, ""),                   // never failed: not listed
-      instance(2, InstanceState::Error, 5000, 1, 0, "ping timed out"),     // fault
-      instance(3, InstanceState::Paused, 4000, 0, 1, "container died"),    // recovered by a restart
-      instance(4, InstanceState::Deleted, 3000, 3, 2, "gave up"),          // removed
-      instance(5, InstanceState::Starting, 6000, 1, 1, "oom"),             // restarting after a fault
-  };
-  const json events = api::recent_faults(all, 10);
-  REQUIRE(events.size() == 4);
-  CHECK(events[0]["instance"] == 5);
-  CHECK(events[0]["kind"] == "fault");
-  CHECK(events[1]["instance"] == 2);
-  CHECK(events[1]["kind"] == "fault");
-  CHECK(events[1]["lastError"] == "ping timed out");
-  CHECK(events[2]["instance"] == 3);
-  CHECK(events[2]["kind"] == "recovered");
-  CHECK(events[3]["instance"] == 4);
-  CHECK(events[3]["kind"] == "removed");
-  CHECK(api::recent_faults(all, 2).size() == 2);
+  event(1, 1000, std::nullopt, S::Starting);
+  event(1, 1100, S::Starting, S::Paused);                    // routine: not shown
+  event(2, 1200, S::Ready, S::Error, "ping timed out");      // fault, then back within 0.4 s
+  event(2, 1300, S::Error, S::Starting);
+  event(2, 1600, S::Starting, S::Ready);                     // recovered
+  event(3, 2000, S::Allocated, S::Error, "container exited (137)");
+  event(3, 2100, S::Error, S::Deleting, "gave up after 2 restarts");  // removed
+  event(4, 3000, S::Paused, S::Error, "oom");                // still failing
+  const std::vector<InstanceEvent> newest_first(log.rbegin(), log.rend());
+
+  const json story = api::recent_faults(newest_first, 10);
+  REQUIRE(story.size() == 5);
+  CHECK(story[0]["instance"] == 4);
+  CHECK(story[0]["kind"] == "fault");
+  CHECK(story[0]["detail"] == "oom");
+  CHECK(story[1]["instance"] == 3);
+  CHECK(story[1]["kind"] == "removed");
+  CHECK(story[2]["kind"] == "fault");
+  CHECK(story[3]["instance"] == 2);
+  CHECK(story[3]["kind"] == "recovered");
+  CHECK(story[3]["from"] == "starting");
+  CHECK(story[3]["to"] == "ready");
+  CHECK(story[3]["detail"] == "recovered from: ping timed out");
+  CHECK(story[4]["kind"] == "fault");
+  CHECK(story[4]["at"] == "1970-01-01T00:00:01.200Z");
+  CHECK(api::recent_faults(newest_first, 2).size() == 2);
 }

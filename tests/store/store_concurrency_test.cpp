@@ -63,7 +63,7 @@ TEST_CASE("managers starting at once on a new database migrate it once") {
   CHECK(stores[1]->instance(i.id));
 }
 
-TEST_CASE("of managers allocating one idle instance at once, exactly one gets it") {
+TEST_CASE("of managers allocating one idle instance at once, exactly one gets it", "[postgresql]") {
   test::TestDatabase db;
   std::vector<std::unique_ptr<Store>> stores;
   for (int k = 0; k < kManagers; ++k) stores.push_back(db.open());
@@ -89,7 +89,7 @@ TEST_CASE("of managers allocating one idle instance at once, exactly one gets it
   CHECK(stores[0]->allocations(Show::Current).size() == 5);
 }
 
-TEST_CASE("a release on any manager ends the allocation once; the others see it ended") {
+TEST_CASE("a release on any manager ends the allocation once; the others see it ended", "[postgresql]") {
   test::TestDatabase db;
   std::vector<std::unique_ptr<Store>> stores;
   for (int k = 0; k < kManagers; ++k) stores.push_back(db.open());
@@ -111,7 +111,7 @@ TEST_CASE("a release on any manager ends the allocation once; the others see it 
   CHECK_FALSE(stores[kManagers - 1]->allocation("a")->current());
 }
 
-TEST_CASE("of managers starting one queued pi job at once, exactly one runs it") {
+TEST_CASE("of managers starting one queued pi job at once, exactly one runs it", "[postgresql]") {
   test::TestDatabase db;
   std::vector<std::unique_ptr<Store>> stores;
   for (int k = 0; k < kManagers; ++k) stores.push_back(db.open());
@@ -124,7 +124,7 @@ TEST_CASE("of managers starting one queued pi job at once, exactly one runs it")
   CHECK(stores[0]->job(job.id)->state == JobState::Running);
 }
 
-TEST_CASE("managers adding pi jobs and allocations at once get distinct ids and numbers") {
+TEST_CASE("managers adding pi jobs and allocations at once get distinct ids and numbers", "[postgresql]") {
   test::TestDatabase db;
   std::vector<std::unique_ptr<Store>> stores;
   for (int k = 0; k < kManagers; ++k) stores.push_back(db.open());

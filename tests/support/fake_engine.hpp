@@ -124,7 +124,7 @@ class FakeEngine : public engine::Engine {
   // --- Engine ---
   engine::EngineVersion version() override {
     enter("version", "");
-    return {"20.10.24-fake", "1.41", "linux"};
+    return {"20.10.24-fake", "1.41", "linux", "Engine"};
   }
   std::string create(const engine::ContainerSpec& spec) override {
     enter("create", spec.name);
