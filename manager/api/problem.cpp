@@ -21,6 +21,7 @@ const char* title_of(int status) {
     case 413: return "Payload Too Large";
     case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
     case 429: return "Too Many Requests";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
@@ -64,7 +65,10 @@ json to_json(const Allocation& a) {
           {"createdAt", iso8601(a.created_ms)},
           {"expiresAt", iso8601(a.expires_ms)},
           {"deletedAt", time_or_null(a.deleted_ms)},
-          {"endReason", a.end_reason.empty() ? json(nullptr) : json(a.end_reason)}};
+          {"endReason", a.end_reason.empty() ? json(nullptr) : json(a.end_reason)},
+          {"initBytes", a.session.init_bytes},
+          {"initSha256", a.session.init_sha256.empty() ? json(nullptr) : json(a.session.init_sha256)},
+          {"metadata", a.session.metadata.empty() ? json(nullptr) : json::parse(a.session.metadata, nullptr, false)}};
 }
 
 json to_json(const Instance& i) {

@@ -54,6 +54,7 @@ PoolSettings pool_settings(const Config& c) {
   s.max_restarts = c.max_restarts;
   s.ping_timeout = std::chrono::milliseconds(c.ping_timeout_ms);
   s.reset_timeout = std::chrono::milliseconds(c.reset_timeout_ms);
+  s.init_timeout = std::chrono::milliseconds(c.init_timeout_ms);
   s.ready_timeout = std::chrono::milliseconds(c.ready_timeout_ms);
   s.default_lease_ms = static_cast<std::int64_t>(c.lease_s) * 1000;
   s.max_lease_ms = static_cast<std::int64_t>(c.max_lease_s) * 1000;

@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 
@@ -108,6 +109,8 @@ int main(int argc, char** argv) {
 
   if (*serve_cmd) {
     settings.scratch_dir = scratch;
+    // From the environment, not a flag: arguments are visible to anyone who can list processes.
+    if (const char* secret = std::getenv("WARMPOOL_CONTROL_SECRET")) settings.control_secret = secret;
     return serve(host, port, serve_options, settings);
   }
   return print_digits(digits, digits_options);
