@@ -71,7 +71,8 @@ std::shared_ptr<const SessionInit> parse_init(const std::string& body, const jso
   if (auto key = duplicate_key(body)) throw InitRefused(400, "the body names \"" + *key + "\" twice");
   if (!parsed.contains("init")) return nullptr;
   const InitLimits limits{config.max_init_bytes, static_cast<std::size_t>(config.max_init_files),
-                          static_cast<std::size_t>(config.max_init_path_bytes)};
+                          static_cast<std::size_t>(config.max_init_path_bytes),
+                          config.data_volume.empty() ? std::string() : std::string("data")};
   return std::make_shared<const SessionInit>(parse_session_init(parsed["init"], limits));
 }
 

@@ -54,6 +54,12 @@ namespace {
 json time_or_null(const std::optional<std::int64_t>& ms) {
   return ms ? json(iso8601(*ms)) : json(nullptr);
 }
+// The stored metadata (compact JSON) as a value; null when there is none.
+json metadata_json(const std::string& text) {
+  if (text.empty()) return nullptr;
+  json m = json::parse(text, nullptr, false);
+  return m.is_object() ? m : json(nullptr);
+}
 }  // namespace
 
 json to_json(const Allocation& a) {
@@ -68,7 +74,7 @@ json to_json(const Allocation& a) {
           {"endReason", a.end_reason.empty() ? json(nullptr) : json(a.end_reason)},
           {"initBytes", a.session.init_bytes},
           {"initSha256", a.session.init_sha256.empty() ? json(nullptr) : json(a.session.init_sha256)},
-          {"metadata", a.session.metadata.empty() ? json(nullptr) : json::parse(a.session.metadata, nullptr, false)}};
+          {"metadata", metadata_json(a.session.metadata)}};
 }
 
 json to_json(const Instance& i) {

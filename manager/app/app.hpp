@@ -41,6 +41,8 @@ class App {
   void stop() noexcept;
 
   const Config config;
+  // Derives each worker's control secret (<data dir>/control.key).
+  const std::string control_key;
   Metrics metrics;
   engine::DockerEngine engine;
   engine::TimedEngine timed_engine;  // `engine`, with every call in the metrics
@@ -72,6 +74,16 @@ void add_module_routes(api::Server& server, const Config& config, Store& store, 
 // results go to data_dir/results).
 PoolSettings pool_settings(const Config& config);
 jobs::JobSettings job_settings(const Config& config);
+
+// The key the workers' control secrets derive from: <data_dir>/control.key,
+// made at the first start (256 random bits as hex, mode 0600). Throws
+// std::runtime_error when it can be neither read nor made.
+std::string load_control_key(const std::string& data_dir);
+
+// Refuses (std::runtime_error, saying how to make one) a --data-volume that
+// the engine does not have. Nothing to check without one. Throws EngineError
+// when the engine cannot say.
+void require_data_volume(engine::DockerEngine& engine, const Config& config);
 
 // The engine client's options from the configuration (--engine, else
 // DOCKER_HOST, else the default socket).

@@ -18,6 +18,8 @@ std::string to_hex(const unsigned char* data, std::size_t size);
 // Strict base64 (RFC 4648 section 4, padded, no line breaks or blanks)
 // to bytes; nullopt for anything else.
 std::optional<std::string> base64_decode(std::string_view text);
+// Bytes to padded base64.
+std::string base64_encode(std::string_view bytes);
 
 // Milliseconds since the Unix epoch as "2026-11-25T15:30:00.123Z".
 std::string iso8601(std::int64_t epoch_ms);

@@ -72,6 +72,8 @@ struct Config {
   int max_init_files = 100;
   int max_init_path_bytes = 255;
   int init_timeout_ms = 2000;            // deadline of the worker's POST /init
+  std::string data_volume;               // a Docker named volume every instance mounts read-only; empty: none
+  std::string data_mount = "/data";      // where it is mounted
 
   // Pi jobs
   std::int64_t max_digits = 10'000'000;  // POST /pi_job refuses more

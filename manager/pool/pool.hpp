@@ -54,6 +54,9 @@ struct PoolSettings {
   int port_last = 20999;
   engine::ContainerSpec container;  // limits and hardening; name, cmd and labels are set per instance
   std::vector<std::string> worker_args;  // extra arguments after `serve --host H --port P`
+  // Each worker gets control_secret(control_key, its endpoint) in
+  // WARMPOOL_CONTROL_SECRET; empty: none (its control routes stay open).
+  std::string control_key;
   std::chrono::milliseconds reset_timeout{2000};
   std::chrono::milliseconds init_timeout{2000};
   std::chrono::milliseconds ping_timeout{500};

@@ -56,6 +56,8 @@ std::int64_t check_files(const json& files, const InitLimits& limits) {
   for (const auto& [path, value] : files.items()) {
     if (auto why = path_problem(path, limits.max_path_bytes); !why.empty())
       throw bad("init.files: the path " + json(path).dump(-1, ' ', false, json::error_handler_t::replace) + " " + why);
+    if (!limits.reserved.empty() && path.substr(0, path.find('/')) == limits.reserved)
+      throw bad("init.files: " + json(path).dump() + " is under \"" + limits.reserved + "/\", where the data volume is served");
     total += file_content(path, value).size();
     if (total > limits.max_bytes)
       throw InitRefused(413, "init.files hold more than " + std::to_string(limits.max_bytes) +
@@ -153,8 +155,8 @@ std::optional<std::string> duplicate_key(const std::string& text) {
     }
     return true;
   };
-  (void)json::parse(text, seen, /*allow_exceptions=*/false);
-  return found;
+  const bool discarded = json::parse(text, seen, /*allow_exceptions=*/false).is_discarded();
+  return discarded && !found ? std::nullopt : found;
 }
 
 }  // namespace warmpool

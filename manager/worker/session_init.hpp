@@ -23,6 +23,7 @@ struct InitLimits {
   std::size_t max_bytes = 1 << 20;   // the files' decoded bytes together (413 above)
   std::size_t max_files = 100;
   std::size_t max_path_bytes = 255;  // one file's relative path
+  std::string reserved;              // a first path component no file may use (the data volume's "data"); empty: none
 };
 
 // Fixed bounds of the parts that have no flag.

@@ -58,3 +58,12 @@ TEST_CASE("base64_decode: strict RFC 4648 with padding") {
   CHECK_FALSE(base64_decode("Q=JD"));     // a pad inside
   CHECK_FALSE(base64_decode("QUJ-"));     // the URL alphabet
 }
+
+TEST_CASE("base64_encode pads, and base64_decode reads it back") {
+  CHECK(base64_encode("") == "");
+  CHECK(base64_encode("A") == "QQ==");
+  CHECK(base64_encode("AB") == "QUI=");
+  CHECK(base64_encode("ABC") == "QUJD");
+  const std::string bytes("\x00\x01\x02\xff\xfe", 5);
+  CHECK(base64_decode(base64_encode(bytes)) == bytes);
+}

@@ -108,6 +108,13 @@ TEST_CASE("init: limits on bytes (413), file count and path length are the flags
   CHECK(status == 400);
   CHECK_THAT(detail, Catch::Contains("longer than 8 bytes"));
 
+  InitLimits with_data;
+  with_data.reserved = "data";
+  std::tie(status, detail) = refusal({{"files", {{"data/x", ""}}}}, with_data);
+  CHECK(status == 400);
+  CHECK_THAT(detail, Catch::Contains("data volume"));
+  CHECK(parse_session_init({{"files", {{"database/x", ""}}}}, with_data).files == 1);
+
   std::tie(status, detail) = refusal({{"metadata", {{"k", std::string(kMaxInitMetadataBytes, 'x')}}}});
   CHECK(status == 413);
   std::tie(status, detail) = refusal({{"env", {{"K", std::string(kMaxInitEnvBytes, 'x')}}}});

@@ -122,17 +122,19 @@ void add_control_routes(httplib::Server& server, ComputeJob& job, const std::fil
   });
 }
 
-// The session's side: its state and files, read back.
-void add_session_routes(httplib::Server& server, const SessionPtr& session) {
+// The session's side: its state and files, read back, and the data volume's.
+void add_session_routes(httplib::Server& server, const SessionPtr& session, const std::filesystem::path& data_dir) {
   server.Get("/init", [session](const httplib::Request& req, httplib::Response& res) {
     if (!session_allowed(*session, req, res)) return;
     send_json(res, 200, session->describe());
   });
 
-  server.Get(R"(/files/(.+))", [session](const httplib::Request& req, httplib::Response& res) {
+  server.Get(R"(/files/(.+))", [session, data_dir](const httplib::Request& req, httplib::Response& res) {
     if (!session_allowed(*session, req, res)) return;
     std::string content;
-    if (auto refused = session->read_file(req.matches[1], &content)) {
+    const std::string path = req.matches[1];
+    const bool data = !data_dir.empty() && path.rfind("data/", 0) == 0;
+    if (auto refused = data ? read_file_under(data_dir, path.substr(5), &content) : session->read_file(path, &content)) {
       send_problem(res, refused->status, refused->status == 404 ? "Not Found" : "Bad Request", refused->detail);
       return;
     }
@@ -222,9 +224,10 @@ void configure_server(httplib::Server& server, ComputeJob& job, const ServerSett
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  auto session = std::make_shared<Session>(settings.scratch_dir / "files", settings.control_secret);
+  auto session = std::make_shared<Session>(settings.scratch_dir / "files", settings.control_secret,
+                                           settings.data_dir.empty() ? "" : "data");
   add_control_routes(server, job, settings.scratch_dir, session);
-  add_session_routes(server, session);
+  add_session_routes(server, session, settings.data_dir);
   add_compute_routes(server, job, session);
 }
 

@@ -5,7 +5,8 @@
 //   POST /init     install a session (files, env, metadata, token); 200;
 //                  400 bad payload; 409 one is installed; 413 too large
 //   GET  /init     200 {"env","metadata","files"}
-//   GET  /files/P  200 the session file P's bytes; 404 missing
+//   GET  /files/P  200 the session file P's bytes (data/...: the data
+//                  volume's, with --data); 404 missing
 //   POST /compute  {"digits": N} -> 202 status; 409 busy; 400 bad input;
 //                  413 body too large
 //   GET  /compute  200 {"state","digits","progress","elapsed_ms"[,"error"]}
@@ -42,6 +43,8 @@ struct ServerSettings {
   std::filesystem::path scratch_dir = "/scratch";
   // The manager's secret for this worker; empty: the control routes are open.
   std::string control_secret;
+  // A read-only directory (the data volume) served at GET /files/data/...; empty: none.
+  std::filesystem::path data_dir;
 };
 
 // Reads the digit count from a POST /compute body such as {"digits": 1000}.

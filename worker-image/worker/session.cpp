@@ -123,8 +123,8 @@ std::string relative_path_problem(const std::string& path) {
   return {};
 }
 
-Session::Session(std::filesystem::path files_dir, std::string control_secret)
-    : files_dir_(std::move(files_dir)), control_secret_(std::move(control_secret)) {}
+Session::Session(std::filesystem::path files_dir, std::string control_secret, std::string reserved)
+    : files_dir_(std::move(files_dir)), control_secret_(std::move(control_secret)), reserved_(std::move(reserved)) {}
 
 Session::Caller Session::caller(const std::string& authorization) const {
   const std::string prefix = "Bearer ";
@@ -200,6 +200,8 @@ std::optional<Refusal> Session::install(const std::string& body) {
     std::optional<Refusal> refused;
     if (auto why = relative_path_problem(path); !why.empty()) {
       refused = Refusal{400, "files: the path \"" + path + "\" " + why};
+    } else if (!reserved_.empty() && components(path).front() == reserved_) {
+      refused = Refusal{400, "files: \"" + reserved_ + "/\" is the data volume's; choose another path"};
     } else if (value.is_string()) {
       refused = write_file(path, value.get<std::string>());
     } else if (value.is_object() && value.size() == 1 && value.contains("base64") && value["base64"].is_string()) {
@@ -239,9 +241,14 @@ json Session::describe() const {
 }
 
 std::optional<Refusal> Session::read_file(const std::string& path, std::string* content) const {
+  return read_file_under(files_dir_, path, content);
+}
+
+std::optional<Refusal> read_file_under(const std::filesystem::path& root, const std::string& path,
+                                       std::string* content) {
   if (auto why = relative_path_problem(path); !why.empty()) return Refusal{400, "the path \"" + path + "\" " + why};
   const auto parts = components(path);
-  Fd dir{open_parent(files_dir_, parts, false)};
+  Fd dir{open_parent(root, parts, false)};
   if (dir.fd < 0) return io_refusal("read " + path, errno == ENOTDIR ? ENOENT : errno);
   Fd file{::openat(dir.fd, parts.back().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)};
   if (file.fd < 0) return io_refusal("read " + path, errno);

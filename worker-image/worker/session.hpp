@@ -36,13 +36,19 @@ std::optional<std::string> decode_base64(std::string_view text);
 // "." and "..", NUL, backslash, absolute. Empty when it is fine.
 std::string relative_path_problem(const std::string& path);
 
+// The bytes of the regular file at the relative `path` under `root`, never
+// following a link; a refusal (400 bad path, 404 missing) otherwise.
+std::optional<Refusal> read_file_under(const std::filesystem::path& root, const std::string& path,
+                                       std::string* content);
+
 class Session {
  public:
   enum class Caller { Anyone, Session, Control };
 
   // Files go to files_dir (created when needed). An empty control secret
-  // leaves the control routes open.
-  Session(std::filesystem::path files_dir, std::string control_secret);
+  // leaves the control routes open. `reserved`: a first path component
+  // that sessions may not use (the data volume's "data"); empty: none.
+  Session(std::filesystem::path files_dir, std::string control_secret, std::string reserved = {});
 
   // Who the request's "Authorization: Bearer ..." header makes the caller.
   Caller caller(const std::string& authorization) const;
@@ -65,6 +71,7 @@ class Session {
 
   const std::filesystem::path files_dir_;
   const std::string control_secret_;
+  const std::string reserved_;
   mutable std::mutex mu_;
   bool initialised_ = false;            // GUARDED_BY(mu_)
   std::optional<std::string> token_;    // GUARDED_BY(mu_); none: open session
