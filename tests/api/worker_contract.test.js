@@ -7,6 +7,7 @@ const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
+const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { Contract, documentErrors, loadSpec } = require('./support/spec');
@@ -18,10 +19,22 @@ describe('pi-worker answers as swagger/worker.yaml says', () => {
   const spec = loadSpec('worker.json');
   const contract = new Contract(spec);
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'worker-contract-'));
-  // A port of this test's range (32000-32999), different per run.
-  const port = 32900 + (process.pid % 90);
-  const base = `http://127.0.0.1:${port}`;
+  let port;
+  let base;
   let worker;
+
+  // A free port of this test's range (32900-32989), tried from a place that differs per run.
+  async function freePort() {
+    for (let i = 0; i < 90; i += 1) {
+      const candidate = 32900 + ((process.pid + i) % 90);
+      const free = await new Promise((resolve) => {
+        const probe = net.createServer().once('error', () => resolve(false));
+        probe.listen(candidate, '127.0.0.1', () => probe.close(() => resolve(true)));
+      });
+      if (free) return candidate;
+    }
+    throw new Error('no free port in 32900-32989');
+  }
 
   async function expect(status, method, template, { params = {}, body, bearer } = {}) {
     const url = template.replace(/\{(\w+)\}/g, (_, k) => params[k]);
@@ -36,9 +49,11 @@ describe('pi-worker answers as swagger/worker.yaml says', () => {
   }
 
   before(async () => {
-    worker = spawn(process.env.PI_WORKER_BIN, ['serve', '--port', String(port), '--scratch', scratch, '--max-digits', '10000', '--max-init-body-bytes', '4096'],
+    port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    worker = spawn(process.env.PI_WORKER_BIN, ['serve', '--port', String(port), '--scratch', scratch, '--max-digits', '5000000', '--max-init-body-bytes', '4096'],
       { env: { ...process.env, WARMPOOL_CONTROL_SECRET: SECRET }, stdio: ['ignore', 'ignore', 'inherit'] });
-    for (let i = 0; i < 200; i += 1) {
+    for (let i = 0; i < 600; i += 1) {
       try {
         if ((await fetch(`${base}/ping`)).ok) return;
       } catch { /* not listening yet */ }
@@ -88,7 +103,7 @@ describe('pi-worker answers as swagger/worker.yaml says', () => {
       await new Promise((r) => setTimeout(r, 25));
     }
     assert.match(await expect(200, 'GET', '/result', { bearer: TOKEN }), /^3\.14159/);
-    await expect(202, 'POST', '/compute', { body: '{"digits":10000}', bearer: SECRET });
+    await expect(202, 'POST', '/compute', { body: '{"digits":5000000}', bearer: SECRET });  // long enough to cancel
     await expect(200, 'DELETE', '/compute', { bearer: TOKEN });
     await expect(200, 'POST', '/reset', { bearer: SECRET });
     await expect(401, 'GET', '/init', { bearer: TOKEN });
