@@ -67,8 +67,7 @@ std::optional<std::int64_t> int_param(const httplib::Request& req, const char* n
 
 // The request's `init`, checked before any instance is claimed; null when
 // it has none. Throws InitRefused.
-std::shared_ptr<const SessionInit> parse_init(const std::string& body, const json& parsed, const Config& config) {
-  if (auto key = duplicate_key(body)) throw InitRefused(400, "the body names \"" + *key + "\" twice");
+std::shared_ptr<const SessionInit> parse_init(const json& parsed, const Config& config) {
   if (!parsed.contains("init")) return nullptr;
   const InitLimits limits{config.max_init_bytes, static_cast<std::size_t>(config.max_init_files),
                           static_cast<std::size_t>(config.max_init_path_bytes),
@@ -87,10 +86,14 @@ std::int64_t parse_id(const std::string& text) {
 // /allocations
 
 void Server::create_allocation(const httplib::Request& req, httplib::Response& res) {
-  const json body = parse_object(req.body, {"lease_seconds", "client", "timeout_ms", "init"});
+  // One parse: the body's JSON, and whether it names a key twice.
+  json parsed;
+  const auto twice = duplicate_key(req.body, &parsed);
+  if (twice) return problem(res, 400, "the body names \"" + *twice + "\" twice");
+  const json body = checked_object(req.body, std::move(parsed), {"lease_seconds", "client", "timeout_ms", "init"});
   Pool::AllocateRequest request;
   try {
-    request.init = parse_init(req.body, body, config_);
+    request.init = parse_init(body, config_);
   } catch (const InitRefused& e) {
     return problem(res, e.status(), e.what());
   }

@@ -102,7 +102,11 @@ json to_json(const InstanceEvent& e) {
 
 json parse_object(const std::string& body, std::initializer_list<const char*> allowed) {
   if (body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
-  json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  return checked_object(body, json::parse(body, nullptr, /*allow_exceptions=*/false), allowed);
+}
+
+json checked_object(const std::string& body, json parsed, std::initializer_list<const char*> allowed) {
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
   if (parsed.is_discarded()) throw BadRequest("the body is not valid JSON");
   if (!parsed.is_object()) throw BadRequest("the body must be a JSON object");
   for (const auto& [key, value] : parsed.items()) {

@@ -106,8 +106,9 @@ SessionInit parse_session_init(const json& init, const InitLimits& limits) {
   for (const auto& [key, value] : init.items())
     if (key != "files" && key != "env" && key != "metadata") throw bad("init: unknown field \"" + key + "\"");
   SessionInit out;
-  const json files = init.value("files", json::object());
-  const json env = init.value("env", json::object());
+  static const json kNone = json::object();
+  const json& files = init.contains("files") ? init["files"] : kNone;  // not copied: it may be megabytes
+  const json& env = init.contains("env") ? init["env"] : kNone;
   out.bytes = check_files(files, limits);
   out.files = files.size();
   check_env(env);
@@ -128,7 +129,7 @@ SessionInit parse_session_init(const json& init, const InitLimits& limits) {
   return out;
 }
 
-std::optional<std::string> duplicate_key(const std::string& text) {
+std::optional<std::string> duplicate_key(const std::string& text, json* parsed) {
   struct Frame {
     std::string name;
     std::set<std::string> keys;
@@ -155,7 +156,9 @@ std::optional<std::string> duplicate_key(const std::string& text) {
     }
     return true;
   };
-  const bool discarded = json::parse(text, seen, /*allow_exceptions=*/false).is_discarded();
+  json value = json::parse(text, seen, /*allow_exceptions=*/false);
+  const bool discarded = value.is_discarded();
+  if (parsed) *parsed = std::move(value);
   return discarded && !found ? std::nullopt : found;
 }
 

@@ -62,6 +62,8 @@ SessionInit parse_session_init(const nlohmann::json& init, const InitLimits& lim
 // The first key that appears twice in one object of the JSON text `text`,
 // as a dotted path ("init.files.a.txt"); nullopt when none does or the text
 // is not JSON. A JSON parser keeps only the last of duplicates, silently.
-std::optional<std::string> duplicate_key(const std::string& text);
+// `parsed`, when given, receives the parsed text (discarded when it is not
+// JSON), so that a caller need not parse it twice.
+std::optional<std::string> duplicate_key(const std::string& text, nlohmann::json* parsed = nullptr);
 
 }  // namespace warmpool
