@@ -103,6 +103,7 @@ void Config::validate() const {
 std::string Config::database_path() const { return data_dir + "/warmpool.db"; }
 
 std::size_t Config::allocation_body_bytes() const {
+  if (max_init_bytes == 0) return max_body_bytes;  // no files: no room to add
   return std::max(max_body_bytes, max_init_bytes / 3 * 4 + 4 + 64 * 1024);
 }
 

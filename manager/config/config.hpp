@@ -87,7 +87,7 @@ struct Config {
 
   std::string database_path() const;
   // The largest POST /allocations body: room for --max-init-bytes of files
-  // in base64, beside the other fields.
+  // in base64, beside the other fields (--max-body-bytes when that is 0).
   std::size_t allocation_body_bytes() const;
   // Throws std::invalid_argument with a clear message for inconsistent values.
   void validate() const;
