@@ -120,8 +120,16 @@ class Rig {
 enum class Via { Main, Compat };
 constexpr const char* kCompat = "/compat/ptanywhere";
 
-std::string allocate(httplib::Client& c, Via via = Via::Main) {
-  auto r = via == Via::Main ? c.Post("/allocations", R"({"timeout_ms":30000})", "application/json")
+// A hand-out's body: none, or a session's init of 10 files, 64 KiB together.
+const std::string kPlainBody = R"({"timeout_ms":30000})";
+std::string init_body() {
+  nlohmann::json files = nlohmann::json::object();
+  for (int i = 0; i < 10; ++i) files["dir/file-" + std::to_string(i) + ".txt"] = std::string(6554, 'a' + i);
+  return nlohmann::json{{"timeout_ms", 30000}, {"init", {{"files", files}, {"env", {{"USER_NAME", "bench"}}}}}}.dump();
+}
+
+std::string allocate(httplib::Client& c, Via via = Via::Main, const std::string& body = kPlainBody) {
+  auto r = via == Via::Main ? c.Post("/allocations", body, "application/json")
                             : c.Post(std::string(kCompat) + "/allocations");
   if (!r || r->status != 201)
     throw std::runtime_error("allocation failed: " + (r ? r->body : httplib::to_string(r.error())));
@@ -136,7 +144,7 @@ void release(httplib::Client& c, const std::string& id, Via via = Via::Main) {
 
 // `clients` threads each take one instance at the same moment, `rounds` times;
 // returns the hand-out latencies.
-Summary hand_out(Rig& rig, int clients, int rounds, Via via = Via::Main) {
+Summary hand_out(Rig& rig, int clients, int rounds, Via via = Via::Main, const std::string& body = kPlainBody) {
   Summary s;
   std::mutex mu;
   for (int round = 0; round < rounds; ++round) {
@@ -149,7 +157,7 @@ Summary hand_out(Rig& rig, int clients, int rounds, Via via = Via::Main) {
         c.Get("/health");  // connect first: the hand-out is timed, not the handshake
         start.arrive_and_wait();
         const auto t0 = std::chrono::steady_clock::now();
-        ids[static_cast<std::size_t>(k)] = allocate(c, via);
+        ids[static_cast<std::size_t>(k)] = allocate(c, via, body);
         const double ms = ms_since(t0);
         std::lock_guard lock(mu);
         s.samples.push_back(ms);
@@ -304,6 +312,8 @@ int main(int argc, char** argv) {
   std::string database;
   cli.add_option("--database", database,
                  "Compare SQLite with PostgreSQL only: a postgresql:// URL of a server where the bench may create a database");
+  bool init_only = false;
+  cli.add_flag("--init-only", init_only, "Only the running-idle hand-out with and without a 64 KiB init");
   CLI11_PARSE(cli, argc, argv);
   spdlog::set_level(spdlog::level::warn);
 
@@ -315,6 +325,22 @@ int main(int argc, char** argv) {
     std::printf("hand-out latency, ms (each sample: one POST /allocations answered 201)\n");
     std::printf("%-44s %9s %9s %11s %11s\n", "", "p50", "p99", "p50/base", "p99/base");
 
+    {
+      // Alternating rounds, so that both see the same machine.
+      Rig rig(bench_config(1, 1, 32500));  // ports of the session tests (32000s)
+      Summary plain, with_init;
+      const std::string init = init_body();
+      for (int round = 0; round < rounds; ++round) {
+        const Summary a = hand_out(rig, 1, 4);
+        const Summary b = hand_out(rig, 1, 4, Via::Main, init);
+        plain.samples.insert(plain.samples.end(), a.samples.begin(), a.samples.end());
+        with_init.samples.insert(with_init.samples.end(), b.samples.begin(), b.samples.end());
+      }
+      row("running-idle hand-out, no init, 1 client", plain, plain);
+      row("  the same with init: 10 files, 64 KiB", with_init, plain);
+      std::printf("  init costs %.2f ms at p50 (goal: at most 2 ms)\n", with_init.p50() - plain.p50());
+      if (init_only) return 0;
+    }
     Summary base1, base_n, paused1, paused_n, frozen1, frozen_n, running1, running_n, compat1, compat_n;
     {
       Rig rig(bench_config(clients, 0, 25000));

@@ -73,6 +73,8 @@ void PtAnywhereView::allocate(const httplib::Request& req, httplib::Response& re
   Pool::AllocateRequest request;
   request.lease_ms = static_cast<std::int64_t>(config_.lease_s) * 1000;
   request.client = "ptanywhere";
+  // Its client talks to the instance without a token: the session stays open.
+  request.token = false;
   // As the main API's: counted from when the client sent the request.
   request.deadline = std::chrono::steady_clock::now() - Server::request_wait() +
                      std::chrono::milliseconds(config_.allocate_timeout_ms);

@@ -65,6 +65,16 @@ std::optional<std::int64_t> int_param(const httplib::Request& req, const char* n
   return value;
 }
 
+// The request's `init`, checked before any instance is claimed; null when
+// it has none. Throws InitRefused.
+std::shared_ptr<const SessionInit> parse_init(const json& parsed, const Config& config) {
+  if (!parsed.contains("init")) return nullptr;
+  const InitLimits limits{config.max_init_bytes, static_cast<std::size_t>(config.max_init_files),
+                          static_cast<std::size_t>(config.max_init_path_bytes),
+                          config.data_volume.empty() ? std::string() : std::string("data")};
+  return std::make_shared<const SessionInit>(parse_session_init(parsed["init"], limits));
+}
+
 // -1 (no such record) for anything that is not a decimal int64.
 std::int64_t parse_id(const std::string& text) {
   return parse_int(text, 0, std::numeric_limits<std::int64_t>::max()).value_or(-1);
@@ -76,8 +86,17 @@ std::int64_t parse_id(const std::string& text) {
 // /allocations
 
 void Server::create_allocation(const httplib::Request& req, httplib::Response& res) {
-  const json body = parse_object(req.body, {"lease_seconds", "client", "timeout_ms"});
+  // One parse: the body's JSON, and whether it names a key twice.
+  json parsed;
+  const auto twice = duplicate_key(req.body, &parsed);
+  if (twice) return problem(res, 400, "the body names \"" + *twice + "\" twice");
+  const json body = checked_object(req.body, std::move(parsed), {"lease_seconds", "client", "timeout_ms", "init"});
   Pool::AllocateRequest request;
+  try {
+    request.init = parse_init(body, config_);
+  } catch (const InitRefused& e) {
+    return problem(res, e.status(), e.what());
+  }
   request.lease_ms = 1000 * get_int(body, "lease_seconds", 1, config_.max_lease_s, config_.lease_s);
   request.client = get_string(body, "client", 200);
   const auto timeout = get_int(body, "timeout_ms", 1, 600000, config_.allocate_timeout_ms);
@@ -102,13 +121,16 @@ void Server::create_allocation(const httplib::Request& req, httplib::Response& r
   try {
     const Allocation a = pool_.allocate(request);
     res.set_header("Location", "/allocations/" + a.id);
-    json_reply(res, 201, to_json(a));
+    json created = to_json(a);
+    created["token"] = a.token;  // here only: the store keeps its hash
+    json_reply(res, 201, created);
     observe();
   } catch (const AllocateError& e) {
     switch (e.kind()) {
       case AllocateError::Kind::QueueFull: problem(res, 429, e.what(), 1); break;
       case AllocateError::Kind::Timeout: problem(res, 503, e.what(), 1); break;
       case AllocateError::Kind::EngineDown: problem(res, 503, e.what(), 5); break;
+      case AllocateError::Kind::InitRefused: problem(res, 422, "the worker refused init: " + std::string(e.what())); break;
     }
     observe();
   }

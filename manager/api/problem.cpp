@@ -21,6 +21,7 @@ const char* title_of(int status) {
     case 413: return "Payload Too Large";
     case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
     case 429: return "Too Many Requests";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
@@ -53,6 +54,12 @@ namespace {
 json time_or_null(const std::optional<std::int64_t>& ms) {
   return ms ? json(iso8601(*ms)) : json(nullptr);
 }
+// The stored metadata (compact JSON) as a value; null when there is none.
+json metadata_json(const std::string& text) {
+  if (text.empty()) return nullptr;
+  json m = json::parse(text, nullptr, false);
+  return m.is_object() ? m : json(nullptr);
+}
 }  // namespace
 
 json to_json(const Allocation& a) {
@@ -64,7 +71,10 @@ json to_json(const Allocation& a) {
           {"createdAt", iso8601(a.created_ms)},
           {"expiresAt", iso8601(a.expires_ms)},
           {"deletedAt", time_or_null(a.deleted_ms)},
-          {"endReason", a.end_reason.empty() ? json(nullptr) : json(a.end_reason)}};
+          {"endReason", a.end_reason.empty() ? json(nullptr) : json(a.end_reason)},
+          {"initBytes", a.session.init_bytes},
+          {"initSha256", a.session.init_sha256.empty() ? json(nullptr) : json(a.session.init_sha256)},
+          {"metadata", metadata_json(a.session.metadata)}};
 }
 
 json to_json(const Instance& i) {
@@ -92,7 +102,11 @@ json to_json(const InstanceEvent& e) {
 
 json parse_object(const std::string& body, std::initializer_list<const char*> allowed) {
   if (body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
-  json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  return checked_object(body, json::parse(body, nullptr, /*allow_exceptions=*/false), allowed);
+}
+
+json checked_object(const std::string& body, json parsed, std::initializer_list<const char*> allowed) {
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
   if (parsed.is_discarded()) throw BadRequest("the body is not valid JSON");
   if (!parsed.is_object()) throw BadRequest("the body must be a JSON object");
   for (const auto& [key, value] : parsed.items()) {

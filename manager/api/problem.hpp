@@ -32,6 +32,8 @@ struct BadRequest : std::runtime_error {
 // Parses an optional JSON object body. Empty body -> {}. Throws BadRequest
 // for malformed JSON, a non-object, or a key not in `allowed`.
 nlohmann::json parse_object(const std::string& body, std::initializer_list<const char*> allowed);
+// The same for a body already parsed into `parsed` (discarded when it was not JSON).
+nlohmann::json checked_object(const std::string& body, nlohmann::json parsed, std::initializer_list<const char*> allowed);
 // The integer at key in [lo, hi], or fallback when absent. Throws BadRequest.
 std::int64_t get_int(const nlohmann::json& body, const char* key, std::int64_t lo, std::int64_t hi,
                      std::int64_t fallback);

@@ -57,7 +57,9 @@ HttpLimits limits_from(const Config& c) {
   l.request_read_timeout = std::chrono::milliseconds(c.http_request_read_timeout_ms);
   l.keep_alive_timeout = std::chrono::milliseconds(c.http_keep_alive_timeout_ms);
   l.max_header_bytes = static_cast<std::size_t>(c.http_max_header_bytes);
-  l.max_body_bytes = c.max_body_bytes;
+  // The largest body any route takes: the guard reads requests whole up to
+  // it; each route's own limit is checked once the request is routed.
+  l.max_body_bytes = std::max(c.max_body_bytes, c.allocation_body_bytes());
   return l;
 }
 
@@ -139,7 +141,7 @@ void Server::tune_http() {
     httplib::default_socket_options(sock);
     listen_fd_ = sock;
   });
-  http_->set_payload_max_length(config_.max_body_bytes);
+  http_->set_payload_max_length(std::max(config_.max_body_bytes, config_.allocation_body_bytes()));
 }
 
 // What runs around every request: framing and token checks before the body
@@ -336,11 +338,13 @@ bool Server::framing_ok(const httplib::Request& req, httplib::Response& res) con
     if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v != length)
       return refuse(400, "Content-Length must be one decimal number of bytes");
   }
-  const auto limit = static_cast<std::int64_t>(
-      std::min<std::size_t>(config_.max_body_bytes, std::numeric_limits<std::int64_t>::max()));
+  // A hand-out's body may carry its session's files (--max-init-bytes).
+  const std::size_t max_body = req.method == "POST" && req.path == "/allocations" ? config_.allocation_body_bytes()
+                                                                                  : config_.max_body_bytes;
+  const auto limit = static_cast<std::int64_t>(std::min<std::size_t>(max_body, std::numeric_limits<std::int64_t>::max()));
   // Twenty characters or more are refused whatever their value, zeros included.
   if (lengths > 0 && (length.size() > 19 || !parse_int(length, 0, limit)))
-    return refuse(413, "the body is larger than the limit (" + std::to_string(config_.max_body_bytes) + " bytes)");
+    return refuse(413, "the body is larger than the limit (" + std::to_string(max_body) + " bytes)");
   if (req.has_header("Transfer-Encoding"))
     return refuse(411, "send the body with Content-Length; chunked bodies are not read");
   const bool reads_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "PRI";

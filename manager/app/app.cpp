@@ -1,9 +1,15 @@
 #include "app/app.hpp"
 
+#include <fcntl.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <stdexcept>
 
 #include <spdlog/spdlog.h>
 
@@ -11,6 +17,7 @@
 #include "api/dashboard.hpp"
 #include "api/docs.hpp"
 #include "api/pi_job_routes.hpp"
+#include "base/text.hpp"
 #include "store/sqlite_store.hpp"
 #include "store_pg/pg_store.hpp"
 
@@ -22,7 +29,41 @@ const Config& prepared(const Config& config) {
   std::filesystem::create_directories(config.data_dir);
   return config;
 }
+PoolSettings with_control_key(PoolSettings settings, const std::string& key) {
+  settings.control_key = key;
+  return settings;
+}
 }  // namespace
+
+std::string load_control_key(const std::string& data_dir) {
+  const std::string path = data_dir + "/control.key";
+  std::string key;
+  if (std::ifstream in(path); in && std::getline(in, key) && key.size() >= 32) return key;
+  unsigned char bytes[32];
+  for (std::size_t got = 0; got < sizeof bytes;) {
+    const ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n > 0) got += static_cast<std::size_t>(n);
+  }
+  key = to_hex(bytes, sizeof bytes);
+  // Written aside and renamed, so that a crash never leaves half a key.
+  const std::string temp = path + ".tmp";
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const std::string line = key + "\n";
+  const bool written = fd >= 0 && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+                       ::fsync(fd) == 0;
+  const int err = errno;
+  if (fd >= 0) ::close(fd);
+  if (!written || ::rename(temp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error("write " + path + ": " + std::strerror(written ? errno : err));
+  return key;
+}
+
+void require_data_volume(engine::DockerEngine& engine, const Config& config) {
+  if (config.data_volume.empty() || engine.volume_exists(config.data_volume)) return;
+  throw std::runtime_error("--data-volume " + config.data_volume + ": the engine has no such volume; make it from a "
+                           "directory with `scripts/data-volume DIR " + config.data_volume +
+                           "` (or `docker volume create " + config.data_volume + "` and fill it)");
+}
 
 jobs::JobSettings job_settings(const Config& c) {
   jobs::JobSettings s;
@@ -63,6 +104,12 @@ PoolSettings pool_settings(const Config& c) {
   s.max_restarts = c.max_restarts;
   s.ping_timeout = std::chrono::milliseconds(c.ping_timeout_ms);
   s.reset_timeout = std::chrono::milliseconds(c.reset_timeout_ms);
+  s.init_timeout = std::chrono::milliseconds(c.init_timeout_ms);
+  if (!c.data_volume.empty()) {
+    s.container.volume = c.data_volume;
+    s.container.volume_target = c.data_mount;
+    s.worker_args = {"--data", c.data_mount};
+  }
   s.ready_timeout = std::chrono::milliseconds(c.ready_timeout_ms);
   s.default_lease_ms = static_cast<std::int64_t>(c.lease_s) * 1000;
   s.max_lease_ms = static_cast<std::int64_t>(c.max_lease_s) * 1000;
@@ -124,11 +171,13 @@ void add_module_routes(api::Server& server, const Config& config, Store& store, 
 
 App::App(Config c)
     : config(prepared(std::move(c))),
+      control_key(load_control_key(config.data_dir)),
       engine(engine_options(config)),
       timed_engine(engine,
                    [this](const std::string& operation, bool ok, double seconds) {
                      metrics.observe_engine_call(operation, ok, seconds);
                    }),
+      worker(control_key),
       host(static_cast<std::int64_t>(config.host_cpu_window_s) * 1000),
       owned_store(open_store(config)),
       store(*owned_store),
@@ -141,7 +190,7 @@ App::App(Config c)
             }),
       pause_choice(engine::choose_pause_path(engine::pause_via_from(config.pause_via), engine)),
       pauser(timed_engine, pause_choice.freezer.get(), pause_choice.why),
-      pool(pool_settings(config), store, timed_engine, worker, lanes, clock, &host, &metrics,
+      pool(with_control_key(pool_settings(config), control_key), store, timed_engine, worker, lanes, clock, &host, &metrics,
            SteadyClock::real(), &pauser),
       pi_jobs(job_settings(config), store, pool, worker, clock, &metrics),
       scheduler({.period = std::chrono::milliseconds(config.scheduler_period_ms)}, pool, store,

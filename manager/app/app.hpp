@@ -39,6 +39,8 @@ class App {
   void stop() noexcept;
 
   const Config config;
+  // Derives each worker's control secret (<data dir>/control.key).
+  const std::string control_key;
   Metrics metrics;
   engine::DockerEngine engine;
   engine::TimedEngine timed_engine;  // `engine`, with every call in the metrics
@@ -78,6 +80,16 @@ std::string manager_name(const Config& config);
 // The store the configuration names: PostgreSQL with --database, else SQLite
 // in data_dir. Throws StoreError (unreachable server, newer schema).
 std::unique_ptr<Store> open_store(const Config& config);
+
+// The key the workers' control secrets derive from: <data_dir>/control.key,
+// made at the first start (256 random bits as hex, mode 0600). Throws
+// std::runtime_error when it can be neither read nor made.
+std::string load_control_key(const std::string& data_dir);
+
+// Refuses (std::runtime_error, saying how to make one) a --data-volume that
+// the engine does not have. Nothing to check without one. Throws EngineError
+// when the engine cannot say.
+void require_data_volume(engine::DockerEngine& engine, const Config& config);
 
 // The engine client's options from the configuration (--engine, else
 // DOCKER_HOST, else the default socket).

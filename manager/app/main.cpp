@@ -81,6 +81,14 @@ int serve(const warmpool::Config& config) {
   } catch (const std::exception& e) {
     spdlog::warn("engine not reachable yet ({}); serving anyway, /health says degraded", e.what());
   }
+  try {
+    require_data_volume(app.engine, config);
+  } catch (const engine::EngineError& e) {
+    spdlog::warn("cannot check --data-volume {} yet: {}", config.data_volume, e.what());
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
 
   // Bind before the scheduler starts: a manager that cannot serve must not
   // create or adopt containers on its way out.

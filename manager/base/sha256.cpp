@@ -4,6 +4,7 @@
 #include <vector>
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "base/text.hpp"
 
@@ -31,6 +32,15 @@ std::string Sha256::hex() {
   unsigned int size = 0;
   if (EVP_DigestFinal_ex(ctx_->md, digest, &size) != 1)
     throw std::runtime_error("sha-256: digest final failed");
+  return to_hex(digest, size);
+}
+
+std::string hmac_sha256_hex(const std::string& key, const std::string& message) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest, &size) == nullptr)
+    throw std::runtime_error("hmac-sha256: libcrypto failed");
   return to_hex(digest, size);
 }
 

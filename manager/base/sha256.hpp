@@ -23,6 +23,9 @@ class Sha256 {
   std::unique_ptr<Context> ctx_;
 };
 
+// HMAC-SHA256 of `message` under `key`, as lower-case hex.
+std::string hmac_sha256_hex(const std::string& key, const std::string& message);
+
 // Lower-case hex -> base64 of the bytes ("" for malformed hex).
 std::string hex_to_base64(const std::string& hex);
 

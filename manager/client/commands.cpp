@@ -3,14 +3,18 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <map>
+#include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include <CLI/CLI.hpp>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "base/text.hpp"
 #include "client/format.hpp"
 #include "client/pi_client.hpp"
 
@@ -161,13 +165,49 @@ int run_pi(httplib::Client& c, const Options& o) {
   return jobs::run_pi_command(c, command, std::cout, std::cerr);
 }
 
+// "A=B" -> {"A", "B"}; throws naming the option when there is no '='.
+std::pair<std::string, std::string> split_pair(const std::string& text, const char* option) {
+  const auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw std::invalid_argument(std::string(option) + " " + text + ": expected A=B");
+  return {text.substr(0, eq), text.substr(eq + 1)};
+}
+
 }  // namespace
+
+json allocation_body(const Options& o) {
+  json body = json::object();
+  if (o.lease_seconds > 0) body["lease_seconds"] = o.lease_seconds;
+  if (!o.label.empty()) body["client"] = o.label;
+  json init = json::object();
+  for (const auto& f : o.files) {
+    const auto [local, remote] = split_pair(f, "--file");
+    std::ifstream in(local, std::ios::binary);
+    if (!in) throw std::invalid_argument("--file " + local + ": cannot open it");
+    std::ostringstream bytes;
+    bytes << in.rdbuf();  // an empty file leaves `bytes` failed, and empty: fine
+    init["files"][remote] = {{"base64", base64_encode(bytes.str())}};
+  }
+  for (const auto& e : o.env) {
+    const auto [name, value] = split_pair(e, "--env");
+    init["env"][name] = value;
+  }
+  if (!o.meta.empty()) {
+    init["metadata"] = json::parse(o.meta, nullptr, false);
+    if (!init["metadata"].is_object()) throw std::invalid_argument("--meta must be a JSON object");
+  }
+  if (!init.empty()) body["init"] = init;
+  return body;
+}
 
 void add_commands(CLI::App& app, Options& o) {
   auto* alloc = app.add_subcommand("alloc", "Allocate an instance (POST /allocations)");
   add_common(*alloc, o);
   alloc->add_option("--lease", o.lease_seconds, "Lease in seconds (default: the server's)");
   alloc->add_option("--client", o.label, "A label recorded with the allocation");
+  alloc->add_option("--file", o.files, "LOCAL=REMOTE: give the session this file at REMOTE (repeatable)");
+  alloc->add_option("--env", o.env, "NAME=VALUE: the session's environment (repeatable)");
+  alloc->add_option("--meta", o.meta, "A JSON object kept with the allocation, e.g. '{\"user\":\"ada\"}'");
 
   auto* release = app.add_subcommand("release", "Release an allocation (DELETE /allocations/ID)");
   add_common(*release, o);
@@ -210,9 +250,13 @@ int run(const CLI::App& app, const Options& o) {
   auto c = connect(o);
   auto parsed = [&](const char* name) { return app.get_subcommand(name)->parsed(); };
   if (parsed("alloc")) {
-    json body = json::object();
-    if (o.lease_seconds > 0) body["lease_seconds"] = o.lease_seconds;
-    if (!o.label.empty()) body["client"] = o.label;
+    json body;
+    try {
+      body = allocation_body(o);
+    } catch (const std::invalid_argument& e) {
+      std::cerr << "warmpool: " << e.what() << "\n";
+      return kUsage;
+    }
     return report(c.Post("/allocations", body.dump(), "application/json"), o);
   }
   if (parsed("release")) return report(c.Delete("/allocations/" + o.allocation_id), o);

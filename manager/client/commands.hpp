@@ -4,6 +4,9 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace CLI {
 class App;
@@ -27,7 +30,15 @@ struct Options {
   int timeout_ms = 30000;
   std::int64_t digits = 0;  // pi
   std::string out;          // pi: where the digits go (default pi_<job id>.txt)
+  std::vector<std::string> files;  // alloc --file LOCAL=REMOTE
+  std::vector<std::string> env;    // alloc --env NAME=VALUE
+  std::string meta;                // alloc --meta '{...}'
 };
+
+// The body of `warmpool alloc`: lease, client, and init from --file (each
+// local file read and sent as base64), --env and --meta. Throws
+// std::invalid_argument for a malformed option or an unreadable file.
+nlohmann::json allocation_body(const Options& options);
 
 void add_commands(CLI::App& app, Options& options);
 // Runs the parsed subcommand; returns the exit code.

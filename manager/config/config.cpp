@@ -96,6 +96,13 @@ void add_serve_options(CLI::App& app, Config& c) {
   opt(app, "--queue-capacity", c.queue_capacity, "Queued tasks per lane before requests get 429")->group("Queues")->check(CLI::Range(1, 1'000'000));
   opt(app, "--allocate-timeout-ms", c.allocate_timeout_ms, "Default deadline of POST /allocations (503 after)")->group("Queues")->check(CLI::Range(10, 600000));
   opt(app, "--scheduler-period-ms", c.scheduler_period_ms, "Period of the health and upkeep loop")->group("Queues")->check(CLI::Range(50, 3'600'000));
+  opt(app, "--max-init-bytes", c.max_init_bytes, "Most bytes of files a POST /allocations init may carry, all files together (413 above)")
+      ->group("Sessions")->check(CLI::Range(std::size_t{0}, std::size_t{4} << 20));
+  opt(app, "--max-init-files", c.max_init_files, "Most files a POST /allocations init may carry")->group("Sessions")->check(CLI::Range(0, 10000));
+  opt(app, "--max-init-path-bytes", c.max_init_path_bytes, "Longest relative path of an init file")->group("Sessions")->check(CLI::Range(1, 4096));
+  opt(app, "--init-timeout-ms", c.init_timeout_ms, "Deadline of the worker's POST /init at hand-out")->group("Sessions")->check(CLI::Range(10, 600000));
+  opt(app, "--data-volume", c.data_volume, "A Docker named volume mounted read-only in every instance (make one with scripts/data-volume)")->group("Sessions");
+  opt(app, "--data-mount", c.data_mount, "Where --data-volume is mounted in the instances; the worker serves it at GET /files/data/...")->group("Sessions");
   opt(app, "--max-digits", c.max_digits, "Most digits a pi job may ask for")->group("Pi jobs")->check(CLI::Range(std::int64_t{1}, std::int64_t{100'000'000}));
   opt(app, "--job-workers", c.job_workers, "Pi jobs running at once, each on one instance (0: --max-instances minus 1, at least 1)")->group("Pi jobs")->check(CLI::Range(0, 10000));
   opt(app, "--job-retries", c.job_retries, "Re-runs of a pi job whose worker was lost before it fails")->group("Pi jobs")->check(CLI::Range(0, 100));
@@ -123,6 +130,8 @@ void Config::validate() const {
   if (lease_s > max_lease_s) throw std::invalid_argument("--lease-s must not be above --max-lease-s");
   if (!database.empty() && database.rfind("postgresql://", 0) != 0 && database.rfind("postgres://", 0) != 0)
     throw std::invalid_argument("--database must be a postgresql:// URL (SQLite needs none: it lives in --data-dir)");
+  if (data_mount.empty() || data_mount.front() != '/' || data_mount == "/" || data_mount.find("/scratch") == 0)
+    throw std::invalid_argument("--data-mount must be an absolute path other than / and /scratch");
   const bool loopback = listen_host == "127.0.0.1" || listen_host == "::1" ||
                         listen_host == "localhost" || listen_host.rfind("127.", 0) == 0;
   if (!loopback && (api_token.empty() || admin_token.empty()) && !insecure)
@@ -131,5 +140,10 @@ void Config::validate() const {
 }
 
 std::string Config::database_path() const { return data_dir + "/warmpool.db"; }
+
+std::size_t Config::allocation_body_bytes() const {
+  if (max_init_bytes == 0) return max_body_bytes;  // no files: no room to add
+  return std::max(max_body_bytes, max_init_bytes / 3 * 4 + 4 + 64 * 1024);
+}
 
 }  // namespace warmpool

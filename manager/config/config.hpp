@@ -86,6 +86,14 @@ struct Config {
   // Scheduler
   int scheduler_period_ms = 2000;
 
+  // Sessions: the `init` of POST /allocations, delivered to the worker
+  std::size_t max_init_bytes = 1 << 20;  // the files' decoded bytes together (413 above)
+  int max_init_files = 100;
+  int max_init_path_bytes = 255;
+  int init_timeout_ms = 2000;            // deadline of the worker's POST /init
+  std::string data_volume;               // a Docker named volume every instance mounts read-only; empty: none
+  std::string data_mount = "/data";      // where it is mounted
+
   // Pi jobs
   std::int64_t max_digits = 10'000'000;  // POST /pi_job refuses more
   int job_workers = 0;              // jobs running at once; 0: max_instances - 1 (at least 1)
@@ -98,6 +106,9 @@ struct Config {
 
   std::string database_path() const;  // the SQLite file
   bool uses_postgres() const { return !database.empty(); }
+  // The largest POST /allocations body: room for --max-init-bytes of files
+  // in base64, beside the other fields (--max-body-bytes when that is 0).
+  std::size_t allocation_body_bytes() const;
   // Throws std::invalid_argument with a clear message for inconsistent values.
   void validate() const;
 };

@@ -213,6 +213,10 @@ std::string DockerEngine::create(const ContainerSpec& spec) {
     host_config["Tmpfs"] = {
         {spec.tmpfs_path, "rw,noexec,nosuid,nodev,size=" + std::to_string(spec.tmpfs_bytes)}};
   }
+  if (!spec.volume.empty()) {
+    host_config["Mounts"] = json::array(
+        {{{"Type", "volume"}, {"Source", spec.volume}, {"Target", spec.volume_target}, {"ReadOnly", true}}});
+  }
   json body = {
       {"Image", spec.image},
       {"Env", spec.env},
@@ -245,6 +249,10 @@ void DockerEngine::stop(const std::string& id, std::chrono::seconds grace) {
 
 void DockerEngine::kill(const std::string& id, const std::string& signal) {
   call("kill", id, "POST", container_path(id) + "/kill?signal=" + escape(signal));
+}
+
+bool DockerEngine::volume_exists(const std::string& name) {
+  return call("inspect volume", name, "GET", "/volumes/" + escape(name), nullptr, {}, {404}).status != 404;
 }
 
 void DockerEngine::remove(const std::string& id) {

@@ -108,6 +108,9 @@ class DockerEngine final : public Engine {
   };
   CgroupInfo cgroup_info();
 
+  // Whether the engine has a volume of that name. Throws EngineError.
+  bool volume_exists(const std::string& name);
+
   // The API version in use, negotiating it first if needed. Throws EngineError.
   std::string api_version();
   const Options& options() const { return options_; }

@@ -85,6 +85,8 @@ struct ContainerSpec {
   std::int64_t nano_cpus = 1'000'000'000;  // 1 CPU
   std::int64_t pids_limit = 64;
   std::string network_mode = "host";  // or the name of a Docker network
+  std::string volume;                  // a named volume mounted read-only at volume_target; empty: none
+  std::string volume_target = "/data";
 };
 
 enum class ContainerStatus { Created, Running, Paused, Restarting, Removing, Exited, Dead, Unknown };

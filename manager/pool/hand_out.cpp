@@ -1,4 +1,5 @@
-// The hot path: POST /allocations -> high lane -> claim -> prepare -> commit.
+// The hot path: POST /allocations -> high lane -> claim -> prepare (unpause,
+// reset, init, ping) -> commit.
 #include <sys/random.h>
 
 #include <atomic>
@@ -6,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/sha256.hpp"
 #include "base/text.hpp"
 #include "metrics/metrics.hpp"
 #include "pool/pool.hpp"
@@ -16,15 +18,34 @@ namespace {
 
 using engine::EngineError;
 
-// 128 random bits from the kernel, as 32 hex digits: unguessable ids.
-std::string new_allocation_id() {
-  unsigned char bytes[16];
+// `bits` random bits from the kernel, as hex: unguessable ids and tokens.
+template <std::size_t bits>
+std::string random_hex() {
+  unsigned char bytes[bits / 8];
   std::size_t got = 0;
   while (got < sizeof bytes) {
     ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
     if (n > 0) got += static_cast<std::size_t>(n);
   }
   return to_hex(bytes, sizeof bytes);
+}
+
+std::string sha256_hex(const std::string& text) {
+  jobs::Sha256 digest;
+  digest.update(text.data(), text.size());
+  return digest.hex();
+}
+
+// What the record keeps of the session: digests and metadata only.
+AllocationSession session_record(const SessionInit* init, const std::string& token) {
+  AllocationSession s;
+  if (init) {
+    s.init_bytes = init->bytes;
+    s.init_sha256 = init->sha256;
+    s.metadata = init->metadata;
+  }
+  if (!token.empty()) s.token_sha256 = sha256_hex(token);
+  return s;
 }
 
 }  // namespace
@@ -132,6 +153,11 @@ Pool::HandOut Pool::hand_out_on_high_lane(const AllocateRequest& request) {
 // On the high lane: idle instances, best first, until one passes its checks
 // and is committed, or none is left idle.
 Pool::HandOut Pool::try_hand_out(const AllocateRequest& request, HandOutCall& call) {
+  // One token per request: an instance that failed with it went to recovery,
+  // which wipes it; one put back idle is reset before its next hand-out.
+  const std::string token = request.token ? random_hex<256>() : std::string();
+  const auto session_token = token.empty() ? std::nullopt : std::optional<std::string>(token);
+  const std::string init_body = (request.init ? *request.init : SessionInit{}).worker_body(session_token);
   for (;;) {
     if (call.stage == HandOutCall::Abandoned)  // the caller has gone: try no more instances
       throw AllocateError(AllocateError::Kind::Timeout, "abandoned at the request's deadline");
@@ -139,8 +165,8 @@ Pool::HandOut Pool::try_hand_out(const AllocateRequest& request, HandOutCall& ca
     if (!claimed.instance) return HandOut{std::nullopt, claimed.idle_generation};
     const Instance& instance = *claimed.instance;
     if (test_on_claim) test_on_claim(instance.id);
-    if (!prepare(instance)) continue;  // it failed its checks and went to recovery
-    if (auto allocation = commit(request, call, instance))
+    if (!prepare(instance, init_body)) continue;  // it failed its checks and went to recovery
+    if (auto allocation = commit(request, call, instance, token))
       return HandOut{std::move(allocation), 0, instance.state};
   }
 }
@@ -176,18 +202,22 @@ Pool::Claimed Pool::claim_idle() {
   }
 }
 
-// Unpause (if paused), reset and ping, each with a deadline. True when the
-// instance may be committed; false when it failed and went to recovery.
-// Throws AllocateError when the engine, not the instance, is at fault.
+// Unpause (if paused), reset, init and ping, each with a deadline. True when
+// the instance may be committed; false when it failed and went to recovery.
+// Throws AllocateError when the engine, not the instance, is at fault, or
+// when the worker refused the payload itself.
 // REQUIRES: the claim on instance.id; kept on true, passed on otherwise.
-bool Pool::prepare(const Instance& instance) {
+bool Pool::prepare(const Instance& instance, const std::string& init_body) {
   const std::int64_t id = instance.id;
   if (instance.state == InstanceState::Paused) refuse_if_engine_hung(id);
   try {
     if (instance.state == InstanceState::Paused) unpause_for_hand_out(instance);
     worker_.reset(instance.endpoint(), settings_.reset_timeout);
+    worker_.init(instance.endpoint(), init_body, settings_.init_timeout);
     worker_.ping(instance.endpoint(), settings_.ping_timeout);
     return true;
+  } catch (const InitRefusedByWorker& e) {
+    refuse_init(instance, e);
   } catch (const EngineError& e) {
     if (e.kind() == EngineError::Kind::Unreachable) {
       note_if_unreachable(e);
@@ -205,6 +235,21 @@ bool Pool::prepare(const Instance& instance) {
     fail(id, std::string("hand-out: ") + e.what());
   }
   return false;
+}
+
+// The worker refused the payload itself: the request is at fault, and every
+// other instance would refuse it too. Wipe what it may have written and put
+// it back; answer the client.
+// REQUIRES: the claim on instance.id; released (or passed to recovery) here.
+void Pool::refuse_init(const Instance& instance, const InitRefusedByWorker& e) {
+  try {
+    worker_.reset(instance.endpoint(), settings_.reset_timeout);
+  } catch (const WorkerError& reset_error) {
+    fail(instance.id, std::string("hand-out: reset after a refused init: ") + reset_error.what());
+    throw AllocateError(AllocateError::Kind::InitRefused, e.what());
+  }
+  put_back(instance);
+  throw AllocateError(AllocateError::Kind::InitRefused, e.what());
 }
 
 // Unpausing needs the engine. One that refuses connections fails the call at
@@ -239,7 +284,7 @@ void Pool::unpause_for_hand_out(const Instance& instance) {
 // instance meanwhile: try the next one.
 // REQUIRES: the claim on instance.id; released in every case.
 std::optional<Allocation> Pool::commit(const AllocateRequest& request, HandOutCall& call,
-                                       const Instance& instance) {
+                                       const Instance& instance, const std::string& token) {
   const std::int64_t id = instance.id;
   int running = HandOutCall::Running;
   if (steady_.now() > request.deadline ||
@@ -252,7 +297,9 @@ std::optional<Allocation> Pool::commit(const AllocateRequest& request, HandOutCa
   std::int64_t lease = request.lease_ms > 0 ? request.lease_ms : settings_.default_lease_ms;
   lease = std::min(lease, settings_.max_lease_ms);
   try {
-    Allocation allocation = store_.allocate(id, new_allocation_id(), request.client, now, now + lease);
+    Allocation allocation = store_.allocate(id, new_allocation_id(), request.client, now, now + lease,
+                                            session_record(request.init.get(), token));
+    allocation.token = token;
     {
       std::lock_guard lock(mu_);
       claimed_.erase(id);  // allocated, not idle: no waiter to wake

@@ -74,6 +74,8 @@ engine::ContainerSpec Pool::spec_for(const Instance& instance) const {
   spec.labels[engine::kInstanceLabel] = std::to_string(instance.id);
   spec.cmd = {"serve", "--host", instance.host, "--port", std::to_string(instance.port)};
   spec.cmd.insert(spec.cmd.end(), settings_.worker_args.begin(), settings_.worker_args.end());
+  if (!settings_.control_key.empty())
+    spec.env.push_back("WARMPOOL_CONTROL_SECRET=" + control_secret(settings_.control_key, instance.endpoint()));
   return spec;
 }
 

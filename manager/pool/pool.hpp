@@ -4,7 +4,7 @@
 // so that no two operations drive the same container at once.
 //
 // One file per story:
-//   hand_out.cpp   allocate(): claim -> prepare (unpause, reset, ping) -> commit,
+//   hand_out.cpp   allocate(): claim -> prepare (unpause, reset, init, ping) -> commit,
 //                  on the high lane; a failing instance goes to `error` and
 //                  the next one is tried
 //   release.cpp    release(), renew(), and the reset that returns an instance
@@ -35,6 +35,7 @@
 #include "pool/decisions.hpp"
 #include "pool/demand.hpp"
 #include "pool/pauser.hpp"
+#include "worker/session_init.hpp"
 #include "worker/worker_client.hpp"
 #include "queue/lanes.hpp"
 #include "store/store.hpp"
@@ -54,7 +55,11 @@ struct PoolSettings {
   int port_last = 20999;
   engine::ContainerSpec container;  // limits and hardening; name, cmd and labels are set per instance
   std::vector<std::string> worker_args;  // extra arguments after `serve --host H --port P`
+  // Each worker gets control_secret(control_key, its endpoint) in
+  // WARMPOOL_CONTROL_SECRET; empty: none (its control routes stay open).
+  std::string control_key;
   std::chrono::milliseconds reset_timeout{2000};
+  std::chrono::milliseconds init_timeout{2000};
   std::chrono::milliseconds ping_timeout{500};
   std::chrono::milliseconds ready_timeout{30000};
   int max_restarts = 2;  // restarts of a faulty instance before it is replaced
@@ -76,7 +81,9 @@ DemandSettings demand_settings_for(const PoolSettings& settings);
 // Why an allocation could not be made. The API maps kinds to status codes.
 class AllocateError : public std::runtime_error {
  public:
-  enum class Kind { QueueFull, Timeout, EngineDown };
+  // InitRefused: a worker refused the session's payload itself (its
+  // instance is fine and went back to the pool).
+  enum class Kind { QueueFull, Timeout, EngineDown, InitRefused };
   AllocateError(Kind kind, const std::string& message)
       : std::runtime_error(message), kind_(kind) {}
   Kind kind() const { return kind_; }
@@ -111,8 +118,15 @@ class Pool {
     std::int64_t lease_ms = 0;  // 0 = default lease
     std::string client;
     SteadyClock::time_point deadline;
+    // The session's initial state, delivered after the reset; null: none.
+    std::shared_ptr<const SessionInit> init;
+    // Give the session an access token that its worker requires of callers
+    // (returned in Allocation::token). Without one the worker's session
+    // routes stay open, as the compatibility view's client expects.
+    bool token = true;
   };
-  // Hands out a healthy instance. Throws AllocateError.
+  // Hands out a healthy instance whose worker holds the session's state and
+  // token. Throws AllocateError.
   Allocation allocate(const AllocateRequest& request);
 
   // Ends the allocation; the instance is reset and returned to the idle pool
@@ -205,11 +219,12 @@ class Pool {
   HandOut hand_out_on_high_lane(const AllocateRequest& request);
   HandOut try_hand_out(const AllocateRequest& request, HandOutCall& call);
   Claimed claim_idle();
-  bool prepare(const Instance& instance);
+  bool prepare(const Instance& instance, const std::string& init_body);
+  void refuse_init(const Instance& instance, const InitRefusedByWorker& e);
   void refuse_if_engine_hung(std::int64_t id);
   void unpause_for_hand_out(const Instance& instance);
   std::optional<Allocation> commit(const AllocateRequest& request, HandOutCall& call,
-                                   const Instance& instance);
+                                   const Instance& instance, const std::string& token);
   void judge_timeout(std::int64_t id, const std::string& error);  // REQUIRES: the claim on id
   void put_back(const Instance& instance);  // REQUIRES: the claim on instance.id; releases it
   void observe_hand_out(InstanceState was, bool waited, SteadyClock::time_point started);

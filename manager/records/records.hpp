@@ -28,6 +28,15 @@ struct Instance {
   std::string endpoint() const { return host + ":" + std::to_string(port); }
 };
 
+// What an allocation keeps of its session's initial state (POST /allocations
+// "init") and access token: sizes and digests, never the content or the token.
+struct AllocationSession {
+  std::int64_t init_bytes = 0;  // the init files' bytes together
+  std::string init_sha256;      // of the init object (see worker/session_init.hpp); empty: none
+  std::string metadata;         // compact JSON object; empty: none
+  std::string token_sha256;     // of the session's access token; empty: none
+};
+
 struct Allocation {
   std::string id;
   // A small integer, unique and never reused, given at allocation: the id
@@ -41,6 +50,10 @@ struct Allocation {
   std::int64_t expires_ms = 0;
   std::optional<std::int64_t> deleted_ms;
   std::string end_reason;  // "released", "lease expired", "instance lost: ..."
+  AllocationSession session;
+  // The session's access token, in the hand-out's own answer only; the
+  // store keeps its hash.
+  std::string token;
 
   bool current() const { return !deleted_ms.has_value(); }
 };

@@ -13,7 +13,7 @@ const std::string kSelectInstance =
     "restarts, last_error FROM instances";
 const std::string kSelectAllocation =
     "SELECT id, instance_id, endpoint, client, created_ms, expires_ms, deleted_ms, end_reason, "
-    "number FROM allocations";
+    "number, init_bytes, init_sha256, metadata, token_sha256 FROM allocations";
 
 Instance read_instance(SQLite::Statement& q) {
   Instance i;
@@ -42,6 +42,10 @@ Allocation read_allocation(SQLite::Statement& q) {
   a.deleted_ms = optional_int(q.getColumn(6));
   a.end_reason = q.getColumn(7).getString();
   a.number = q.getColumn(8).getInt64();
+  a.session.init_bytes = q.getColumn(9).getInt64();
+  a.session.init_sha256 = q.getColumn(10).getString();
+  a.session.metadata = q.getColumn(11).getString();
+  a.session.token_sha256 = q.getColumn(12).getString();
   return a;
 }
 
@@ -166,15 +170,16 @@ std::vector<Instance> SqliteStore::instances(Show show) {
 
 Allocation SqliteStore::allocate(std::int64_t instance_id, const std::string& allocation_id,
                                  const std::string& client, std::int64_t now_ms,
-                                 std::int64_t expires_ms) {
+                                 std::int64_t expires_ms, const AllocationSession& session) {
   return db_->transaction("allocate", [&] {
     Instance instance = transition_locked(instance_id, InstanceState::Allocated, now_ms, {});
     // The number is one above the highest so far, in the same transaction;
     // the unique index refuses a second holder.
     db_->exec("INSERT INTO allocations(id, instance_id, endpoint, client, created_ms, "
-              "expires_ms, number) VALUES(?, ?, ?, ?, ?, ?, "
-              "(SELECT COALESCE(MAX(number), 0) + 1 FROM allocations))",
-              allocation_id, instance_id, instance.endpoint(), client, now_ms, expires_ms);
+              "expires_ms, number, init_bytes, init_sha256, metadata, token_sha256) VALUES(?, ?, ?, ?, ?, ?, "
+              "(SELECT COALESCE(MAX(number), 0) + 1 FROM allocations), ?, ?, ?, ?)",
+              allocation_id, instance_id, instance.endpoint(), client, now_ms, expires_ms,
+              session.init_bytes, session.init_sha256, session.metadata, session.token_sha256);
     return *allocation_locked(allocation_id);
   });
 }

@@ -79,6 +79,14 @@ const char* const kMigrations[] = {
     UPDATE allocations SET number = rowid;
     CREATE UNIQUE INDEX allocations_number ON allocations(number);
     )sql",
+    // 5: what an allocation keeps of its session: the init payload's size
+    // and SHA-256 (not its content), its metadata, and its token's SHA-256.
+    R"sql(
+    ALTER TABLE allocations ADD COLUMN init_bytes INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE allocations ADD COLUMN init_sha256 TEXT NOT NULL DEFAULT '';
+    ALTER TABLE allocations ADD COLUMN metadata TEXT NOT NULL DEFAULT '';
+    ALTER TABLE allocations ADD COLUMN token_sha256 TEXT NOT NULL DEFAULT '';
+    )sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 

@@ -43,7 +43,7 @@ class SqliteStore final : public Store {
   std::vector<Instance> instances(Show show) override;
   Allocation allocate(std::int64_t instance_id, const std::string& allocation_id,
                       const std::string& client, std::int64_t now_ms,
-                      std::int64_t expires_ms) override;
+                      std::int64_t expires_ms, const AllocationSession& session = {}) override;
   std::optional<Allocation> end_allocation(const std::string& id, const std::string& reason,
                                            std::int64_t now_ms,
                                            bool* ended_now = nullptr) override;

@@ -55,10 +55,10 @@ class InstanceRepository {
   // --- allocations ---
   // One transaction: the instance (idle) becomes allocated and the allocation
   // is recorded. Throws StaleState if the instance is not idle, StoreError if
-  // it already has a current allocation.
+  // it already has a current allocation. `session` is kept with it.
   virtual Allocation allocate(std::int64_t instance_id, const std::string& allocation_id,
                               const std::string& client, std::int64_t now_ms,
-                              std::int64_t expires_ms) = 0;
+                              std::int64_t expires_ms, const AllocationSession& session = {}) = 0;
   // One transaction: the allocation ends with `reason` and its instance, if
   // still allocated, becomes resetting. Idempotent: an allocation that has
   // already ended is returned unchanged. nullopt for an unknown id.
@@ -160,7 +160,7 @@ class Store : public InstanceRepository, public JobRepository, public ManagerReg
  public:
   // The newest schema this warmpool writes. An implementation refuses to open
   // a store whose schema is newer.
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
   // The schema version the opened store is at (after migration).
   virtual int schema_version() = 0;
   // Commits a change that changes nothing, so that a full disk, a read-only

@@ -14,7 +14,8 @@ const std::string kSelectInstance =
     "SELECT id, container_id, host, port, state, created_ms, updated_ms, deleted_ms, failures, "
     "restarts, last_error FROM instances";
 const std::string kAllocationColumns =
-    "id, instance_id, endpoint, client, created_ms, expires_ms, deleted_ms, end_reason, number";
+    "id, instance_id, endpoint, client, created_ms, expires_ms, deleted_ms, end_reason, number, "
+    "init_bytes, init_sha256, metadata, token_sha256";
 const std::string kSelectAllocation = "SELECT " + kAllocationColumns + " FROM allocations";
 
 Instance read_instance(const PgRow& r) {
@@ -44,6 +45,10 @@ Allocation read_allocation(const PgRow& r) {
   a.deleted_ms = r.optional_int(6);
   a.end_reason = r.text(7);
   a.number = r.int64(8);
+  a.session.init_bytes = r.int64(9);
+  a.session.init_sha256 = r.text(10);
+  a.session.metadata = r.text(11);
+  a.session.token_sha256 = r.text(12);
   return a;
 }
 
@@ -192,16 +197,20 @@ std::vector<Instance> PgStore::instances(Show show) {
 }
 
 Allocation PgStore::allocate(std::int64_t instance_id, const std::string& allocation_id,
-                             const std::string& client, std::int64_t now_ms, std::int64_t expires_ms) {
+                             const std::string& client, std::int64_t now_ms, std::int64_t expires_ms,
+                             const AllocationSession& session) {
   return db_->transaction("allocate", [&] {
     // The instance row is locked first: of two managers allocating it at
     // once, the second waits, then finds it allocated (StaleState).
     Instance instance = transition_locked(instance_id, InstanceState::Allocated, now_ms, {});
-    return *db_->one("INSERT INTO allocations(id, instance_id, endpoint, client, created_ms, expires_ms) "
-                     "VALUES($1::text, $2::bigint, $3::text, $4::text, $5::bigint, $6::bigint) RETURNING " +
+    return *db_->one("INSERT INTO allocations(id, instance_id, endpoint, client, created_ms, expires_ms, "
+                     "init_bytes, init_sha256, metadata, token_sha256) "
+                     "VALUES($1::text, $2::bigint, $3::text, $4::text, $5::bigint, $6::bigint, $7::bigint, "
+                     "$8::text, $9::text, $10::text) RETURNING " +
                          kAllocationColumns,
                      read_allocation, allocation_id, instance_id, instance.endpoint(), client, now_ms,
-                     expires_ms);
+                     expires_ms, session.init_bytes, session.init_sha256, session.metadata,
+                     session.token_sha256);
   });
 }
 

@@ -89,6 +89,14 @@ const char* const kMigrations[] = {
     ALTER SEQUENCE allocation_numbers OWNED BY allocations.number;
     CREATE UNIQUE INDEX allocations_number ON allocations(number);
     )sql",
+    // 5: a session's init payload, by size and SHA-256 (not its content),
+    // its metadata (compact JSON), and its access token's SHA-256.
+    R"sql(
+    ALTER TABLE allocations ADD COLUMN init_bytes bigint NOT NULL DEFAULT 0;
+    ALTER TABLE allocations ADD COLUMN init_sha256 text NOT NULL DEFAULT '';
+    ALTER TABLE allocations ADD COLUMN metadata text NOT NULL DEFAULT '';
+    ALTER TABLE allocations ADD COLUMN token_sha256 text NOT NULL DEFAULT '';
+    )sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 

@@ -50,8 +50,8 @@ class PgStore final : public Store {
   std::optional<Instance> instance(std::int64_t id) override;
   std::vector<Instance> instances(Show show) override;
   Allocation allocate(std::int64_t instance_id, const std::string& allocation_id,
-                      const std::string& client, std::int64_t now_ms,
-                      std::int64_t expires_ms) override;
+                      const std::string& client, std::int64_t now_ms, std::int64_t expires_ms,
+                      const AllocationSession& session = {}) override;
   std::optional<Allocation> end_allocation(const std::string& id, const std::string& reason,
                                            std::int64_t now_ms,
                                            bool* ended_now = nullptr) override;

@@ -3,6 +3,8 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "base/sha256.hpp"
+
 namespace warmpool {
 
 using nlohmann::json;
@@ -65,7 +67,12 @@ std::optional<ComputeState> parse_compute_state(std::string_view text) {
   return std::nullopt;
 }
 
-HttpWorkerClient::HttpWorkerClient() = default;
+std::string control_secret(const std::string& control_key, const std::string& endpoint) {
+  if (control_key.empty()) return {};
+  return jobs::hmac_sha256_hex(control_key, "warmpool worker " + endpoint);
+}
+
+HttpWorkerClient::HttpWorkerClient(std::string control_key) : control_key_(std::move(control_key)) {}
 HttpWorkerClient::~HttpWorkerClient() = default;
 
 std::unique_ptr<httplib::Client> HttpWorkerClient::checkout(const std::string& endpoint) {
@@ -94,6 +101,8 @@ HttpWorkerClient::Answer HttpWorkerClient::call(const char* what, const std::str
                                                 httplib::Request& request, Deadline deadline) {
   auto c = checkout(endpoint);
   set_deadline(*c, deadline);
+  if (!control_key_.empty())
+    request.set_header("Authorization", "Bearer " + control_secret(control_key_, endpoint));
   const auto started = std::chrono::steady_clock::now();
   httplib::Result r = c->send(request);
   if (!r) {
@@ -118,6 +127,18 @@ void HttpWorkerClient::reset(const std::string& endpoint, std::chrono::milliseco
   auto req = request("POST", "/reset");
   const Answer a = call("reset", endpoint, req, deadline);
   if (a.status != 200) throw http_error("reset", endpoint, a.status, a.body);
+}
+
+void HttpWorkerClient::init(const std::string& endpoint, const std::string& body, Deadline deadline) {
+  auto req = request("POST", "/init");
+  req.body = body;
+  req.set_header("Content-Type", "application/json");
+  const Answer a = call("init", endpoint, req, deadline);
+  if (a.status == 200) return;
+  if (a.status >= 400 && a.status < 500 && a.status != 401 && a.status != 404)
+    throw InitRefusedByWorker(context("init", endpoint) + ": HTTP " + std::to_string(a.status) + ": " +
+                              detail_of(a.body));
+  throw http_error("init", endpoint, a.status, a.body);
 }
 
 void HttpWorkerClient::start_compute(const std::string& endpoint, std::int64_t digits,

@@ -1,6 +1,7 @@
 // Talks to the pi-worker inside an instance: GET /ping, POST /reset,
-// POST /compute, GET /compute, GET /result. A paused container accepts TCP
-// connections but never answers, so every call takes a deadline.
+// POST /init, POST /compute, GET /compute, GET /result (swagger/worker.yaml).
+// A paused container accepts TCP connections but never answers, so every
+// call takes a deadline.
 #pragma once
 
 #include <chrono>
@@ -36,6 +37,13 @@ class ComputeRefused : public WorkerError {
   using WorkerError::WorkerError;
 };
 
+// The worker refused a session's payload itself (HTTP 4xx from POST /init):
+// the request is at fault, not the instance.
+class InitRefusedByWorker : public WorkerError {
+ public:
+  using WorkerError::WorkerError;
+};
+
 // The worker's computation, as GET /compute reports it.
 enum class ComputeState { Idle, Running, Done, Failed, Cancelled };
 
@@ -65,6 +73,10 @@ class WorkerClient {
   virtual void ping(const std::string& endpoint, std::chrono::milliseconds deadline) = 0;
   // Cancels the worker's computation and wipes its data; returns when clean.
   virtual void reset(const std::string& endpoint, std::chrono::milliseconds deadline) = 0;
+  // Delivers a session's state (POST /init with `body`, see
+  // SessionInit::worker_body). InitRefusedByWorker when the worker refuses
+  // the payload (HTTP 4xx), WorkerError otherwise.
+  virtual void init(const std::string& endpoint, const std::string& body, Deadline deadline) = 0;
   // Starts computing `digits` digits; ComputeRefused when the worker refuses
   // the request (HTTP 400), WorkerError otherwise (busy: HTTP 409).
   virtual void start_compute(const std::string& endpoint, std::int64_t digits, Deadline deadline) = 0;
@@ -79,12 +91,17 @@ class WorkerClient {
 // endpoint and uses them for every call, so a hand-out or a progress poll
 // costs no TCP handshake; a connection whose call failed is dropped, and the
 // next call opens a new one.
+//
+// With a control key, every call carries the endpoint's control secret
+// (control_secret below) as its bearer token: the secret the manager gave
+// that worker when it created the container.
 class HttpWorkerClient final : public WorkerClient {
  public:
-  HttpWorkerClient();
+  explicit HttpWorkerClient(std::string control_key = {});
   ~HttpWorkerClient() override;
   void ping(const std::string& endpoint, std::chrono::milliseconds deadline) override;
   void reset(const std::string& endpoint, std::chrono::milliseconds deadline) override;
+  void init(const std::string& endpoint, const std::string& body, Deadline deadline) override;
   void start_compute(const std::string& endpoint, std::int64_t digits, Deadline deadline) override;
   ComputeStatus compute_status(const std::string& endpoint, Deadline deadline) override;
   void fetch_result(const std::string& endpoint, const Sink& sink, Deadline deadline) override;
@@ -102,8 +119,15 @@ class HttpWorkerClient final : public WorkerClient {
   std::unique_ptr<httplib::Client> checkout(const std::string& endpoint);
   void checkin(const std::string& endpoint, std::unique_ptr<httplib::Client> client);
 
+  const std::string control_key_;
   std::mutex mu_;
   std::map<std::string, std::vector<std::unique_ptr<httplib::Client>>> idle_;  // GUARDED_BY(mu_)
 };
+
+// The control secret of the worker at `endpoint` ("host:port"): HMAC-SHA256
+// of the endpoint under the manager's control key, as 64 hex digits. Only
+// the manager (which holds the key) and that worker (given its secret at
+// creation) know it; another instance cannot derive it. "" without a key.
+std::string control_secret(const std::string& control_key, const std::string& endpoint);
 
 }  // namespace warmpool

@@ -20,7 +20,7 @@ describe('the manager answers as swagger/openapi.yaml says', () => {
     name: 'contract',
     apiToken: API,
     adminToken: ADMIN,
-    flags: ['--max-instances', '2', '--max-idle', '2', '--max-body-bytes', '1024'],
+    flags: ['--max-instances', '2', '--max-idle', '2', '--max-body-bytes', '1024', '--max-init-bytes', '2048'],
   });
 
   // Calls `method template` and checks the answer against the spec.
@@ -100,7 +100,14 @@ describe('the manager answers as swagger/openapi.yaml says', () => {
     await expect(400, 'POST', '/allocations', { body: '{"client":5}', token: API });
     await expect(400, 'POST', '/allocations', { body: '{"leese":5}', token: API });
     await expect(400, 'POST', '/allocations', { body: '{"timeout_ms":600001}', token: API });
-    await expect(413, 'POST', '/allocations', { body: ' '.repeat(2048), token: API });
+    await expect(413, 'POST', '/allocations', { body: ' '.repeat(200000), token: API });
+    await expect(413, 'POST', '/allocations/{id}/renew', { params: { id: 'nope' }, body: ' '.repeat(2048), token: API });
+    await expect(413, 'POST', '/allocations', { body: JSON.stringify({ init: { files: { a: 'x'.repeat(2049) } } }), token: API });
+    await expect(400, 'POST', '/allocations', { body: '{"init":{"files":{"../a":"x"}}}', token: API });
+    await expect(400, 'POST', '/allocations', { body: '{"init":{"files":{"a":{"base64":"@@"}}}}', token: API });
+    await expect(400, 'POST', '/allocations', { body: '{"init":{"env":{"1A":"x"}}}', token: API });
+    await expect(400, 'POST', '/allocations', { body: '{"init":{"metadata":[1]}}', token: API });
+    await expect(400, 'POST', '/allocations', { body: '{"init":{"files":{"a":"1","a":"2"}}}', token: API });
     await expect(400, 'GET', '/allocations', { query: 'show=sometimes', token: API });
     await expect(401, 'GET', '/allocations');
     await expect(404, 'GET', '/allocations/{id}', { params: { id: '0123456789abcdef0123456789abcdef' }, token: API });
@@ -131,6 +138,18 @@ describe('the manager answers as swagger/openapi.yaml says', () => {
     await expect(200, 'DELETE', '/allocations/{id}', { params: id, token: API });
     await expect(409, 'POST', '/allocations/{id}/renew', { params: id, body: '{}', token: API });
     await expect(200, 'GET', '/allocations', { token: API });
+  });
+
+  test('allocations: with init, the answer carries the token once; reads show size, SHA-256 and metadata', async () => {
+    const init = { files: { 'a.txt': 'hello', 'b.bin': { base64: 'AAEC/w==' } }, env: { K: 'v' }, metadata: { course: 'net101' } };
+    const a = await expect(201, 'POST', '/allocations', { body: JSON.stringify({ init }), token: API });
+    assert.match(a.json.token, /^[0-9a-f]{64}$/);
+    assert.equal(a.json.initBytes, 9);
+    const read = await expect(200, 'GET', '/allocations/{id}', { params: { id: a.json.id }, token: API });
+    assert.equal(read.json.token, undefined);
+    assert.deepEqual(read.json.metadata, init.metadata);
+    assert.equal(read.json.initSha256, a.json.initSha256);
+    await expect(200, 'DELETE', '/allocations/{id}', { params: { id: a.json.id }, token: API });
   });
 
   test('instances: list, add, inspect, restart, delete; capacity and unknown ids', async () => {

@@ -42,3 +42,28 @@ TEST_CASE("parse_iso8601 reads back what iso8601 writes") {
                           "2025-12-02 18:26:40Z", "2025-12-02T18:26:40.12Z", "x025-12-02T18:26:40Z"})
     CHECK_FALSE(parse_iso8601(bad));
 }
+
+TEST_CASE("base64_decode: strict RFC 4648 with padding") {
+  CHECK(base64_decode("") == std::string());
+  CHECK(base64_decode("QQ==") == std::string("A"));
+  CHECK(base64_decode("QUI=") == std::string("AB"));
+  CHECK(base64_decode("QUJD") == std::string("ABC"));
+  CHECK(base64_decode("AAEC/w==") == std::string("\x00\x01\x02\xff", 4));
+  CHECK(base64_decode("+/+/") == std::string("\xfb\xff\xbf", 3));
+  CHECK_FALSE(base64_decode("QUJ"));      // not a multiple of 4
+  CHECK_FALSE(base64_decode("QU JD"));    // blanks
+  CHECK_FALSE(base64_decode("QUJD\n"));
+  CHECK_FALSE(base64_decode("Q==="));     // three pads
+  CHECK_FALSE(base64_decode("QR=="));     // bits left over
+  CHECK_FALSE(base64_decode("Q=JD"));     // a pad inside
+  CHECK_FALSE(base64_decode("QUJ-"));     // the URL alphabet
+}
+
+TEST_CASE("base64_encode pads, and base64_decode reads it back") {
+  CHECK(base64_encode("") == "");
+  CHECK(base64_encode("A") == "QQ==");
+  CHECK(base64_encode("AB") == "QUI=");
+  CHECK(base64_encode("ABC") == "QUJD");
+  const std::string bytes("\x00\x01\x02\xff\xfe", 5);
+  CHECK(base64_decode(base64_encode(bytes)) == bytes);
+}

@@ -34,6 +34,7 @@ Config make_config(const fs::path& dir, const std::string& docs_dir, bool tokens
   c.port_last = 41063;
   c.host_limit = 1.0;
   c.allocate_timeout_ms = 300;  // a full pool answers 503 soon
+  c.max_init_bytes = 0;  // no init files: every route's body limit is --max-body-bytes, as the generator assumes
   c.max_digits = 1000;
   c.job_workers = 1;
   c.job_poll_ms = 5;

@@ -74,6 +74,7 @@ TEST_CASE("the API answers bad input with clear problem+json errors and changes 
     c.max_instances = 1;
     c.min_idle = 1;
     c.max_body_bytes = 1024;
+    c.max_init_bytes = 1024;  // a hand-out's body may be 64 KiB more than its init's base64
   });
   REQUIRE(stack.eventually([&] { return stack.count_idle() == 1; }));
   auto client = stack.client();
@@ -92,7 +93,8 @@ TEST_CASE("the API answers bad input with clear problem+json errors and changes 
       {"POST", "/allocations", R"({"lease_seconds":99999999999999999999})", 400, "lease_seconds"},
       {"POST", "/allocations", R"({"client":5})", 400, "string"},
       {"POST", "/allocations", R"({"leese":5})", 400, "unknown field"},
-      {"POST", "/allocations", std::string(2048, ' '), 413, "larger"},
+      {"POST", "/allocations", std::string(100'000, ' '), 413, "larger"},
+      {"POST", "/allocations/nope/renew", std::string(2048, ' '), 413, "larger"},
       {"GET", "/allocations/0123456789abcdef", "", 404, "no allocation"},
       {"DELETE", "/allocations/nope", "", 404, "no allocation"},
       {"GET", "/allocations?show=sometimes", "", 400, "show"},

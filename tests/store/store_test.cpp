@@ -189,6 +189,8 @@ TEST_CASE("the numbering migration numbers existing allocations in the order the
   {
     // Back to schema 3, as a manager before the numbers left it.
     SQLite::Database db(path.string(), SQLite::OPEN_READWRITE);
+    for (const char* column : {"init_bytes", "init_sha256", "metadata", "token_sha256"})
+      db.exec(std::string("ALTER TABLE allocations DROP COLUMN ") + column);
     db.exec("DROP INDEX allocations_number");
     db.exec("ALTER TABLE allocations DROP COLUMN number");
     db.exec("PRAGMA user_version=3");
@@ -202,6 +204,51 @@ TEST_CASE("the numbering migration numbers existing allocations in the order the
     const auto i = store.instances(Show::Current).front();
     store.transition(i.id, S::Ready, 8);
     CHECK(store.allocate(i.id, "third", "", 9, 100).number == 3);
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
+}
+
+TEST_CASE("store: an allocation keeps its session's init size, SHA-256, metadata and token hash; schema 4 gains them") {
+  const auto path = std::filesystem::temp_directory_path() / ("warmpool-session-" + std::to_string(getpid()) + ".db");
+  std::filesystem::remove(path);
+  {
+    SqliteStore store(path.string());
+    auto i = store.add_instance("127.0.0.1", 9000, 1);
+    store.transition(i.id, S::Ready, 2);
+    store.allocate(i.id, "before", "", 3, 100);
+  }
+  {
+    // Back to schema 4, as a manager before sessions left it.
+    SQLite::Database db(path.string(), SQLite::OPEN_READWRITE);
+    for (const char* column : {"init_bytes", "init_sha256", "metadata", "token_sha256"})
+      db.exec(std::string("ALTER TABLE allocations DROP COLUMN ") + column);
+    db.exec("PRAGMA user_version=4");
+  }
+  SqliteStore store(path.string());
+  CHECK(store.schema_version() == 5);
+  const auto before = store.allocation("before");
+  REQUIRE(before);
+  CHECK(before->session.init_bytes == 0);
+  CHECK(before->session.init_sha256.empty());
+  CHECK(before->session.metadata.empty());
+
+  store.end_allocation("before", "released", 4);
+  const auto i = store.instances(Show::Current).front();
+  store.transition(i.id, S::Ready, 5);
+  AllocationSession session;
+  session.init_bytes = 65536;
+  session.init_sha256 = std::string(64, 'a');
+  session.metadata = R"({"user":"ada"})";
+  session.token_sha256 = std::string(64, 'b');
+  const Allocation made = store.allocate(i.id, "after", "", 6, 100, session);
+  const auto read = store.allocation("after");
+  REQUIRE(read);
+  for (const Allocation& a : {made, *read}) {
+    CHECK(a.session.init_bytes == 65536);
+    CHECK(a.session.init_sha256 == std::string(64, 'a'));
+    CHECK(a.session.metadata == R"({"user":"ada"})");
+    CHECK(a.session.token_sha256 == std::string(64, 'b'));
+    CHECK(a.token.empty());
   }
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
 }

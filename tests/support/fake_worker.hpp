@@ -39,12 +39,24 @@ class FakeWorker : public WorkerClient {
   // Runs on the caller's thread after each start_compute.
   std::function<void(const std::string& endpoint, std::int64_t digits)> on_start;
 
-  // The next `times` calls of `op` ("ping", "reset", "compute", "compute
-  // status", "result") to endpoint fail.
+  // The next `times` calls of `op` ("ping", "reset", "init", "compute",
+  // "compute status", "result") to endpoint fail.
   void fail(const std::string& endpoint, const std::string& op, int times = 1) {
     std::lock_guard lock(mu_);
     failures_[endpoint + " " + op] = times;
   }
+  // The next `times` inits to endpoint are refused as the payload's fault (HTTP 400).
+  void refuse_init(const std::string& endpoint, int times = 1) {
+    std::lock_guard lock(mu_);
+    init_refusals_[endpoint] = times;
+  }
+  // The body of the last POST /init the endpoint took since its last reset; "" after a reset.
+  std::string session(const std::string& endpoint) const {
+    std::lock_guard lock(mu_);
+    auto it = sessions_.find(endpoint);
+    return it == sessions_.end() ? std::string() : it->second;
+  }
+  int inits() const { return inits_; }
   int resets() const { return resets_; }
   int pings() const { return pings_; }
   int starts() const { return starts_; }
@@ -68,6 +80,18 @@ class FakeWorker : public WorkerClient {
     answer("reset", endpoint, deadline);
     std::lock_guard lock(mu_);
     computations_[endpoint] = Computation{};
+    sessions_.erase(endpoint);
+  }
+
+  void init(const std::string& endpoint, const std::string& body, Deadline deadline) override {
+    ++inits_;
+    answer("init", endpoint, deadline);
+    std::lock_guard lock(mu_);
+    if (auto it = init_refusals_.find(endpoint); it != init_refusals_.end() && it->second > 0) {
+      --it->second;
+      throw InitRefusedByWorker("init " + endpoint + ": HTTP 400: refused");
+    }
+    sessions_[endpoint] = body;
   }
 
   void start_compute(const std::string& endpoint, std::int64_t digits, Deadline deadline) override {
@@ -152,8 +176,10 @@ class FakeWorker : public WorkerClient {
   mutable std::mutex mu_;
   std::map<std::string, int> failures_;                // GUARDED_BY(mu_)
   std::map<std::string, Computation> computations_;   // GUARDED_BY(mu_)
+  std::map<std::string, std::string> sessions_;       // GUARDED_BY(mu_)
+  std::map<std::string, int> init_refusals_;           // GUARDED_BY(mu_)
   int max_running_ = 0;                                // GUARDED_BY(mu_)
-  std::atomic<int> resets_{0}, pings_{0}, starts_{0};
+  std::atomic<int> resets_{0}, pings_{0}, starts_{0}, inits_{0};
 };
 
 }  // namespace warmpool::test

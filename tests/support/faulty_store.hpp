@@ -123,9 +123,10 @@ class FaultyStore final : public Store {
   }
   warmpool::Allocation allocate(std::int64_t instance_id, const std::string& allocation_id,
                                 const std::string& client, std::int64_t now_ms,
-                                std::int64_t expires_ms) override {
+                                std::int64_t expires_ms,
+                                const warmpool::AllocationSession& session = {}) override {
     trip(StoreOp::Allocate);
-    return real_.allocate(instance_id, allocation_id, client, now_ms, expires_ms);
+    return real_.allocate(instance_id, allocation_id, client, now_ms, expires_ms, session);
   }
   std::optional<warmpool::Allocation> end_allocation(const std::string& id,
                                                      const std::string& reason,

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "worker/scratch.hpp"
+#include "worker/session.hpp"
 
 namespace warmpool::worker {
 namespace {
@@ -71,25 +72,81 @@ bool parse_compute_body(std::string_view body, std::size_t max_digits, std::size
 
 namespace {
 
-// The pool's side: liveness and the wipe between sessions.
-void add_control_routes(httplib::Server& server, ComputeJob& job, const std::filesystem::path& scratch) {
+using SessionPtr = std::shared_ptr<Session>;
+
+void refuse_caller(httplib::Response& res) {
+  res.set_header("WWW-Authenticate", "Bearer");
+  send_problem(res, 401, "Unauthorized", "this route needs the session's token (or the control secret) as a bearer token");
+}
+
+// True when the caller may use the control routes; else answers 401.
+bool control_allowed(const Session& session, const httplib::Request& req, httplib::Response& res) {
+  if (session.may_control(session.caller(req.get_header_value("Authorization")))) return true;
+  refuse_caller(res);
+  return false;
+}
+
+// True when the caller may use the session's routes; else answers 401.
+bool session_allowed(const Session& session, const httplib::Request& req, httplib::Response& res) {
+  if (session.may_use_session(session.caller(req.get_header_value("Authorization")))) return true;
+  refuse_caller(res);
+  return false;
+}
+
+// The pool's side: liveness, the session's state, and the wipe between sessions.
+void add_control_routes(httplib::Server& server, ComputeJob& job, const std::filesystem::path& scratch,
+                        const SessionPtr& session) {
   server.Get("/ping", [&job](const httplib::Request&, httplib::Response& res) {
     send_json(res, 200, {{"ok", true}, {"state", to_string(job.status().state)}});
   });
 
-  server.Post("/reset", [&job, scratch](const httplib::Request&, httplib::Response& res) {
+  server.Post("/reset", [&job, scratch, session](const httplib::Request& req, httplib::Response& res) {
+    if (!control_allowed(*session, req, res)) return;
     job.reset();
-    if (std::string problem = wipe_scratch(scratch); !problem.empty()) {
+    std::string problem = session->clear();
+    if (std::string wiped = wipe_scratch(scratch); problem.empty()) problem = wiped;
+    if (!problem.empty()) {
       send_problem(res, 500, "Reset incomplete", problem);
+      return;
+    }
+    send_json(res, 200, {{"ok", true}});
+  });
+
+  server.Post("/init", [session](const httplib::Request& req, httplib::Response& res) {
+    if (!control_allowed(*session, req, res)) return;
+    if (auto refused = session->install(req.body)) {
+      send_problem(res, refused->status, "Init refused", refused->detail);
       return;
     }
     send_json(res, 200, {{"ok", true}});
   });
 }
 
+// The session's side: its state and files, read back, and the data volume's.
+void add_session_routes(httplib::Server& server, const SessionPtr& session, const std::filesystem::path& data_dir) {
+  server.Get("/init", [session](const httplib::Request& req, httplib::Response& res) {
+    if (!session_allowed(*session, req, res)) return;
+    send_json(res, 200, session->describe());
+  });
+
+  server.Get(R"(/files/(.+))", [session, data_dir](const httplib::Request& req, httplib::Response& res) {
+    if (!session_allowed(*session, req, res)) return;
+    std::string content;
+    const std::string path = req.matches[1];
+    const bool data = !data_dir.empty() && path.rfind("data/", 0) == 0;
+    if (auto refused = data ? read_file_under(data_dir, path.substr(5), &content) : session->read_file(path, &content)) {
+      send_problem(res, refused->status, refused->status == 404 ? "Not Found" : "Bad Request", refused->detail);
+      return;
+    }
+    res.status = 200;
+    res.set_content(std::move(content), "application/octet-stream");
+  });
+}
+
 // The pi job's side: start, watch, cancel, fetch the digits.
-void add_compute_routes(httplib::Server& server, ComputeJob& job) {
-  server.Post("/compute", [&job](const httplib::Request& req, httplib::Response& res) {
+void add_compute_routes(httplib::Server& server, ComputeJob& job, const SessionPtr& session) {
+  server.Post("/compute", [&job, session](const httplib::Request& req, httplib::Response& res) {
+    if (!session_allowed(*session, req, res)) return;
     std::size_t digits = 0;
     std::string problem;
     if (!parse_compute_body(req.body, job.options().max_digits, &digits, &problem)) {
@@ -109,11 +166,13 @@ void add_compute_routes(httplib::Server& server, ComputeJob& job) {
     }
   });
 
-  server.Get("/compute", [&job](const httplib::Request&, httplib::Response& res) {
+  server.Get("/compute", [&job, session](const httplib::Request& req, httplib::Response& res) {
+    if (!session_allowed(*session, req, res)) return;
     send_json(res, 200, status_json(job.status()));
   });
 
-  server.Delete("/compute", [&job](const httplib::Request&, httplib::Response& res) {
+  server.Delete("/compute", [&job, session](const httplib::Request& req, httplib::Response& res) {
+    if (!session_allowed(*session, req, res)) return;
     if (!job.cancel()) {
       send_problem(res, 409, "Not running", "no computation is running");
       return;
@@ -121,7 +180,8 @@ void add_compute_routes(httplib::Server& server, ComputeJob& job) {
     send_json(res, 200, status_json(job.status()));
   });
 
-  server.Get("/result", [&job](const httplib::Request&, httplib::Response& res) {
+  server.Get("/result", [&job, session](const httplib::Request& req, httplib::Response& res) {
+    if (!session_allowed(*session, req, res)) return;
     std::shared_ptr<const std::string> digits = job.result();
     if (digits == nullptr) {
       JobStatus s = job.status();
@@ -146,18 +206,29 @@ void configure_server(httplib::Server& server, ComputeJob& job, const ServerSett
   server.set_tcp_nodelay(true);
   server.set_keep_alive_max_count(settings.keep_alive_max_requests);
   server.set_keep_alive_timeout(settings.keep_alive_timeout_s);
-  server.set_payload_max_length(settings.max_body_bytes);
+  server.set_payload_max_length(std::max(settings.max_body_bytes, settings.max_init_body_bytes));
   // A POST without Content-Length or Transfer-Encoding has no body (RFC 9112
   // section 6.3); cpp-httplib 0.11 would read one to the end of the
   // connection. Its length, 0, is set before the library reads.
-  server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+  // Only POST /init takes a large body; the others are refused above
+  // max_body_bytes before it is read.
+  server.set_pre_routing_handler([settings](const httplib::Request& req, httplib::Response& res) {
     const bool reads_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
     if (reads_body && !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding"))
       const_cast<httplib::Request&>(req).set_header("Content-Length", "0");
+    const std::size_t limit = req.path == "/init" ? settings.max_init_body_bytes : settings.max_body_bytes;
+    if (req.get_header_value<uint64_t>("Content-Length") > limit) {
+      send_problem(res, 413, "Payload Too Large", "the body is larger than " + std::to_string(limit) + " bytes");
+      res.set_header("Connection", "close");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  add_control_routes(server, job, settings.scratch_dir);
-  add_compute_routes(server, job);
+  auto session = std::make_shared<Session>(settings.scratch_dir / "files", settings.control_secret,
+                                           settings.data_dir.empty() ? "" : "data");
+  add_control_routes(server, job, settings.scratch_dir, session);
+  add_session_routes(server, session, settings.data_dir);
+  add_compute_routes(server, job, session);
 }
 
 }  // namespace warmpool::worker

@@ -1,11 +1,12 @@
 // pi-worker: the worker image's program.
-//   pi-worker serve [--host H] [--port P] [--threads T] [--max-digits N] [--scratch DIR]
+//   pi-worker serve [--host H] [--port P] [--threads T] [--max-digits N] [--scratch DIR] [--data DIR]
 //   pi-worker digits N [--threads T]
 #include <pthread.h>
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 
@@ -91,6 +92,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000'000}));
   serve_cmd->add_option("--scratch", scratch, "Scratch directory; its contents are deleted on every POST /reset")
       ->capture_default_str();
+  serve_cmd->add_option("--max-init-body-bytes", settings.max_init_body_bytes, "Largest POST /init body (413 above)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30));
+  std::string data_dir;
+  serve_cmd->add_option("--data", data_dir, "A read-only directory served at GET /files/data/... (the pool's data volume)");
   serve_cmd->add_option("--http-threads", settings.http_threads, "Connections served at once")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
@@ -108,6 +114,9 @@ int main(int argc, char** argv) {
 
   if (*serve_cmd) {
     settings.scratch_dir = scratch;
+    settings.data_dir = data_dir;
+    // From the environment, not a flag: arguments are visible to anyone who can list processes.
+    if (const char* secret = std::getenv("WARMPOOL_CONTROL_SECRET")) settings.control_secret = secret;
     return serve(host, port, serve_options, settings);
   }
   return print_digits(digits, digits_options);

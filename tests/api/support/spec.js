@@ -13,10 +13,11 @@ const { Validator } = require('@seriousme/openapi-schema-validator');
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'];
 const COMPONENTS_ID = 'https://warmpool.invalid/openapi/components.json';
 
-function loadSpec() {
-  const file = path.join(process.env.WARMPOOL_DOCS_DIR || '', 'openapi.json');
+// `name`: openapi.json (the manager's) or worker.json (the worker protocol's).
+function loadSpec(name = 'openapi.json') {
+  const file = path.join(process.env.WARMPOOL_DOCS_DIR || '', name);
   if (!fs.existsSync(file)) {
-    throw new Error(`${file} is missing: it is built from swagger/openapi.yaml by the target warmpool_docs (swagger/CMakeLists.txt)`);
+    throw new Error(`${file} is missing: it is built from swagger/${name.replace('.json', '.yaml')} by the target warmpool_docs (swagger/CMakeLists.txt)`);
   }
   return JSON.parse(fs.readFileSync(file, 'utf8'));
 }
