@@ -297,7 +297,7 @@ std::optional<Allocation> Pool::commit(const AllocateRequest& request, HandOutCa
   std::int64_t lease = request.lease_ms > 0 ? request.lease_ms : settings_.default_lease_ms;
   lease = std::min(lease, settings_.max_lease_ms);
   try {
-    Allocation allocation = store_.allocate(id, new_allocation_id(), request.client, now, now + lease,
+    Allocation allocation = store_.allocate(id, random_hex<128>(), request.client, now, now + lease,
                                             session_record(request.init.get(), token));
     allocation.token = token;
     {
