@@ -1,9 +1,14 @@
 // The warmpool dashboard: polls GET /dashboard/feed every second and redraws.
 // Faults and recoveries come from the manager's event log, so a fault that
 // recovered between two polls (or before the page was opened) still shows.
+// The "Last 15 minutes" charts (uPlot) poll GET /dashboard/history less often:
+// it holds one sample per scheduler tick, and redrawing 15 minutes each second
+// buys nothing.
 'use strict';
 
 const PERIOD_MS = 1000;
+const HISTORY_PERIOD_MS = 3000;
+const CHART_HEIGHT = 220;
 const STATES = ['starting', 'ready', 'paused', 'allocated', 'resetting', 'error', 'deleting'];
 const TOKEN_KEY = 'warmpool.adminToken';
 
@@ -104,6 +109,78 @@ function drawFaults(feed) {
   fill('fault-rows', rows, 4, 'no fault so far');
 }
 
+// Each chart: its element and series (label, colour, field of a sample).
+const CHARTS = [
+  {
+    id: 'chart-pool',
+    series: [
+      ['arrivals/s', '#3d8bfd', 'arrivalsPerSecond'],
+      ['in use', '#e08a00', 'inUse'],
+      ['idle running', '#1e8449', 'idleRunning'],
+      ['idle paused', '#7f9cc9', 'idlePaused'],
+      ['target idle', '#8e44ad', 'targetIdle'],
+    ],
+  },
+  {
+    id: 'chart-handout',
+    series: [
+      ['p50 ms', '#3d8bfd', 'handOutP50Ms'],
+      ['p99 ms', '#c0392b', 'handOutP99Ms'],
+    ],
+  },
+];
+const plots = new Map();  // chart id -> uPlot
+
+function chartWidth(id) {
+  return Math.max(200, document.getElementById(id).clientWidth);
+}
+
+function makePlot(chart) {
+  const opts = {
+    width: chartWidth(chart.id),
+    height: CHART_HEIGHT,
+    scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
+    series: [{}, ...chart.series.map(([label, stroke]) => ({
+      label, stroke, width: 1.5, value: (u, v) => (v == null ? '-' : +v.toFixed(2)),
+    }))],
+  };
+  return new uPlot(opts, [[], ...chart.series.map(() => [])], document.getElementById(chart.id));
+}
+
+function drawHistory(history) {
+  const samples = history.samples;
+  const xs = samples.map((s) => new Date(s.at).getTime() / 1000);
+  for (const chart of CHARTS) {
+    if (!plots.has(chart.id)) plots.set(chart.id, makePlot(chart));
+    plots.get(chart.id).setData([xs, ...chart.series.map(([, , field]) => samples.map((s) => s[field]))]);
+  }
+  const section = document.getElementById('history');
+  section.dataset.points = String(samples.length);
+  section.dataset.lastSample = samples.length ? samples[samples.length - 1].at : '';
+  document.getElementById('history-note').textContent =
+    samples.length ? '' : '(no sample yet: one comes each scheduler tick)';
+}
+
+async function pollHistory() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  try {
+    // A refused token shows through the feed's poll, which asks for another.
+    const res = await fetch('/dashboard/history', {
+      headers: token ? { Authorization: `Bearer ${token}` } : {},
+      cache: 'no-store',
+    });
+    if (res.ok) drawHistory(await res.json());
+  } catch (e) {
+    // The feed's poll shows the manager as disconnected.
+  } finally {
+    setTimeout(pollHistory, HISTORY_PERIOD_MS);
+  }
+}
+
+window.addEventListener('resize', () => {
+  for (const [id, plot] of plots) plot.setSize({ width: chartWidth(id), height: CHART_HEIGHT });
+});
+
 function setStatus(text, live) {
   const s = document.getElementById('status');
   s.textContent = text;
@@ -146,3 +223,4 @@ document.getElementById('login').addEventListener('submit', (ev) => {
 });
 
 poll();
+pollHistory();

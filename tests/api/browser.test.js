@@ -1,7 +1,8 @@
 // The docs page and the dashboard in a real browser: Debian's Chromium,
 // headless, driven by Playwright (playwright-core: no browser download),
 // against `warmpool serve` on the real engine with tokens configured.
-// Screenshots go to $WARMPOOL_ARTIFACTS (docs.png, try-it-out.png, dashboard.png).
+// Screenshots go to $WARMPOOL_ARTIFACTS (docs.png, try-it-out.png, dashboard.png,
+// dashboard-charts.png...).
 'use strict';
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -150,6 +151,34 @@ describe('in headless Chromium', () => {
     // The allocation on the lost instance has ended: it left the table.
     await page.locator(`#allocation-rows tr[data-allocation-id="${allocated.id}"]`).waitFor({ state: 'detached', timeout: 10000 });
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-recovery.png'), fullPage: true });
+    assert.deepEqual(pageErrors, []);
+  });
+
+  test('the dashboard charts the last 15 minutes, and the charts move', async () => {
+    // Still on the dashboard, with the admin token of the tests above.
+    const history = page.locator('#history');
+    await history.scrollIntoViewIfNeeded();
+    for (const id of ['chart-pool', 'chart-handout']) {
+      const canvas = page.locator(`#${id} canvas`).first();
+      await canvas.waitFor({ timeout: 10000 });
+      const box = await canvas.boundingBox();
+      assert.ok(box && box.width > 100 && box.height > 100, `${id}: canvas ${JSON.stringify(box)}`);
+    }
+    const legend = await page.locator('#chart-pool .u-legend').innerText();
+    for (const label of ['arrivals/s', 'in use', 'idle running', 'idle paused', 'target idle']) {
+      assert.ok(legend.includes(label), `the pool chart's legend names ${label}: ${legend}`);
+    }
+    assert.match(await page.locator('#chart-handout .u-legend').innerText(), /p50 ms[\s\S]*p99 ms/);
+    // A sample comes each scheduler tick; the page polls every few seconds.
+    await page.waitForFunction(() => Number(document.getElementById('history').dataset.points) > 0,
+      null, { timeout: 15000 });
+    const first = await history.getAttribute('data-last-sample');
+    await page.waitForFunction((before) => document.getElementById('history').dataset.lastSample !== before,
+      first, { timeout: 15000 });
+    const later = await history.getAttribute('data-last-sample');
+    assert.ok(new Date(later) > new Date(first), `${first} then ${later}`);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-charts.png'), fullPage: true });
+    assert.deepEqual(requestsElsewhere, []);
     assert.deepEqual(pageErrors, []);
   });
 });
