@@ -35,8 +35,7 @@ PoolSettings with_control_key(PoolSettings settings, const std::string& key) {
 }
 }  // namespace
 
-std::string load_control_key(const std::string& data_dir) {
-  const std::string path = data_dir + "/control.key";
+std::string load_control_key(const std::string& path) {
   std::string key;
   if (std::ifstream in(path); in && std::getline(in, key) && key.size() >= 32) return key;
   unsigned char bytes[32];
@@ -45,17 +44,23 @@ std::string load_control_key(const std::string& data_dir) {
     if (n > 0) got += static_cast<std::size_t>(n);
   }
   key = to_hex(bytes, sizeof bytes);
-  // Written aside and renamed, so that a crash never leaves half a key.
-  const std::string temp = path + ".tmp";
+  // Written aside, then linked into place: a crash never leaves half a key,
+  // and of managers starting at once on a shared file, the first one's wins.
+  const std::string temp = path + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   const std::string line = key + "\n";
   const bool written = fd >= 0 && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
                        ::fsync(fd) == 0;
-  const int err = errno;
+  int err = errno;
   if (fd >= 0) ::close(fd);
-  if (!written || ::rename(temp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error("write " + path + ": " + std::strerror(written ? errno : err));
-  return key;
+  const bool linked = written && ::link(temp.c_str(), path.c_str()) == 0;
+  if (written && !linked) err = errno;
+  ::unlink(temp.c_str());
+  if (linked) return key;
+  if (err == EEXIST) {
+    if (std::ifstream in(path); in && std::getline(in, key) && key.size() >= 32) return key;
+  }
+  throw std::runtime_error("write " + path + ": " + std::strerror(err));
 }
 
 void require_data_volume(engine::DockerEngine& engine, const Config& config) {
@@ -171,7 +176,7 @@ void add_module_routes(api::Server& server, const Config& config, Store& store, 
 
 App::App(Config c)
     : config(prepared(std::move(c))),
-      control_key(load_control_key(config.data_dir)),
+      control_key(load_control_key(config.control_key_path())),
       engine(engine_options(config)),
       timed_engine(engine,
                    [this](const std::string& operation, bool ok, double seconds) {

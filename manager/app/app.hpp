@@ -39,7 +39,7 @@ class App {
   void stop() noexcept;
 
   const Config config;
-  // Derives each worker's control secret (<data dir>/control.key).
+  // Derives each worker's control secret (Config::control_key_path()).
   const std::string control_key;
   Metrics metrics;
   engine::DockerEngine engine;
@@ -81,10 +81,11 @@ std::string manager_name(const Config& config);
 // in data_dir. Throws StoreError (unreachable server, newer schema).
 std::unique_ptr<Store> open_store(const Config& config);
 
-// The key the workers' control secrets derive from: <data_dir>/control.key,
-// made at the first start (256 random bits as hex, mode 0600). Throws
-// std::runtime_error when it can be neither read nor made.
-std::string load_control_key(const std::string& data_dir);
+// The key the workers' control secrets derive from, read from `path`
+// (Config::control_key_path), made there at the first start (256 random bits
+// as hex, mode 0600). Throws std::runtime_error when it can be neither read
+// nor made.
+std::string load_control_key(const std::string& path);
 
 // Refuses (std::runtime_error, saying how to make one) a --data-volume that
 // the engine does not have. Nothing to check without one. Throws EngineError

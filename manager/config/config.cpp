@@ -50,6 +50,7 @@ void add_serve_options(CLI::App& app, Config& c) {
       ->envname("WARMPOOL_INSECURE")->group("Server");
   opt(app, "--docs-dir", c.docs_dir, "Directory of swagger-ui-dist files served at / (default: found next to the binary)")->group("Server");
   opt(app, "--data-dir", c.data_dir, "Directory for the database (warmpool.db) and job results")->group("Server");
+  opt(app, "--control-key-file", c.control_key_file, "The key the workers' control secrets derive from, made at the first start (default: --data-dir/control.key); managers on one --database must share it")->group("Server");
   opt(app, "--database", c.database, "Keep the records in PostgreSQL, shared by several managers: postgresql://[user@][host][:port]/dbname[?host=/socket/dir] (default: SQLite in --data-dir)")->group("Server");
 
   opt(app, "--engine", c.engine, "Docker Engine API endpoint: unix:///path or tcp://host:port (default: $DOCKER_HOST or unix:///var/run/docker.sock)")->group("Engine");
@@ -140,6 +141,10 @@ void Config::validate() const {
 }
 
 std::string Config::database_path() const { return data_dir + "/warmpool.db"; }
+
+std::string Config::control_key_path() const {
+  return control_key_file.empty() ? data_dir + "/control.key" : control_key_file;
+}
 
 std::size_t Config::allocation_body_bytes() const {
   if (max_init_bytes == 0) return max_body_bytes;  // no files: no room to add

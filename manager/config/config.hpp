@@ -35,6 +35,9 @@ struct Config {
 
   // Records
   std::string data_dir = "warmpool-data";  // holds warmpool.db and job results
+  // The key the workers' control secrets derive from; empty: data_dir/control.key.
+  // Managers sharing one database must share it.
+  std::string control_key_file;
   // Several managers: postgresql://... keeps the records there instead of in
   // data_dir/warmpool.db. Empty: SQLite.
   std::string database;
@@ -105,6 +108,7 @@ struct Config {
   bool remove_on_exit = false;      // at stop, remove our containers instead of leaving them
 
   std::string database_path() const;  // the SQLite file
+  std::string control_key_path() const;
   bool uses_postgres() const { return !database.empty(); }
   // The largest POST /allocations body: room for --max-init-bytes of files
   // in base64, beside the other fields (--max-body-bytes when that is 0).

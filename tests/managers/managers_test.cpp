@@ -99,6 +99,8 @@ class TwoManagers {
     const std::vector<std::string> args = {
         "serve", "--host", "127.0.0.1", "--port", std::to_string(ports_[k]),
         "--data-dir", dir(k).string(), "--database", db_.url(), "--manager-id", manager_id_,
+        // One key for both: each must reach the workers the other created.
+        "--control-key-file", (dir(k).parent_path() / "control.key").string(),
         "--engine", endpoint_, "--port-first", std::to_string(first_port_),
         "--port-last", std::to_string(first_port_ + 19), "--max-instances", std::to_string(kPool + 2),
         "--min-idle", "2", "--max-idle", std::to_string(kPool + 2), "--keep-running", std::to_string(kPool + 2),
