@@ -11,6 +11,7 @@
 #include "client/pi_client.hpp"
 #include "pi/mpfr_oracle.hpp"
 #include "support/stack.hpp"
+#include "worker/worker_client.hpp"
 
 using namespace warmpool;
 using namespace std::chrono_literals;
@@ -149,6 +150,8 @@ TEST_CASE("a container killed mid-job: the job runs again on another instance an
   const Allocation allocation = *stack.store.allocation(running.allocation_id);
   httplib::Client worker("http://" + allocation.endpoint);
   worker.set_read_timeout(2, 0);
+  // The job's session is the manager's: its control secret opens the worker.
+  worker.set_bearer_token_auth(control_secret(stack.app().control_key, allocation.endpoint));
   REQUIRE(stack.eventually([&] {
     auto r = worker.Get("/compute");
     return r && json::parse(r->body)["state"] == "running";
