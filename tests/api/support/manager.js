@@ -114,7 +114,10 @@ class Manager {
     const args = ['serve', '--host', '127.0.0.1', '--port', String(this.port),
       '--data-dir', this.dataDir, '--docs-dir', this.docsDir, '--manager-id', this.managerId,
       '--engine', this.engine, '--port-first', String(first), '--port-last', String(first + 19),
-      '--min-idle', '1', '--host-limit', '1', '--scheduler-period-ms', '500', ...this.flags];
+      '--min-idle', '1', '--host-limit', '1', '--scheduler-period-ms', '500',
+      // A fixed pool: the compatibility test makes room by deleting idle
+      // instances, which the demand policy refills at once.
+      '--pool-policy', 'fixed', ...this.flags];
     if (this.apiToken) args.push('--api-token', this.apiToken);
     if (this.adminToken) args.push('--admin-token', this.adminToken);
     this.proc = spawn(this.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
