@@ -52,7 +52,7 @@ class Scheduler {
     std::chrono::milliseconds period{2000};
     std::chrono::milliseconds max_backoff{60000};  // longest wait after failing ticks
     bool watch_events = true;
-    Retention retention;  // keep_ms 0 (the default here): nothing is pruned
+    Retention retention{};  // keep_ms 0 (the default here): nothing is pruned
   };
 
   struct TickReport {

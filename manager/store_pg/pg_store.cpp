@@ -100,9 +100,9 @@ const char* const kMigrations[] = {
     // 6: retention (Store::prune_finished) finds old finished rows, and the
     // instances no allocation names, by index.
     R"sql(
-    CREATE INDEX allocations_finished ON allocations(deleted_ms) WHERE deleted_ms IS NOT NULL;
-    CREATE INDEX allocations_by_instance ON allocations(instance_id);
-    CREATE INDEX instances_deleted ON instances(deleted_ms) WHERE deleted_ms IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS allocations_finished ON allocations(deleted_ms) WHERE deleted_ms IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS allocations_by_instance ON allocations(instance_id);
+    CREATE INDEX IF NOT EXISTS instances_deleted ON instances(deleted_ms) WHERE deleted_ms IS NOT NULL;
     )sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
