@@ -298,6 +298,22 @@ void Scheduler::set_idle_state(std::int64_t id, InstanceState target, int& count
   });
 }
 
+// A failed prune is logged and tried again a minute later: the records it
+// would remove are old, and the tick's other work must not wait for it.
+void Scheduler::prune(std::int64_t now_ms, TickReport& report) {
+  if (!prune_due(settings_.retention, last_prune_ms_, now_ms)) return;
+  last_prune_ms_ = now_ms;
+  try {
+    const Store::Pruned p = prune_finished(store_, settings_.retention, now_ms);
+    report.pruned = p.allocations + p.instances;
+    if (report.pruned > 0)
+      spdlog::info("retention: removed {} finished allocations and {} deleted instances",
+                   p.allocations, p.instances);
+  } catch (const StoreError& e) {
+    spdlog::warn("retention: {}", e.what());
+  }
+}
+
 Scheduler::TickReport Scheduler::tick() {
   TickReport report;
   // Throws while the engine is unreachable: nothing below can work.
@@ -324,6 +340,7 @@ Scheduler::TickReport Scheduler::tick() {
   expire_leases(now, report);
   check_instances(report);
   keep_up(usage, now, report);
+  prune(now, report);
   observe(clock_.now_ms());
   record(report);
   return report;
@@ -334,7 +351,8 @@ std::string Scheduler::describe(const TickReport& r) {
   const std::pair<const char*, int> counts[] = {
       {"expired", r.expired}, {"orphans", r.orphans}, {"lost", r.lost},
       {"faults", r.faults},   {"resumed", r.resumed}, {"created", r.created},
-      {"paused", r.paused},   {"unpaused", r.unpaused}, {"removed", r.removed}};
+      {"paused", r.paused},   {"unpaused", r.unpaused}, {"removed", r.removed},
+      {"pruned", r.pruned}};
   for (const auto& [name, n] : counts)
     if (n > 0) out += (out.empty() ? "" : " ") + std::string(name) + "=" + std::to_string(n);
   if (r.following) return "following the leader";
@@ -347,7 +365,8 @@ void Scheduler::record(const TickReport& r) {
   metrics_->count_tick(true);
   metrics_->count_scheduler_actions({{"expired", r.expired}, {"orphans", r.orphans}, {"lost", r.lost},
                                      {"faults", r.faults}, {"resumed", r.resumed}, {"created", r.created},
-                                     {"paused", r.paused}, {"unpaused", r.unpaused}, {"removed", r.removed}});
+                                     {"paused", r.paused}, {"unpaused", r.unpaused}, {"removed", r.removed},
+                                     {"pruned", r.pruned}});
 }
 
 void Scheduler::start() {

@@ -11,7 +11,8 @@
 //   - upkeep: keep the warm pool between min and max idle, keep_running of
 //     them running, within budgets and host headroom; with an adaptive
 //     policy, the demand model's target takes the place of min_idle and
-//     keep_running (they stay floors).
+//     keep_running (they stay floors); and, at most once a minute, the
+//     finished records older than the retention go (scheduler/retention.hpp).
 // Each hand-out asks for a refill (Pool::on_arrival): the loop then plans
 // creates at once, between ticks, so a burst's creates start together on the
 // normal lane instead of one tick later.
@@ -38,6 +39,7 @@
 #include "host/host.hpp"
 #include "metrics/history.hpp"
 #include "scheduler/leadership.hpp"
+#include "scheduler/retention.hpp"
 #include "pool/backoff.hpp"
 #include "pool/checks.hpp"
 #include "pool/pool.hpp"
@@ -50,6 +52,7 @@ class Scheduler {
     std::chrono::milliseconds period{2000};
     std::chrono::milliseconds max_backoff{60000};  // longest wait after failing ticks
     bool watch_events = true;
+    Retention retention{};  // keep_ms 0 (the default here): nothing is pruned
   };
 
   struct TickReport {
@@ -62,6 +65,7 @@ class Scheduler {
     int paused = 0;
     int unpaused = 0;
     int removed = 0;
+    int pruned = 0;  // finished allocations and deleted instances removed (retention)
     bool following = false;  // another manager leads: nothing but the engine check ran
   };
   // "expired=1 faults=2 ...", the non-zero counts only.
@@ -134,6 +138,8 @@ class Scheduler {
   void keep_up(const HostUsage& usage, std::int64_t now_ms, TickReport& report);
   int start_creates(int n);  // stops at the first refusal
   void observe(std::int64_t now_ms);  // metrics: idle seconds, the history
+  void prune(std::int64_t now_ms, TickReport& report);  // retention, when due
+  std::optional<std::int64_t> last_prune_ms_;  // loop thread only (tick)
   // Loop thread only (tick): the previous observation.
   std::int64_t last_observed_ms_ = 0;
   std::uint64_t last_arrivals_ = 0;

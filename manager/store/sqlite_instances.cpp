@@ -248,3 +248,33 @@ std::vector<Allocation> SqliteStore::expired_allocations(std::int64_t now_ms) {
 }
 
 }  // namespace warmpool
+
+namespace warmpool {
+
+namespace {
+std::int64_t read_id(SQLite::Statement& q) { return q.getColumn(0).getInt64(); }
+}  // namespace
+
+Store::Pruned SqliteStore::prune_finished(std::int64_t before_ms, int batch) {
+  Pruned out;
+  out.allocations = db_->write_transaction("prune allocations", [&] {
+    return db_->exec("DELETE FROM allocations WHERE id IN (SELECT id FROM allocations "
+                     "WHERE deleted_ms IS NOT NULL AND deleted_ms < ?1 ORDER BY deleted_ms LIMIT ?2)",
+                     before_ms, batch);
+  });
+  out.instances = db_->write_transaction("prune instances", [&] {
+    const auto ids = db_->all(
+        "SELECT id FROM instances i WHERE state = 'deleted' AND deleted_ms IS NOT NULL "
+        "AND deleted_ms < ?1 AND NOT EXISTS (SELECT 1 FROM allocations a WHERE a.instance_id = i.id) "
+        "ORDER BY deleted_ms LIMIT ?2",
+        read_id, before_ms, batch);
+    if (ids.empty()) return 0;
+    std::string list;  // integers read from the database: safe to splice
+    for (const std::int64_t id : ids) list += (list.empty() ? "" : ",") + std::to_string(id);
+    db_->exec("DELETE FROM instance_events WHERE instance_id IN (" + list + ")");
+    return db_->exec("DELETE FROM instances WHERE id IN (" + list + ")");
+  });
+  return out;
+}
+
+}  // namespace warmpool

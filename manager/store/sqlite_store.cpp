@@ -87,6 +87,14 @@ const char* const kMigrations[] = {
     ALTER TABLE allocations ADD COLUMN metadata TEXT NOT NULL DEFAULT '';
     ALTER TABLE allocations ADD COLUMN token_sha256 TEXT NOT NULL DEFAULT '';
     )sql",
+    // 6: retention (Store::prune_finished) finds old finished rows, and the
+    // instances no allocation names, by index. IF NOT EXISTS: a database
+    // taken back to an older version may still have them.
+    R"sql(
+    CREATE INDEX IF NOT EXISTS allocations_finished ON allocations(deleted_ms) WHERE deleted_ms IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS allocations_by_instance ON allocations(instance_id);
+    CREATE INDEX IF NOT EXISTS instances_deleted ON instances(deleted_ms) WHERE deleted_ms IS NOT NULL;
+    )sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 

@@ -76,6 +76,19 @@ class InstanceRepository {
   // Current allocations whose lease ended at or before now.
   virtual std::vector<Allocation> expired_allocations(std::int64_t now_ms) = 0;
 
+  // --- retention ---
+  // What one prune_finished call removed.
+  struct Pruned {
+    int allocations = 0;
+    int instances = 0;
+  };
+  // Removes at most `batch` allocations that ended before `before_ms`, then at
+  // most `batch` instances deleted before it that no remaining allocation
+  // names, with their events; each step is one short transaction. Current
+  // records and pi jobs are never touched. A caller with more to remove calls
+  // again while a step comes back full.
+  virtual Pruned prune_finished(std::int64_t before_ms, int batch) = 0;
+
   // --- events ---
   // Every state change (and creation) is recorded with the change, in its
   // transaction. Kept: the newest kEventsPerInstance of each instance and
@@ -160,7 +173,7 @@ class Store : public InstanceRepository, public JobRepository, public ManagerReg
  public:
   // The newest schema this warmpool writes. An implementation refuses to open
   // a store whose schema is newer.
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
   // The schema version the opened store is at (after migration).
   virtual int schema_version() = 0;
   // Commits a change that changes nothing, so that a full disk, a read-only

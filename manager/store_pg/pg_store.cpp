@@ -97,6 +97,13 @@ const char* const kMigrations[] = {
     ALTER TABLE allocations ADD COLUMN metadata text NOT NULL DEFAULT '';
     ALTER TABLE allocations ADD COLUMN token_sha256 text NOT NULL DEFAULT '';
     )sql",
+    // 6: retention (Store::prune_finished) finds old finished rows, and the
+    // instances no allocation names, by index.
+    R"sql(
+    CREATE INDEX IF NOT EXISTS allocations_finished ON allocations(deleted_ms) WHERE deleted_ms IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS allocations_by_instance ON allocations(instance_id);
+    CREATE INDEX IF NOT EXISTS instances_deleted ON instances(deleted_ms) WHERE deleted_ms IS NOT NULL;
+    )sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 

@@ -19,7 +19,7 @@ using test::StoreOp;
 namespace {
 
 struct Fixture {
-  explicit Fixture(std::chrono::milliseconds period = 10s)
+  explicit Fixture(std::chrono::milliseconds period = 10s, Retention retention = {})
       : lanes({.high_threads = 2, .normal_threads = 2, .high_capacity = 1024, .normal_capacity = 1024}) {
     PoolSettings s;
     s.policy.max_instances = 2;
@@ -31,7 +31,7 @@ struct Fixture {
     s.port_last = 33099;
     s.ready_timeout = 2s;
     pool = std::make_unique<Pool>(s, store, engine, worker, lanes, clock);
-    scheduler = std::make_unique<Scheduler>(Scheduler::Settings{.period = period}, *pool, store,
+    scheduler = std::make_unique<Scheduler>(Scheduler::Settings{.period = period, .retention = retention}, *pool, store,
                                             engine, worker, clock, host);
   }
   ~Fixture() {
@@ -154,4 +154,64 @@ TEST_CASE("several managers: a manager that cannot ask the database who leads do
   f.store.clear();
   CHECK_FALSE(f.scheduler->tick().following);
   CHECK_FALSE(f.real.allocation(a.id)->current());
+}
+
+namespace {
+
+// A hand-out that ended, on an instance since deleted, all at `at_ms`.
+std::string finished_record(Store& store, int port, std::int64_t at_ms) {
+  const Instance i = store.add_instance("127.0.0.1", port, at_ms);
+  store.transition(i.id, S::Ready, at_ms);
+  const std::string id = "old-" + std::to_string(port);
+  store.allocate(i.id, id, "test", at_ms, at_ms + 1000);
+  store.end_allocation(id, "released", at_ms);
+  store.transition(i.id, S::Deleting, at_ms);
+  store.transition(i.id, S::Deleted, at_ms);
+  return id;
+}
+
+constexpr std::int64_t kHour = 3'600'000;
+
+}  // namespace
+
+TEST_CASE("retention: the leader's upkeep removes old finished records, at most once a minute") {
+  Fixture f(10s, {.keep_ms = kHour});
+  const std::string first = finished_record(f.real, 33500, f.clock.now_ms() - 2 * kHour);
+  CHECK(f.scheduler->tick().pruned == 2);  // the allocation and its instance
+  CHECK_FALSE(f.real.allocation(first));
+
+  const std::string second = finished_record(f.real, 33501, f.clock.now_ms() - 2 * kHour);
+  f.clock.advance_ms(59'999);
+  CHECK(f.scheduler->tick().pruned == 0);
+  CHECK(f.real.allocation(second));  // a minute has not passed since the last prune
+  f.clock.advance_ms(1);
+  CHECK(f.scheduler->tick().pruned == 2);
+  CHECK_FALSE(f.real.allocation(second));
+
+  const std::string third = finished_record(f.real, 33502, f.clock.now_ms() - 2 * kHour);
+  f.clock.advance_ms(60'000);
+  f.store.follow();  // another manager leads: pruning is its work
+  CHECK(f.scheduler->tick().pruned == 0);
+  CHECK(f.real.allocation(third));
+  f.store.follow(false);
+  CHECK(f.scheduler->tick().pruned == 2);
+}
+
+TEST_CASE("retention: with --keep-finished-hours 0 nothing is removed") {
+  Fixture f;
+  const std::string old = finished_record(f.real, 33500, f.clock.now_ms() - 1000 * kHour);
+  CHECK(f.scheduler->tick().pruned == 0);
+  CHECK(f.real.allocation(old));
+}
+
+TEST_CASE("retention: one prune works off a backlog in batches, up to its cap") {
+  SqliteStore store{":memory:"};
+  for (int port = 0; port < 7; ++port) finished_record(store, 40000 + port, 1000);
+  const Retention r{.keep_ms = 10, .batch = 2, .max_batches = 3};
+  const Store::Pruned first = prune_finished(store, r, 10'000);
+  CHECK(first.allocations == 6);  // three batches of two, then the cap
+  CHECK(store.allocations(Show::All).size() == 1);
+  const Store::Pruned second = prune_finished(store, r, 10'000);
+  CHECK(second.allocations == 1);
+  CHECK(store.instances(Show::All).empty());
 }

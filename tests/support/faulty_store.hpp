@@ -26,7 +26,7 @@ enum class StoreOp {
   Allocate, EndAllocation, Renew, Allocation, CurrentAllocationOf, Allocations,
   ExpiredAllocations, Events, AddJob, AddCompleteJob, Job, RecentJobs, JobsInState, JobCounts,
   CompleteJobWithAtLeast, StartJob, SetJobProgress, CompleteJob, RequeueJob, FailJob,
-  CancelJob, Hold, LetGo, Lead, Leader, kCount
+  CancelJob, Hold, LetGo, Lead, Leader, PruneFinished, kCount
 };
 
 inline const char* to_string(StoreOp op) {
@@ -36,7 +36,7 @@ inline const char* to_string(StoreOp op) {
       "allocations", "expired_allocations", "events", "add_job", "add_complete_job", "job", "recent_jobs",
       "jobs_in_state", "job_counts", "complete_job_with_at_least", "start_job",
       "set_job_progress", "complete_job", "requeue_job", "fail_job", "cancel_job",
-      "hold", "let_go", "lead", "leader"};
+      "hold", "let_go", "lead", "leader", "prune_finished"};
   static_assert(std::size(kNames) == static_cast<std::size_t>(StoreOp::kCount));
   return kNames[static_cast<int>(op)];
 }
@@ -160,6 +160,11 @@ class FaultyStore final : public Store {
   std::vector<InstanceEvent> events(std::optional<std::int64_t> instance_id, std::size_t limit) override {
     trip(StoreOp::Events);
     return real_.events(instance_id, limit);
+  }
+
+  Pruned prune_finished(std::int64_t before_ms, int batch) override {
+    trip(StoreOp::PruneFinished);
+    return real_.prune_finished(before_ms, batch);
   }
 
   std::vector<warmpool::Allocation> expired_allocations(std::int64_t now_ms) override {
