@@ -182,8 +182,8 @@ App::App(Config c)
                    [this](const std::string& operation, bool ok, double seconds) {
                      metrics.observe_engine_call(operation, ok, seconds);
                    }),
-      worker(control_key),
       host(static_cast<std::int64_t>(config.host_cpu_window_s) * 1000),
+      worker(control_key),
       owned_store(open_store(config)),
       store(*owned_store),
       lanes({.high_threads = config.high_threads,
@@ -199,7 +199,7 @@ App::App(Config c)
            SteadyClock::real(), &pauser),
       pi_jobs(job_settings(config), store, pool, worker, clock, &metrics),
       scheduler({.period = std::chrono::milliseconds(config.scheduler_period_ms),
-                 .retention = {.keep_ms = std::int64_t{config.keep_finished_hours} * 3'600'000}},
+                 .retention = {.keep_ms = static_cast<std::int64_t>(config.keep_finished_hours * 3'600'000)}},
                 pool, store,
                 timed_engine, worker, clock, host, &metrics),
       server(config, pool, store, timed_engine, lanes,

@@ -97,8 +97,8 @@ void add_serve_options(CLI::App& app, Config& c) {
   opt(app, "--queue-capacity", c.queue_capacity, "Queued tasks per lane before requests get 429")->group("Queues")->check(CLI::Range(1, 1'000'000));
   opt(app, "--allocate-timeout-ms", c.allocate_timeout_ms, "Default deadline of POST /allocations (503 after)")->group("Queues")->check(CLI::Range(10, 600000));
   opt(app, "--scheduler-period-ms", c.scheduler_period_ms, "Period of the health and upkeep loop")->group("Queues")->check(CLI::Range(50, 3'600'000));
-  opt(app, "--keep-finished-hours", c.keep_finished_hours, "Finished allocations and deleted instances older than this are removed (by the leader's upkeep, at most once a minute); 0: kept forever")
-      ->group("Queues")->check(CLI::Range(0, 100'000));
+  opt(app, "--keep-finished-hours", c.keep_finished_hours, "Finished allocations and deleted instances older than this are removed (by the leader's upkeep, at most once a minute); fractions allowed (0.25: 15 minutes); 0: kept forever")
+      ->group("Queues")->check(CLI::Range(0.0, 100'000.0));
   opt(app, "--max-init-bytes", c.max_init_bytes, "Most bytes of files a POST /allocations init may carry, all files together (413 above)")
       ->group("Sessions")->check(CLI::Range(std::size_t{0}, std::size_t{4} << 20));
   opt(app, "--max-init-files", c.max_init_files, "Most files a POST /allocations init may carry")->group("Sessions")->check(CLI::Range(0, 10000));

@@ -88,7 +88,7 @@ struct Config {
 
   // Scheduler
   int scheduler_period_ms = 2000;
-  int keep_finished_hours = 168;    // finished allocations, deleted instances; 0: kept forever
+  double keep_finished_hours = 168;    // finished allocations, deleted instances; 0: kept forever
 
   // Sessions: the `init` of POST /allocations, delivered to the worker
   std::size_t max_init_bytes = 1 << 20;  // the files' decoded bytes together (413 above)

@@ -31,6 +31,17 @@ TEST_CASE("bad option values are refused with a message") {
   CHECK_THROWS_AS(app.parse(3, const_cast<char**>(argv)), CLI::ValidationError);
 }
 
+TEST_CASE("retention takes fractions of an hour, never a negative one") {
+  Config c;
+  CLI::App app;
+  warmpool::add_serve_options(app, c);
+  const char* quarter[] = {"serve", "--keep-finished-hours", "0.25"};
+  app.parse(3, const_cast<char**>(quarter));
+  CHECK(c.keep_finished_hours == 0.25);
+  const char* negative[] = {"serve", "--keep-finished-hours", "-1"};
+  CHECK_THROWS_AS(app.parse(3, const_cast<char**>(negative)), CLI::ValidationError);
+}
+
 TEST_CASE("a non-loopback listen address needs both tokens or --insecure") {
   Config c;
   CHECK_NOTHROW(c.validate());

@@ -11,6 +11,7 @@
 // minutes (goal: within 10%) and failed hand-outs other than 429/503.
 //
 //   node tests/soak/soak.js --bin build/manager/warmpool --engine unix:///... [--minutes 30]
+//        [--keep-finished-hours 0.1]
 'use strict';
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -27,6 +28,9 @@ const port = Number(args.port || 33002);
 const bin = args.bin;
 const engine = args.engine;
 const clients = Number(args.clients || 50);
+// Finished records older than this are pruned, so that a half-hour soak
+// reaches the steady state a week's retention reaches in production.
+const keepHours = String(args['keep-finished-hours'] || '0.1');
 if (!bin || !engine) throw new Error('usage: soak.js --bin WARMPOOL --engine unix:///SOCKET [--minutes 30] [--port 33002]');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -156,7 +160,8 @@ async function main() {
   const log = fs.openSync(path.join(dataDir, '..', `${path.basename(dataDir)}.log`), 'w');
   const proc = spawn(bin, ['serve', '--port', String(port), '--data-dir', dataDir, '--engine', engine,
     '--manager-id', id, '--port-first', '33200', '--port-last', '33299', '--max-instances', '12',
-    '--min-idle', '4', '--max-idle', '8', '--keep-running', '2', '--host-limit', '1', '--log-level', 'warn'],
+    '--min-idle', '4', '--max-idle', '8', '--keep-running', '2', '--host-limit', '1', '--log-level', 'warn',
+    '--keep-finished-hours', keepHours],
   { stdio: ['ignore', log, log] });
   const stopManager = () => { if (proc.exitCode === null) proc.kill('SIGTERM'); };
   process.on('SIGINT', () => { running = false; stopManager(); process.exit(1); });
