@@ -245,6 +245,11 @@ DemandTarget Scheduler::last_target() const {
 }
 
 int Scheduler::refill() {
+  // Hand-outs ask for refills; while the engine is unreachable or hangs (as
+  // the last tick or a hand-out found) a create would only fail, and a
+  // create that hangs leaves an instance to restart. The tick that finds the
+  // engine back refills.
+  if (!engine_ok_ || pool_.engine_down()) return 0;
   const std::int64_t now = clock_.now_ms();
   const auto instances = store_.instances(Show::Current);
   const auto plan = plan_upkeep(instances, pool_.claimed(), policy_now(instances, now),
@@ -443,7 +448,7 @@ void Scheduler::wait_for_next_tick(std::unique_lock<std::mutex>& lock, std::stop
     refill_wanted_ = false;
     lock.unlock();
     try {
-      if (engine_ok_) refill();
+      refill();
     } catch (const std::exception& e) {
       spdlog::debug("scheduler: refill: {}", e.what());  // the next tick retries and reports
     }

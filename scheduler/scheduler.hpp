@@ -100,7 +100,7 @@ class Scheduler {
   // (called by each hand-out); the rest of a tick waits for its time.
   void wake_for_refill();
   // Upkeep's creates only, on the caller's thread (tests force it). Returns
-  // how many were started.
+  // how many were started: none while the engine is down.
   int refill();
 
   // The policy upkeep applies now: the configured one, or with an adaptive

@@ -91,3 +91,20 @@ TEST_CASE("with floor 0 the pool scales to zero when nothing arrives, and back o
   }));
   f.pool->release(back.id);
 }
+
+TEST_CASE("hand-outs while the engine is unreachable start no creates against it") {
+  Fixture f(adaptive(16, 2, 0));
+  f.settle_pool(2);  // the ticks found the engine answering
+  f.engine.set_reachable(false);
+  // The first hand-out finds out (its unpause cannot reach the engine); the
+  // next ones are told at once. Each arrival raises the demand's target.
+  for (int k = 0; k < 6; ++k) CHECK_THROWS_AS(f.allocate(), AllocateError);
+  REQUIRE(f.pool->engine_down());
+  const int creates = f.engine.count("create");
+  CHECK(f.scheduler->refill() == 0);  // what the arrivals' wake-ups run
+  CHECK(f.engine.count("create") == creates);
+  CHECK(f.count(S::Starting) == 0);
+  f.engine.set_reachable(true);
+  f.scheduler->tick();  // finds the engine back, and refills
+  CHECK(eventually([&] { return f.engine.count("create") > creates; }));
+}
