@@ -208,8 +208,7 @@ PoolPolicy Scheduler::policy_now(const std::vector<Instance>& instances, std::in
     target.running = policy.keep_running;
   }
   if (metrics_) metrics_->set_demand(target.forecast, target.idle, target.running);
-  std::lock_guard lock(mu_);
-  last_target_ = target;
+  pool_.demand().applied(target);
   return policy;
 }
 
@@ -239,10 +238,7 @@ void Scheduler::observe(std::int64_t now_ms) {
   metrics_->history().add(sample);
 }
 
-DemandTarget Scheduler::last_target() const {
-  std::lock_guard lock(mu_);
-  return last_target_;
-}
+DemandTarget Scheduler::last_target() const { return pool_.demand().last_applied().value_or(DemandTarget{}); }
 
 int Scheduler::refill() {
   // Hand-outs ask for refills; while the engine is unreachable or hangs (as

@@ -165,7 +165,6 @@ class Scheduler {
   std::condition_variable_any wake_cv_;
   bool woken_ = false;      // GUARDED_BY(mu_)
   bool refill_wanted_ = false;  // GUARDED_BY(mu_)
-  DemandTarget last_target_;    // GUARDED_BY(mu_)
   std::string last_error_;  // GUARDED_BY(mu_)
   std::optional<engine::EngineVersion> engine_version_;  // GUARDED_BY(mu_)
   Backoff orphan_backoff_{2'000, 5 * 60'000};  // GUARDED_BY(mu_); by container id

@@ -15,13 +15,25 @@ using nlohmann::json;
 
 json pool_summary(const Config& config, Pool& pool) {
   const PoolCounts counts = pool.counts();
+  const Capacity capacity = pool.capacity();
+  const auto target = pool.demand().last_applied();
   return {{"byState", counts.by_state},
           {"busy", counts.claimed},
           {"waitingAllocations", counts.waiting},
           {"maxInstances", config.max_instances},
           {"minIdle", config.min_idle},
           {"maxIdle", config.max_idle},
-          {"keepRunning", config.keep_running}};
+          {"keepRunning", config.keep_running},
+          {"policy", config.pool_policy},
+          {"ports", {{"first", config.port_first}, {"last", config.port_last}}},
+          {"thresholds", {{"hostCpu", capacity.cpu_limit()},
+                          {"hostMemory", capacity.memory_limit()},
+                          {"memoryBudgetBytes", capacity.memory_budget_bytes},
+                          {"cpuBudget", capacity.cpu_budget}}},
+          {"target", target ? json{{"idle", target->idle},
+                                   {"running", target->running},
+                                   {"forecast", target->forecast}}
+                            : json(nullptr)}};
 }
 
 json queue_stats(const Lanes& lanes) {

@@ -122,4 +122,14 @@ std::uint64_t DemandTracker::arrivals_total() const {
   return model_.arrivals_total();
 }
 
+void DemandTracker::applied(const DemandTarget& target) {
+  std::lock_guard lock(mu_);
+  last_applied_ = target;
+}
+
+std::optional<DemandTarget> DemandTracker::last_applied() const {
+  std::lock_guard lock(mu_);
+  return last_applied_;
+}
+
 }  // namespace warmpool

@@ -103,10 +103,15 @@ class DemandTracker {
   DemandTarget target(std::int64_t now_ms, int in_use) const;
   DemandSnapshot snapshot(std::int64_t now_ms) const;
   std::uint64_t arrivals_total() const;
+  // The target upkeep applied last (the configured shape under a fixed
+  // policy); nullopt before the first upkeep.
+  void applied(const DemandTarget& target);
+  std::optional<DemandTarget> last_applied() const;
 
  private:
   mutable std::mutex mu_;
-  DemandModel model_;  // GUARDED_BY(mu_)
+  DemandModel model_;                        // GUARDED_BY(mu_)
+  std::optional<DemandTarget> last_applied_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace warmpool

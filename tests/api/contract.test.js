@@ -88,6 +88,15 @@ describe('the manager answers as swagger/openapi.yaml says', () => {
     await expect(401, 'GET', '/details', { token: API });
     const d = await expect(200, 'GET', '/details', { token: ADMIN });
     assert.ok(d.json.host.cpus >= 1);
+    // The limits the pool works within, as the harness configured them.
+    assert.equal(d.json.pool.policy, 'fixed');
+    assert.equal(d.json.pool.ports.last - d.json.pool.ports.first, 19);
+    assert.equal(d.json.pool.thresholds.hostCpu, 1);
+    assert.equal(d.json.pool.thresholds.hostMemory, 1);
+    // After the first upkeep, its target: a fixed pool's is --min-idle.
+    const target = await eventually('the first upkeep\'s target',
+      async () => (await expect(200, 'GET', '/details', { token: ADMIN })).json.pool.target);
+    assert.equal(target.idle, 1);
   });
 
   test('allocations: bad input is refused with problem+json', async () => {
