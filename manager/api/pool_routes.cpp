@@ -54,6 +54,18 @@ std::optional<std::string> parse_client(const httplib::Request& req) {
   return client;
 }
 
+constexpr std::int64_t kDefaultAllocationsPage = 1000;
+constexpr std::int64_t kMaxAllocationsPage = 10000;
+
+// The next page of GET /allocations: the same filters, after `last`.
+std::string next_allocations_link(const httplib::Request& req, const Store::AllocationQuery& query,
+                                  std::int64_t last) {
+  std::string url = "/allocations?limit=" + std::to_string(query.limit) + "&after=" + std::to_string(last);
+  if (req.has_param("show")) url += "&show=" + req.get_param_value("show");  // checked by parse_show
+  if (query.client) url += "&client=" + httplib::detail::encode_query_param(*query.client);
+  return "<" + url + ">; rel=\"next\"";
+}
+
 // An optional integer query parameter in [min, max].
 std::optional<std::int64_t> int_param(const httplib::Request& req, const char* name, std::int64_t min,
                                       std::int64_t max) {
@@ -140,11 +152,19 @@ void Server::add_allocation_routes() {
   route("POST", "/allocations", Access::Public,
         [this](const auto& req, auto& res) { create_allocation(req, res); });
 
+  // A page at a time, oldest first: a week of history does not fit one
+  // answer. A full page links to the next.
   route("GET", "/allocations", Access::Public, [this](const auto& req, auto& res) {
+    const Store::AllocationQuery query{
+        .show = parse_show(req),
+        .client = parse_client(req),
+        .after_number = int_param(req, "after", 0, std::numeric_limits<std::int64_t>::max()).value_or(0),
+        .limit = int_param(req, "limit", 1, kMaxAllocationsPage).value_or(kDefaultAllocationsPage)};
+    const auto page = store_.allocations(query);
     json list = json::array();
-    const auto client = parse_client(req);
-    for (const auto& a : store_.allocations(parse_show(req)))
-      if (!client || a.client == *client) list.push_back(to_json(a));
+    for (const auto& a : page) list.push_back(to_json(a));
+    if (static_cast<std::int64_t>(page.size()) == query.limit)
+      res.set_header("Link", next_allocations_link(req, query, page.back().number));
     json_reply(res, 200, list);
   });
 

@@ -90,16 +90,30 @@ int print_list(const httplib::Result& r, const Options& o, bool instances, httpl
   return 0;
 }
 
+// Every page of a paged list (GET /allocations), following the Link headers.
+json all_pages(httplib::Client& c, std::string url) {
+  json all = json::array();
+  while (!url.empty()) {
+    auto r = c.Get(url);
+    if (!r || r->status != 200) break;
+    const json page = json::parse(r->body, nullptr, false);
+    if (!page.is_array()) break;
+    all.insert(all.end(), page.begin(), page.end());
+    const std::string link = r->get_header_value("Link");  // <url>; rel="next"
+    const auto close = link.find('>');
+    url = link.size() > 1 && link.front() == '<' && close != std::string::npos ? link.substr(1, close - 1) : "";
+  }
+  return all;
+}
+
 // The instance's record and its allocations, newest first.
 int describe_instance(httplib::Client& c, const Options& o) {
   auto r = c.Get("/instances/" + std::to_string(o.instance_id));
   if (!answered_2xx(r, o)) return kFailed;
   const json instance = json::parse(r->body, nullptr, false);
   json mine = json::array();
-  if (auto a = c.Get("/allocations?show=all"); a && a->status == 200) {
-    for (const auto& allocation : json::parse(a->body, nullptr, false))
-      if (allocation.value("instance", std::int64_t{-1}) == o.instance_id) mine.insert(mine.begin(), allocation);
-  }
+  for (const auto& allocation : all_pages(c, "/allocations?show=all&limit=10000"))
+    if (allocation.value("instance", std::int64_t{-1}) == o.instance_id) mine.insert(mine.begin(), allocation);
   std::cout << to_yaml(instance) << "\nallocations:\n";
   if (mine.empty()) std::cout << "  (none)\n";
   else std::cout << allocations_table(mine, now_ms(), /*wide=*/true);

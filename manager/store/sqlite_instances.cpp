@@ -231,12 +231,12 @@ std::optional<Allocation> SqliteStore::current_allocation_of(std::int64_t instan
   });
 }
 
-std::vector<Allocation> SqliteStore::allocations(Show show) {
+std::vector<Allocation> SqliteStore::allocations(const AllocationQuery& q) {
+  const std::string show = where_show(q.show, "deleted_ms IS NULL", "deleted_ms IS NOT NULL");
   return db_->locked("list allocations", [&] {
-    return db_->all(kSelectAllocation +
-                        where_show(show, "deleted_ms IS NULL", "deleted_ms IS NOT NULL") +
-                        " ORDER BY created_ms, id",
-                    read_allocation);
+    return db_->all(kSelectAllocation + (show.empty() ? " WHERE " : show + " AND ") +
+                        "(?1 IS NULL OR client = ?1) AND number > ?2 ORDER BY number LIMIT ?3",
+                    read_allocation, q.client, q.after_number, q.limit > 0 ? q.limit : std::int64_t{-1});
   });
 }
 

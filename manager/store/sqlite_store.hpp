@@ -51,7 +51,8 @@ class SqliteStore final : public Store {
   std::optional<Allocation> allocation(const std::string& id) override;
   std::optional<Allocation> allocation_by_number(std::int64_t number) override;
   std::optional<Allocation> current_allocation_of(std::int64_t instance_id) override;
-  std::vector<Allocation> allocations(Show show) override;
+  using Store::allocations;
+  std::vector<Allocation> allocations(const AllocationQuery& query) override;
   std::vector<Allocation> expired_allocations(std::int64_t now_ms) override;
   std::vector<InstanceEvent> events(std::optional<std::int64_t> instance_id,
                                     std::size_t limit) override;

@@ -72,7 +72,15 @@ class InstanceRepository {
   // The allocation with that number (Allocation::number); nullopt if none.
   virtual std::optional<Allocation> allocation_by_number(std::int64_t number) = 0;
   virtual std::optional<Allocation> current_allocation_of(std::int64_t instance_id) = 0;
-  virtual std::vector<Allocation> allocations(Show show) = 0;
+  // Allocations in the order they were made (by number), a page at a time.
+  struct AllocationQuery {
+    Show show = Show::Current;
+    std::optional<std::string> client;  // only this client's
+    std::int64_t after_number = 0;      // only those numbered above this
+    std::int64_t limit = 0;             // at most this many; 0: all
+  };
+  virtual std::vector<Allocation> allocations(const AllocationQuery& query) = 0;
+  std::vector<Allocation> allocations(Show show) { return allocations(AllocationQuery{.show = show}); }
   // Current allocations whose lease ended at or before now.
   virtual std::vector<Allocation> expired_allocations(std::int64_t now_ms) = 0;
 

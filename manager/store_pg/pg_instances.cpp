@@ -266,12 +266,14 @@ std::optional<Allocation> PgStore::current_allocation_of(std::int64_t instance_i
   });
 }
 
-std::vector<Allocation> PgStore::allocations(Show show) {
+std::vector<Allocation> PgStore::allocations(const AllocationQuery& q) {
+  const std::string show = where_show(q.show, "deleted_ms IS NULL", "deleted_ms IS NOT NULL");
+  const std::optional<std::int64_t> limit = q.limit > 0 ? std::optional(q.limit) : std::nullopt;  // NULL: all
   return db_->locked("list allocations", [&] {
-    return db_->all(kSelectAllocation +
-                        where_show(show, "deleted_ms IS NULL", "deleted_ms IS NOT NULL") +
-                        " ORDER BY created_ms, id",
-                    read_allocation);
+    return db_->all(kSelectAllocation + (show.empty() ? " WHERE " : show + " AND ") +
+                        "($1::text IS NULL OR client = $1::text) AND number > $2::bigint ORDER BY number "
+                        "LIMIT $3::bigint",
+                    read_allocation, q.client, q.after_number, limit);
   });
 }
 

@@ -47,7 +47,7 @@ function call(method, url, body, timeout = 30000) {
     }, (res) => {
       let text = '';
       res.on('data', (c) => { text += c; });
-      res.on('end', () => resolve({ status: res.statusCode, body: text }));
+      res.on('end', () => resolve({ status: res.statusCode, body: text, link: res.headers.link }));
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', () => resolve({ status: 0, body: '' }));
@@ -109,13 +109,24 @@ async function piJobLoop() {
   }
 }
 
+// The whole allocation history, page by page as its Link headers lead.
+async function readHistory() {
+  let url = '/allocations?show=all';
+  for (let pages = 0; url && pages < 1000; ++pages) {
+    const r = await call('GET', url);
+    note('GET /allocations?show=all (a page)', r.status);
+    const next = r.status === 200 && r.link && /^<([^>]+)>; rel="next"$/.exec(r.link);
+    url = next ? next[1] : '';
+  }
+}
+
 // Every second the reads a dashboard or an operator makes; once a minute
-// the whole history (show=all), whose answer grows with the records.
+// the whole history (show=all), which grows with the records.
 async function readLoop() {
   const paths = ['/allocations', '/allocations?client=soak', '/instances', '/details', '/metrics', '/health', '/events'];
   for (let tick = 0; running; ++tick) {
     for (const p of paths) note(`GET ${p.split('?')[0]}`, (await call('GET', p)).status);
-    if (tick % 60 === 59) note('GET /allocations?show=all', (await call('GET', '/allocations?show=all')).status);
+    if (tick % 60 === 59) await readHistory();
     await sleep(1000);
   }
 }

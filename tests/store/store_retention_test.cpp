@@ -93,3 +93,30 @@ TEST_CASE("retention removes at most one batch a call") {
   CHECK(store.allocations(Show::All).empty());
   CHECK(store.instances(Show::All).empty());
 }
+
+TEST_CASE("allocations are listed a page at a time, in the order they were made, filtered by client") {
+  test::TestDatabase db;
+  Store& store = db.store();
+  const Instance a = ready(store, 9000, 1);
+  const Instance b = ready(store, 9001, 1);
+  // Made in this order; "b1" is still current.
+  hand_out(store, a.id, "a1", 10, 20);
+  store.allocate(b.id, "b1", "other", 15, 60'000);
+  hand_out(store, a.id, "a2", 30, 40);
+  hand_out(store, a.id, "a3", 50, 60);
+  auto ids = [](const std::vector<Allocation>& page) {
+    std::vector<std::string> out;
+    for (const auto& x : page) out.push_back(x.id);
+    return out;
+  };
+  const auto first = store.allocations({.show = Show::All, .limit = 2});
+  CHECK(ids(first) == std::vector<std::string>{"a1", "b1"});
+  const auto second = store.allocations({.show = Show::All, .after_number = first.back().number, .limit = 2});
+  CHECK(ids(second) == std::vector<std::string>{"a2", "a3"});
+  CHECK(store.allocations({.show = Show::All, .after_number = second.back().number, .limit = 2}).empty());
+  CHECK(ids(store.allocations({.show = Show::Finished, .client = "test"})) ==
+        std::vector<std::string>{"a1", "a2", "a3"});
+  CHECK(ids(store.allocations({.show = Show::Current, .client = "other"})) == std::vector<std::string>{"b1"});
+  CHECK(store.allocations({.show = Show::Current, .client = "test"}).empty());
+  CHECK(ids(store.allocations(Show::All)).size() == 4);
+}

@@ -153,9 +153,10 @@ class FaultyStore final : public Store {
     trip(StoreOp::CurrentAllocationOf);
     return real_.current_allocation_of(instance_id);
   }
-  std::vector<warmpool::Allocation> allocations(Show show) override {
+  using Store::allocations;
+  std::vector<warmpool::Allocation> allocations(const AllocationQuery& query) override {
     trip(StoreOp::Allocations);
-    return real_.allocations(show);
+    return real_.allocations(query);
   }
   std::vector<InstanceEvent> events(std::optional<std::int64_t> instance_id, std::size_t limit) override {
     trip(StoreOp::Events);
