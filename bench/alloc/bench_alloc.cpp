@@ -43,6 +43,7 @@ struct Summary {
 Config bench_config(int instances, int keep_running, int port_first, const char* pause_via = "engine") {
   Config c;
   c.pause_via = pause_via;
+  c.insecure = true;  // a loopback bench: no tokens
   c.manager_id = "test-bench-" + std::to_string(std::random_device{}() % 100000);
   c.data_dir = (std::filesystem::temp_directory_path() / ("warmpool-" + c.manager_id)).string();
   c.max_instances = instances;

@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
   config.data_dir = (std::filesystem::temp_directory_path() / "warmpool-bench-api").string();
   std::filesystem::remove_all(config.data_dir);
   config.log_level = "warn";
+  config.insecure = true;  // a loopback bench: no tokens
   App app(config);
   // One allocation record to read; no container is involved in this route.
   Instance instance = app.store.add_instance("127.0.0.1", 9, app.clock.now_ms());

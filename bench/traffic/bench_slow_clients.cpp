@@ -184,6 +184,7 @@ Config rig_config(int port, int instances) {
   c.manager_id = "test-bench-slow-" + std::to_string(std::random_device{}() % 100000);
   c.data_dir = (std::filesystem::temp_directory_path() / ("warmpool-" + c.manager_id)).string();
   c.listen_port = port;
+  c.insecure = true;  // a loopback bench: no tokens
   c.max_instances = c.min_idle = c.max_idle = c.keep_running = instances;
   c.port_first = 33100;
   c.port_last = 33199;

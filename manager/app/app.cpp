@@ -9,7 +9,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <stdexcept>
+#include <tuple>
 
 #include <spdlog/spdlog.h>
 
@@ -24,10 +26,9 @@
 namespace warmpool {
 
 namespace {
-const Config& prepared(const Config& config) {
-  config.validate();
-  std::filesystem::create_directories(config.data_dir);
-  return config;
+Config prepared(Config config) {
+  config.validate();  // before anything is written
+  return with_tokens(std::move(config), std::cerr);
 }
 PoolSettings with_control_key(PoolSettings settings, const std::string& key) {
   settings.control_key = key;
@@ -35,7 +36,8 @@ PoolSettings with_control_key(PoolSettings settings, const std::string& key) {
 }
 }  // namespace
 
-std::string load_control_key(const std::string& path) {
+std::string load_secret(const std::string& path, bool* made) {
+  if (made) *made = false;
   std::string key;
   if (std::ifstream in(path); in && std::getline(in, key) && key.size() >= 32) return key;
   unsigned char bytes[32];
@@ -56,11 +58,30 @@ std::string load_control_key(const std::string& path) {
   const bool linked = written && ::link(temp.c_str(), path.c_str()) == 0;
   if (written && !linked) err = errno;
   ::unlink(temp.c_str());
-  if (linked) return key;
+  if (linked) {
+    if (made) *made = true;
+    return key;
+  }
   if (err == EEXIST) {
     if (std::ifstream in(path); in && std::getline(in, key) && key.size() >= 32) return key;
   }
   throw std::runtime_error("write " + path + ": " + std::strerror(err));
+}
+
+Config with_tokens(Config config, std::ostream& out) {
+  std::filesystem::create_directories(config.data_dir);
+  if (config.insecure) return config;
+  if (!config.token_dir.empty()) std::filesystem::create_directories(config.token_dir);
+  for (auto [token, path, what] : {std::tuple{&config.api_token, config.api_token_path(), "API"},
+                                   std::tuple{&config.admin_token, config.admin_token_path(), "admin"}}) {
+    if (!token->empty()) continue;
+    bool made = false;
+    *token = load_secret(path, &made);
+    if (made)
+      out << "warmpool: made the " << what << " token (kept in " << path << ", mode 0600; shown only now): "
+          << *token << "\n";
+  }
+  return config;
 }
 
 void require_data_volume(engine::DockerEngine& engine, const Config& config) {
@@ -176,7 +197,7 @@ void add_module_routes(api::Server& server, const Config& config, Store& store, 
 
 App::App(Config c)
     : config(prepared(std::move(c))),
-      control_key(load_control_key(config.control_key_path())),
+      control_key(load_secret(config.control_key_path())),
       engine(engine_options(config)),
       timed_engine(engine,
                    [this](const std::string& operation, bool ok, double seconds) {

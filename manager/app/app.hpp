@@ -81,11 +81,18 @@ std::string manager_name(const Config& config);
 // in data_dir. Throws StoreError (unreachable server, newer schema).
 std::unique_ptr<Store> open_store(const Config& config);
 
-// The key the workers' control secrets derive from, read from `path`
-// (Config::control_key_path), made there at the first start (256 random bits
-// as hex, mode 0600). Throws std::runtime_error when it can be neither read
-// nor made.
-std::string load_control_key(const std::string& path);
+// A secret kept in a file: read from `path`, or made there at the first start
+// (256 random bits as hex, mode 0600; *made then says so). Used for the key
+// the workers' control secrets derive from (Config::control_key_path) and
+// the API and admin tokens. Throws std::runtime_error when it can be neither
+// read nor made.
+std::string load_secret(const std::string& path, bool* made = nullptr);
+
+// The configuration with its tokens: those not given by flag or environment
+// are read from the data directory (api.token, admin.token) or made there,
+// and printed once to `out` with where they are kept. Nothing with
+// --insecure: the routes stay open. Creates the data directory.
+Config with_tokens(Config config, std::ostream& out);
 
 // Refuses (std::runtime_error, saying how to make one) a --data-volume that
 // the engine does not have. Nothing to check without one. Throws EngineError

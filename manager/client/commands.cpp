@@ -26,17 +26,35 @@ namespace {
 
 void add_common(CLI::App& cmd, Options& o) {
   cmd.add_option("--server", o.server, "The manager's URL")->envname("WARMPOOL_SERVER")->capture_default_str();
-  cmd.add_option("--token", o.token, "Bearer token")->envname("WARMPOOL_TOKEN");
+  cmd.add_option("--token", o.token, "Bearer token for every route (default: the manager's own, read from --data-dir)")
+      ->envname("WARMPOOL_TOKEN");
+  cmd.add_option("--data-dir", o.data_dir, "The manager's data directory: api.token for allocations and pi jobs, admin.token for the rest")
+      ->envname("WARMPOOL_DATA_DIR")->capture_default_str();
 }
 
-httplib::Client connect(const Options& o) {
+std::string first_line(const std::string& path) {
+  std::string line;
+  if (std::ifstream in(path); in) std::getline(in, line);
+  return line;
+}
+
+enum class Access { Public, Admin };
+
+httplib::Client connect(const Options& o, Access access) {
   httplib::Client c(o.server);
   c.set_tcp_nodelay(true);
   const time_t s = o.timeout_ms / 1000, us = (o.timeout_ms % 1000) * 1000;
   c.set_connection_timeout(5, 0);
   c.set_read_timeout(s, us);
-  if (!o.token.empty()) c.set_bearer_token_auth(o.token);
+  const std::string& token = access == Access::Admin ? o.admin_token : o.api_token;
+  if (!token.empty()) c.set_bearer_token_auth(token);
   return c;
+}
+
+// The public routes' token on one request of an admin command.
+httplib::Headers public_auth(const Options& o) {
+  if (o.api_token.empty()) return {};
+  return {{"Authorization", "Bearer " + o.api_token}};
 }
 
 // Exit codes: 0 done, 1 the request failed (no answer, or not 2xx), 2 bad usage.
@@ -85,16 +103,17 @@ int print_list(const httplib::Result& r, const Options& o, bool instances, httpl
   }
   // The ALLOCATION column, when the token also opens the public routes.
   json current = json::array();
-  if (auto a = c.Get("/allocations"); a && a->status == 200) current = json::parse(a->body, nullptr, false);
+  if (auto a = c.Get("/allocations", public_auth(o)); a && a->status == 200)
+    current = json::parse(a->body, nullptr, false);
   std::cout << instances_table(list, current.is_array() ? current : json::array(), now_ms(), wide);
   return 0;
 }
 
 // Every page of a paged list (GET /allocations), following the Link headers.
-json all_pages(httplib::Client& c, std::string url) {
+json all_pages(httplib::Client& c, std::string url, const httplib::Headers& headers) {
   json all = json::array();
   while (!url.empty()) {
-    auto r = c.Get(url);
+    auto r = c.Get(url, headers);
     if (!r || r->status != 200) break;
     const json page = json::parse(r->body, nullptr, false);
     if (!page.is_array()) break;
@@ -112,7 +131,7 @@ int describe_instance(httplib::Client& c, const Options& o) {
   if (!answered_2xx(r, o)) return kFailed;
   const json instance = json::parse(r->body, nullptr, false);
   json mine = json::array();
-  for (const auto& allocation : all_pages(c, "/allocations?show=all&limit=10000"))
+  for (const auto& allocation : all_pages(c, "/allocations?show=all&limit=10000", public_auth(o)))
     if (allocation.value("instance", std::int64_t{-1}) == o.instance_id) mine.insert(mine.begin(), allocation);
   std::cout << to_yaml(instance) << "\nallocations:\n";
   if (mine.empty()) std::cout << "  (none)\n";
@@ -260,9 +279,12 @@ void add_commands(CLI::App& app, Options& o) {
   pi->add_option("--out", o.out, "File for the digits (default: pi_<job id>.txt)");
 }
 
-int run(const CLI::App& app, const Options& o) {
-  auto c = connect(o);
+int run(const CLI::App& app, Options o) {
+  o.api_token = o.token.empty() ? first_line(o.data_dir + "/api.token") : o.token;
+  o.admin_token = o.token.empty() ? first_line(o.data_dir + "/admin.token") : o.token;
   auto parsed = [&](const char* name) { return app.get_subcommand(name)->parsed(); };
+  const bool admin = parsed("instances") || parsed("describe") || parsed("top");
+  auto c = connect(o, admin ? Access::Admin : Access::Public);
   if (parsed("alloc")) {
     json body;
     try {

@@ -16,7 +16,10 @@ namespace warmpool::client {
 
 struct Options {
   std::string server = "http://127.0.0.1:8080";
-  std::string token;
+  std::string token;     // --token: for every route
+  std::string data_dir = "warmpool-data";  // else the tokens kept here, per route
+  std::string api_token;    // resolved: --token, else data_dir/api.token
+  std::string admin_token;  // resolved: --token, else data_dir/admin.token
   int lease_seconds = 0;
   std::string label;
   std::string allocation_id;
@@ -42,6 +45,6 @@ nlohmann::json allocation_body(const Options& options);
 
 void add_commands(CLI::App& app, Options& options);
 // Runs the parsed subcommand; returns the exit code.
-int run(const CLI::App& app, const Options& options);
+int run(const CLI::App& app, Options options);
 
 }  // namespace warmpool::client

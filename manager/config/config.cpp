@@ -44,12 +44,13 @@ void add_serve_options(CLI::App& app, Config& c) {
       ->group("Server")->check(CLI::Range(4, 4096));
   add_http_bound_options(app, c);
   opt(app, "--max-body-bytes", c.max_body_bytes, "Largest request body accepted (413 above)")->group("Server");
-  opt(app, "--api-token", c.api_token, "Bearer token required on the public API (allocations, pi jobs)")->group("Server");
-  opt(app, "--admin-token", c.admin_token, "Bearer token required on admin routes (instances, details, metrics)")->group("Server");
-  app.add_flag("--insecure", c.insecure, "Allow listening on a non-loopback address without tokens")
+  opt(app, "--api-token", c.api_token, "Bearer token required on the public API (allocations, pi jobs) (default: api.token in --token-dir)")->group("Server");
+  opt(app, "--admin-token", c.admin_token, "Bearer token required on admin routes (instances, details, metrics) (default: admin.token in --token-dir)")->group("Server");
+  app.add_flag("--insecure", c.insecure, "Serve the routes whose token is not given open, on any address (code in any instance reaches the manager on loopback)")
       ->envname("WARMPOOL_INSECURE")->group("Server");
   opt(app, "--docs-dir", c.docs_dir, "Directory of swagger-ui-dist files served at / (default: found next to the binary)")->group("Server");
   opt(app, "--data-dir", c.data_dir, "Directory for the database (warmpool.db) and job results")->group("Server");
+  opt(app, "--token-dir", c.token_dir, "Where the tokens not given by flag are kept, api.token and admin.token, made at the first start (default: --data-dir); managers on one --database share them")->group("Server");
   opt(app, "--control-key-file", c.control_key_file, "The key the workers' control secrets derive from, made at the first start (default: --data-dir/control.key); managers on one --database must share it")->group("Server");
   opt(app, "--database", c.database, "Keep the records in PostgreSQL, shared by several managers: postgresql://[user@][host][:port]/dbname[?host=/socket/dir] (default: SQLite in --data-dir)")->group("Server");
 
@@ -135,11 +136,6 @@ void Config::validate() const {
     throw std::invalid_argument("--database must be a postgresql:// URL (SQLite needs none: it lives in --data-dir)");
   if (data_mount.empty() || data_mount.front() != '/' || data_mount == "/" || data_mount.find("/scratch") == 0)
     throw std::invalid_argument("--data-mount must be an absolute path other than / and /scratch");
-  const bool loopback = listen_host == "127.0.0.1" || listen_host == "::1" ||
-                        listen_host == "localhost" || listen_host.rfind("127.", 0) == 0;
-  if (!loopback && (api_token.empty() || admin_token.empty()) && !insecure)
-    throw std::invalid_argument("refusing to listen on " + listen_host +
-                                " without --api-token and --admin-token (or pass --insecure)");
 }
 
 std::string Config::database_path() const { return data_dir + "/warmpool.db"; }

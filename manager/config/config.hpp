@@ -38,6 +38,7 @@ struct Config {
   // The key the workers' control secrets derive from; empty: data_dir/control.key.
   // Managers sharing one database must share it.
   std::string control_key_file;
+  std::string token_dir;  // api.token and admin.token; empty: data_dir
   // Several managers: postgresql://... keeps the records there instead of in
   // data_dir/warmpool.db. Empty: SQLite.
   std::string database;
@@ -110,6 +111,9 @@ struct Config {
 
   std::string database_path() const;  // the SQLite file
   std::string control_key_path() const;
+  // Where the tokens not given are kept (made at the first start).
+  std::string api_token_path() const { return (token_dir.empty() ? data_dir : token_dir) + "/api.token"; }
+  std::string admin_token_path() const { return (token_dir.empty() ? data_dir : token_dir) + "/admin.token"; }
   bool uses_postgres() const { return !database.empty(); }
   // The largest POST /allocations body: room for --max-init-bytes of files
   // in base64, beside the other fields (--max-body-bytes when that is 0).

@@ -43,6 +43,7 @@ Config offline_config(const fs::path& data_dir) {
   c.data_dir = data_dir.string();
   c.engine = "unix://" + (data_dir / "no-engine.sock").string();
   c.manager_id = "test-routes";
+  c.insecure = true;
   c.min_idle = 0;
   return c;
 }

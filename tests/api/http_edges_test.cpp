@@ -40,6 +40,7 @@ struct OfflineManager {
     c.data_dir = dir.string();
     c.engine = "unix://" + (dir / "no-engine.sock").string();
     c.manager_id = "test-edges";
+    c.insecure = true;  // open unless `tokens` are given
     c.min_idle = 0;
     c.max_body_bytes = 1024;
     return c;

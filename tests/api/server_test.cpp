@@ -30,6 +30,7 @@ struct OfflineApp {
     c.data_dir = dir.string();
     c.engine = "unix://" + (dir / "no-engine.sock").string();  // nothing listens: the engine is down
     c.manager_id = "test-server";
+    c.insecure = true;
     c.min_idle = 0;
     return c;
   }

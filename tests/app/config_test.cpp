@@ -1,5 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <sstream>
+
 #include <CLI/CLI.hpp>
 
 #include "app/app.hpp"
@@ -42,18 +47,40 @@ TEST_CASE("retention takes fractions of an hour, never a negative one") {
   CHECK_THROWS_AS(app.parse(3, const_cast<char**>(negative)), CLI::ValidationError);
 }
 
-TEST_CASE("a non-loopback listen address needs both tokens or --insecure") {
+TEST_CASE("tokens not given are made at the first start, kept 0600 in the data directory, printed once") {
+  const auto dir = std::filesystem::temp_directory_path() / ("warmpool-tokens-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
   Config c;
-  CHECK_NOTHROW(c.validate());
-  c.listen_host = "0.0.0.0";
-  CHECK_THROWS_WITH(c.validate(), Catch::Contains("refusing to listen on 0.0.0.0"));
-  c.api_token = "a";
-  CHECK_THROWS(c.validate());
-  c.admin_token = "b";
-  CHECK_NOTHROW(c.validate());
-  c.api_token.clear();
-  c.insecure = true;
-  CHECK_NOTHROW(c.validate());
+  c.data_dir = dir.string();
+  c.listen_host = "0.0.0.0";  // any address: the tokens guard it
+  std::ostringstream first;
+  const Config made = warmpool::with_tokens(c, first);
+  CHECK(made.api_token.size() == 64);
+  CHECK(made.admin_token.size() == 64);
+  CHECK(made.api_token != made.admin_token);
+  CHECK(first.str().find(made.api_token) != std::string::npos);
+  CHECK(first.str().find(c.api_token_path()) != std::string::npos);
+  CHECK(first.str().find(made.admin_token) != std::string::npos);
+  const auto perms = std::filesystem::status(c.admin_token_path()).permissions();
+  CHECK((perms & std::filesystem::perms::all) == (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+
+  std::ostringstream second;
+  const Config again = warmpool::with_tokens(c, second);
+  CHECK(again.api_token == made.api_token);  // read back, not made again
+  CHECK(again.admin_token == made.admin_token);
+  CHECK(second.str().empty());
+
+  c.api_token = "given-by-flag";  // a flag or the environment wins
+  CHECK(warmpool::with_tokens(c, second).api_token == "given-by-flag");
+
+  Config open;
+  open.data_dir = (dir / "open").string();
+  open.insecure = true;
+  const Config insecure = warmpool::with_tokens(open, second);
+  CHECK(insecure.api_token.empty());
+  CHECK(insecure.admin_token.empty());
+  CHECK_FALSE(std::filesystem::exists(open.api_token_path()));
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("inconsistent ranges are refused") {

@@ -105,7 +105,7 @@ class TwoManagers {
         "--port-last", std::to_string(first_port_ + 19), "--max-instances", std::to_string(kPool + 2),
         "--min-idle", "2", "--max-idle", std::to_string(kPool + 2), "--keep-running", std::to_string(kPool + 2),
         "--host-limit", "1.0", "--scheduler-period-ms", "500", "--job-workers", "1",
-        "--log-level", "info", "--log-format", "text"};
+        "--log-level", "info", "--log-format", "text", "--insecure"};
     processes_[k] = std::make_unique<test::ManagerProcess>(WARMPOOL_BIN, args, dir(k) / "manager.log");
   }
 

@@ -70,7 +70,7 @@ TEST_CASE("drill 7: the manager killed with SIGKILL mid hand-outs restarts with 
       // cut off after their commit (one per client): the pool can refill.
       "--max-instances", "10", "--min-idle", "2", "--max-idle", "10", "--keep-running", "1", "--host-limit", "1",
       "--engine", engine.options().endpoint, "--scheduler-period-ms", "500", "--lease-s", "600",
-      "--log-level", "info"};
+      "--log-level", "info", "--insecure"};
   drill::Leftovers leftovers{engine, manager_id, data_dir, data_dir + ".log"};
   drill::ManagerProcess manager(args, data_dir + ".log");
   INFO("manager log: " << data_dir << ".log");

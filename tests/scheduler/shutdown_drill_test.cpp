@@ -72,7 +72,8 @@ TEST_CASE("drill 9: SIGTERM finishes releases in flight and exits 0; the next st
       "--pool-policy", "fixed", "--pause-grace-ms", "0",  // the shape its checks expect
       "--port-first", std::to_string(first_port), "--port-last", std::to_string(first_port + 19),
       "--max-instances", "4", "--min-idle", "3", "--max-idle", "4", "--keep-running", "0", "--host-limit", "1",
-      "--engine", engine.options().endpoint, "--scheduler-period-ms", "500", "--log-format", "json"};
+      "--engine", engine.options().endpoint, "--scheduler-period-ms", "500", "--log-format", "json",
+      "--insecure"};
   drill::Leftovers leftovers{engine, manager_id, data_dir, log};
   INFO("manager log: " << log);
 

@@ -172,7 +172,7 @@ async function main() {
   const proc = spawn(bin, ['serve', '--port', String(port), '--data-dir', dataDir, '--engine', engine,
     '--manager-id', id, '--port-first', '33200', '--port-last', '33299', '--max-instances', '12',
     '--min-idle', '4', '--max-idle', '8', '--keep-running', '2', '--host-limit', '1', '--log-level', 'warn',
-    '--keep-finished-hours', keepHours],
+    '--keep-finished-hours', keepHours, '--insecure'],
   { stdio: ['ignore', log, log] });
   const stopManager = () => { if (proc.exitCode === null) proc.kill('SIGTERM'); };
   process.on('SIGINT', () => { running = false; stopManager(); process.exit(1); });

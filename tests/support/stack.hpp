@@ -50,6 +50,7 @@ class Stack {
     Config c;
     const unsigned r = std::random_device{}();
     c.manager_id = "test-" + std::to_string(r % 1'000'000);
+    c.insecure = true;  // open routes unless a test gives tokens
     c.data_dir = (std::filesystem::temp_directory_path() / ("warmpool-" + c.manager_id)).string();
     c.engine = engine_options().endpoint;
     // Worker ports of the integration tests, apart so that one test's

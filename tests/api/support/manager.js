@@ -120,6 +120,7 @@ class Manager {
       '--pool-policy', 'fixed', ...this.flags];
     if (this.apiToken) args.push('--api-token', this.apiToken);
     if (this.adminToken) args.push('--admin-token', this.adminToken);
+    if (!this.apiToken || !this.adminToken) args.push('--insecure');  // a route without a token stays open
     this.proc = spawn(this.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     // If the test runner is stopped (ctest's timeout, Ctrl-C), stop the manager too.
     const proc = this.proc;
