@@ -26,6 +26,7 @@ namespace warmpool {
 namespace {
 const Config& prepared(const Config& config) {
   config.validate();
+  check_engine_options(engine_options(config));
   std::filesystem::create_directories(config.data_dir);
   return config;
 }
@@ -158,11 +159,32 @@ std::unique_ptr<Store> open_store(const Config& config) {
   return std::make_unique<SqliteStore>(config.database_path());
 }
 
+namespace {
+engine::TlsFiles engine_tls_files(const Config& config) {
+  engine::TlsFiles tls;
+  if (!config.engine_cert_dir.empty()) tls = engine::TlsFiles::in_directory(config.engine_cert_dir);
+  if (!config.engine_ca.empty()) tls.ca = config.engine_ca;
+  if (!config.engine_cert.empty()) tls.cert = config.engine_cert;
+  if (!config.engine_key.empty()) tls.key = config.engine_key;
+  return tls;
+}
+}  // namespace
+
 engine::DockerEngine::Options engine_options(const Config& config) {
   auto options = engine::DockerEngine::Options::from_env();
-  if (!config.engine.empty()) options.endpoint = config.engine;
+  if (!config.engine.empty()) {
+    options.endpoint = config.engine;
+    options.tls = {};  // DOCKER_TLS_VERIFY's files go with DOCKER_HOST
+  }
+  if (const auto tls = engine_tls_files(config); !tls.empty()) options.tls = tls;
   options.timeout = std::chrono::milliseconds(config.engine_timeout_ms);
   return options;
+}
+
+void check_engine_options(const engine::DockerEngine::Options& options) {
+  engine::parse_engine_endpoint(options.endpoint, options.tls);
+  if (const std::string problem = engine::tls_file_problem(options.tls); !problem.empty())
+    throw std::invalid_argument("engine " + options.endpoint + ": cannot read TLS " + problem);
 }
 
 void add_module_routes(api::Server& server, const Config& config, Store& store, Pool& pool,

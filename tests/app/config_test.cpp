@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
+
 #include "app/app.hpp"
 
 using warmpool::Config;
@@ -110,4 +112,46 @@ TEST_CASE("--database takes a postgresql:// URL; without it the records stay in 
   CHECK_THROWS_WITH(c.validate(), Catch::Contains("--database must be a postgresql:// URL"));
   c.database = "postgresql://warmpool@/warmpool?host=/nonexistent";
   CHECK_THROWS_WITH(warmpool::open_store(c), Catch::Contains("connect to PostgreSQL"));
+}
+
+TEST_CASE("the engine's TLS files come from --engine-cert-dir, each overridden by its own flag") {
+  Config c;
+  CLI::App app;
+  warmpool::add_serve_options(app, c);
+  const char* argv[] = {"serve", "--engine", "tcp://127.0.0.1:17376", "--engine-cert-dir", "/certs",
+                        "--engine-ca", "/other/ca.pem"};
+  app.parse(7, const_cast<char**>(argv));
+  const auto options = warmpool::engine_options(c);
+  CHECK(options.endpoint == "tcp://127.0.0.1:17376");
+  CHECK(options.tls.ca == "/other/ca.pem");
+  CHECK(options.tls.cert == "/certs/cert.pem");
+  CHECK(options.tls.key == "/certs/key.pem");
+
+  // DOCKER_TLS_VERIFY's files go with DOCKER_HOST, not with another --engine.
+  setenv("DOCKER_HOST", "tcp://10.0.0.1:2376", 1);
+  setenv("DOCKER_TLS_VERIFY", "1", 1);
+  Config other;
+  other.engine = "tcp://127.0.0.1:2375";
+  const auto plain = warmpool::engine_options(other);
+  const auto from_env = warmpool::engine_options(Config{});
+  unsetenv("DOCKER_HOST");
+  unsetenv("DOCKER_TLS_VERIFY");
+  CHECK(plain.tls.empty());
+  CHECK(from_env.endpoint == "tcp://10.0.0.1:2376");
+  CHECK_FALSE(from_env.tls.empty());
+}
+
+TEST_CASE("an engine endpoint or TLS file that cannot work is refused before anything starts") {
+  Config c;
+  c.engine = "ssh://engine.example";
+  CHECK_THROWS_WITH(warmpool::check_engine_options(warmpool::engine_options(c)),
+                    Catch::Contains("expected unix:///path/to/socket or tcp://host:port"));
+  c.engine = "tcp://127.0.0.1:17376";
+  c.engine_cert_dir = "/nonexistent/warmpool-certs";
+  CHECK_THROWS_WITH(warmpool::check_engine_options(warmpool::engine_options(c)),
+                    "engine tcp://127.0.0.1:17376: cannot read TLS CA file /nonexistent/warmpool-certs/ca.pem: "
+                    "No such file or directory");
+  c.data_dir = "/nonexistent/warmpool-data";  // never made: the check comes first
+  CHECK_THROWS_WITH(warmpool::App(c), Catch::Contains("/nonexistent/warmpool-certs/ca.pem"));
+  CHECK_FALSE(std::filesystem::exists(c.data_dir));
 }
