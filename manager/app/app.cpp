@@ -174,7 +174,8 @@ engine::DockerEngine::Options engine_options(const Config& config) {
   auto options = engine::DockerEngine::Options::from_env();
   if (!config.engine.empty()) {
     options.endpoint = config.engine;
-    options.tls = {};  // DOCKER_TLS_VERIFY's files go with DOCKER_HOST
+    options.tls = {};
+    if (config.engine.rfind("tcp://", 0) == 0) options.tls = engine::DockerEngine::Options::tls_from_env();
   }
   if (const auto tls = engine_tls_files(config); !tls.empty()) options.tls = tls;
   options.timeout = std::chrono::milliseconds(config.engine_timeout_ms);

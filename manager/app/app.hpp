@@ -94,8 +94,8 @@ void require_data_volume(engine::DockerEngine& engine, const Config& config);
 
 // The engine client's options from the configuration: --engine, else
 // DOCKER_HOST, else the default socket; TLS files from --engine-ca,
-// --engine-cert and --engine-key, else --engine-cert-dir, else (for
-// DOCKER_HOST only) DOCKER_TLS_VERIFY and DOCKER_CERT_PATH. Reads no file.
+// --engine-cert and --engine-key, else --engine-cert-dir, else (for a
+// tcp:// endpoint) DOCKER_TLS_VERIFY and DOCKER_CERT_PATH. Reads no file.
 engine::DockerEngine::Options engine_options(const Config& config);
 
 // Refuses, before anything starts, an endpoint that does not parse and TLS

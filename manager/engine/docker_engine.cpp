@@ -4,7 +4,6 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string_view>
@@ -120,10 +119,14 @@ DockerEngine::Options DockerEngine::Options::from_env() {
   Options options;
   options.endpoint = env_or("DOCKER_HOST", kDefaultEndpoint);
   options.api_version = env_or("DOCKER_API_VERSION", "");
-  const std::string verify = env_or("DOCKER_TLS_VERIFY", "");
-  if (!verify.empty() && verify != "0" && starts_with(options.endpoint, "tcp://"))
-    options.tls = TlsFiles::in_directory(env_or("DOCKER_CERT_PATH", env_or("HOME", "/root") + "/.docker"));
+  if (starts_with(options.endpoint, "tcp://")) options.tls = tls_from_env();
   return options;
+}
+
+TlsFiles DockerEngine::Options::tls_from_env() {
+  const std::string verify = env_or("DOCKER_TLS_VERIFY", "");
+  if (verify.empty() || verify == "0") return {};
+  return TlsFiles::in_directory(env_or("DOCKER_CERT_PATH", env_or("HOME", "/root") + "/.docker"));
 }
 
 DockerEngine::DockerEngine(Options options)

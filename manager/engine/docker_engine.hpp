@@ -67,6 +67,9 @@ class DockerEngine final : public Engine {
     // DOCKER_CERT_PATH (default ~/.docker; ca.pem, cert.pem, key.pem),
     // DOCKER_API_VERSION (pins api_version).
     static Options from_env();
+    // DOCKER_TLS_VERIFY's files (DOCKER_CERT_PATH's), for a tcp:// endpoint
+    // however it was given, as the docker CLI does with -H; none when unset.
+    static TlsFiles tls_from_env();
   };
 
   // Connects lazily: constructing never talks to the engine, nor reads the

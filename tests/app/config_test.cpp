@@ -127,18 +127,24 @@ TEST_CASE("the engine's TLS files come from --engine-cert-dir, each overridden b
   CHECK(options.tls.cert == "/certs/cert.pem");
   CHECK(options.tls.key == "/certs/key.pem");
 
-  // DOCKER_TLS_VERIFY's files go with DOCKER_HOST, not with another --engine.
+  // As the docker CLI with -H: DOCKER_TLS_VERIFY's files serve any tcp:// engine, no unix socket.
   setenv("DOCKER_HOST", "tcp://10.0.0.1:2376", 1);
   setenv("DOCKER_TLS_VERIFY", "1", 1);
-  Config other;
-  other.engine = "tcp://127.0.0.1:2375";
-  const auto plain = warmpool::engine_options(other);
+  setenv("DOCKER_CERT_PATH", "/env-certs", 1);
+  Config other_tcp, local;
+  other_tcp.engine = "tcp://127.0.0.1:2376";
+  local.engine = "unix:///run/docker.sock";
   const auto from_env = warmpool::engine_options(Config{});
+  const auto tcp = warmpool::engine_options(other_tcp);
+  const auto unix_socket = warmpool::engine_options(local);
   unsetenv("DOCKER_HOST");
   unsetenv("DOCKER_TLS_VERIFY");
-  CHECK(plain.tls.empty());
+  unsetenv("DOCKER_CERT_PATH");
   CHECK(from_env.endpoint == "tcp://10.0.0.1:2376");
-  CHECK_FALSE(from_env.tls.empty());
+  CHECK(from_env.tls.key == "/env-certs/key.pem");
+  CHECK(tcp.endpoint == "tcp://127.0.0.1:2376");
+  CHECK(tcp.tls.cert == "/env-certs/cert.pem");
+  CHECK(unix_socket.tls.empty());
 }
 
 TEST_CASE("an engine endpoint or TLS file that cannot work is refused before anything starts") {
