@@ -192,3 +192,204 @@ remove_test_containers() {
     docker rm -f $ids >/dev/null 2>&1 || true
   fi
 }
+
+# ---------------------------------------------------------------------------
+# Private dockerd engines: scripts/engine (a unix socket) and scripts/engine-tls
+# (loopback TCP with TLS) start and stop theirs with these. None of them ever
+# creates a bridge or touches iptables; containers use the host network.
+
+# short_state_dir DIR TAG: DIR, or a short directory under /tmp when DIR is
+# long. Unix socket paths are limited to 108 bytes and containerd nests
+# sockets ~45 bytes below the exec root.
+short_state_dir() {
+  local dir=$1 tag=$2
+  if [ ${#dir} -gt 56 ]; then
+    dir=/tmp/warmpool-$tag-$(printf '%s' "$WARMPOOL_ROOT" | sha256sum | cut -c1-10)
+  fi
+  printf '%s\n' "$dir"
+}
+
+# engine_curl HOST PATH [curl args...]: an HTTP GET to the engine at HOST;
+# a tcp:// HOST speaks TLS when DOCKER_TLS_VERIFY is set (DOCKER_CERT_PATH's
+# ca.pem, cert.pem, key.pem), as the docker CLI does.
+engine_curl() {
+  local host=$1 path=$2
+  shift 2
+  local args=(-fsS --max-time 3 "$@")
+  case $host in
+    unix://*) curl "${args[@]}" --unix-socket "${host#unix://}" "http://localhost$path" ;;
+    tcp://*)
+      if [ -n "${DOCKER_TLS_VERIFY:-}" ] && [ "${DOCKER_TLS_VERIFY}" != 0 ]; then
+        local certs=${DOCKER_CERT_PATH:-$HOME/.docker}
+        curl "${args[@]}" --cacert "$certs/ca.pem" --cert "$certs/cert.pem" --key "$certs/key.pem" \
+          "https://${host#tcp://}$path"
+      else
+        curl "${args[@]}" "http://${host#tcp://}$path"
+      fi
+      ;;
+    http://* | https://*) curl "${args[@]}" "${host%/}$path" ;;
+    *) return 1 ;;
+  esac
+}
+
+engine_answers() { engine_curl "$1" /_ping >/dev/null 2>&1; }
+
+engine_version() {
+  engine_curl "$1" /version 2>/dev/null | grep -o '"Version":"[^"]*"' | head -n1 | cut -d'"' -f4
+}
+
+# The pid in a pidfile if that process is alive and is `name`.
+live_pid() {
+  local pidfile=$1 name=$2 pid
+  [ -f "$pidfile" ] || return 1
+  pid=$(cat "$pidfile" 2>/dev/null) || return 1
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] || return 1
+  printf '%s\n' "$pid"
+}
+
+check_no_bridge() {
+  if command -v ip >/dev/null && ip link show docker0 >/dev/null 2>&1; then
+    die "a docker0 link exists; warmpool's engine must never create the default bridge"
+  fi
+}
+
+# dockerd needs cgroups. A bare chroot may have /sys without them: mount the
+# hierarchies the kernel already uses (the same v1 controller groups, or v2).
+ensure_cgroups() {
+  local root=/sys/fs/cgroup
+  [ -d /sys/fs ] || die "/sys is not mounted; mount sysfs on /sys first"
+  [ -e $root/cgroup.controllers ] && return 0
+  compgen -G "$root/*/tasks" >/dev/null && return 0
+  [ "$(id -u)" -eq 0 ] || die "no cgroups mounted at $root and not root to mount them"
+  mkdir -p $root
+  if awk 'NR > 1 && $2 != 0 && $4 == 1 { found = 1 } END { exit !found }' /proc/cgroups; then
+    log "mounting cgroup v1 hierarchies at $root"
+    mountpoint -q $root || mount -t tmpfs -o mode=755,nosuid,nodev,noexec cgroup $root
+    local hierarchy controllers c
+    for hierarchy in $(awk 'NR > 1 && $2 != 0 && $4 == 1 { print $2 }' /proc/cgroups | sort -un); do
+      controllers=$(awk -v h="$hierarchy" 'NR > 1 && $2 == h && $4 == 1 { print $1 }' /proc/cgroups | paste -sd, -)
+      mkdir -p "$root/$controllers"
+      mountpoint -q "$root/$controllers" ||
+        mount -t cgroup -o "$controllers" cgroup "$root/$controllers" ||
+        log "warning: could not mount cgroup controllers $controllers"
+      if [[ $controllers == *,* ]]; then
+        for c in ${controllers//,/ }; do ln -sfn "$controllers" "$root/$c"; done
+      fi
+    done
+  else
+    log "mounting cgroup2 at $root"
+    mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 $root
+  fi
+}
+
+# Run by sh in a new mount namespace: $1 is an empty directory, the rest is
+# the command to run with / bind-mounted at $1 as its root. /run (a tmpfs in
+# the usual chroot recipe) is the preferred place, else $1 itself is made a
+# private mount first.
+CHROOT_LAUNCHER='set -e
+if mountpoint -q /run; then
+  mount --make-rprivate /run
+  root=/run/warmpool-engine-root
+  mkdir -p "$root"
+else
+  root=$1
+  mount --bind "$root" "$root"
+  mount --make-private "$root"
+fi
+shift
+mount --rbind / "$root"
+mount --make-rprivate "$root"
+exec chroot "$root" "$@"'
+
+# start_dockerd STATE HOST NAMESPACE [dockerd args...]: starts a dockerd
+# listening on HOST with its data root, exec root, pidfile (STATE/dockerd.pid),
+# log (STATE/dockerd.log) and containerd namespace of its own, and waits up to
+# 60 s until HOST answers (engine_curl's TLS settings apply). Dies with the
+# log's tail if it does not.
+start_dockerd() {
+  local state=$1 host=$2 namespace=$3
+  shift 3
+  command -v dockerd >/dev/null || ensure_packages
+  [ "$(id -u)" -eq 0 ] || die "a private dockerd needs root"
+  ensure_cgroups
+  mkdir -p "$state/data" "$state/exec"
+  # Our own (empty) daemon.json, so that /etc/docker/daemon.json cannot add a bridge.
+  [ -f "$state/daemon.json" ] || printf '{}\n' >"$state/daemon.json"
+  local pidfile=$state/dockerd.pid logfile=$state/dockerd.log
+  log "starting a private dockerd on $host (state in $state, log in $logfile)"
+  # setsid: the engine outlives this script and the terminal it runs in.
+  local launcher=()
+  if ! mountpoint -q /; then
+    # In a chroot whose root is not a mount point, dockerd cannot unpack image
+    # layers ("remount /: invalid argument"). Give it a root that is one: a
+    # recursive bind of / made in a mount namespace of its own, under a mount
+    # made private there first, so nothing propagates back. Paths stay the same.
+    log "/ is not a mount point (a chroot?): dockerd gets a bind-mounted root in its own mount namespace"
+    mkdir -p "$state/root"
+    launcher=(unshare --mount --propagation unchanged sh -c "$CHROOT_LAUNCHER" sh "$state/root")
+  fi
+  setsid "${launcher[@]}" dockerd \
+    --config-file "$state/daemon.json" \
+    --host "$host" \
+    --data-root "$state/data" \
+    --exec-root "$state/exec" \
+    --pidfile "$pidfile" \
+    --bridge=none --iptables=false --ip-masq=false --ip6tables=false --ipv6=false \
+    --userland-proxy=false \
+    --containerd-namespace "$namespace" --containerd-plugins-namespace "$namespace-plugins" \
+    "$@" >>"$logfile" 2>&1 </dev/null &
+  local child=$! waited=0
+  until engine_answers "$host"; do
+    if ! kill -0 "$child" 2>/dev/null && ! live_pid "$pidfile" dockerd >/dev/null; then
+      tail -n 30 "$logfile" >&2 || true
+      die "dockerd exited during start-up (log above, full log in $logfile)"
+    fi
+    if [ $waited -ge 600 ]; then
+      tail -n 30 "$logfile" >&2 || true
+      local pid
+      pid=$(live_pid "$pidfile" dockerd) && kill -TERM "$pid"
+      die "dockerd did not answer on $host within 60 s (log above, full log in $logfile)"
+    fi
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  check_no_bridge
+  log "private engine $(engine_version "$host") ready on $host (pid $(live_pid "$pidfile" dockerd))"
+}
+
+# stop_dockerd STATE: stops the dockerd whose pid is in STATE/dockerd.pid
+# (SIGTERM, SIGKILL after 60 s), a containerd it left behind, and the mounts
+# it left below STATE. Nothing else is touched.
+stop_dockerd() {
+  local state=$1 pid waited=0
+  if pid=$(live_pid "$state/dockerd.pid" dockerd); then
+    log "stopping private dockerd (pid $pid)"
+    kill -TERM "$pid"
+    while kill -0 "$pid" 2>/dev/null; do
+      if [ $waited -ge 600 ]; then
+        log "dockerd did not exit within 60 s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+        sleep 0.5
+        break
+      fi
+      sleep 0.1
+      waited=$((waited + 1))
+    done
+  else
+    log "private dockerd is not running"
+  fi
+  # dockerd stops the containerd it supervises; after a SIGKILL it cannot.
+  if pid=$(live_pid "$state/exec/containerd/containerd.pid" containerd); then
+    log "stopping leftover containerd (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+  fi
+  # dockerd leaves its default network namespace (and, after a crash, layer
+  # mounts) mounted under its state: release only mounts below our own state.
+  local mnt
+  if [ -n "$state" ] && [ -r /proc/self/mounts ]; then
+    awk -v base="$state/" 'index($2, base) == 1 { print $2 }' /proc/self/mounts | sort -r |
+      while read -r mnt; do umount "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true; done
+  fi
+  check_no_bridge
+}

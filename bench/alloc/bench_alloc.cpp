@@ -5,11 +5,16 @@
 //
 //   bench_alloc [--rounds 10] [--clients 32] [--cycle-seconds 10]
 //   bench_alloc --database postgresql://... [--rounds 10] [--clients 32]
+//   bench_alloc --tls-engine tcp://127.0.0.1:17376 --tls-cert-dir DIR [--rounds 10] [--clients 8]
 //
 // With --database it measures one thing: running-idle hand-outs with the
 // records in SQLite against the same with the records in PostgreSQL, in the
 // same run. The URL names a server and a database to connect to first; the
 // bench makes its own fresh database beside it and drops it at the end.
+//
+// With --tls-engine it measures one thing too: paused hand-outs (the engine's
+// unpause) through the unix-socket engine against the same through a TCP
+// engine with TLS (scripts/engine-tls), in the same run.
 #include <unistd.h>
 
 #include <barrier>
@@ -26,150 +31,19 @@
 
 #include "app/app.hpp"
 #include "common.hpp"
+#include "rig.hpp"
 #include "store_pg/pg_conn.hpp"
 
 using namespace warmpool;
-using bench::ms_since;
-using bench::percentile;
+using namespace warmpool::bench;
 
 namespace {
 
-struct Summary {
-  std::vector<double> samples;
-  double p50() const { return percentile(samples, 0.5); }
-  double p99() const { return percentile(samples, 0.99); }
-};
-
-Config bench_config(int instances, int keep_running, int port_first, const char* pause_via = "engine") {
-  Config c;
-  c.pause_via = pause_via;
-  c.insecure = true;  // a loopback bench: no tokens
-  c.manager_id = "test-bench-" + std::to_string(std::random_device{}() % 100000);
-  c.data_dir = (std::filesystem::temp_directory_path() / ("warmpool-" + c.manager_id)).string();
-  c.max_instances = instances;
-  c.min_idle = instances;
-  c.max_idle = instances;
-  c.keep_running = keep_running;
-  c.port_first = port_first;
-  c.port_last = port_first + instances + 10;
-  c.host_limit = 1.0;
-  c.scheduler_period_ms = 1000;
-  c.queue_capacity = 4096;
-  c.log_level = "warn";
-  // Released instances paused at once, beyond keep_running: the paused
-  // figures are of paused instances only.
-  c.pool_policy = "fixed";
-  c.pause_grace_ms = 0;
-  return c;
-}
-
-// The same pool with the default tiers: released instances stay running
-// through --pause-grace-ms, so quick reuse needs no unpause.
-Config bench_config_with_grace(int instances, int port_first) {
-  Config c = bench_config(instances, 0, port_first);
-  const Config defaults;
-  c.pool_policy = defaults.pool_policy;
-  c.pause_grace_ms = defaults.pause_grace_ms;
-  return c;
-}
-
-// An App with its pool filled and settled; removes its containers at the end.
-class Rig {
- public:
-  Rig(Config config) : app_(std::make_unique<App>(std::move(config))) {
-    app_->scheduler.start();
-    port_ = app_->serve_in_background();
-    wait_settled();
-  }
-  ~Rig() {
-    app_->stop();
-    for (const auto& c : app_->engine.list({{engine::kManagerLabel, app_->config.manager_id}}))
-      app_->engine.remove(c.id);
-    std::filesystem::remove_all(app_->config.data_dir);
-  }
-  // Waits until every instance is idle in its policy state and nothing is in flight.
-  void wait_settled() {
-    const int n = app_->config.max_instances;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    while (std::chrono::steady_clock::now() < deadline) {
-      int ready = 0, paused = 0;
-      for (const auto& i : app_->store.instances(Show::Current)) {
-        ready += i.state == InstanceState::Ready;
-        paused += i.state == InstanceState::Paused;
-      }
-      if (ready == app_->config.keep_running && ready + paused == n && app_->pool.claimed().empty())
-        return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    throw std::runtime_error("the pool did not settle within 120 s");
-  }
-  httplib::Client client() const {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_tcp_nodelay(true);
-    c.set_keep_alive(true);
-    c.set_read_timeout(30, 0);
-    return c;
-  }
-  App& app() { return *app_; }
-
- private:
-  std::unique_ptr<App> app_;
-  int port_ = 0;
-};
-
-// The main API, or PT Anywhere's view of it (no body; an integer id).
-enum class Via { Main, Compat };
-constexpr const char* kCompat = "/compat/ptanywhere";
-
-// A hand-out's body: none, or a session's init of 10 files, 64 KiB together.
-const std::string kPlainBody = R"({"timeout_ms":30000})";
+// A session's init of 10 files, 64 KiB together.
 std::string init_body() {
   nlohmann::json files = nlohmann::json::object();
   for (int i = 0; i < 10; ++i) files["dir/file-" + std::to_string(i) + ".txt"] = std::string(6554, 'a' + i);
   return nlohmann::json{{"timeout_ms", 30000}, {"init", {{"files", files}, {"env", {{"USER_NAME", "bench"}}}}}}.dump();
-}
-
-std::string allocate(httplib::Client& c, Via via = Via::Main, const std::string& body = kPlainBody) {
-  auto r = via == Via::Main ? c.Post("/allocations", body, "application/json")
-                            : c.Post(std::string(kCompat) + "/allocations");
-  if (!r || r->status != 201)
-    throw std::runtime_error("allocation failed: " + (r ? r->body : httplib::to_string(r.error())));
-  const auto id = nlohmann::json::parse(r->body)["id"];
-  return id.is_string() ? id.get<std::string>() : std::to_string(id.get<std::int64_t>());
-}
-
-void release(httplib::Client& c, const std::string& id, Via via = Via::Main) {
-  auto r = c.Delete((via == Via::Main ? std::string() : std::string(kCompat)) + "/allocations/" + id);
-  if (!r || r->status != 200) throw std::runtime_error("release failed");
-}
-
-// `clients` threads each take one instance at the same moment, `rounds` times;
-// returns the hand-out latencies.
-Summary hand_out(Rig& rig, int clients, int rounds, Via via = Via::Main, const std::string& body = kPlainBody) {
-  Summary s;
-  std::mutex mu;
-  for (int round = 0; round < rounds; ++round) {
-    std::barrier start(clients);
-    std::vector<std::string> ids(static_cast<std::size_t>(clients));
-    std::vector<std::thread> threads;
-    for (int k = 0; k < clients; ++k) {
-      threads.emplace_back([&, k] {
-        auto c = rig.client();
-        c.Get("/health");  // connect first: the hand-out is timed, not the handshake
-        start.arrive_and_wait();
-        const auto t0 = std::chrono::steady_clock::now();
-        ids[static_cast<std::size_t>(k)] = allocate(c, via, body);
-        const double ms = ms_since(t0);
-        std::lock_guard lock(mu);
-        s.samples.push_back(ms);
-      });
-    }
-    for (auto& t : threads) t.join();
-    auto c = rig.client();
-    for (const auto& id : ids) release(c, id, via);
-    rig.wait_settled();
-  }
-  return s;
 }
 
 // The floor: `clients` containers of the rig's own pool, paused; each thread
@@ -270,11 +144,6 @@ class FreshDatabase {
   std::string server_, name_;
 };
 
-void row(const char* what, const Summary& s, const Summary& base) {
-  std::printf("%-44s %9.2f %9.2f %10.2fx %10.2fx\n", what, s.p50(), s.p99(), s.p50() / base.p50(),
-              s.p99() / base.p99());
-}
-
 // Running-idle hand-outs on SQLite, then on PostgreSQL, same pool shape.
 void compare_databases(const std::string& url, int clients, int rounds) {
   Summary sqlite1, sqlite_n, pg1, pg_n;
@@ -315,12 +184,23 @@ int main(int argc, char** argv) {
                  "Compare SQLite with PostgreSQL only: a postgresql:// URL of a server where the bench may create a database");
   bool init_only = false;
   cli.add_flag("--init-only", init_only, "Only the running-idle hand-out with and without a 64 KiB init");
+  std::string tls_engine, tls_cert_dir;
+  auto* tls_option = cli.add_option("--tls-engine", tls_engine,
+                                    "Compare paused hand-outs through the unix-socket engine ($DOCKER_HOST) with "
+                                    "those through this tcp:// engine with TLS only (scripts/engine-tls)");
+  cli.add_option("--tls-cert-dir", tls_cert_dir, "The TLS engine's client certificates: ca.pem, cert.pem, key.pem")
+      ->needs(tls_option);
+  tls_option->needs("--tls-cert-dir");
   CLI11_PARSE(cli, argc, argv);
   spdlog::set_level(spdlog::level::warn);
 
   try {
     if (!database.empty()) {
       compare_databases(database, clients, rounds);
+      return 0;
+    }
+    if (!tls_engine.empty()) {
+      compare_engines(tls_engine, tls_cert_dir, clients, rounds);
       return 0;
     }
     std::printf("hand-out latency, ms (each sample: one POST /allocations answered 201)\n");

@@ -28,6 +28,7 @@ namespace warmpool {
 namespace {
 Config prepared(Config config) {
   config.validate();  // before anything is written
+  check_engine_options(engine_options(config));
   return with_tokens(std::move(config), std::cerr);
 }
 PoolSettings with_control_key(PoolSettings settings, const std::string& key) {
@@ -179,11 +180,33 @@ std::unique_ptr<Store> open_store(const Config& config) {
   return std::make_unique<SqliteStore>(config.database_path());
 }
 
+namespace {
+engine::TlsFiles engine_tls_files(const Config& config) {
+  engine::TlsFiles tls;
+  if (!config.engine_cert_dir.empty()) tls = engine::TlsFiles::in_directory(config.engine_cert_dir);
+  if (!config.engine_ca.empty()) tls.ca = config.engine_ca;
+  if (!config.engine_cert.empty()) tls.cert = config.engine_cert;
+  if (!config.engine_key.empty()) tls.key = config.engine_key;
+  return tls;
+}
+}  // namespace
+
 engine::DockerEngine::Options engine_options(const Config& config) {
   auto options = engine::DockerEngine::Options::from_env();
-  if (!config.engine.empty()) options.endpoint = config.engine;
+  if (!config.engine.empty()) {
+    options.endpoint = config.engine;
+    options.tls = {};
+    if (config.engine.rfind("tcp://", 0) == 0) options.tls = engine::DockerEngine::Options::tls_from_env();
+  }
+  if (const auto tls = engine_tls_files(config); !tls.empty()) options.tls = tls;
   options.timeout = std::chrono::milliseconds(config.engine_timeout_ms);
   return options;
+}
+
+void check_engine_options(const engine::DockerEngine::Options& options) {
+  engine::parse_engine_endpoint(options.endpoint, options.tls);
+  if (const std::string problem = engine::tls_file_problem(options.tls); !problem.empty())
+    throw std::invalid_argument("engine " + options.endpoint + ": cannot read TLS " + problem);
 }
 
 void add_module_routes(api::Server& server, const Config& config, Store& store, Pool& pool,

@@ -99,8 +99,15 @@ Config with_tokens(Config config, std::ostream& out);
 // when the engine cannot say.
 void require_data_volume(engine::DockerEngine& engine, const Config& config);
 
-// The engine client's options from the configuration (--engine, else
-// DOCKER_HOST, else the default socket).
+// The engine client's options from the configuration: --engine, else
+// DOCKER_HOST, else the default socket; TLS files from --engine-ca,
+// --engine-cert and --engine-key, else --engine-cert-dir, else (for a
+// tcp:// endpoint) DOCKER_TLS_VERIFY and DOCKER_CERT_PATH. Reads no file.
 engine::DockerEngine::Options engine_options(const Config& config);
+
+// Refuses, before anything starts, an endpoint that does not parse and TLS
+// files that cannot be read: std::invalid_argument naming the endpoint or
+// the file. Talks to no engine.
+void check_engine_options(const engine::DockerEngine::Options& options);
 
 }  // namespace warmpool

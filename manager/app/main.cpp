@@ -67,29 +67,33 @@ class StopSignals {
   std::thread waiter_;
 };
 
+// The engine at start, before anything else: its endpoint and TLS files must
+// be usable and it must answer (within --engine-timeout-ms, TLS agreed on),
+// else the manager stops with the reason instead of serving without it.
+bool engine_answers(const warmpool::Config& config) {
+  using namespace warmpool;
+  try {
+    const auto options = engine_options(config);
+    check_engine_options(options);
+    engine::DockerEngine engine(options);
+    auto v = engine.version();
+    spdlog::info("engine {} at {} (API {})", v.version, engine.endpoint().text(), engine.api_version());
+    if (!engine.image_exists(config.image))
+      spdlog::warn("image {} not found on the engine: build it with scripts/build-image", config.image);
+    require_data_volume(engine, config);
+  } catch (const std::exception& e) {  // EngineError, std::invalid_argument, std::runtime_error
+    spdlog::error("refusing to start: {}", e.what());
+    return false;
+  }
+  return true;
+}
+
 int serve(const warmpool::Config& config) {
   using namespace warmpool;
   logging::setup(logging::format_from(config.log_format), config.log_level);
   StopSignals signals;
+  if (!engine_answers(config)) return 1;
   App app(config);
-  try {
-    auto v = app.engine.version();
-    spdlog::info("engine {} at {} (API {})", v.version, app.engine.options().endpoint,
-                 app.engine.api_version());
-    if (!app.engine.image_exists(config.image))
-      spdlog::warn("image {} not found on the engine: build it with scripts/build-image", config.image);
-  } catch (const std::exception& e) {
-    spdlog::warn("engine not reachable yet ({}); serving anyway, /health says degraded", e.what());
-  }
-  try {
-    require_data_volume(app.engine, config);
-  } catch (const engine::EngineError& e) {
-    spdlog::warn("cannot check --data-volume {} yet: {}", config.data_volume, e.what());
-  } catch (const std::exception& e) {
-    spdlog::error("{}", e.what());
-    return 1;
-  }
-
   // Bind before the scheduler starts: a manager that cannot serve must not
   // create or adopt containers on its way out.
   if (!app.server.bind(config.listen_host, config.listen_port)) {

@@ -54,10 +54,14 @@ void add_serve_options(CLI::App& app, Config& c) {
   opt(app, "--control-key-file", c.control_key_file, "The key the workers' control secrets derive from, made at the first start (default: --data-dir/control.key); managers on one --database must share it")->group("Server");
   opt(app, "--database", c.database, "Keep the records in PostgreSQL, shared by several managers: postgresql://[user@][host][:port]/dbname[?host=/socket/dir] (default: SQLite in --data-dir)")->group("Server");
 
-  opt(app, "--engine", c.engine, "Docker Engine API endpoint: unix:///path or tcp://host:port (default: $DOCKER_HOST or unix:///var/run/docker.sock)")->group("Engine");
-  opt(app, "--pause-via", c.pause_via, "How idle instances are paused: freezer (write the container's cgroup freezer: a local engine only), engine (its pause/unpause), or auto (the freezer when its files are writable)")
+  opt(app, "--engine", c.engine, "Docker Engine API endpoint: unix:///path or tcp://host:port, TLS when certificates are given (default: $DOCKER_HOST or unix:///var/run/docker.sock)")->group("Engine");
+  opt(app, "--engine-cert-dir", c.engine_cert_dir, "TLS to a tcp:// engine: a directory holding ca.pem, cert.pem and key.pem, as $DOCKER_CERT_PATH (default for a tcp:// engine with $DOCKER_TLS_VERIFY set: $DOCKER_CERT_PATH or ~/.docker)")->group("Engine");
+  opt(app, "--engine-ca", c.engine_ca, "TLS to a tcp:// engine: the CA file (PEM) its certificate must be signed by (wins over --engine-cert-dir's ca.pem)")->group("Engine");
+  opt(app, "--engine-cert", c.engine_cert, "TLS to a tcp:// engine: our client certificate (PEM), with --engine-key (wins over --engine-cert-dir's cert.pem)")->group("Engine");
+  opt(app, "--engine-key", c.engine_key, "TLS to a tcp:// engine: our client certificate's private key (PEM) (wins over --engine-cert-dir's key.pem)")->group("Engine");
+  opt(app, "--pause-via", c.pause_via, "How idle instances are paused: freezer (write the container's cgroup freezer: a local engine only), engine (its pause/unpause), or auto (the freezer when the engine is local and its freezer files are writable)")
       ->group("Engine")->check(CLI::IsMember({"auto", "freezer", "engine"}));
-  opt(app, "--engine-timeout-ms", c.engine_timeout_ms, "Deadline of each engine call")->group("Engine")->check(CLI::Range(100, 600000));
+  opt(app, "--engine-timeout-ms", c.engine_timeout_ms, "Deadline of each engine call; an engine that does not answer the first one at start stops the manager (exit 1)")->group("Engine")->check(CLI::Range(100, 600000));
 
   opt(app, "--manager-id", c.manager_id, "Value of the warmpool.manager label on our containers")->group("Pool");
   opt(app, "--image", c.image, "Worker image")->group("Pool");

@@ -45,6 +45,10 @@ struct Config {
 
   // Engine
   std::string engine;               // unix:///..., tcp://...; empty: DOCKER_HOST or the default socket
+  std::string engine_cert_dir;      // TLS: ca.pem, cert.pem and key.pem in one directory
+  std::string engine_ca;            // TLS files one by one (each wins over --engine-cert-dir's)
+  std::string engine_cert;
+  std::string engine_key;
   int engine_timeout_ms = 5000;
   std::string pause_via = "auto";   // auto, freezer (the cgroup's) or engine (its pause/unpause)
 

@@ -107,8 +107,8 @@ void CurlClient::configure(CURL* handle, const std::string& path, char* error_bu
   if (!target_.ca_file.empty()) curl_easy_setopt(handle, CURLOPT_CAINFO, target_.ca_file.c_str());
   if (!target_.cert_file.empty()) curl_easy_setopt(handle, CURLOPT_SSLCERT, target_.cert_file.c_str());
   if (!target_.key_file.empty()) curl_easy_setopt(handle, CURLOPT_SSLKEY, target_.key_file.c_str());
-  curl_easy_setopt(handle, CURLOPT_SSL_VERIFYPEER, target_.verify_peer ? 1L : 0L);
-  curl_easy_setopt(handle, CURLOPT_SSL_VERIFYHOST, target_.verify_peer ? 2L : 0L);
+  curl_easy_setopt(handle, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(handle, CURLOPT_SSL_VERIFYHOST, 2L);
 }
 
 CurlResult CurlClient::request(std::string_view method, const std::string& path,

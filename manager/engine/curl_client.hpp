@@ -47,7 +47,6 @@ struct CurlTarget {
   std::string ca_file;      // TLS: CA bundle, client certificate and key (PEM)
   std::string cert_file;
   std::string key_file;
-  bool verify_peer = true;
 };
 
 struct CurlResult {

@@ -4,7 +4,6 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string_view>
@@ -46,67 +45,66 @@ std::string escape(std::string_view s, std::string_view keep = {}) {
 
 std::string container_path(const std::string& id) { return "/containers/" + escape(id); }
 
+// Whether a transport failure happened while agreeing on TLS: certificates
+// refused either way, or the engine's alert about ours (with TLS 1.3 a
+// server's refusal of our certificate arrives on the first read).
+bool tls_failure(const detail::CurlResult& result, const EngineEndpoint& endpoint) {
+  if (!endpoint.uses_tls()) return false;
+  switch (result.code) {
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+      return true;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+      return result.error.find("alert") != std::string::npos;
+    default:
+      return false;
+  }
+}
+
 // Full 64-digit ids are shortened to the 12 digits people recognise.
 EngineError transport_error(std::string_view operation, const std::string& id,
                             const detail::CurlResult& result,
-                            const std::string& endpoint, milliseconds timeout) {
+                            const EngineEndpoint& endpoint, milliseconds timeout) {
   const std::string context = context_of(operation, id);
+  const std::string where = endpoint.text();
+  if (tls_failure(result, endpoint))
+    return EngineError(Kind::Unreachable, context + ": TLS handshake with " + where + " failed: " + result.error, 0,
+                       id);
   switch (result.code) {
     case CURLE_OPERATION_TIMEDOUT:
       return EngineError(Kind::Timeout,
-                         context + ": no answer from the engine within " + std::to_string(timeout.count()) + " ms",
+                         context + ": no answer from the engine at " + where + " within " +
+                             std::to_string(timeout.count()) + " ms",
                          0, id);
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_BAD_CONTENT_ENCODING:
     case CURLE_WRITE_ERROR:  // an answer too large to be one of the engine's
-      return EngineError(Kind::Protocol, context + ": unexpected answer from " + endpoint + ": " + result.error, 0, id);
+      return EngineError(Kind::Protocol, context + ": unexpected answer from " + where + ": " + result.error, 0, id);
     case CURLE_COULDNT_CONNECT:
       // curl words a unix socket failure as "port 80"; errno says it plainly.
       return EngineError(Kind::Unreachable,
-                         context + ": engine unreachable at " + endpoint + ": " +
+                         context + ": engine unreachable at " + where + ": " +
                              (result.os_errno != 0 ? std::strerror(static_cast<int>(result.os_errno)) : result.error),
                          0, id);
     default:
-      // No route, reset, TLS handshake failed: nobody we can talk to.
-      return EngineError(Kind::Unreachable, context + ": engine unreachable at " + endpoint + ": " + result.error, 0,
+      // No route, reset: nobody we can talk to.
+      return EngineError(Kind::Unreachable, context + ": engine unreachable at " + where + ": " + result.error, 0,
                          id);
   }
 }
 
-detail::CurlTarget make_target(const DockerEngine::Options& options) {
-  const std::string& endpoint = options.endpoint;
-  const bool tls_files = !options.tls_ca.empty() || !options.tls_cert.empty() || !options.tls_key.empty();
+detail::CurlTarget make_target(const EngineEndpoint& endpoint) {
   detail::CurlTarget target;
-  if (starts_with(endpoint, "unix://")) {
-    target.unix_socket = endpoint.substr(std::string_view("unix://").size());
-    if (target.unix_socket.empty() || target.unix_socket.front() != '/') {
-      throw std::invalid_argument("engine endpoint \"" + endpoint + "\": expected unix:///absolute/path");
-    }
-    target.base_url = "http://localhost";
-  } else if (starts_with(endpoint, "tcp://")) {
-    std::string host_port = endpoint.substr(std::string_view("tcp://").size());
-    while (!host_port.empty() && host_port.back() == '/') host_port.pop_back();
-    if (host_port.empty() || host_port.find('/') != std::string::npos) {
-      throw std::invalid_argument("engine endpoint \"" + endpoint + "\": expected tcp://host:port");
-    }
-    const bool tls = options.tls || tls_files;
-    const auto colon = host_port.rfind(':');
-    const auto bracket = host_port.rfind(']');
-    if (colon == std::string::npos || (bracket != std::string::npos && colon < bracket)) {
-      host_port += tls ? ":2376" : ":2375";  // the engine's customary ports
-    }
-    target.base_url = (tls ? "https://" : "http://") + host_port;
-  } else if (starts_with(endpoint, "http://") || starts_with(endpoint, "https://")) {
-    target.base_url = endpoint;
-    while (target.base_url.back() == '/') target.base_url.pop_back();
-  } else {
-    throw std::invalid_argument("engine endpoint \"" + endpoint +
-                                "\": expected unix://, tcp://, http:// or https://");
-  }
-  target.ca_file = options.tls_ca;
-  target.cert_file = options.tls_cert;
-  target.key_file = options.tls_key;
-  target.verify_peer = options.tls_verify;
+  target.base_url = endpoint.base_url();
+  if (endpoint.scheme == EngineEndpoint::Scheme::Unix) target.unix_socket = endpoint.socket_path;
+  target.ca_file = endpoint.tls.ca;
+  target.cert_file = endpoint.tls.cert;
+  target.key_file = endpoint.tls.key;
   return target;
 }
 
@@ -121,21 +119,20 @@ DockerEngine::Options DockerEngine::Options::from_env() {
   Options options;
   options.endpoint = env_or("DOCKER_HOST", kDefaultEndpoint);
   options.api_version = env_or("DOCKER_API_VERSION", "");
-  const std::string verify = env_or("DOCKER_TLS_VERIFY", "");
-  if (!verify.empty() && verify != "0") {
-    const std::filesystem::path dir = env_or("DOCKER_CERT_PATH", env_or("HOME", "/root") + "/.docker");
-    options.tls = true;
-    options.tls_verify = true;
-    options.tls_ca = (dir / "ca.pem").string();
-    options.tls_cert = (dir / "cert.pem").string();
-    options.tls_key = (dir / "key.pem").string();
-  }
+  if (starts_with(options.endpoint, "tcp://")) options.tls = tls_from_env();
   return options;
+}
+
+TlsFiles DockerEngine::Options::tls_from_env() {
+  const std::string verify = env_or("DOCKER_TLS_VERIFY", "");
+  if (verify.empty() || verify == "0") return {};
+  return TlsFiles::in_directory(env_or("DOCKER_CERT_PATH", env_or("HOME", "/root") + "/.docker"));
 }
 
 DockerEngine::DockerEngine(Options options)
     : options_(std::move(options)),
-      client_(std::make_unique<detail::CurlClient>(make_target(options_))),
+      endpoint_(parse_engine_endpoint(options_.endpoint, options_.tls)),
+      client_(std::make_unique<detail::CurlClient>(make_target(endpoint_))),
       api_version_(options_.api_version) {}
 
 DockerEngine::~DockerEngine() = default;
@@ -145,7 +142,7 @@ DockerEngine::Response DockerEngine::send(const char* operation, const std::stri
                                           milliseconds timeout, std::initializer_list<long> accept) {
   if (timeout.count() <= 0) timeout = options_.timeout;
   detail::CurlResult result = client_->request(method, full_path, body, timeout, options_.connect_timeout);
-  if (result.code != CURLE_OK) throw transport_error(operation, id, result, options_.endpoint, timeout);
+  if (result.code != CURLE_OK) throw transport_error(operation, id, result, endpoint_, timeout);
   const long status = result.status;
   const bool ok = (status >= 200 && status < 300) || status == 304 ||
                   std::find(accept.begin(), accept.end(), status) != accept.end();
@@ -322,7 +319,7 @@ void DockerEngine::watch_events(const Labels& match, const std::function<void(co
   const detail::CurlResult result = client_->stream(path, on_data, stop, options_.connect_timeout);
   if (result.stopped || stop.stop_requested()) return;
   if (error_status != 0) throw status_error("events", {}, error_status, error_body);
-  if (result.code != CURLE_OK) throw transport_error("events", {}, result, options_.endpoint, options_.connect_timeout);
+  if (result.code != CURLE_OK) throw transport_error("events", {}, result, endpoint_, options_.connect_timeout);
   if (result.status != 200) throw status_error("events", {}, result.status, result.body);
   throw EngineError(Kind::Unreachable, "events: the engine closed the event stream");
 }

@@ -4,6 +4,8 @@
 //
 // Errors: every method throws EngineError, as engine.hpp describes:
 //   socket missing, connection refused or reset   -> Unreachable
+//   TLS handshake refused either way               -> Unreachable, reading
+//     "<operation>: TLS handshake with tcp://host:port failed: <curl's reason>"
 //   the call's deadline passed                    -> Timeout
 //   404 -> NotFound, 409 -> Conflict, 400 -> BadRequest, other statuses -> Server
 //   an answer that is not the expected JSON      -> Protocol
@@ -34,6 +36,7 @@
 #include <mutex>
 #include <string>
 
+#include "engine/endpoint.hpp"
 #include "engine/engine.hpp"
 
 namespace warmpool::engine {
@@ -49,31 +52,29 @@ class DockerEngine final : public Engine {
   static constexpr const char* kDefaultEndpoint = "unix:///var/run/docker.sock";
 
   struct Options {
-    // unix:///path/to/socket, tcp://host:port, http://host:port or
-    // https://host:port. tcp:// means TLS when `tls` is set or any TLS file is.
+    // unix:///path/to/socket or tcp://host:port (endpoint.hpp). tcp:// means
+    // TLS when any TLS file is set; the engine's certificate is always verified.
     std::string endpoint = kDefaultEndpoint;
+    TlsFiles tls;
     // Deadline of each call (connecting included).
     std::chrono::milliseconds timeout{5000};
     // Deadline for establishing the connection (capped by `timeout`).
     std::chrono::milliseconds connect_timeout{2000};
     // "1.41", ...; empty: negotiate with the engine on first use.
     std::string api_version;
-    // TLS for tcp:// and https:// endpoints; files are PEM.
-    bool tls = false;
-    bool tls_verify = true;
-    std::string tls_ca;
-    std::string tls_cert;
-    std::string tls_key;
-
     // The Docker CLI's conventions: DOCKER_HOST (default kDefaultEndpoint),
-    // DOCKER_TLS_VERIFY (non-empty and not "0": TLS with verification),
+    // DOCKER_TLS_VERIFY (non-empty and not "0": TLS for a tcp:// DOCKER_HOST),
     // DOCKER_CERT_PATH (default ~/.docker; ca.pem, cert.pem, key.pem),
     // DOCKER_API_VERSION (pins api_version).
     static Options from_env();
+    // DOCKER_TLS_VERIFY's files (DOCKER_CERT_PATH's), for a tcp:// endpoint
+    // however it was given, as the docker CLI does with -H; none when unset.
+    static TlsFiles tls_from_env();
   };
 
-  // Connects lazily: constructing never talks to the engine.
-  // Throws std::invalid_argument when the endpoint cannot be parsed.
+  // Connects lazily: constructing never talks to the engine, nor reads the
+  // TLS files. Throws std::invalid_argument when the endpoint cannot be
+  // parsed (parse_engine_endpoint).
   explicit DockerEngine(Options options = Options::from_env());
   ~DockerEngine() override;
 
@@ -114,6 +115,7 @@ class DockerEngine final : public Engine {
   // The API version in use, negotiating it first if needed. Throws EngineError.
   std::string api_version();
   const Options& options() const { return options_; }
+  const EngineEndpoint& endpoint() const { return endpoint_; }
 
  private:
   struct Response {
@@ -133,6 +135,7 @@ class DockerEngine final : public Engine {
                 std::chrono::milliseconds timeout, std::initializer_list<long> accept);
 
   const Options options_;
+  const EngineEndpoint endpoint_;
   std::unique_ptr<detail::CurlClient> client_;
 
   std::mutex mu_;

@@ -41,9 +41,8 @@ PauseChoice choose_pause_path(PauseVia via, DockerEngine& engine, const std::str
     if (forced) throw std::invalid_argument("--pause-via freezer: " + why);
     return {nullptr, why};
   };
-  const std::string& endpoint = engine.options().endpoint;
-  if (endpoint.rfind("unix://", 0) != 0)
-    return refuse("the engine at " + endpoint + " is not local: its cgroups are on another host");
+  if (engine.endpoint().scheme != EngineEndpoint::Scheme::Unix)
+    return refuse("the engine at " + engine.endpoint().text() + " is not local: its cgroups are on another host");
   CgroupLayout layout;
   try {
     layout = cgroup_layout_of(engine, cgroup_mount);

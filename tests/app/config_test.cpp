@@ -7,6 +7,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
+
 #include "app/app.hpp"
 
 using warmpool::Config;
@@ -148,4 +150,52 @@ TEST_CASE("--database takes a postgresql:// URL; without it the records stay in 
   CHECK_THROWS_WITH(c.validate(), Catch::Contains("--database must be a postgresql:// URL"));
   c.database = "postgresql://warmpool@/warmpool?host=/nonexistent";
   CHECK_THROWS_WITH(warmpool::open_store(c), Catch::Contains("connect to PostgreSQL"));
+}
+
+TEST_CASE("the engine's TLS files come from --engine-cert-dir, each overridden by its own flag") {
+  Config c;
+  CLI::App app;
+  warmpool::add_serve_options(app, c);
+  const char* argv[] = {"serve", "--engine", "tcp://127.0.0.1:17376", "--engine-cert-dir", "/certs",
+                        "--engine-ca", "/other/ca.pem"};
+  app.parse(7, const_cast<char**>(argv));
+  const auto options = warmpool::engine_options(c);
+  CHECK(options.endpoint == "tcp://127.0.0.1:17376");
+  CHECK(options.tls.ca == "/other/ca.pem");
+  CHECK(options.tls.cert == "/certs/cert.pem");
+  CHECK(options.tls.key == "/certs/key.pem");
+
+  // As the docker CLI with -H: DOCKER_TLS_VERIFY's files serve any tcp:// engine, no unix socket.
+  setenv("DOCKER_HOST", "tcp://10.0.0.1:2376", 1);
+  setenv("DOCKER_TLS_VERIFY", "1", 1);
+  setenv("DOCKER_CERT_PATH", "/env-certs", 1);
+  Config other_tcp, local;
+  other_tcp.engine = "tcp://127.0.0.1:2376";
+  local.engine = "unix:///run/docker.sock";
+  const auto from_env = warmpool::engine_options(Config{});
+  const auto tcp = warmpool::engine_options(other_tcp);
+  const auto unix_socket = warmpool::engine_options(local);
+  unsetenv("DOCKER_HOST");
+  unsetenv("DOCKER_TLS_VERIFY");
+  unsetenv("DOCKER_CERT_PATH");
+  CHECK(from_env.endpoint == "tcp://10.0.0.1:2376");
+  CHECK(from_env.tls.key == "/env-certs/key.pem");
+  CHECK(tcp.endpoint == "tcp://127.0.0.1:2376");
+  CHECK(tcp.tls.cert == "/env-certs/cert.pem");
+  CHECK(unix_socket.tls.empty());
+}
+
+TEST_CASE("an engine endpoint or TLS file that cannot work is refused before anything starts") {
+  Config c;
+  c.engine = "ssh://engine.example";
+  CHECK_THROWS_WITH(warmpool::check_engine_options(warmpool::engine_options(c)),
+                    Catch::Contains("expected unix:///path/to/socket or tcp://host:port"));
+  c.engine = "tcp://127.0.0.1:17376";
+  c.engine_cert_dir = "/nonexistent/warmpool-certs";
+  CHECK_THROWS_WITH(warmpool::check_engine_options(warmpool::engine_options(c)),
+                    "engine tcp://127.0.0.1:17376: cannot read TLS CA file /nonexistent/warmpool-certs/ca.pem: "
+                    "No such file or directory");
+  c.data_dir = "/nonexistent/warmpool-data";  // never made: the check comes first
+  CHECK_THROWS_WITH(warmpool::App(c), Catch::Contains("/nonexistent/warmpool-certs/ca.pem"));
+  CHECK_FALSE(std::filesystem::exists(c.data_dir));
 }

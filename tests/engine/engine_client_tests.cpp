@@ -404,6 +404,19 @@ TEST_CASE("an engine that is not there is unreachable", "[engine]") {
   }
 }
 
+TEST_CASE("an engine that does not speak TLS fails the handshake, said so with curl's reason", "[engine]") {
+  FakeDockerServer plain;  // plain HTTP where TLS is expected
+  DockerEngine::Options options = options_for(plain);
+  options.tls.ca = "/etc/ssl/certs/ca-certificates.crt";
+  DockerEngine engine(options);
+  const auto begin = Clock::now();
+  const EngineError e = error_from([&] { engine.version(); });
+  CHECK(e.kind() == Kind::Unreachable);
+  CHECK_THAT(e.what(), Catch::StartsWith("version: TLS handshake with " + plain.endpoint() + " failed: "));
+  CHECK(std::string(e.what()).size() > ("version: TLS handshake with " + plain.endpoint() + " failed: ").size());
+  CHECK(Clock::now() - begin < 2s);
+}
+
 TEST_CASE("endpoints are parsed and read from the environment", "[engine]") {
   DockerEngine::Options options;
   options.endpoint = "ssh://user@host";
@@ -421,11 +434,18 @@ TEST_CASE("endpoints are parsed and read from the environment", "[engine]") {
   ::unsetenv("DOCKER_TLS_VERIFY");
   ::unsetenv("DOCKER_CERT_PATH");
   CHECK(from_env.endpoint == "tcp://10.0.0.1:2376");
-  CHECK(from_env.tls);
-  CHECK(from_env.tls_ca == "/etc/warmpool/certs/ca.pem");
-  CHECK(from_env.tls_cert == "/etc/warmpool/certs/cert.pem");
-  CHECK(from_env.tls_key == "/etc/warmpool/certs/key.pem");
+  CHECK(from_env.tls.ca == "/etc/warmpool/certs/ca.pem");
+  CHECK(from_env.tls.cert == "/etc/warmpool/certs/cert.pem");
+  CHECK(from_env.tls.key == "/etc/warmpool/certs/key.pem");
+  CHECK(DockerEngine(from_env).endpoint().base_url() == "https://10.0.0.1:2376");
   CHECK(DockerEngine::Options::from_env().endpoint == "unix:///var/run/docker.sock");
+
+  // DOCKER_TLS_VERIFY is for a TCP engine: a unix socket needs no TLS.
+  ::setenv("DOCKER_TLS_VERIFY", "1", 1);
+  const auto local = DockerEngine::Options::from_env();
+  ::unsetenv("DOCKER_TLS_VERIFY");
+  CHECK(local.tls.empty());
+  CHECK_NOTHROW(DockerEngine(local));
 }
 
 TEST_CASE("many threads share one engine", "[engine]") {
