@@ -165,15 +165,14 @@ void Scheduler::check_instances(TickReport& report) {
 }
 
 bool Scheduler::check(const Instance& instance) {
-  const auto ping_timeout = pool_.settings().ping_timeout;
   std::string fault;
   try {
     if (probe_for(instance.state) == Probe::Ping) {
-      worker_.ping(instance.endpoint(), ping_timeout);
+      pool_.check_health(instance);
     } else {
       const ContainerVerdict verdict = judge_container(instance.state, pool_.pauser().inspect(instance.container_id));
       if (verdict.kind == ContainerVerdict::ConfirmRunning) {
-        worker_.ping(instance.endpoint(), ping_timeout);
+        pool_.check_health(instance);
         store_.transition(instance.id, InstanceState::Ready, clock_.now_ms());
       }
       fault = verdict.fault;

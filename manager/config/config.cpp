@@ -82,6 +82,13 @@ void add_serve_options(CLI::App& app, Config& c) {
   opt(app, "--ping-timeout-ms", c.ping_timeout_ms, "Deadline of a worker ping")->group("Pool");
   opt(app, "--reset-timeout-ms", c.reset_timeout_ms, "Deadline of a worker reset")->group("Pool");
   opt(app, "--ready-timeout-ms", c.ready_timeout_ms, "How long a new instance may take to answer its first ping")->group("Pool");
+  opt(app, "--health", c.health, "How an instance is checked (hand-out, readiness, scheduler), within --ping-timeout-ms: worker (GET /ping of the worker protocol), http (GET --health-path, any 2xx) or tcp (a connect to its port). Other than worker: the image gets no init, token or control secret")
+      ->group("Pool")->check(CLI::IsMember({"worker", "http", "tcp"}));
+  opt(app, "--health-path", c.health_path, "The path --health http asks for")->group("Pool");
+  opt(app, "--reset", c.reset, "How a released instance is made clean: worker (POST /reset of the worker protocol; needs --health worker), restart (the container restarts: fresh processes and /scratch) or recreate (removed, a new instance replaces it: a fresh container)")
+      ->group("Pool")->check(CLI::IsMember({"worker", "restart", "recreate"}));
+  opt(app, "--quota-per-client", c.quota_per_client, "Most current allocations one client (the `client` field of POST /allocations; none given: the client \"\") may hold; more get 429 (0: no quota)")
+      ->group("Pool")->check(CLI::Range(0, 1'000'000));
   opt(app, "--lease-s", c.lease_s, "Default allocation lease")->group("Pool")->check(CLI::Range(1, 31'536'000));
   opt(app, "--max-lease-s", c.max_lease_s, "Longest lease a client may ask for")->group("Pool")->check(CLI::Range(1, 31'536'000));
 
