@@ -79,7 +79,7 @@ void add_serve_options(CLI::App& app, Config& c) {
   opt(app, "--host-memory-limit", c.host_memory_limit, "Refuse to create instances above this host memory use (0: --host-limit)")->group("Pool")->check(CLI::Range(0.0, 1.0));
   opt(app, "--host-cpu-window-s", c.host_cpu_window_s, "Host CPU use is averaged over this window, so that a momentary spike does not refuse creation")->group("Pool")->check(CLI::Range(1, 3600));
   opt(app, "--max-restarts", c.max_restarts, "Restarts of a faulty instance before it is replaced")->group("Pool");
-  opt(app, "--ping-timeout-ms", c.ping_timeout_ms, "Deadline of a worker ping")->group("Pool");
+  opt(app, "--ping-timeout-ms", c.ping_timeout_ms, "Deadline of a health check (--health: a worker ping, an http GET or a tcp connect)")->group("Pool");
   opt(app, "--reset-timeout-ms", c.reset_timeout_ms, "Deadline of a worker reset")->group("Pool");
   opt(app, "--ready-timeout-ms", c.ready_timeout_ms, "How long a new instance may take to answer its first ping")->group("Pool");
   opt(app, "--health", c.health, "How an instance is checked (hand-out, readiness, scheduler), within --ping-timeout-ms: worker (GET /ping of the worker protocol), http (GET --health-path, any 2xx) or tcp (a connect to its port). Other than worker: the image gets no init, token or control secret")

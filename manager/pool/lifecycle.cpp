@@ -339,7 +339,7 @@ void Pool::resume(std::int64_t id) {
       break;
     case InstanceState::Resetting:
       unclaim(id);  // recycle claims for itself
-      post(Lane::High, [this, id] { recycle(id, /*resumed=*/true); });
+      post(reset_lane(settings_.protocol), [this, id] { recycle(id, /*resumed=*/true); });
       break;
     case InstanceState::Deleting:
       if (removal_due(*instance)) post_or_unclaim(id, [this, id] { remove(id, "resumed"); });

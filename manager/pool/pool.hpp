@@ -8,7 +8,8 @@
 //                  on the high lane; a failing instance goes to `error` and
 //                  the next one is tried
 //   release.cpp    release(), renew(), and the reset that returns an instance
-//                  to the idle pool (high lane)
+//                  to the idle pool (high lane; a restart or recreate on the
+//                  normal lane)
 //   lifecycle.cpp  create, restart, remove, recover, resume (normal lane),
 //                  sharing one bring-up sequence
 //   pool.cpp       claims, waking waiters, the engine's reachability, counts
@@ -101,6 +102,13 @@ class AllocateError : public std::runtime_error {
   Kind kind_;
   int current_;
 };
+
+// The lane a release's reset runs on: a worker's reset is one quick call
+// (high lane, beside hand-outs); a restart or recreate is container work,
+// seconds of it, which must not hold a hand-out's thread (normal lane).
+inline Lane reset_lane(const ImageProtocol& protocol) {
+  return protocol.reset == ResetMethod::Worker ? Lane::High : Lane::Normal;
+}
 
 // The detail of a refusal over quota.
 std::string quota_message(const std::string& client, int current, int quota);

@@ -16,7 +16,7 @@ std::optional<Allocation> Pool::release(const std::string& allocation_id,
   auto allocation = store_.end_allocation(allocation_id, reason, clock_.now_ms(), &ended_now);
   // If the lane is full the instance stays `resetting`; upkeep recycles it.
   if (allocation && ended_now)
-    post(Lane::High, [this, id = allocation->instance_id] { recycle(id); });
+    post(reset_lane(settings_.protocol), [this, id = allocation->instance_id] { recycle(id); });
   return allocation;
 }
 

@@ -58,6 +58,12 @@ TEST_CASE("image protocol: the steps of a hand-out, by protocol and the instance
   }
 }
 
+TEST_CASE("image protocol: a worker's reset runs beside hand-outs; a restart or recreate on the normal lane") {
+  CHECK(reset_lane({}) == Lane::High);
+  CHECK(reset_lane({HealthCheck::Worker, "/", ResetMethod::Restart}) == Lane::Normal);
+  CHECK(reset_lane({HealthCheck::Http, "/", ResetMethod::Recreate}) == Lane::Normal);
+}
+
 namespace {
 
 PoolPolicy small_policy() {
