@@ -211,23 +211,16 @@ void HttpWorkerClient::probe_http(const std::string& endpoint, const std::string
   c.set_keep_alive(false);
   c.set_tcp_nodelay(true);
   set_deadline(c, deadline);
-  int status = 0;
   const std::string what = "GET " + path + " " + endpoint;
   const auto started = std::chrono::steady_clock::now();
-  httplib::Result r = c.Get(
-      path, [&](const httplib::Response& response) {
-        status = response.status;
-        return true;
-      },
-      [](const char*, std::size_t) { return true; });  // the body is not kept
+  httplib::Result r = c.Get(path, [](const char*, std::size_t) { return true; });  // the body is not kept
   if (!r) {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::steady_clock::now() - started).count();
     throw WorkerError(what + ": " + httplib::to_string(r.error()) + " after " +
                       std::to_string(ms) + " ms");
   }
-  if (status < 200 || status > 299)
-    throw WorkerError(what + ": HTTP " + std::to_string(status));
+  if (r->status < 200 || r->status > 299) throw WorkerError(what + ": HTTP " + std::to_string(r->status));
 }
 
 namespace {
