@@ -16,13 +16,11 @@ using engine::ContainerStatus;
 using engine::EngineError;
 
 Scheduler::Scheduler(Settings settings, Pool& pool, Store& store, engine::Engine& engine,
-                     WorkerClient& worker, const Clock& clock, HostUsageSource& host,
-                     Metrics* metrics)
+                     const Clock& clock, HostUsageSource& host, Metrics* metrics)
     : settings_(settings),
       pool_(pool),
       store_(store),
       engine_(engine),
-      worker_(worker),
       clock_(clock),
       host_(host),
       metrics_(metrics) {

@@ -207,7 +207,7 @@ App::App(Config c)
       scheduler({.period = std::chrono::milliseconds(config.scheduler_period_ms),
                  .retention = {.keep_ms = std::int64_t{config.keep_finished_hours} * 3'600'000}},
                 pool, store,
-                timed_engine, worker, clock, host, &metrics),
+                timed_engine, clock, host, &metrics),
       server(config, pool, store, timed_engine, lanes,
              {[this] { return scheduler.engine_reachable(); },
               [this] { return scheduler.last_error(); },
