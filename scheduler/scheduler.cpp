@@ -16,13 +16,11 @@ using engine::ContainerStatus;
 using engine::EngineError;
 
 Scheduler::Scheduler(Settings settings, Pool& pool, Store& store, engine::Engine& engine,
-                     WorkerClient& worker, const Clock& clock, HostUsageSource& host,
-                     Metrics* metrics)
+                     const Clock& clock, HostUsageSource& host, Metrics* metrics)
     : settings_(settings),
       pool_(pool),
       store_(store),
       engine_(engine),
-      worker_(worker),
       clock_(clock),
       host_(host),
       metrics_(metrics) {
@@ -165,15 +163,14 @@ void Scheduler::check_instances(TickReport& report) {
 }
 
 bool Scheduler::check(const Instance& instance) {
-  const auto ping_timeout = pool_.settings().ping_timeout;
   std::string fault;
   try {
     if (probe_for(instance.state) == Probe::Ping) {
-      worker_.ping(instance.endpoint(), ping_timeout);
+      pool_.check_health(instance);
     } else {
       const ContainerVerdict verdict = judge_container(instance.state, pool_.pauser().inspect(instance.container_id));
       if (verdict.kind == ContainerVerdict::ConfirmRunning) {
-        worker_.ping(instance.endpoint(), ping_timeout);
+        pool_.check_health(instance);
         store_.transition(instance.id, InstanceState::Ready, clock_.now_ms());
       }
       fault = verdict.fault;

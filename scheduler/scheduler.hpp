@@ -78,9 +78,10 @@ class Scheduler {
   };
 
   // metrics may be null.
+  // Instances are checked through the pool (Pool::check_health), by its
+  // image's health check.
   Scheduler(Settings settings, Pool& pool, Store& store, engine::Engine& engine,
-            WorkerClient& worker, const Clock& clock, HostUsageSource& host,
-            Metrics* metrics = nullptr);
+            const Clock& clock, HostUsageSource& host, Metrics* metrics = nullptr);
   ~Scheduler();
 
   // Matches the engine's labelled containers with the records: adopts the
@@ -152,7 +153,6 @@ class Scheduler {
   Pool& pool_;
   Store& store_;
   engine::Engine& engine_;
-  WorkerClient& worker_;
   const Clock& clock_;
   HostUsageSource& host_;
   Metrics* metrics_;

@@ -17,6 +17,7 @@ WARMPOOL_PACKAGES=(
   docker.io chromium fonts-dejavu-core
   nginx openssl  # the proxy in front (deploy/nginx.conf) and its test certificate
   postgresql libpq-dev  # the shared store for several managers, and the tests that start one
+  busybox-static  # the second image of the tests (scripts/build-busybox-image)
 )
 # Tools that may come from elsewhere than Debian (a newer Node.js, say): the
 # package is installed only when the command is missing.

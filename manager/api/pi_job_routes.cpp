@@ -111,6 +111,9 @@ void add_pi_job_routes(api::Server& server, JobRunner& runner, Store& store, con
   server.route("POST", "/pi_job", Access::Public, [&runner](const auto& req, auto& res) {
     const DigitsRequest request = parse_digits(req.body, runner.settings().max_digits);
     if (!request.digits) return reply(res, 400, {{"success", false}, {"error", request.error}});
+    if (!runner.pool_runs_workers())
+      return reply(res, 409, {{"success", false},
+                              {"error", "the pool's image is not a worker (--health is not worker): it runs no pi jobs"}});
     const Job job = runner.submit(*request.digits);
     reply(res, 200, {{"success", true}, {"job_id", job.id}});
   });

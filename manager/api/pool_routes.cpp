@@ -87,6 +87,10 @@ std::shared_ptr<const SessionInit> parse_init(const json& parsed, const Config& 
   return std::make_shared<const SessionInit>(parse_session_init(parsed["init"], limits));
 }
 
+// A client over its quota waits for one of its own allocations to end,
+// which only it can cause: a short hint.
+constexpr int kQuotaRetryAfterS = 1;
+
 // -1 (no such record) for anything that is not a decimal int64.
 std::int64_t parse_id(const std::string& text) {
   return parse_int(text, 0, std::numeric_limits<std::int64_t>::max()).value_or(-1);
@@ -104,6 +108,10 @@ void Server::create_allocation(const httplib::Request& req, httplib::Response& r
   if (twice) return problem(res, 400, "the body names \"" + *twice + "\" twice");
   const json body = checked_object(req.body, std::move(parsed), {"lease_seconds", "client", "timeout_ms", "init"});
   Pool::AllocateRequest request;
+  if (body.contains("init") && !pool_.settings().protocol.speaks_worker())
+    return problem(res, 400,
+                   std::string("\"init\": this pool's image does not speak the worker protocol (--health ") +
+                       to_string(pool_.settings().protocol.health) + "): it takes no init payload");
   try {
     request.init = parse_init(body, config_);
   } catch (const InitRefused& e) {
@@ -143,6 +151,10 @@ void Server::create_allocation(const httplib::Request& req, httplib::Response& r
       case AllocateError::Kind::Timeout: problem(res, 503, e.what(), 1); break;
       case AllocateError::Kind::EngineDown: problem(res, 503, e.what(), 5); break;
       case AllocateError::Kind::InitRefused: problem(res, 422, "the worker refused init: " + std::string(e.what())); break;
+      case AllocateError::Kind::OverQuota:
+        problem(res, 429, e.what(), kQuotaRetryAfterS,
+                {{"client", request.client}, {"quota", pool_.settings().client_quota}, {"current", e.current()}});
+        break;
     }
     observe();
   }

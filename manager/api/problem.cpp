@@ -35,13 +35,12 @@ const char* title_of(int status) {
 // ends the process. They are written as U+FFFD instead.
 std::string dump(const json& body) { return body.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-void problem(httplib::Response& res, int status, const std::string& detail, int retry_after_s) {
+void problem(httplib::Response& res, int status, const std::string& detail, int retry_after_s,
+             const json& extra) {
   res.status = status;
   if (retry_after_s > 0) res.set_header("Retry-After", std::to_string(retry_after_s));
-  json body = {{"type", "about:blank"},
-               {"status", status},
-               {"title", title_of(status)},
-               {"detail", detail}};
+  json body = extra;
+  body.update({{"type", "about:blank"}, {"status", status}, {"title", title_of(status)}, {"detail", detail}});
   res.set_content(dump(body), "application/problem+json");
 }
 

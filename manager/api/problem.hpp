@@ -15,7 +15,9 @@ struct Response;
 namespace warmpool::api {
 
 // Sets status, body and content type. retry_after_s > 0 adds Retry-After.
-void problem(httplib::Response& res, int status, const std::string& detail, int retry_after_s = 0);
+// `extra` (an object) adds members beside them.
+void problem(httplib::Response& res, int status, const std::string& detail, int retry_after_s = 0,
+             const nlohmann::json& extra = nlohmann::json::object());
 void json_reply(httplib::Response& res, int status, const nlohmann::json& body);
 // The body as JSON text; bytes that are not UTF-8 become U+FFFD (never throws).
 std::string dump(const nlohmann::json& body);

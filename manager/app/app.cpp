@@ -128,6 +128,12 @@ PoolSettings pool_settings(const Config& c) {
   s.container.nano_cpus = static_cast<std::int64_t>(c.instance_cpus * 1e9);
   s.container.pids_limit = c.instance_pids;
   s.container.tmpfs_bytes = c.instance_tmpfs_mb << 20;
+  s.protocol.health = health_check_from(c.health).value_or(HealthCheck::Worker);
+  s.protocol.health_path = c.health_path;
+  s.protocol.reset = reset_method_from(c.reset).value_or(ResetMethod::Worker);
+  if (auto refusal = protocol_refusal(s.protocol))
+    throw std::invalid_argument("--health " + c.health + " --reset " + c.reset + ": " + *refusal);
+  s.client_quota = c.quota_per_client;
   s.max_restarts = c.max_restarts;
   s.ping_timeout = std::chrono::milliseconds(c.ping_timeout_ms);
   s.reset_timeout = std::chrono::milliseconds(c.reset_timeout_ms);
@@ -245,7 +251,7 @@ App::App(Config c)
       scheduler({.period = std::chrono::milliseconds(config.scheduler_period_ms),
                  .retention = {.keep_ms = static_cast<std::int64_t>(config.keep_finished_hours * 3'600'000)}},
                 pool, store,
-                timed_engine, worker, clock, host, &metrics),
+                timed_engine, clock, host, &metrics),
       server(config, pool, store, timed_engine, lanes,
              {[this] { return scheduler.engine_reachable(); },
               [this] { return scheduler.last_error(); },

@@ -84,9 +84,16 @@ void add_serve_options(CLI::App& app, Config& c) {
   opt(app, "--host-memory-limit", c.host_memory_limit, "Refuse to create instances above this host memory use (0: --host-limit)")->group("Pool")->check(CLI::Range(0.0, 1.0));
   opt(app, "--host-cpu-window-s", c.host_cpu_window_s, "Host CPU use is averaged over this window, so that a momentary spike does not refuse creation")->group("Pool")->check(CLI::Range(1, 3600));
   opt(app, "--max-restarts", c.max_restarts, "Restarts of a faulty instance before it is replaced")->group("Pool");
-  opt(app, "--ping-timeout-ms", c.ping_timeout_ms, "Deadline of a worker ping")->group("Pool");
+  opt(app, "--ping-timeout-ms", c.ping_timeout_ms, "Deadline of a health check (--health: a worker ping, an http GET or a tcp connect)")->group("Pool");
   opt(app, "--reset-timeout-ms", c.reset_timeout_ms, "Deadline of a worker reset")->group("Pool");
   opt(app, "--ready-timeout-ms", c.ready_timeout_ms, "How long a new instance may take to answer its first ping")->group("Pool");
+  opt(app, "--health", c.health, "How an instance is checked (hand-out, readiness, scheduler), within --ping-timeout-ms: worker (GET /ping of the worker protocol), http (GET --health-path, any 2xx) or tcp (a connect to its port). Other than worker: the image gets no init, token or control secret")
+      ->group("Pool")->check(CLI::IsMember({"worker", "http", "tcp"}));
+  opt(app, "--health-path", c.health_path, "The path --health http asks for")->group("Pool");
+  opt(app, "--reset", c.reset, "How a released instance is made clean: worker (POST /reset of the worker protocol; needs --health worker), restart (the container restarts: fresh processes and /scratch) or recreate (removed, a new instance replaces it: a fresh container)")
+      ->group("Pool")->check(CLI::IsMember({"worker", "restart", "recreate"}));
+  opt(app, "--quota-per-client", c.quota_per_client, "Most current allocations one client (the `client` field of POST /allocations; none given: the client \"\") may hold; more get 429 (0: no quota)")
+      ->group("Pool")->check(CLI::Range(0, 1'000'000));
   opt(app, "--lease-s", c.lease_s, "Default allocation lease")->group("Pool")->check(CLI::Range(1, 31'536'000));
   opt(app, "--max-lease-s", c.max_lease_s, "Longest lease a client may ask for")->group("Pool")->check(CLI::Range(1, 31'536'000));
 

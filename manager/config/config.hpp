@@ -79,6 +79,12 @@ struct Config {
   int ready_timeout_ms = 30000;
   int lease_s = 300;
   int max_lease_s = 86400;
+  // The image's protocol (pool/image_protocol.hpp)
+  std::string health = "worker";    // worker (/ping), http (GET health_path, 2xx) or tcp (a connect)
+  std::string health_path = "/";
+  std::string reset = "worker";     // worker (/reset), restart or recreate
+  // Quotas: most current allocations one client (the `client` field) may hold; 0: none
+  int quota_per_client = 0;
 
   // Demand (the pool's shape between --min-idle and --max-idle)
   std::string pool_policy = "adaptive";  // or "fixed": min_idle idle, keep_running of them running

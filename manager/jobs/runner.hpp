@@ -80,6 +80,9 @@ class JobRunner {
   std::optional<Job> cancel(std::int64_t id);
 
   const JobSettings& settings() const { return settings_; }
+  // Pi jobs run on workers: false when the pool's image does not speak the
+  // worker protocol (--health other than worker).
+  bool pool_runs_workers() const { return pool_.settings().protocol.speaks_worker(); }
   std::filesystem::path path_of(const ResultFile& file) const;
 
  private:

@@ -56,6 +56,10 @@ Metrics::Metrics()
       faults_(family(prometheus::BuildCounter(), "warmpool_faults_total",
                      "Faults recorded: an instance put in error (a failed check, create or restart)", *registry_)
                   .Add({})),
+      quota_refusals_(family(prometheus::BuildCounter(), "warmpool_quota_refusals_total",
+                             "POST /allocations refused because the client held its quota (--quota-per-client)",
+                             *registry_)
+                          .Add({})),
       restarts_total_(family(prometheus::BuildCounter(), "warmpool_restarts_total",
                              "Restarts of faulty instances, by result", *registry_)),
       replacements_(family(prometheus::BuildCounter(), "warmpool_replacements_total",
@@ -185,6 +189,8 @@ void Metrics::count_fault() { faults_.Increment(); }
 void Metrics::count_restart(bool ok) { restarts_total_.Add({{"result", ok ? "ok" : "failed"}}).Increment(); }
 
 void Metrics::count_replacement() { replacements_.Increment(); }
+
+void Metrics::count_quota_refusal() { quota_refusals_.Increment(); }
 
 void Metrics::count_tick(bool ok) { ticks_.Add({{"result", ok ? "ok" : "failed"}}).Increment(); }
 

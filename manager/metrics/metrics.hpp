@@ -55,6 +55,8 @@ class Metrics {
   void count_restart(bool ok);
   // An instance deleted because restarts did not save it.
   void count_replacement();
+  // A hand-out refused because its client held its quota.
+  void count_quota_refusal();
   // One scheduler tick, by result; and what the good ones did, by action
   // ("expired", "faults", "created", ...).
   void count_tick(bool ok);
@@ -96,6 +98,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& job_seconds_;
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Counter& faults_;
+  prometheus::Counter& quota_refusals_;
   prometheus::Family<prometheus::Counter>& restarts_total_;
   prometheus::Counter& replacements_;
   prometheus::Family<prometheus::Counter>& ticks_;

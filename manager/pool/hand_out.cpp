@@ -50,7 +50,16 @@ AllocationSession session_record(const SessionInit* init, const std::string& tok
 
 }  // namespace
 
+std::string quota_message(const std::string& client, int current, int quota) {
+  return "client \"" + client + "\" holds " + std::to_string(current) + " current allocation" +
+         (current == 1 ? "" : "s") + ", its quota is " + std::to_string(quota) +
+         "; release one (DELETE /allocations/{id}) first";
+}
+
 Allocation Pool::allocate(const AllocateRequest& request) {
+  if (request.init && !settings_.protocol.speaks_worker())
+    throw std::invalid_argument("this pool's image does not speak the worker protocol: it takes no init");
+  check_quota(request.client);
   const auto started = steady_.now();
   demand_.arrive(clock_.now_ms());
   if (on_arrival) on_arrival();
@@ -71,6 +80,17 @@ Allocation Pool::allocate(const AllocateRequest& request) {
                           "no idle instance, and the container engine is unreachable: " + *down);
     wait_for_idle(request, attempt.idle_generation);
   }
+}
+
+// Over its quota, a client is refused before any instance is claimed. The
+// count is taken again in the transaction that records the allocation
+// (commit), so two racing requests cannot both pass.
+void Pool::check_quota(const std::string& client) {
+  if (settings_.client_quota <= 0) return;
+  const int held = store_.current_allocations_of_client(client);
+  if (held < settings_.client_quota) return;
+  if (metrics_) metrics_->count_quota_refusal();
+  throw AllocateError(AllocateError::Kind::OverQuota, quota_message(client, held, settings_.client_quota), held);
 }
 
 // Makes sure instances are coming, then waits until one may have become idle
@@ -155,7 +175,8 @@ Pool::HandOut Pool::hand_out_on_high_lane(const AllocateRequest& request) {
 Pool::HandOut Pool::try_hand_out(const AllocateRequest& request, HandOutCall& call) {
   // One token per request: an instance that failed with it went to recovery,
   // which wipes it; one put back idle is reset before its next hand-out.
-  const std::string token = request.token ? random_hex<256>() : std::string();
+  const std::string token =
+      request.token && settings_.protocol.speaks_worker() ? random_hex<256>() : std::string();
   const auto session_token = token.empty() ? std::nullopt : std::optional<std::string>(token);
   const std::string init_body = (request.init ? *request.init : SessionInit{}).worker_body(session_token);
   for (;;) {
@@ -211,10 +232,8 @@ bool Pool::prepare(const Instance& instance, const std::string& init_body) {
   const std::int64_t id = instance.id;
   if (instance.state == InstanceState::Paused) refuse_if_engine_hung(id);
   try {
-    if (instance.state == InstanceState::Paused) unpause_for_hand_out(instance);
-    worker_.reset(instance.endpoint(), settings_.reset_timeout);
-    worker_.init(instance.endpoint(), init_body, settings_.init_timeout);
-    worker_.ping(instance.endpoint(), settings_.ping_timeout);
+    for (const HandOutStep step : hand_out_steps(settings_.protocol, instance.state))
+      run_step(step, instance, init_body);
     return true;
   } catch (const InitRefusedByWorker& e) {
     refuse_init(instance, e);
@@ -235,6 +254,24 @@ bool Pool::prepare(const Instance& instance, const std::string& init_body) {
     fail(id, std::string("hand-out: ") + e.what());
   }
   return false;
+}
+
+void Pool::run_step(HandOutStep step, const Instance& instance, const std::string& init_body) {
+  switch (step) {
+    case HandOutStep::Unpause: return unpause_for_hand_out(instance);
+    case HandOutStep::WorkerReset: return worker_.reset(instance.endpoint(), settings_.reset_timeout);
+    case HandOutStep::WorkerInit: return worker_.init(instance.endpoint(), init_body, settings_.init_timeout);
+    case HandOutStep::HealthCheck: return check_health(instance);
+  }
+}
+
+void Pool::check_health(const Instance& instance) {
+  const auto deadline = settings_.ping_timeout;
+  switch (settings_.protocol.health) {
+    case HealthCheck::Worker: return worker_.ping(instance.endpoint(), deadline);
+    case HealthCheck::Http: return worker_.probe_http(instance.endpoint(), settings_.protocol.health_path, deadline);
+    case HealthCheck::Tcp: return worker_.probe_tcp(instance.endpoint(), deadline);
+  }
 }
 
 // The worker refused the payload itself: the request is at fault, and every
@@ -298,7 +335,7 @@ std::optional<Allocation> Pool::commit(const AllocateRequest& request, HandOutCa
   lease = std::min(lease, settings_.max_lease_ms);
   try {
     Allocation allocation = store_.allocate(id, random_hex<128>(), request.client, now, now + lease,
-                                            session_record(request.init.get(), token));
+                                            session_record(request.init.get(), token), settings_.client_quota);
     allocation.token = token;
     {
       std::lock_guard lock(mu_);
@@ -306,6 +343,11 @@ std::optional<Allocation> Pool::commit(const AllocateRequest& request, HandOutCa
     }
     let_go_in_store(id);
     return allocation;
+  } catch (const OverQuota& e) {
+    put_back(instance);  // a racing request of the same client took the last place
+    if (metrics_) metrics_->count_quota_refusal();
+    throw AllocateError(AllocateError::Kind::OverQuota,
+                        quota_message(request.client, e.current(), settings_.client_quota), e.current());
   } catch (const StaleState&) {
     unclaim(id);  // moved by someone else meanwhile; try the next one
     if (steady_.now() > request.deadline)  // the caller is waiting on this commit

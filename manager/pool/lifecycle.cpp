@@ -72,6 +72,11 @@ engine::ContainerSpec Pool::spec_for(const Instance& instance) const {
   spec.name = "warmpool-" + settings_.manager_id + "-" + std::to_string(instance.id);
   spec.labels[engine::kManagerLabel] = settings_.manager_id;
   spec.labels[engine::kInstanceLabel] = std::to_string(instance.id);
+  // Instances share the host's network: each listens on its own port of the
+  // range, which it finds in its environment.
+  spec.env.push_back("HOST=" + instance.host);
+  spec.env.push_back("PORT=" + std::to_string(instance.port));
+  if (!settings_.protocol.speaks_worker()) return spec;  // the image's own command
   spec.cmd = {"serve", "--host", instance.host, "--port", std::to_string(instance.port)};
   spec.cmd.insert(spec.cmd.end(), settings_.worker_args.begin(), settings_.worker_args.end());
   if (!settings_.control_key.empty())
@@ -150,11 +155,11 @@ void Pool::wait_ready(const Instance& instance) {
   auto pause = milliseconds(10);
   for (;;) {
     try {
-      worker_.ping(instance.endpoint(), settings_.ping_timeout);
+      check_health(instance);
       return;
     } catch (const WorkerError& e) {
       if (steady_.now() + pause > give_up)
-        throw WorkerError("worker not ready after " +
+        throw WorkerError("instance not ready after " +
                           std::to_string(settings_.ready_timeout.count()) + " ms: " + e.what());
     }
     std::this_thread::sleep_for(pause);
@@ -334,7 +339,7 @@ void Pool::resume(std::int64_t id) {
       break;
     case InstanceState::Resetting:
       unclaim(id);  // recycle claims for itself
-      post(Lane::High, [this, id] { recycle(id, /*resumed=*/true); });
+      post(reset_lane(settings_.protocol), [this, id] { recycle(id, /*resumed=*/true); });
       break;
     case InstanceState::Deleting:
       if (removal_due(*instance)) post_or_unclaim(id, [this, id] { remove(id, "resumed"); });

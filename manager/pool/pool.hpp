@@ -8,7 +8,8 @@
 //                  on the high lane; a failing instance goes to `error` and
 //                  the next one is tried
 //   release.cpp    release(), renew(), and the reset that returns an instance
-//                  to the idle pool (high lane)
+//                  to the idle pool (high lane; a restart or recreate on the
+//                  normal lane)
 //   lifecycle.cpp  create, restart, remove, recover, resume (normal lane),
 //                  sharing one bring-up sequence
 //   pool.cpp       claims, waking waiters, the engine's reachability, counts
@@ -34,6 +35,7 @@
 #include "pool/backoff.hpp"
 #include "pool/decisions.hpp"
 #include "pool/demand.hpp"
+#include "pool/image_protocol.hpp"
 #include "pool/pauser.hpp"
 #include "worker/session_init.hpp"
 #include "worker/worker_client.hpp"
@@ -55,6 +57,12 @@ struct PoolSettings {
   int port_last = 20999;
   engine::ContainerSpec container;  // limits and hardening; name, cmd and labels are set per instance
   std::vector<std::string> worker_args;  // extra arguments after `serve --host H --port P`
+  // How instances are checked and reset. Every container gets its address in
+  // the environment (HOST, PORT); a worker also as `serve --host H --port P`.
+  ImageProtocol protocol;
+  // Most current allocations one client (Allocation::client) may hold;
+  // 0: no limit.
+  int client_quota = 0;
   // Each worker gets control_secret(control_key, its endpoint) in
   // WARMPOOL_CONTROL_SECRET; empty: none (its control routes stay open).
   std::string control_key;
@@ -82,15 +90,28 @@ DemandSettings demand_settings_for(const PoolSettings& settings);
 class AllocateError : public std::runtime_error {
  public:
   // InitRefused: a worker refused the session's payload itself (its
-  // instance is fine and went back to the pool).
-  enum class Kind { QueueFull, Timeout, EngineDown, InitRefused };
-  AllocateError(Kind kind, const std::string& message)
-      : std::runtime_error(message), kind_(kind) {}
+  // instance is fine and went back to the pool). OverQuota: the client holds
+  // its quota of current allocations already (current() says how many).
+  enum class Kind { QueueFull, Timeout, EngineDown, InitRefused, OverQuota };
+  AllocateError(Kind kind, const std::string& message, int current = 0)
+      : std::runtime_error(message), kind_(kind), current_(current) {}
   Kind kind() const { return kind_; }
+  int current() const { return current_; }
 
  private:
   Kind kind_;
+  int current_;
 };
+
+// The lane a release's reset runs on: a worker's reset is one quick call
+// (high lane, beside hand-outs); a restart or recreate is container work,
+// seconds of it, which must not hold a hand-out's thread (normal lane).
+inline Lane reset_lane(const ImageProtocol& protocol) {
+  return protocol.reset == ResetMethod::Worker ? Lane::High : Lane::Normal;
+}
+
+// The detail of a refusal over quota.
+std::string quota_message(const std::string& client, int current, int quota);
 
 // An admin request that conflicts with the instance's state or capacity.
 class PoolConflict : public std::runtime_error {
@@ -126,7 +147,11 @@ class Pool {
     bool token = true;
   };
   // Hands out a healthy instance whose worker holds the session's state and
-  // token. Throws AllocateError.
+  // token. Throws AllocateError; OverQuota before any instance is claimed,
+  // and again, atomically, when the allocation is recorded.
+  // REQUIRES: no init unless settings().protocol.speaks_worker() (the API
+  // refuses it; std::invalid_argument here). An image that does not speak
+  // the worker protocol gets no token either.
   Allocation allocate(const AllocateRequest& request);
 
   // Ends the allocation; the instance is reset and returned to the idle pool
@@ -157,6 +182,10 @@ class Pool {
   // Releases the claim; hand-outs waiting for an idle instance look again.
   void unclaim(std::int64_t id);
   std::set<std::int64_t> claimed() const;
+
+  // The pool's health check of one instance (settings().protocol), within
+  // the ping deadline. Throws WorkerError when it fails.
+  void check_health(const Instance& instance);
 
   // Moves an idle instance between running and paused (scheduler upkeep).
   // REQUIRES: the caller holds the claim on id. Throws on engine failure.
@@ -220,6 +249,8 @@ class Pool {
   HandOut try_hand_out(const AllocateRequest& request, HandOutCall& call);
   Claimed claim_idle();
   bool prepare(const Instance& instance, const std::string& init_body);
+  void run_step(HandOutStep step, const Instance& instance, const std::string& init_body);
+  void check_quota(const std::string& client);
   void refuse_init(const Instance& instance, const InitRefusedByWorker& e);
   void refuse_if_engine_hung(std::int64_t id);
   void unpause_for_hand_out(const Instance& instance);
@@ -231,6 +262,8 @@ class Pool {
 
   // --- release.cpp ---
   void recycle(std::int64_t instance_id, bool resumed = false);
+  InstanceState reset_released(const Instance& instance, bool resumed);
+  void recreate(const Instance& instance);
 
   // --- lifecycle.cpp ---
   std::optional<Instance> add_instance_locked();  // REQUIRES: mu_ held

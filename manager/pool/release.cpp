@@ -16,7 +16,7 @@ std::optional<Allocation> Pool::release(const std::string& allocation_id,
   auto allocation = store_.end_allocation(allocation_id, reason, clock_.now_ms(), &ended_now);
   // If the lane is full the instance stays `resetting`; upkeep recycles it.
   if (allocation && ended_now)
-    post(Lane::High, [this, id = allocation->instance_id] { recycle(id); });
+    post(reset_lane(settings_.protocol), [this, id = allocation->instance_id] { recycle(id); });
   return allocation;
 }
 
@@ -37,27 +37,9 @@ void Pool::recycle(std::int64_t id, bool resumed) {
     unclaim(id);
     return;
   }
+  if (settings_.protocol.reset == ResetMethod::Recreate) return recreate(*instance);
   try {
-    // A manager killed after pausing it, before recording that, left it
-    // paused: a frozen worker would never answer the reset.
-    if (resumed && paused_now(instance->container_id)) pauser_.unpause(instance->container_id);
-    worker_.reset(instance->endpoint(), settings_.reset_timeout);
-    // With a grace period it stays running; upkeep pauses it after the grace.
-    InstanceState target = settings_.policy.pause_grace_ms > 0
-                               ? InstanceState::Ready
-                               : idle_state_for(store_.instances(Show::Current), id, settings_.policy);
-    if (target == InstanceState::Paused) {
-      try {
-        pauser_.pause(instance->container_id);
-      } catch (const EngineError& e) {
-        if (e.kind() != EngineError::Kind::Unreachable) throw;
-        // The worker is reset and answers: keep it running-idle rather than
-        // fail a healthy instance; upkeep pauses it once the engine is back.
-        note_if_unreachable(e);
-        target = InstanceState::Ready;
-      }
-    }
-    store_.transition(id, target, clock_.now_ms());
+    store_.transition(id, reset_released(*instance, resumed), clock_.now_ms());
   } catch (const std::exception& e) {
     note_if_unreachable(e);
     fail(id, std::string("reset after release: ") + e.what());
@@ -65,6 +47,53 @@ void Pool::recycle(std::int64_t id, bool resumed) {
   }
   unclaim(id);
   notify_idle();
+}
+
+// Makes a released instance clean by the pool's reset method, then takes
+// the idle state it should have; returns that state. Throws on failure.
+// REQUIRES: the claim on instance.id.
+InstanceState Pool::reset_released(const Instance& instance, bool resumed) {
+  // A manager killed after pausing it, before recording that, left it
+  // paused: a frozen worker would never answer the reset.
+  if (resumed && paused_now(instance.container_id)) pauser_.unpause(instance.container_id);
+  if (settings_.protocol.reset == ResetMethod::Restart) {
+    restart_container(instance);  // fresh processes and /scratch
+    wait_ready(instance);
+  } else {
+    worker_.reset(instance.endpoint(), settings_.reset_timeout);
+  }
+  // With a grace period it stays running; upkeep pauses it after the grace.
+  InstanceState target = settings_.policy.pause_grace_ms > 0
+                             ? InstanceState::Ready
+                             : idle_state_for(store_.instances(Show::Current), instance.id, settings_.policy);
+  if (target != InstanceState::Paused) return target;
+  try {
+    pauser_.pause(instance.container_id);
+  } catch (const EngineError& e) {
+    if (e.kind() != EngineError::Kind::Unreachable) throw;
+    // The instance is reset and answers: keep it running-idle rather than
+    // fail a healthy instance; upkeep pauses it once the engine is back.
+    note_if_unreachable(e);
+    return InstanceState::Ready;
+  }
+  return target;
+}
+
+// A recreate pool hands out no container twice: the released instance is
+// removed, and a new one (a new container, a fresh root) takes its place
+// when capacity allows; upkeep refills otherwise.
+// REQUIRES: the claim on instance.id; released here.
+void Pool::recreate(const Instance& instance) {
+  remove(instance.id, "recreated after its allocation ended");
+  notify_idle();  // a waiter may create the replacement itself
+  std::lock_guard lock(mu_);
+  if (!engine_error_.empty()) return;
+  try {
+    const auto instances = store_.instances(Show::Current);
+    if (!create_refusal(instances, settings_.policy, settings_.capacity, host_usage())) add_instance_locked();
+  } catch (const StoreError& e) {
+    spdlog::warn("instance {}: no replacement now: {}", instance.id, e.what());
+  }
 }
 
 }  // namespace warmpool

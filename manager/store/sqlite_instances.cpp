@@ -170,8 +170,16 @@ std::vector<Instance> SqliteStore::instances(Show show) {
 
 Allocation SqliteStore::allocate(std::int64_t instance_id, const std::string& allocation_id,
                                  const std::string& client, std::int64_t now_ms,
-                                 std::int64_t expires_ms, const AllocationSession& session) {
+                                 std::int64_t expires_ms, const AllocationSession& session,
+                                 int client_quota) {
   return db_->transaction("allocate", [&] {
+    if (client_quota > 0) {
+      const int held = count_current_locked(client);
+      if (held >= client_quota)
+        throw OverQuota("allocate: client \"" + client + "\" holds " + std::to_string(held) + " of " +
+                            std::to_string(client_quota),
+                        held);
+    }
     Instance instance = transition_locked(instance_id, InstanceState::Allocated, now_ms, {});
     // The number is one above the highest so far, in the same transaction;
     // the unique index refuses a second holder.
@@ -222,6 +230,19 @@ std::optional<Allocation> SqliteStore::allocation(const std::string& id) {
 std::optional<Allocation> SqliteStore::allocation_by_number(std::int64_t number) {
   return db_->locked("read allocation",
                      [&] { return db_->one(kSelectAllocation + " WHERE number=?", read_allocation, number); });
+}
+
+namespace {
+int read_count(SQLite::Statement& q) { return q.getColumn(0).getInt(); }
+}  // namespace
+
+int SqliteStore::count_current_locked(const std::string& client) {
+  return *db_->one(std::string("SELECT COUNT(*) FROM allocations WHERE deleted_ms IS NULL AND client=?"),
+                   read_count, client);
+}
+
+int SqliteStore::current_allocations_of_client(const std::string& client) {
+  return db_->locked("count allocations", [&] { return count_current_locked(client); });
 }
 
 std::optional<Allocation> SqliteStore::current_allocation_of(std::int64_t instance_id) {

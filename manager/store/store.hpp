@@ -31,6 +31,17 @@ class StaleState : public StoreError {
   using StoreError::StoreError;
 };
 
+// The client holds its quota of current allocations already (allocate with
+// a client_quota). Nothing was written.
+class OverQuota : public StoreError {
+ public:
+  OverQuota(const std::string& message, int current) : StoreError(message), current_(current) {}
+  int current() const { return current_; }  // the client's current allocations
+
+ private:
+  int current_;
+};
+
 // Instances and their allocations. Every method throws StoreError.
 class InstanceRepository {
  public:
@@ -56,9 +67,16 @@ class InstanceRepository {
   // One transaction: the instance (idle) becomes allocated and the allocation
   // is recorded. Throws StaleState if the instance is not idle, StoreError if
   // it already has a current allocation. `session` is kept with it.
+  // client_quota > 0: throws OverQuota when `client` already holds that many
+  // current allocations, counted in the same transaction, so that two
+  // racing allocations of one client cannot both pass.
   virtual Allocation allocate(std::int64_t instance_id, const std::string& allocation_id,
                               const std::string& client, std::int64_t now_ms,
-                              std::int64_t expires_ms, const AllocationSession& session = {}) = 0;
+                              std::int64_t expires_ms, const AllocationSession& session = {},
+                              int client_quota = 0) = 0;
+  // How many current allocations `client` holds ("" counts the allocations
+  // made without a client).
+  virtual int current_allocations_of_client(const std::string& client) = 0;
   // One transaction: the allocation ends with `reason` and its instance, if
   // still allocated, becomes resetting. Idempotent: an allocation that has
   // already ended is returned unchanged. nullopt for an unknown id.

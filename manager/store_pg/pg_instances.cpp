@@ -196,10 +196,39 @@ std::vector<Instance> PgStore::instances(Show show) {
   });
 }
 
+namespace {
+// The advisory locks of quotas: (class, hash of the client), apart from the
+// one-bigint keys of holds and leadership.
+constexpr int kQuotaLockClass = 16;
+bool read_lock_taken(const PgRow&) { return true; }
+std::int64_t read_count(const PgRow& row) { return row.int64(0); }
+}  // namespace
+
+int PgStore::count_current(const std::string& client) {
+  return static_cast<int>(*db_->one(
+      std::string("SELECT COUNT(*) FROM allocations WHERE deleted_ms IS NULL AND client=$1::text"), read_count,
+      client));
+}
+
+int PgStore::current_allocations_of_client(const std::string& client) {
+  return db_->locked("count allocations", [&] { return count_current(client); });
+}
+
 Allocation PgStore::allocate(std::int64_t instance_id, const std::string& allocation_id,
                              const std::string& client, std::int64_t now_ms, std::int64_t expires_ms,
-                             const AllocationSession& session) {
+                             const AllocationSession& session, int client_quota) {
   return db_->transaction("allocate", [&] {
+    if (client_quota > 0) {
+      // Of two managers allocating for one client at once, the second waits
+      // here until the first commits, then counts its allocation.
+      db_->one("SELECT pg_advisory_xact_lock(" + std::to_string(kQuotaLockClass) + ", hashtext($1::text))",
+               read_lock_taken, client);
+      const int held = count_current(client);
+      if (held >= client_quota)
+        throw OverQuota("allocate: client \"" + client + "\" holds " + std::to_string(held) + " of " +
+                            std::to_string(client_quota),
+                        held);
+    }
     // The instance row is locked first: of two managers allocating it at
     // once, the second waits, then finds it allocated (StaleState).
     Instance instance = transition_locked(instance_id, InstanceState::Allocated, now_ms, {});

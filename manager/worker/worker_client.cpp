@@ -1,5 +1,14 @@
 #include "worker/worker_client.hpp"
 
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
@@ -192,6 +201,66 @@ void HttpWorkerClient::fetch_result(const std::string& endpoint, const Sink& sin
   };
   call("result", endpoint, req, deadline);
   if (status != 200) throw http_error("result", endpoint, status, error_body);
+}
+
+void HttpWorkerClient::probe_http(const std::string& endpoint, const std::string& path,
+                                  Deadline deadline) {
+  // A connection of its own, closed after the answer: an image's server may
+  // not keep connections alive, and it gets no control secret.
+  httplib::Client c("http://" + endpoint);
+  c.set_keep_alive(false);
+  c.set_tcp_nodelay(true);
+  set_deadline(c, deadline);
+  const std::string what = "GET " + path + " " + endpoint;
+  const auto started = std::chrono::steady_clock::now();
+  httplib::Result r = c.Get(path, [](const char*, std::size_t) { return true; });  // the body is not kept
+  if (!r) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - started).count();
+    throw WorkerError(what + ": " + httplib::to_string(r.error()) + " after " +
+                      std::to_string(ms) + " ms");
+  }
+  if (r->status < 200 || r->status > 299) throw WorkerError(what + ": HTTP " + std::to_string(r->status));
+}
+
+namespace {
+// A connect to host:port that gives up at the deadline; "" when it opened.
+std::string try_connect(const std::string& host, const std::string& port, std::chrono::milliseconds deadline) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) return gai_strerror(rc);
+  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, ::freeaddrinfo);
+  const int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::strerror(errno);
+  std::string error;
+  if (::connect(fd, found->ai_addr, found->ai_addrlen) != 0) {
+    if (errno != EINPROGRESS) {
+      error = std::strerror(errno);
+    } else {
+      pollfd p{fd, POLLOUT, 0};
+      const int ready = ::poll(&p, 1, static_cast<int>(deadline.count()));
+      int so_error = 0;
+      socklen_t len = sizeof so_error;
+      if (ready == 0) error = "timed out after " + std::to_string(deadline.count()) + " ms";
+      else if (ready < 0) error = std::strerror(errno);
+      else if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len) != 0) error = std::strerror(errno);
+      else if (so_error != 0) error = std::strerror(so_error);
+    }
+  }
+  ::close(fd);
+  return error;
+}
+}  // namespace
+
+void HttpWorkerClient::probe_tcp(const std::string& endpoint, Deadline deadline) {
+  const auto colon = endpoint.rfind(':');
+  if (colon == std::string::npos) throw WorkerError(context("connect", endpoint) + ": no port");
+  std::string host = endpoint.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const std::string error = try_connect(host, endpoint.substr(colon + 1), deadline);
+  if (!error.empty()) throw WorkerError(context("connect", endpoint) + ": " + error);
 }
 
 }  // namespace warmpool

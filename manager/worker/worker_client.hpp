@@ -85,6 +85,12 @@ class WorkerClient {
   // Hands the result's bytes to `sink` as they arrive; a sink returning
   // false aborts the transfer (WorkerError).
   virtual void fetch_result(const std::string& endpoint, const Sink& sink, Deadline deadline) = 0;
+
+  // Health checks of images that do not speak the worker protocol; they
+  // carry no control secret. WorkerError unless GET `path` answers 2xx.
+  virtual void probe_http(const std::string& endpoint, const std::string& path, Deadline deadline) = 0;
+  // WorkerError unless a TCP connection to endpoint opens before the deadline.
+  virtual void probe_tcp(const std::string& endpoint, Deadline deadline) = 0;
 };
 
 // HTTP implementation. Keeps up to four idle keep-alive connections per
@@ -105,6 +111,8 @@ class HttpWorkerClient final : public WorkerClient {
   void start_compute(const std::string& endpoint, std::int64_t digits, Deadline deadline) override;
   ComputeStatus compute_status(const std::string& endpoint, Deadline deadline) override;
   void fetch_result(const std::string& endpoint, const Sink& sink, Deadline deadline) override;
+  void probe_http(const std::string& endpoint, const std::string& path, Deadline deadline) override;
+  void probe_tcp(const std::string& endpoint, Deadline deadline) override;
 
  private:
   struct Answer {

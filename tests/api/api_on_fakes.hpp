@@ -11,6 +11,7 @@
 
 #include "api/server.hpp"
 #include "config/config.hpp"
+#include "metrics/metrics.hpp"
 #include "store/sqlite_store.hpp"
 #include "support/fake_engine.hpp"
 #include "support/fake_worker.hpp"
@@ -24,10 +25,11 @@ inline constexpr Lanes::Settings kLanes{.high_threads = 1, .normal_threads = 1, 
                                         .normal_capacity = 16};
 
 struct ApiOnFakes {
-  explicit ApiOnFakes(api::HealthSource source = {}, Lanes::Settings lane_settings = kLanes)
+  explicit ApiOnFakes(api::HealthSource source = {}, Lanes::Settings lane_settings = kLanes,
+                      PoolSettings pool_settings = {})
       : lanes(lane_settings),
-        pool(PoolSettings{}, store, engine, worker, lanes, clock),
-        server(config, pool, store, engine, lanes, std::move(source)) {
+        pool(std::move(pool_settings), store, engine, worker, lanes, clock, nullptr, &metrics),
+        server(config, pool, store, engine, lanes, std::move(source), &metrics) {
     port = server.bind_any_port("127.0.0.1");
     serving = std::thread([this] { server.listen_after_bind(); });
   }
@@ -50,6 +52,7 @@ struct ApiOnFakes {
   FakeWorker worker{engine};
   ManualClock clock;
   Lanes lanes;
+  Metrics metrics;
   Pool pool;
   api::Server server;
   int port = 0;

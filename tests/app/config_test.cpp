@@ -129,6 +129,40 @@ TEST_CASE("the demand flags reach the pool's policy") {
   CHECK(pool_settings(c).demand.peak_half_life_ms == 60'000);
 }
 
+TEST_CASE("a quota that is not a non-negative integer, or an unknown health or reset, is refused at parse") {
+  for (const char* bad : {"--quota-per-client=-1", "--quota-per-client=2.5", "--quota-per-client=three",
+                          "--health=ping", "--reset=reboot"}) {
+    INFO(bad);
+    Config c;
+    CLI::App app;
+    warmpool::add_serve_options(app, c);
+    const char* argv[] = {"serve", bad};
+    CHECK_THROWS_WITH(app.parse(2, const_cast<char**>(argv)),
+                      Catch::Contains(std::string(bad).substr(0, std::string(bad).find('='))));
+  }
+}
+
+TEST_CASE("health, reset and quota reach the pool's settings; a worker reset of a non-worker is refused") {
+  Config c;
+  CHECK(pool_settings(c).protocol.health == warmpool::HealthCheck::Worker);
+  CHECK(pool_settings(c).protocol.reset == warmpool::ResetMethod::Worker);
+  CHECK(pool_settings(c).client_quota == 0);
+  c.health = "http";
+  c.health_path = "/healthz";
+  c.reset = "recreate";
+  c.quota_per_client = 3;
+  const auto s = pool_settings(c);
+  CHECK(s.protocol.health == warmpool::HealthCheck::Http);
+  CHECK(s.protocol.health_path == "/healthz");
+  CHECK(s.protocol.reset == warmpool::ResetMethod::Recreate);
+  CHECK(s.client_quota == 3);
+  c.reset = "worker";
+  CHECK_THROWS_WITH(pool_settings(c), Catch::Contains("--health http --reset worker"));
+  c.reset = "restart";
+  c.health_path = "healthz";
+  CHECK_THROWS_WITH(pool_settings(c), Catch::Contains("must start with /"));
+}
+
 #include "api/server.hpp"
 
 TEST_CASE("token comparison is exact") {

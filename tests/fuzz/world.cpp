@@ -124,7 +124,7 @@ World::World(const std::string& docs_dir)
       pool(pool_settings(open_config), store, engine, worker, lanes, clock),
       runner(fast_job_settings(open_config), store, pool, compute, clock),
       scheduler({.period = std::chrono::milliseconds(1000), .watch_events = false}, pool, store, engine,
-                worker, clock, host),
+                clock, host),
       open_server(open_config, pool, store, engine, lanes,
                   {[this] { return scheduler.engine_reachable(); }, [this] { return scheduler.last_error(); }, {}, {}}),
       token_server(token_config, pool, store, engine, lanes,

@@ -32,7 +32,7 @@ struct Fixture {
     s.ready_timeout = 2s;
     pool = std::make_unique<Pool>(s, store, engine, worker, lanes, clock);
     scheduler = std::make_unique<Scheduler>(Scheduler::Settings{.period = period, .retention = retention}, *pool, store,
-                                            engine, worker, clock, host);
+                                            engine, clock, host);
   }
   ~Fixture() {
     scheduler->stop();

@@ -193,3 +193,34 @@ TEST_CASE("one manager leads; when its session ends another takes over", "[postg
   b.reset();
   CHECK(soon([&] { return a->lead(); }));
 }
+
+TEST_CASE("of managers allocating for one client at its quota's last place, exactly one passes", "[postgresql]") {
+  test::TestDatabase db;
+  std::vector<std::unique_ptr<Store>> stores;
+  for (int k = 0; k < kManagers; ++k) stores.push_back(db.open());
+  constexpr int kQuota = 3;
+  for (int k = 0; k < kQuota - 1; ++k) {  // the client holds quota - 1
+    const auto i = stores[0]->add_instance("127.0.0.1", 9100 + k, 1);
+    stores[0]->transition(i.id, S::Ready, 2);
+    stores[0]->allocate(i.id, "held-" + std::to_string(k), "front", 3, 100, {}, kQuota);
+  }
+  std::vector<std::int64_t> idle;
+  for (int k = 0; k < kManagers; ++k) {  // one idle instance for each manager
+    const auto i = stores[0]->add_instance("127.0.0.1", 9200 + k, 1);
+    stores[0]->transition(i.id, S::Ready, 2);
+    idle.push_back(i.id);
+  }
+  std::atomic<int> passed{0}, over{0};
+  race(kManagers, [&](int k) {
+    try {
+      stores[k]->allocate(idle[k], "race-" + std::to_string(k), "front", 4, 100, {}, kQuota);
+      ++passed;
+    } catch (const OverQuota& e) {
+      CHECK(e.current() == kQuota);
+      ++over;
+    }
+  });
+  CHECK(passed == 1);
+  CHECK(over == kManagers - 1);
+  CHECK(stores[0]->current_allocations_of_client("front") == kQuota);
+}

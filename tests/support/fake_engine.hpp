@@ -25,7 +25,7 @@ class FakeEngine : public engine::Engine {
   struct Container {
     engine::ContainerSpec spec;
     engine::ContainerStatus status = engine::ContainerStatus::Created;
-    std::string endpoint;  // from the worker's --host/--port arguments
+    std::string endpoint;  // from the worker's --host/--port arguments, else HOST and PORT
     // Frozen through its cgroup (support/fake_freezer.hpp): the worker does
     // not answer, yet the engine, which did not freeze it, reports `status`.
     bool frozen = false;
@@ -139,6 +139,10 @@ class FakeEngine : public engine::Engine {
     for (std::size_t i = 0; i + 1 < spec.cmd.size(); ++i) {
       if (spec.cmd[i] == "--host") host = spec.cmd[i + 1];
       if (spec.cmd[i] == "--port") port = spec.cmd[i + 1];
+    }
+    for (const auto& e : spec.env) {  // an image that listens on $HOST:$PORT
+      if (host.empty() && e.rfind("HOST=", 0) == 0) host = e.substr(5);
+      if (port.empty() && e.rfind("PORT=", 0) == 0) port = e.substr(5);
     }
     c.endpoint = host + ":" + port;
     {

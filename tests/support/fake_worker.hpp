@@ -40,7 +40,7 @@ class FakeWorker : public WorkerClient {
   std::function<void(const std::string& endpoint, std::int64_t digits)> on_start;
 
   // The next `times` calls of `op` ("ping", "reset", "init", "compute",
-  // "compute status", "result") to endpoint fail.
+  // "compute status", "result", "http /path", "tcp") to endpoint fail.
   void fail(const std::string& endpoint, const std::string& op, int times = 1) {
     std::lock_guard lock(mu_);
     failures_[endpoint + " " + op] = times;
@@ -134,6 +134,18 @@ class FakeWorker : public WorkerClient {
     }
   }
 
+  void probe_http(const std::string& endpoint, const std::string& path, Deadline deadline) override {
+    ++http_probes_;
+    answer("http " + path, endpoint, deadline);
+  }
+
+  void probe_tcp(const std::string& endpoint, Deadline deadline) override {
+    ++tcp_probes_;
+    answer("tcp", endpoint, deadline);
+  }
+  int http_probes() const { return http_probes_; }
+  int tcp_probes() const { return tcp_probes_; }
+
  private:
   struct Computation {
     std::int64_t digits = 0;
@@ -179,7 +191,7 @@ class FakeWorker : public WorkerClient {
   std::map<std::string, std::string> sessions_;       // GUARDED_BY(mu_)
   std::map<std::string, int> init_refusals_;           // GUARDED_BY(mu_)
   int max_running_ = 0;                                // GUARDED_BY(mu_)
-  std::atomic<int> resets_{0}, pings_{0}, starts_{0}, inits_{0};
+  std::atomic<int> resets_{0}, pings_{0}, starts_{0}, inits_{0}, http_probes_{0}, tcp_probes_{0};
 };
 
 }  // namespace warmpool::test

@@ -26,7 +26,7 @@ enum class StoreOp {
   Allocate, EndAllocation, Renew, Allocation, CurrentAllocationOf, Allocations,
   ExpiredAllocations, Events, AddJob, AddCompleteJob, Job, RecentJobs, JobsInState, JobCounts,
   CompleteJobWithAtLeast, StartJob, SetJobProgress, CompleteJob, RequeueJob, FailJob,
-  CancelJob, Hold, LetGo, Lead, Leader, PruneFinished, kCount
+  CancelJob, Hold, LetGo, Lead, Leader, PruneFinished, CurrentAllocationsOfClient, kCount
 };
 
 inline const char* to_string(StoreOp op) {
@@ -36,7 +36,7 @@ inline const char* to_string(StoreOp op) {
       "allocations", "expired_allocations", "events", "add_job", "add_complete_job", "job", "recent_jobs",
       "jobs_in_state", "job_counts", "complete_job_with_at_least", "start_job",
       "set_job_progress", "complete_job", "requeue_job", "fail_job", "cancel_job",
-      "hold", "let_go", "lead", "leader", "prune_finished"};
+      "hold", "let_go", "lead", "leader", "prune_finished", "current_allocations_of_client"};
   static_assert(std::size(kNames) == static_cast<std::size_t>(StoreOp::kCount));
   return kNames[static_cast<int>(op)];
 }
@@ -124,9 +124,14 @@ class FaultyStore final : public Store {
   warmpool::Allocation allocate(std::int64_t instance_id, const std::string& allocation_id,
                                 const std::string& client, std::int64_t now_ms,
                                 std::int64_t expires_ms,
-                                const warmpool::AllocationSession& session = {}) override {
+                                const warmpool::AllocationSession& session = {},
+                                int client_quota = 0) override {
     trip(StoreOp::Allocate);
-    return real_.allocate(instance_id, allocation_id, client, now_ms, expires_ms, session);
+    return real_.allocate(instance_id, allocation_id, client, now_ms, expires_ms, session, client_quota);
+  }
+  int current_allocations_of_client(const std::string& client) override {
+    trip(StoreOp::CurrentAllocationsOfClient);
+    return real_.current_allocations_of_client(client);
   }
   std::optional<warmpool::Allocation> end_allocation(const std::string& id,
                                                      const std::string& reason,

@@ -28,6 +28,8 @@ struct PoolFixture {
     int max_restarts = 2;
     bool freezer = false;                // pause through the fake freezer
     const SteadyClock* steady = nullptr;  // times the pool's deadlines; must outlive the fixture
+    ImageProtocol protocol{};  // how instances are checked and reset
+    int client_quota = 0;
   };
 
   explicit PoolFixture(Options o)
@@ -40,6 +42,8 @@ struct PoolFixture {
     s.port_last = o.port_first + 99;
     s.ready_timeout = std::chrono::seconds(2);
     s.max_restarts = o.max_restarts;
+    s.protocol = o.protocol;
+    s.client_quota = o.client_quota;
     pool = std::make_unique<Pool>(s, store, engine, worker, lanes, clock, &host, nullptr,
                                   o.steady ? *o.steady : SteadyClock::real(), &pauser);
   }

@@ -15,7 +15,7 @@ struct SchedulerFixture : PoolFixture {
   SchedulerFixture(Options o, std::chrono::milliseconds period)
       : PoolFixture(o),
         scheduler(std::make_unique<Scheduler>(Scheduler::Settings{.period = period}, *pool, store, engine,
-                                              worker, clock, host)) {}
+                                              clock, host)) {}
   ~SchedulerFixture() { scheduler->stop(); }  // before the lanes stop
 
   // Ticks until every instance has settled idle and no operation is in flight.

@@ -252,3 +252,27 @@ TEST_CASE("a worker that is not there is a WorkerError naming the call", "[worke
   gone.reset();
   CHECK_THROWS_WITH(client.reset(endpoint, kDeadline), Catch::StartsWith("reset " + endpoint + ": "));
 }
+
+TEST_CASE("health checks of other images: an http GET passes on 2xx only and sends no control secret; a tcp connect") {
+  httplib::Server server;
+  std::string authorization = "unset";
+  server.Get("/healthz", [&](const httplib::Request& req, httplib::Response& res) {
+    authorization = req.get_header_value("Authorization");
+    res.status = 204;
+  });
+  server.Get("/down", [](const httplib::Request&, httplib::Response& res) { res.status = 503; });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { server.listen_after_bind(); });
+  const std::string endpoint = "127.0.0.1:" + std::to_string(port);
+
+  HttpWorkerClient client("control-key");
+  CHECK_NOTHROW(client.probe_http(endpoint, "/healthz", kDeadline));
+  CHECK(authorization.empty());
+  CHECK_THROWS_WITH(client.probe_http(endpoint, "/down", kDeadline), Catch::Contains("HTTP 503"));
+  CHECK_THROWS_WITH(client.probe_http(endpoint, "/missing", kDeadline), Catch::Contains("HTTP 404"));
+  CHECK_NOTHROW(client.probe_tcp(endpoint, kDeadline));
+  server.stop();
+  serving.join();
+  CHECK_THROWS_WITH(client.probe_tcp(endpoint, kDeadline), Catch::Contains("connect " + endpoint));
+  CHECK_THROWS_AS(client.probe_http(endpoint, "/healthz", kDeadline), WorkerError);
+}
