@@ -89,8 +89,21 @@ void Pool::create(std::int64_t id) {
   try {
     bring_up(id, &Pool::create_container);
     learn_lead_time(id);
-  } catch (const std::exception& e) {
+  } catch (const EngineError& e) {
+    // An engine that is down or hangs says nothing about the instance: it
+    // stays starting, and the scheduler resumes the create once the engine
+    // answers, without using up a restart.
+    const bool engine_at_fault = e.kind() == EngineError::Kind::Unreachable ||
+                                 (e.kind() == EngineError::Kind::Timeout && !engine_answers(""));
     note_if_unreachable(e);
+    if (engine_at_fault) {
+      spdlog::warn("instance {}: create waits for the engine: {}", id, e.what());
+      unclaim(id);
+      return;
+    }
+    fail(id, std::string("create: ") + e.what(), Retry::NextTick);
+    return;
+  } catch (const std::exception& e) {
     fail(id, std::string("create: ") + e.what(), Retry::NextTick);
     return;
   }

@@ -108,3 +108,18 @@ TEST_CASE("hand-outs while the engine is unreachable start no creates against it
   f.scheduler->tick();  // finds the engine back, and refills
   CHECK(eventually([&] { return f.engine.count("create") > creates; }));
 }
+
+TEST_CASE("a create the engine could not answer is resumed once it is back, without using up a restart") {
+  Fixture f(adaptive(4, 1, 0));
+  f.settle_pool(1);
+  f.engine.fail("create", engine::EngineError::Kind::Unreachable);
+  f.pool->add_instance();
+  REQUIRE(eventually([&] { return f.pool->claimed().empty(); }));
+  CHECK(f.pool->engine_down());
+  CHECK(f.count(S::Error) == 0);  // the engine's fault, not the instance's
+  f.settle_pool(2);  // the ticks find the engine back and resume the create
+  for (const auto& i : f.store.instances(Show::Current)) {
+    CHECK(i.restarts == 0);
+    CHECK(i.failures == 0);
+  }
+}
