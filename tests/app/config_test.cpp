@@ -108,15 +108,21 @@ TEST_CASE("inconsistent ranges are refused") {
   CHECK_THROWS_WITH(c.validate(), Catch::Contains("--host-memory-limit"));
 }
 
+namespace {
+// `serve FLAG=VALUE` is refused at parse with a message naming the flag.
+void check_refused_at_parse(const char* bad) {
+  INFO(bad);
+  Config c;
+  CLI::App app;
+  warmpool::add_serve_options(app, c);
+  const char* argv[] = {"serve", bad};
+  CHECK_THROWS_WITH(app.parse(2, const_cast<char**>(argv)),
+                    Catch::Contains(std::string(bad).substr(0, std::string(bad).find('='))));
+}
+}  // namespace
+
 TEST_CASE("a negative grace or an unknown pool policy is refused at parse, naming the flag") {
-  for (const char* bad : {"--pause-grace-ms=-5", "--pool-policy=learned"}) {
-    Config c;
-    CLI::App app;
-    warmpool::add_serve_options(app, c);
-    const char* argv[] = {"serve", bad};
-    CHECK_THROWS_WITH(app.parse(2, const_cast<char**>(argv)),
-                      Catch::Contains(std::string(bad).substr(0, std::string(bad).find('='))));
-  }
+  for (const char* bad : {"--pause-grace-ms=-5", "--pool-policy=learned"}) check_refused_at_parse(bad);
 }
 
 TEST_CASE("the demand flags reach the pool's policy") {
@@ -131,15 +137,8 @@ TEST_CASE("the demand flags reach the pool's policy") {
 
 TEST_CASE("a quota that is not a non-negative integer, or an unknown health or reset, is refused at parse") {
   for (const char* bad : {"--quota-per-client=-1", "--quota-per-client=2.5", "--quota-per-client=three",
-                          "--health=ping", "--reset=reboot"}) {
-    INFO(bad);
-    Config c;
-    CLI::App app;
-    warmpool::add_serve_options(app, c);
-    const char* argv[] = {"serve", bad};
-    CHECK_THROWS_WITH(app.parse(2, const_cast<char**>(argv)),
-                      Catch::Contains(std::string(bad).substr(0, std::string(bad).find('='))));
-  }
+                          "--health=ping", "--reset=reboot"})
+    check_refused_at_parse(bad);
 }
 
 TEST_CASE("health, reset and quota reach the pool's settings; a worker reset of a non-worker is refused") {
