@@ -54,6 +54,9 @@ struct JobSettings {
   std::int64_t lease_ms = 60'000;                     // renewed every third of it
 };
 
+// "pi job N", as the logs name a job.
+std::string job_name(std::int64_t id);
+
 class JobRunner {
  public:
   // All references must outlive the runner; metrics may be null.

@@ -98,7 +98,11 @@ class InstanceRepository {
     std::int64_t limit = 0;             // at most this many; 0: all
   };
   virtual std::vector<Allocation> allocations(const AllocationQuery& query) = 0;
-  std::vector<Allocation> allocations(Show show) { return allocations(AllocationQuery{.show = show}); }
+  std::vector<Allocation> allocations(Show show) {
+    AllocationQuery query;
+    query.show = show;
+    return allocations(query);
+  }
   // Current allocations whose lease ended at or before now.
   virtual std::vector<Allocation> expired_allocations(std::int64_t now_ms) = 0;
 
