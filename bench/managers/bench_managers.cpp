@@ -31,163 +31,28 @@
 
 #include "common.hpp"
 #include "engine/docker_engine.hpp"
-#include "load/manager_process.hpp"
-#include "store_pg/pg_conn.hpp"
+#include "managers/rig.hpp"
 
 using namespace warmpool;
 using namespace warmpool::bench;
-using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {
-
-using Steady = std::chrono::steady_clock;
-
-// Each hand-out's lease: an allocation whose 201 the kill cut off is one its
-// client never heard of, and the new leader ends it when the lease runs out.
-constexpr int kLeaseSeconds = 15;
-
-struct GoalSettings {
-  std::string database, engine;
-  int hand_outs = 10'000;
-  int clients = 200;
-  int pool = 16;
-  int port_first = 12100;
-  int time_limit_s = 600;
-};
-
-httplib::Result call(const std::string& host, int port, const std::string& method, const std::string& path,
-                     const std::string& body = {}, const std::string& token = {}) {
-  httplib::Client c(host, port);
-  c.set_connection_timeout(5, 0);
-  c.set_read_timeout(60, 0);
-  httplib::Headers headers;
-  if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
-  if (method == "POST") return c.Post(path, headers, body, "application/json");
-  if (method == "DELETE") return c.Delete(path, headers);
-  return c.Get(path, headers);
-}
-
-// A fresh database on the server of `url` for one run (the records of an
-// earlier run would name instances whose containers are gone), dropped at
-// the end.
-class FreshDatabase {
- public:
-  explicit FreshDatabase(const std::string& url)
-      : server_(url), name_("warmpool_goal_" + std::to_string(::getpid())) {
-    admin("DROP DATABASE IF EXISTS " + name_);
-    admin("CREATE DATABASE " + name_);
-    const auto authority = url.find("://");
-    const auto path = url.find('/', authority == std::string::npos ? 0 : authority + 3);
-    if (authority == std::string::npos || path == std::string::npos)
-      throw std::runtime_error("--database: a postgresql://host/database URL");
-    const auto query = url.find('?', path);
-    url_ = url.substr(0, path + 1) + name_ + (query == std::string::npos ? "" : url.substr(query));
-  }
-  ~FreshDatabase() {
-    try {
-      admin("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "dropping %s: %s\n", name_.c_str(), e.what());
-    }
-  }
-  const std::string& url() const { return url_; }
-
- private:
-  void admin(const std::string& sql) {
-    server_.locked("admin", [&] {
-      server_.script(sql);
-      return 0;
-    });
-  }
-  PgConn server_;
-  std::string name_, url_;
-};
-
-// The two managers, their ports and processes.
-class Managers {
- public:
-  explicit Managers(const GoalSettings& s)
-      : id_("bench-managers-" + std::to_string(::getpid())),
-        dir_(std::filesystem::temp_directory_path() / ("warmpool-" + id_)) {
-    const int workers_first = s.port_first + 10;
-    for (int k = 0; k < 2; ++k) {
-      port[k] = s.port_first + k;
-      const auto data = dir_ / std::to_string(k);
-      std::filesystem::create_directories(data);
-      const std::string n = std::to_string(s.pool);
-      processes_[k] = std::make_unique<test::ManagerProcess>(
-          WARMPOOL_BIN,
-          std::vector<std::string>{
-              "serve", "--host", "127.0.0.1", "--port", std::to_string(port[k]), "--data-dir", data.string(),
-              "--database", s.database, "--manager-id", id_, "--control-key-file", (dir_ / "control.key").string(),
-              "--engine", s.engine, "--port-first", std::to_string(workers_first), "--port-last",
-              std::to_string(workers_first + 3 * s.pool), "--max-instances", n, "--min-idle", n, "--max-idle", n,
-              "--keep-running", n, "--host-limit", "1.0", "--scheduler-period-ms", "500", "--log-level", "info",
-              "--log-format", "text", "--insecure"},
-          data / "manager.log");
-      // The first one's control key is the one both use.
-      if (k == 0) std::this_thread::sleep_for(300ms);
-    }
-  }
-  ~Managers() { stop(); }
-  // Stops both (the survivor by SIGTERM): none recreates what is removed next.
-  void stop() {
-    for (auto& p : processes_) p->stop();
-  }
-  const std::filesystem::path& dir() const { return dir_; }
-  const std::string& id() const { return id_; }
-  pid_t pid(int k) const { return processes_[k]->pid(); }
-
-  std::optional<json> get(int k, const std::string& path) {
-    auto r = call("127.0.0.1", port[k], "GET", path);
-    if (!r || r->status != 200) return std::nullopt;
-    return json::parse(r->body);
-  }
-  std::optional<bool> leading(int k) {
-    auto h = get(k, "/health");
-    if (!h || !h->contains("managers")) return std::nullopt;
-    return (*h)["managers"]["leading"].get<bool>();
-  }
-  // Instances that serve or will: not deleted, deleting or in error.
-  int live(int k) {
-    auto list = get(k, "/instances");
-    if (!list) return -1;
-    int n = 0;
-    for (const auto& i : *list) {
-      const std::string state = i["state"];
-      n += state != "deleted" && state != "deleting" && state != "error";
-    }
-    return n;
-  }
-  int idle(int k) {
-    auto list = get(k, "/instances");
-    if (!list) return -1;
-    int n = 0;
-    for (const auto& i : *list) n += i["state"] == "ready" || i["state"] == "paused";
-    return n;
-  }
-
-  int port[2] = {0, 0};
-
- private:
-  std::string id_;
-  std::filesystem::path dir_;
-  std::unique_ptr<test::ManagerProcess> processes_[2];
-};
 
 // Everything the clients saw, shared.
 struct Tally {
   std::mutex mu;
   std::map<std::string, std::int64_t> made;     // 201s: allocation id -> instance
   std::map<std::string, int> server_errors;     // 5xx by status and detail
-  std::vector<std::string> violations;          // two holders seen from the workers
+  std::vector<std::string> violations;          // two holders seen from the workers (the first 50)
+  int violation_count = 0;
   std::vector<std::string> failures;            // anything else a user could not rely on
   std::vector<double> hand_out_ms;
   int cut_by_kill = 0;                          // requests in flight on the killed manager
   std::atomic<int> done{0};
   void add(std::vector<std::string>& to, const std::string& what) {
     std::lock_guard lock(mu);
+    if (&to == &violations) ++violation_count;
     if (to.size() < 50) to.push_back(what);
     else if (to.size() == 50) to.push_back("...");
   }
@@ -353,25 +218,87 @@ void list(const char* title, const std::vector<std::string>& items) {
   for (const auto& i : items) std::printf("  %s: %s\n", title, i.c_str());
 }
 
-int run_goal(GoalSettings s) {
-  FreshDatabase database(s.database);
-  s.database = database.url();
-  Managers m(s);
-  const auto ready_by = Steady::now() + 120s;
-  while (Steady::now() < ready_by &&
-         !(m.leading(0).has_value() && m.leading(1).has_value() && m.idle(0) >= s.pool))
-    std::this_thread::sleep_for(200ms);
-  if (m.idle(0) < s.pool) throw std::runtime_error("the pool did not fill within 120 s");
-  std::printf("two managers on ports %d and %d, pool of %d ready; %d hand-outs from %d clients\n", m.port[0],
-              m.port[1], s.pool, s.hand_outs, s.clients);
+// What the records say once every client is done.
+struct Checked {
+  std::size_t records = 0;
+  int lost = 0;                 // 201s without a record
+  int without_201 = 0;          // records without a 201 (hand-outs the kill cut off)
+  std::vector<std::string> unexplained;  // of those, still current after their lease
+  std::vector<std::string> overlap_at;
+  int overlapping = 0;
+};
 
-  Tally t;
-  Kill kill;
+Checked check_records(Managers& m, Kill& kill, Tally& t, int survivor) {
+  Checked c;
+  const auto all = records(m, survivor);
+  c.records = all.size();
+  std::set<std::string> recorded;
+  std::vector<std::string> waiting;  // current records without a 201: their lease ends them
+  for (const auto& a : all) {
+    const std::string id = a["id"];
+    recorded.insert(id);
+    if (t.made.count(id)) continue;
+    ++c.without_201;
+    if (a["deletedAt"].is_null()) waiting.push_back(id);
+    else std::printf("  no 201 (cut by the kill), ended: %s: %s\n", id.c_str(), a["endReason"].dump().c_str());
+  }
+  const auto lease_end = Steady::now() + std::chrono::seconds(kLeaseSeconds + 5);
+  for (const auto& id : waiting) {
+    std::optional<json> a;
+    while ((a = m.get(survivor, "/allocations/" + id)) && (*a)["deletedAt"].is_null() && Steady::now() < lease_end)
+      std::this_thread::sleep_for(200ms);
+    if (a && !(*a)["deletedAt"].is_null()) {
+      std::printf("  no 201 (cut by the kill), ended: %s: %s\n", id.c_str(), (*a)["endReason"].dump().c_str());
+      continue;
+    }
+    c.unexplained.push_back(id + " (current after its lease, no 201)");
+    release(m, kill, t, survivor, id);  // so that the pool is whole again
+  }
+  for (const auto& [id, instance] : t.made) c.lost += !recorded.count(id);
+  c.overlapping = overlaps(all, c.overlap_at);
+  return c;
+}
+
+// Prints the figures; true when every check passed.
+bool report(const GoalSettings& s, Tally& t, const Checked& c, const Takeover& takeover, double seconds,
+            int idle_at_end) {
+  std::printf("\n%d hand-outs released in %.1f s (%.0f/s), %zu records; hand-out p50 %.1f ms, p99 %.1f ms\n",
+              t.done.load(), seconds, t.done / seconds, c.records, bench::percentile(t.hand_out_ms, 0.5),
+              bench::percentile(t.hand_out_ms, 0.99));
+  std::printf("held by two at once: %d from the records, %d from the workers\n", c.overlapping, t.violation_count);
+  list("records", c.overlap_at);
+  list("workers", t.violations);
+  std::printf("takeover: the survivor led %.0f ms after the SIGKILL, the pool was back at %d live instances after "
+              "%.0f ms\n", takeover.lead_ms, s.pool, takeover.pool_ms);
+  std::printf("allocations: %d 201s without a record; %d records without a 201, %zu of them still current after "
+              "their lease; %d requests cut by the kill (asked again on the survivor)\n",
+              c.lost, c.without_201, c.unexplained.size(), t.cut_by_kill);
+  list("unexplained", c.unexplained);
+  int undocumented_5xx = 0;
+  std::printf("5xx by kind:%s\n", t.server_errors.empty() ? " none" : "");
+  for (const auto& [kind, count] : t.server_errors) {
+    const bool documented = kind.find(" 503 ") != std::string::npos &&
+                            (kind.find("database") != std::string::npos || kind.find("lead") != std::string::npos);
+    undocumented_5xx += documented ? 0 : count;
+    std::printf("  %6d  %s%s\n", count, kind.c_str(), documented ? "" : "  (not documented)");
+  }
+  std::printf("other failures: %zu\n", t.failures.size());
+  list("failure", t.failures);
+  std::printf("idle instances once done: %d of %d\n", idle_at_end, s.pool);
+  const bool ok = c.overlapping == 0 && t.violation_count == 0 && c.lost == 0 && c.unexplained.empty() &&
+                  undocumented_5xx == 0 && t.failures.empty() && takeover.lead_ms >= 0 && takeover.lead_ms <= 5000 &&
+                  takeover.pool_ms >= 0 && takeover.pool_ms <= 5000 && t.done == s.hand_outs &&
+                  idle_at_end == s.pool;
+  std::printf("%s\n", ok ? "GOAL MET" : "GOAL NOT MET");
+  return ok;
+}
+
+// The clients' hand-outs, with the leader killed midway; returns seconds.
+double run_clients(Managers& m, Kill& kill, Tally& t, const GoalSettings& s, Takeover& takeover) {
   std::atomic<int> next{0};
   std::atomic<bool> over{false};
   const auto start = Steady::now();
   const auto give_up = start + std::chrono::seconds(s.time_limit_s);
-  Takeover takeover;
   std::thread killer([&] { takeover = kill_leader(m, kill, t, s, over); });
   std::vector<std::thread> clients;
   for (int c = 0; c < s.clients; ++c)
@@ -384,79 +311,34 @@ int run_goal(GoalSettings s) {
   for (auto& c : clients) c.join();
   over = true;
   killer.join();
-  const double seconds = bench::ms_since(start) / 1000;
+  return bench::ms_since(start) / 1000;
+}
+
+int run_goal(GoalSettings s) {
+  FreshDatabase database(s.database);
+  s.database = database.url();
+  Managers m(s);
+  const auto ready_by = Steady::now() + 120s;
+  while (Steady::now() < ready_by &&
+         !(m.leading(0).has_value() && m.leading(1).has_value() && m.idle(0) >= s.pool))
+    std::this_thread::sleep_for(200ms);
+  if (m.idle(0) < s.pool) throw std::runtime_error("the pool did not fill within 120 s");
+  std::printf("two managers on ports %d and %d, pool of %d ready; %d hand-outs from %d clients\n", m.port[0],
+              m.port[1], s.pool, s.hand_outs, s.clients);
+  Tally t;
+  Kill kill;
+  Takeover takeover;
+  const double seconds = run_clients(m, kill, t, s, takeover);
   const int survivor = kill.victim >= 0 ? 1 - kill.victim : 0;
-
-  // The records, once every client is done.
-  const auto all = records(m, survivor);
-  std::set<std::string> recorded;
-  int current_without_201 = 0, ended_without_201 = 0;
-  std::vector<std::string> unexplained;
-  std::vector<std::string> waiting;  // current records without a 201: their lease ends them
-  for (const auto& a : all) {
-    const std::string id = a["id"];
-    recorded.insert(id);
-    if (t.made.count(id)) continue;
-    if (a["deletedAt"].is_null()) waiting.push_back(id);
-    else ++ended_without_201;
-  }
-  const auto lease_end = Steady::now() + std::chrono::seconds(kLeaseSeconds + 5);
-  for (const auto& id : waiting) {
-    std::optional<json> a;
-    while ((a = m.get(survivor, "/allocations/" + id)) && (*a)["deletedAt"].is_null() && Steady::now() < lease_end)
-      std::this_thread::sleep_for(200ms);
-    if (a && !(*a)["deletedAt"].is_null()) {
-      ++ended_without_201;
-      std::printf("  no 201 (cut by the kill), ended: %s: %s\n", id.c_str(), (*a)["endReason"].dump().c_str());
-      continue;
-    }
-    ++current_without_201;
-    unexplained.push_back(id + " (current, no 201)");
-    release(m, kill, t, survivor, id);  // so that the pool is whole again
-  }
-  int lost = 0;
-  for (const auto& [id, instance] : t.made) lost += !recorded.count(id);
-  std::vector<std::string> overlap_at;
-  const int overlapping = overlaps(all, overlap_at);
-
+  const Checked checked = check_records(m, kill, t, survivor);
   const auto whole_by = Steady::now() + 30s;
   while (Steady::now() < whole_by && m.idle(survivor) < s.pool) std::this_thread::sleep_for(200ms);
-  const int idle_at_end = m.idle(survivor);
-
-  int undocumented_5xx = 0;
-  std::printf("\n%d hand-outs released in %.1f s (%.0f/s), %zu records; hand-out p50 %.1f ms, p99 %.1f ms\n",
-              t.done.load(), seconds, t.done / seconds, all.size(), bench::percentile(t.hand_out_ms, 0.5),
-              bench::percentile(t.hand_out_ms, 0.99));
-  std::printf("held by two at once: %d from the records, %zu from the workers\n", overlapping, t.violations.size());
-  list("records", overlap_at);
-  list("workers", t.violations);
-  std::printf("takeover: the survivor led %.0f ms after the SIGKILL, the pool was back at %d live instances after "
-              "%.0f ms\n", takeover.lead_ms, s.pool, takeover.pool_ms);
-  std::printf("allocations: %d 201s without a record; %d records without a 201 (%d still current after their lease, ended now), "
-              "%d requests cut by the kill (asked again on the survivor)\n", lost, current_without_201 + ended_without_201, current_without_201,
-              t.cut_by_kill);
-  list("unexplained", unexplained);
-  std::printf("5xx by kind:%s\n", t.server_errors.empty() ? " none" : "");
-  for (const auto& [kind, count] : t.server_errors) {
-    const bool documented = kind.find(" 503 ") != std::string::npos &&
-                            (kind.find("database") != std::string::npos || kind.find("lead") != std::string::npos);
-    undocumented_5xx += documented ? 0 : count;
-    std::printf("  %6d  %s%s\n", count, kind.c_str(), documented ? "" : "  (not documented)");
-  }
-  std::printf("other failures: %zu\n", t.failures.size());
-  list("failure", t.failures);
-  std::printf("idle instances once done: %d of %d\n", idle_at_end, s.pool);
-
-  const bool ok = overlapping == 0 && t.violations.empty() && lost == 0 && unexplained.empty() &&
-                  undocumented_5xx == 0 && t.failures.empty() && takeover.lead_ms >= 0 && takeover.lead_ms <= 5000 &&
-                  takeover.pool_ms >= 0 && takeover.pool_ms <= 5000 && t.done == s.hand_outs &&
-                  idle_at_end == s.pool;
-  std::printf("%s\n", ok ? "GOAL MET" : "GOAL NOT MET");
+  const bool ok = report(s, t, checked, takeover, seconds, m.idle(survivor));
 
   auto options = engine::DockerEngine::Options::from_env();
   options.endpoint = s.engine;
   engine::DockerEngine engine(options);
-  m.stop();
+  m.stop();  // first: a running manager would recreate what is removed
   for (const auto& c : engine.list({{engine::kManagerLabel, m.id()}})) engine.remove(c.id);
   std::printf("manager logs: %s\n", m.dir().c_str());
   return ok ? 0 : 1;
