@@ -322,7 +322,9 @@ Scheduler::TickReport Scheduler::tick() {
   }
   engine_ok_ = true;
   pool_.set_engine_state(true);
-  if (!leadership_.check()) {
+  const bool leading = leadership_.check();
+  if (metrics_) metrics_->set_leading(leading);
+  if (!leading) {
     report.following = true;
     record(report);
     return report;

@@ -111,6 +111,10 @@ Metrics::Metrics()
   ticks_.Add({{"result", "ok"}});
   ticks_.Add({{"result", "failed"}});
   add_http_series();
+  leader_ = &family(prometheus::BuildGauge(), "warmpool_leader",
+                    "1 while this manager leads upkeep, reconcile and lease expiry, else 0", *registry_).Add({});
+  leadership_changes_ = &family(prometheus::BuildCounter(), "warmpool_leadership_changes_total",
+                                "Times this manager took or lost the leadership", *registry_).Add({});
 }
 
 // The HTTP server's bounds: connections, busy threads, refusals by reason.
@@ -132,6 +136,11 @@ void Metrics::add_http_connections(int delta) { http_connections_->Increment(del
 void Metrics::add_http_busy_threads(int delta) { http_busy_threads_->Increment(delta); }
 void Metrics::count_http_rejection(const std::string& reason) {
   http_rejections_->Add({{"reason", reason}}).Increment();
+}
+
+void Metrics::set_leading(bool leading) {
+  leader_->Set(leading ? 1 : 0);
+  if (leading_.exchange(leading) != leading) leadership_changes_->Increment();
 }
 
 void Metrics::observe_allocate(const std::string& outcome, double seconds) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -74,6 +75,11 @@ class Metrics {
   void add_http_busy_threads(int delta);
   void count_http_rejection(const std::string& reason);
 
+  // Whether this manager leads upkeep (warmpool_leader, 1 or 0), from each
+  // scheduler tick; a change from the last call counts in
+  // warmpool_leadership_changes_total.
+  void set_leading(bool leading);
+
   // --- demand (the pool's shape and what warmth costs) ---
   // The demand model's forecast (hand-outs expected within one create time)
   // and the targets upkeep applied.
@@ -115,6 +121,10 @@ class Metrics {
   prometheus::Gauge* http_connections_ = nullptr;
   prometheus::Gauge* http_busy_threads_ = nullptr;
   prometheus::Family<prometheus::Counter>* http_rejections_ = nullptr;
+  // Leadership among managers on one database.
+  prometheus::Gauge* leader_ = nullptr;
+  prometheus::Counter* leadership_changes_ = nullptr;
+  std::atomic<bool> leading_{false};
 
 
   // demand

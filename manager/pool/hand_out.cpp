@@ -194,32 +194,38 @@ Pool::HandOut Pool::try_hand_out(const AllocateRequest& request, HandOutCall& ca
 
 // Claims the best idle instance and reads its record under the claim.
 // Another manager on the same database may hold the best one: then the next.
+// It may also have handed it out between the listing and the hold: the
+// record read under the hold says so, and that one is skipped too.
 Pool::Claimed Pool::claim_idle() {
-  std::optional<std::int64_t> id;
-  std::uint64_t generation = 0;
-  std::set<std::int64_t> held_elsewhere;
+  std::set<std::int64_t> taken_elsewhere;
   for (;;) {
+    std::optional<std::int64_t> id;
+    std::uint64_t generation = 0;
     {
       std::lock_guard lock(mu_);
       std::set<std::int64_t> skip = claimed_;
-      skip.insert(held_elsewhere.begin(), held_elsewhere.end());
+      skip.insert(taken_elsewhere.begin(), taken_elsewhere.end());
       id = pick_idle(store_.instances(Show::Current), skip);
       if (id) claimed_.insert(*id);
       generation = idle_generation_;
     }
-    if (!id || hold_in_store(*id)) break;
-    held_elsewhere.insert(*id);
-    std::lock_guard lock(mu_);
-    claimed_.erase(*id);
-  }
-  if (!id) return {std::nullopt, generation};
-  try {
-    auto instance = store_.instance(*id);
-    if (!instance) throw StoreError("instance " + std::to_string(*id) + " vanished");
-    return {std::move(instance), generation};
-  } catch (...) {
+    if (!id) return {std::nullopt, generation};
+    taken_elsewhere.insert(*id);
+    if (!hold_in_store(*id)) {
+      std::lock_guard lock(mu_);
+      claimed_.erase(*id);
+      continue;
+    }
+    std::optional<Instance> instance;
+    try {
+      instance = store_.instance(*id);
+      if (!instance) throw StoreError("instance " + std::to_string(*id) + " vanished");
+    } catch (...) {
+      unclaim(*id);
+      throw;
+    }
+    if (is_idle(instance->state)) return {std::move(instance), generation};
     unclaim(*id);
-    throw;
   }
 }
 

@@ -9,6 +9,12 @@ namespace warmpool {
 
 namespace {
 
+// libpq's shortest connect timeout (seconds); a server that is down on a
+// unix socket or a closed port refuses at once anyway.
+constexpr const char* kConnectTimeout = "2";
+// How long calls fail fast after a failed connect before one tries again.
+constexpr auto kRetryPause = std::chrono::milliseconds(500);
+
 std::string trimmed(const char* message) {
   std::string s = message ? message : "";
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
@@ -75,11 +81,14 @@ PgConn::~PgConn() {
 void PgConn::ensure_connected() {
   if (conn_ && PQstatus(conn_) == CONNECTION_OK) return;
   if (conn_) PQfinish(conn_);
+  conn_ = nullptr;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < retry_at_) throw PgError(unreachable_, "08006");
   prepared_.clear();  // statements belong to the session that prepared them
   // Later entries win: the URL may set its own connect_timeout; the
   // application name, when given, is ours.
   std::vector<const char*> keys{"connect_timeout", "dbname"};
-  std::vector<const char*> values{"5", conninfo_.c_str()};
+  std::vector<const char*> values{kConnectTimeout, conninfo_.c_str()};
   if (!name_.empty()) {
     keys.push_back("application_name");
     values.push_back(name_.c_str());
@@ -91,7 +100,9 @@ void PgConn::ensure_connected() {
     std::string why = trimmed(PQerrorMessage(conn_));
     PQfinish(conn_);
     conn_ = nullptr;
-    throw PgError("PostgreSQL unreachable: " + why, "08006");
+    unreachable_ = "PostgreSQL unreachable: " + why;
+    retry_at_ = std::chrono::steady_clock::now() + kRetryPause;
+    throw PgError(unreachable_, "08006");
   }
   // Quiet NOTICEs ("relation already exists, skipping") stay off stderr.
   PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);

@@ -9,6 +9,7 @@
 // StoreError("what: server message"); a StoreError thrown inside passes as is.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -155,6 +156,11 @@ class PgConn {
   const std::string name_;
   std::mutex mu_;
   pg_conn* conn_ = nullptr;                         // GUARDED_BY(mu_)
+  // After a failed connect, calls fail at once with its reason until
+  // retry_at_: while the server is away they must not queue behind each
+  // other's connect attempts on mu_.
+  std::chrono::steady_clock::time_point retry_at_;  // GUARDED_BY(mu_)
+  std::string unreachable_;                         // GUARDED_BY(mu_): the last failed connect's reason
   std::map<std::string, std::string> prepared_;     // GUARDED_BY(mu_): sql -> statement name
 };
 

@@ -187,3 +187,22 @@ TEST_CASE("the history keeps its span, oldest first") {
   CHECK(json["samples"][30]["inUse"] == 60);
   CHECK(json["samples"][30]["at"] == "2023-11-14T22:15:20.000Z");
 }
+
+TEST_CASE("leadership: warmpool_leader follows the last answer, and each change is counted") {
+  Metrics metrics;
+  SqliteStore store{":memory:"};
+  Lanes lanes({.high_threads = 1, .normal_threads = 1, .high_capacity = 4, .normal_capacity = 4});
+  auto read = [&] {
+    const std::string text = metrics.render(store, lanes);
+    return std::pair{sample(text, "warmpool_leader"), sample(text, "warmpool_leadership_changes_total")};
+  };
+  CHECK(read() == std::pair{0.0, 0.0});  // not leading until a tick says so
+  metrics.set_leading(false);
+  CHECK(read() == std::pair{0.0, 0.0});
+  metrics.set_leading(true);
+  metrics.set_leading(true);
+  CHECK(read() == std::pair{1.0, 1.0});
+  metrics.set_leading(false);  // another manager took over
+  CHECK(read() == std::pair{0.0, 2.0});
+  lanes.stop();
+}

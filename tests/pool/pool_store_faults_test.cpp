@@ -305,3 +305,21 @@ TEST_CASE("several managers: instances another manager holds are neither handed 
   f.store.hold_elsewhere(Hold::Instance, a.id, false);  // let go there
   CHECK(f.allocate().instance_id == a.id);
 }
+
+TEST_CASE("several managers: an instance another manager hands out between the listing and the hold is left alone") {
+  Fixture f(/*keep_running=*/4);  // running-idle: the other manager's client talks to it at once
+  const Instance a = f.warm();
+  bool once = false;
+  f.store.before_hold = [&](Hold what, std::int64_t id) {
+    if (what != Hold::Instance || id != a.id || std::exchange(once, true)) return;
+    // The other manager takes it first: records the allocation and starts
+    // its client's session on the worker, then lets go.
+    f.real.allocate(a.id, "elsewhere", "other", f.clock.now_ms(), f.clock.now_ms() + 60'000);
+    f.worker.init(a.endpoint(), R"({"token":"theirs"})", 1s);
+  };
+  const Allocation made = f.allocate();  // listed a as idle; by the hold it was not
+  CHECK(once);
+  CHECK(made.instance_id != a.id);
+  CHECK(f.worker.session(a.endpoint()) == R"({"token":"theirs"})");  // neither reset nor re-inited
+  CHECK(f.real.allocation("elsewhere")->current());
+}

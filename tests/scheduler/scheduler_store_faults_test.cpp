@@ -3,6 +3,7 @@
 // the next tick after the store is back does what the failed one could not.
 #include <catch2/catch.hpp>
 
+#include "metrics/metrics.hpp"
 #include "scheduler/scheduler.hpp"
 #include "store/sqlite_store.hpp"
 #include "support/eventually.hpp"
@@ -32,7 +33,7 @@ struct Fixture {
     s.ready_timeout = 2s;
     pool = std::make_unique<Pool>(s, store, engine, worker, lanes, clock);
     scheduler = std::make_unique<Scheduler>(Scheduler::Settings{.period = period, .retention = retention}, *pool, store,
-                                            engine, clock, host);
+                                            engine, clock, host, &metrics);
   }
   ~Fixture() {
     scheduler->stop();
@@ -65,9 +66,15 @@ struct Fixture {
   ManualClock clock;
   HostMonitor host;
   Lanes lanes;
+  Metrics metrics;
   std::unique_ptr<Pool> pool;
   std::unique_ptr<Scheduler> scheduler;
 };
+
+// A line of the Prometheus text, as `name value`.
+bool has_line(const std::string& text, const std::string& line) {
+  return text.find("\n" + line + "\n") != std::string::npos;
+}
 
 }  // namespace
 
@@ -136,9 +143,12 @@ TEST_CASE("several managers: a follower's tick checks the engine and does no lea
   CHECK(f.real.allocation(a.id)->current());  // its lease is the leader's to expire
   CHECK(f.real.instances(Show::Current).size() == 1);  // nor does it refill the pool
   CHECK_FALSE(f.scheduler->leadership().leading());
+  CHECK(has_line(f.metrics.render(f.real, f.lanes), "warmpool_leader 0"));
   f.store.follow(false);  // the leader is gone: this one takes over
   CHECK_FALSE(f.scheduler->tick().following);
   CHECK(f.scheduler->leadership().leading());
+  CHECK(has_line(f.metrics.render(f.real, f.lanes), "warmpool_leader 1"));
+  CHECK(has_line(f.metrics.render(f.real, f.lanes), "warmpool_leadership_changes_total 3"));
   CHECK_FALSE(f.real.allocation(a.id)->current());
 }
 

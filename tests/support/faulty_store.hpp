@@ -13,6 +13,7 @@
 #include <array>
 #include <atomic>
 #include <climits>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <utility>
@@ -68,6 +69,7 @@ class FaultyStore final : public Store {
 
   bool hold(Hold what, std::int64_t id) override {
     trip(StoreOp::Hold);
+    if (before_hold) before_hold(what, id);
     {
       std::lock_guard lock(held_mu_);
       if (held_elsewhere_.count({what, id})) return false;
@@ -88,6 +90,9 @@ class FaultyStore final : public Store {
     trip(StoreOp::Lead);
     return !following_ && real_.lead();
   }
+  // Runs at the start of every hold(): another manager acting just before
+  // this one takes its hold. Set it before the pool runs.
+  std::function<void(Hold, std::int64_t)> before_hold;
   // lead() answers false, as when another manager on the database leads.
   void follow(bool yes = true) { following_ = yes; }
   std::string leader() override {
