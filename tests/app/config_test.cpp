@@ -106,10 +106,17 @@ TEST_CASE("inconsistent ranges are refused") {
   c = Config{};
   c.host_memory_limit = -0.1;
   CHECK_THROWS_WITH(c.validate(), Catch::Contains("--host-memory-limit"));
+  c = Config{};
+  c.idle_shrink_s = 60;
+  c.surplus_ttl_s = 120;
+  CHECK_THROWS_WITH(c.validate(), Catch::Contains("--surplus-ttl-s") && Catch::Contains("--idle-shrink-s"));
+  c = Config{};
+  c.refill_per_s = -1;
+  CHECK_THROWS_WITH(c.validate(), Catch::Contains("--refill-per-s"));
 }
 
 TEST_CASE("a negative grace or an unknown pool policy is refused at parse, naming the flag") {
-  for (const char* bad : {"--pause-grace-ms=-5", "--pool-policy=learned"}) {
+  for (const char* bad : {"--pause-grace-ms=-5", "--pool-policy=learned", "--surplus-ttl-s=-1", "--refill-per-s=-2"}) {
     Config c;
     CLI::App app;
     warmpool::add_serve_options(app, c);
@@ -123,6 +130,8 @@ TEST_CASE("the demand flags reach the pool's policy") {
   Config c;
   CHECK(pool_settings(c).policy.adaptive);
   CHECK(pool_settings(c).policy.pause_grace_ms == 2000);
+  c.surplus_ttl_s = 45;
+  CHECK(pool_settings(c).policy.surplus_ttl_ms == 45'000);
   c.pool_policy = "fixed";
   c.burst_half_life_s = 60;
   CHECK_FALSE(pool_settings(c).policy.adaptive);
