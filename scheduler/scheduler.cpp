@@ -23,7 +23,8 @@ Scheduler::Scheduler(Settings settings, Pool& pool, Store& store, engine::Engine
       engine_(engine),
       clock_(clock),
       host_(host),
-      metrics_(metrics) {
+      metrics_(metrics),
+      pacer_(settings.refill_pace) {
   pool_.on_arrival = [this] { wake_for_refill(); };
 }
 
@@ -247,7 +248,14 @@ int Scheduler::refill() {
   const auto instances = store_.instances(Show::Current);
   const auto plan = plan_upkeep(instances, pool_.claimed(), policy_now(instances, now),
                                 pool_.capacity(), host_.last(), now);
-  return start_creates(plan.create);
+  return start_creates(paced_creates(plan.create, now));
+}
+
+int Scheduler::paced_creates(int wanted, std::int64_t now_ms) {
+  const auto last_arrival = pool_.demand().last_arrival_ms();
+  const int waiting = pool_.waiting();
+  std::lock_guard lock(pace_mu_);
+  return pacer_.allow(wanted, now_ms, last_arrival, waiting);
 }
 
 int Scheduler::start_creates(int n) {
@@ -267,7 +275,9 @@ void Scheduler::keep_up(const HostUsage& usage, std::int64_t now_ms, TickReport&
   const auto instances = store_.instances(Show::Current);
   const auto plan = plan_upkeep(instances, pool_.claimed(), policy_now(instances, now_ms),
                                 pool_.capacity(), usage, now_ms);
-  report.created += start_creates(plan.create);
+  const int allowed = paced_creates(plan.create, now_ms);
+  report.paced += plan.create - allowed;
+  report.created += start_creates(allowed);
   for (auto id : plan.pause) set_idle_state(id, InstanceState::Paused, report.paused);
   for (auto id : plan.unpause) set_idle_state(id, InstanceState::Ready, report.unpaused);
   for (auto id : plan.remove) {
@@ -352,7 +362,7 @@ std::string Scheduler::describe(const TickReport& r) {
       {"expired", r.expired}, {"orphans", r.orphans}, {"lost", r.lost},
       {"faults", r.faults},   {"resumed", r.resumed}, {"created", r.created},
       {"paused", r.paused},   {"unpaused", r.unpaused}, {"removed", r.removed},
-      {"pruned", r.pruned}};
+      {"paced", r.paced},     {"pruned", r.pruned}};
   for (const auto& [name, n] : counts)
     if (n > 0) out += (out.empty() ? "" : " ") + std::string(name) + "=" + std::to_string(n);
   if (r.following) return "following the leader";
@@ -366,7 +376,7 @@ void Scheduler::record(const TickReport& r) {
   metrics_->count_scheduler_actions({{"expired", r.expired}, {"orphans", r.orphans}, {"lost", r.lost},
                                      {"faults", r.faults}, {"resumed", r.resumed}, {"created", r.created},
                                      {"paused", r.paused}, {"unpaused", r.unpaused}, {"removed", r.removed},
-                                     {"pruned", r.pruned}});
+                                     {"paced", r.paced}, {"pruned", r.pruned}});
 }
 
 void Scheduler::start() {

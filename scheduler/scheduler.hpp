@@ -15,7 +15,10 @@
 //     finished records older than the retention go (scheduler/retention.hpp).
 // Each hand-out asks for a refill (Pool::on_arrival): the loop then plans
 // creates at once, between ticks, so a burst's creates start together on the
-// normal lane instead of one tick later.
+// normal lane instead of one tick later. Once the burst is served (no
+// hand-out waiting, none arrived for a moment), the creates that only bring
+// the idle pool back to its target are paced (pool/pacing.hpp): at most
+// --refill-per-s a second; the tick reports those held back as `paced`.
 // Each tick starts with reconcile(), which matches containers and records by
 // label (at start-up, after an engine restart, and whenever a container leaked).
 // The engine's event stream wakes the loop at once when a container dies, or
@@ -42,6 +45,7 @@
 #include "scheduler/retention.hpp"
 #include "pool/backoff.hpp"
 #include "pool/checks.hpp"
+#include "pool/pacing.hpp"
 #include "pool/pool.hpp"
 
 namespace warmpool {
@@ -53,6 +57,7 @@ class Scheduler {
     std::chrono::milliseconds max_backoff{60000};  // longest wait after failing ticks
     bool watch_events = true;
     Retention retention{};  // keep_ms 0 (the default here): nothing is pruned
+    RefillPace refill_pace{};  // creates after a burst, at most per_s a second
   };
 
   struct TickReport {
@@ -65,6 +70,7 @@ class Scheduler {
     int paused = 0;
     int unpaused = 0;
     int removed = 0;
+    int paced = 0;   // creates upkeep wanted but held back: the burst is served, refill is paced
     int pruned = 0;  // finished allocations and deleted instances removed (retention)
     bool following = false;  // another manager leads: nothing but the engine check ran
   };
@@ -138,6 +144,8 @@ class Scheduler {
   bool check(const Instance& instance);
   void keep_up(const HostUsage& usage, std::int64_t now_ms, TickReport& report);
   int start_creates(int n);  // stops at the first refusal
+  // How many of the `wanted` creates upkeep planned may start now (pool/pacing.hpp).
+  int paced_creates(int wanted, std::int64_t now_ms);
   void observe(std::int64_t now_ms);  // metrics: idle seconds, the history
   void prune(std::int64_t now_ms, TickReport& report);  // retention, when due
   std::optional<std::int64_t> last_prune_ms_;  // loop thread only (tick)
@@ -168,6 +176,8 @@ class Scheduler {
   std::string last_error_;  // GUARDED_BY(mu_)
   std::optional<engine::EngineVersion> engine_version_;  // GUARDED_BY(mu_)
   Backoff orphan_backoff_{2'000, 5 * 60'000};  // GUARDED_BY(mu_); by container id
+  std::mutex pace_mu_;
+  RefillPacer pacer_;  // GUARDED_BY(pace_mu_)
   std::jthread loop_thread_;
   std::jthread watch_thread_;
 };

@@ -27,6 +27,8 @@ struct Options {
   int min_idle = 2;
   int keep_running = 1;
   int idle_shrink_s = 600;
+  double surplus_ttl_s = 2;
+  double refill_per_s = 4;
   int pause_grace_ms = 2000;
   std::int64_t create_ms = 800;
   std::int64_t tick_ms = 2000;
@@ -41,8 +43,10 @@ ReplaySettings settings_for(const Options& o, bool adaptive, int fixed_size) {
   s.policy.max_idle = adaptive ? o.max_instances : fixed_size;
   s.policy.keep_running = std::min(o.keep_running, s.policy.max_idle);
   s.policy.idle_shrink_ms = o.idle_shrink_s * 1000ll;
+  s.policy.surplus_ttl_ms = std::llround(o.surplus_ttl_s * 1000);
   s.policy.pause_grace_ms = o.pause_grace_ms;
   s.policy.adaptive = adaptive;
+  s.refill_pace.per_s = o.refill_per_s;
   s.create_ms = o.create_ms;
   s.tick_ms = o.tick_ms;
   s.laps = o.laps;
@@ -50,9 +54,9 @@ ReplaySettings settings_for(const Options& o, bool adaptive, int fixed_size) {
 }
 
 void print_row(const std::string& name, const ReplayResult& r, const ReplayResult& first_lap) {
-  std::printf("  %-12s %6.1f%% %6.1f%%  %7d %6d %5d %10.0f %10.0f %9.0f %7d %5d\n", name.c_str(),
+  std::printf("  %-12s %6.1f%% %6.1f%%  %7d %6d %5d %10.0f %10.0f %9.0f %7d %6d %5d\n", name.c_str(),
               100 * r.warm_share(), 100 * first_lap.warm_share(), r.running, r.paused, r.cold,
-              r.idle_instance_s, r.running_idle_s, r.cold_wait_p99_ms, r.creates, r.most_instances);
+              r.idle_instance_s, r.running_idle_s, r.cold_wait_p99_ms, r.creates, r.paced, r.most_instances);
 }
 
 bool better(const ReplayResult& a, const ReplayResult& b) {  // higher warm share, then fewer idle-s
@@ -64,8 +68,8 @@ void run_trace(const Options& o, const std::string& path) {
   const auto trace = read_trace(path);
   std::printf("\n%s: %zu sessions; lap %d of %d shown (warm%% of lap 1 beside it)\n", path.c_str(),
               trace.size(), o.laps, o.laps);
-  std::printf("  %-12s %7s %7s  %7s %6s %5s %10s %10s %9s %7s %5s\n", "policy", "warm", "lap1",
-              "running", "paused", "cold", "idle i-s", "run idle", "cold p99", "creates", "most");
+  std::printf("  %-12s %7s %7s  %7s %6s %5s %10s %10s %9s %7s %6s %5s\n", "policy", "warm", "lap1",
+              "running", "paused", "cold", "idle i-s", "run idle", "cold p99", "creates", "paced", "most");
   const auto adaptive = replay(trace, settings_for(o, true, 0));
   print_row("adaptive", adaptive.back(), adaptive.front());
   ReplayResult best;
@@ -97,6 +101,8 @@ int main(int argc, char** argv) {
   app.add_option("--min-idle", o.min_idle, "The adaptive policy's floor")->capture_default_str();
   app.add_option("--keep-running", o.keep_running, "Running floor (every policy)")->capture_default_str();
   app.add_option("--idle-shrink-s", o.idle_shrink_s, "As the manager's flag")->capture_default_str();
+  app.add_option("--surplus-ttl-s", o.surplus_ttl_s, "As the manager's flag (adaptive only)")->capture_default_str();
+  app.add_option("--refill-per-s", o.refill_per_s, "As the manager's flag (every policy)")->capture_default_str();
   app.add_option("--pause-grace-ms", o.pause_grace_ms, "As the manager's flag")->capture_default_str();
   app.add_option("--create-ms", o.create_ms, "How long a create takes, record to ready worker")->capture_default_str();
   app.add_option("--tick-ms", o.tick_ms, "The scheduler's period")->capture_default_str();
@@ -113,11 +119,12 @@ int main(int argc, char** argv) {
     }
     if (o.traces.empty()) throw std::invalid_argument("no trace given (see --help)");
     std::printf("bench_demand: max-instances %d, adaptive floor %d, keep-running %d, idle-shrink %d s, "
-                "grace %d ms, create %lld ms, tick %lld ms\n",
-                o.max_instances, o.min_idle, o.keep_running, o.idle_shrink_s, o.pause_grace_ms,
+                "surplus ttl %g s, refill %g/s once calm, grace %d ms, create %lld ms, tick %lld ms\n",
+                o.max_instances, o.min_idle, o.keep_running, o.idle_shrink_s, o.surplus_ttl_s, o.refill_per_s, o.pause_grace_ms,
                 static_cast<long long>(o.create_ms), static_cast<long long>(o.tick_ms));
     std::printf("columns: hand-outs warm (running or paused idle on arrival); running, paused, cold hand-outs;\n"
-                "idle instance-seconds (all, running); cold wait p99; creates; most instances at once\n");
+                "idle instance-seconds (all, running); cold wait p99; creates; creates held back by the refill pace\n"
+                "(counted again each tick they are still wanted); most instances at once\n");
     for (const auto& path : o.traces) run_trace(o, path);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_demand: %s\n", e.what());

@@ -39,7 +39,7 @@ namespace {
 class Replay {
  public:
   Replay(const ReplaySettings& settings, std::int64_t lap_ms)
-      : s_(settings), lap_ms_(lap_ms), model_(demand_for(settings)) {}
+      : s_(settings), lap_ms_(lap_ms), model_(demand_for(settings)), pacer_(settings.refill_pace) {}
 
   std::vector<ReplayResult> run(const std::vector<Session>& trace) {
     std::vector<std::pair<std::int64_t, std::int64_t>> arrivals;  // (at, hold) in ms
@@ -169,7 +169,9 @@ class Replay {
       policy.keep_running = target.running;
     }
     const UpkeepPlan plan = plan_upkeep(instances_, {}, policy, {}, {}, t);
-    for (int k = 0; k < plan.create; ++k) create(t);
+    const int allowed = pacer_.allow(plan.create, t, model_.last_arrival_ms(), static_cast<int>(waiters_.size()));
+    lap_of(t).paced += plan.create - allowed;
+    for (int k = 0; k < allowed; ++k) create(t);
     if (creates_only) return;
     for (auto id : plan.pause) find(id)->state = InstanceState::Paused, find(id)->updated_ms = t;
     for (auto id : plan.unpause) find(id)->state = InstanceState::Ready, find(id)->updated_ms = t;
@@ -193,6 +195,7 @@ class Replay {
   const ReplaySettings s_;
   const std::int64_t lap_ms_;
   DemandModel model_;
+  RefillPacer pacer_;
   std::vector<Instance> instances_;
   std::map<std::int64_t, std::int64_t> ready_at_, release_at_;
   std::deque<std::pair<std::int64_t, std::int64_t>> waiters_;  // (arrived, hold)

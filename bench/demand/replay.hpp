@@ -2,7 +2,7 @@
 // plan_upkeep, the demand model) on a virtual clock: instances are records
 // whose creates take a fixed time, hand-outs and releases follow the trace,
 // upkeep runs every tick and a refill after each arrival, as the scheduler
-// does. No engine and no threads: the same trace gives the same figures.
+// does (its creates through the refill pace). No engine and no threads: the same trace gives the same figures.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +11,7 @@
 
 #include "pool/decisions.hpp"
 #include "pool/demand.hpp"
+#include "pool/pacing.hpp"
 
 namespace warmpool::bench {
 
@@ -26,6 +27,7 @@ std::vector<Session> read_trace(const std::string& path);
 struct ReplaySettings {
   PoolPolicy policy;
   DemandSettings demand;  // floor, ceiling, capacity and running floor from policy
+  RefillPace refill_pace;  // upkeep's creates once a burst is served
   std::int64_t create_ms = 800;  // record to ready worker
   std::int64_t tick_ms = 2000;   // --scheduler-period-ms
   std::int64_t step_ms = 10;     // the virtual clock's resolution
@@ -41,6 +43,7 @@ struct ReplayResult {
   double running_idle_s = 0;      // of which running
   double cold_wait_p99_ms = 0;
   int creates = 0;
+  int paced = 0;  // creates upkeep wanted but the refill pace held back
   int most_instances = 0;
   double warm_share() const { return hand_outs ? double(running + paused) / hand_outs : 1.0; }
 };

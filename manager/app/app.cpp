@@ -111,6 +111,7 @@ PoolSettings pool_settings(const Config& c) {
   s.policy.idle_shrink_ms = static_cast<std::int64_t>(c.idle_shrink_s) * 1000;
   s.policy.adaptive = c.pool_policy == "adaptive";
   s.policy.pause_grace_ms = c.pause_grace_ms;
+  s.policy.surplus_ttl_ms = static_cast<std::int64_t>(c.surplus_ttl_s) * 1000;
   s.demand.peak_half_life_ms = static_cast<std::int64_t>(c.burst_half_life_s) * 1000;
   s.capacity.instance_memory_bytes = c.instance_memory_mb << 20;
   s.capacity.memory_budget_bytes = c.memory_budget_mb << 20;
@@ -249,7 +250,8 @@ App::App(Config c)
            SteadyClock::real(), &pauser),
       pi_jobs(job_settings(config), store, pool, worker, clock, &metrics),
       scheduler({.period = std::chrono::milliseconds(config.scheduler_period_ms),
-                 .retention = {.keep_ms = static_cast<std::int64_t>(config.keep_finished_hours * 3'600'000)}},
+                 .retention = {.keep_ms = static_cast<std::int64_t>(config.keep_finished_hours * 3'600'000)},
+                 .refill_pace = {.per_s = config.refill_per_s}},
                 pool, store,
                 timed_engine, clock, host, &metrics),
       server(config, pool, store, timed_engine, lanes,

@@ -72,7 +72,7 @@ void add_serve_options(CLI::App& app, Config& c) {
   opt(app, "--min-idle", c.min_idle, "Idle instances kept warm (with --pool-policy adaptive: the floor of the demand's target; 0 lets the pool scale to zero)")->group("Pool")->check(CLI::Range(0, 10000));
   opt(app, "--max-idle", c.max_idle, "Idle instances beyond this are removed (adaptive: the ceiling of the demand's target)")->group("Pool")->check(CLI::Range(0, 10000));
   opt(app, "--keep-running", c.keep_running, "Idle instances kept running; the rest are paused (adaptive: the floor; the running count follows the short-term arrival rate)")->group("Pool")->check(CLI::Range(0, 10000));
-  opt(app, "--idle-shrink-s", c.idle_shrink_s, "Idle instances above --min-idle (adaptive: above the demand's target) are removed after this long unused; adaptive: nothing arriving this long lets the target fall to the floor")->group("Pool");
+  opt(app, "--idle-shrink-s", c.idle_shrink_s, "Fixed: idle instances above --min-idle are removed after this long unused; adaptive: nothing arriving this long lets the demand's target fall to the floor (idle above the target goes after --surplus-ttl-s)")->group("Pool");
   opt(app, "--instance-memory-mb", c.instance_memory_mb, "Memory limit per instance")->group("Pool")->check(CLI::Range(16, 1 << 20));
   opt(app, "--instance-cpus", c.instance_cpus, "CPU limit per instance")->group("Pool")->check(CLI::Range(0.01, 1024.0));
   opt(app, "--instance-pids", c.instance_pids, "Process limit per instance")->group("Pool")->check(CLI::Range(8, 1 << 20));
@@ -101,6 +101,10 @@ void add_serve_options(CLI::App& app, Config& c) {
       ->group("Demand")->check(CLI::IsMember({"adaptive", "fixed"}));
   opt(app, "--pause-grace-ms", c.pause_grace_ms, "A released instance stays running this long before upkeep may pause it (0: paused on release beyond --keep-running)")
       ->group("Demand")->check(CLI::Range(0, 3'600'000));
+  opt(app, "--surplus-ttl-s", c.surplus_ttl_s, "Adaptive: idle instances above the demand's target are removed after this long unused (a burst's surplus); must not be above --idle-shrink-s")
+      ->group("Demand")->check(CLI::Range(0, 86'400));
+  opt(app, "--refill-per-s", c.refill_per_s, "Once a burst is served (no hand-out waiting, none arrived for 2 s), refill starts at most this many creates a second; a burst's own creates are never held back (0: never paced)")
+      ->group("Demand")->check(CLI::Range(0.0, 10'000.0));
   opt(app, "--burst-half-life-s", c.burst_half_life_s, "Half-life of a remembered burst: how long a burst that came before is expected again")
       ->group("Demand")->check(CLI::Range(1, 30 * 86'400));
 
@@ -142,6 +146,10 @@ void Config::validate() const {
       throw std::invalid_argument(std::string(flag) + " must be within (0, 1]");
   if (pause_grace_ms < 0) throw std::invalid_argument("--pause-grace-ms must not be negative");
   if (idle_shrink_s <= 0) throw std::invalid_argument("--idle-shrink-s must be positive");
+  if (surplus_ttl_s < 0) throw std::invalid_argument("--surplus-ttl-s must not be negative");
+  if (pool_policy == "adaptive" && surplus_ttl_s > idle_shrink_s)
+    throw std::invalid_argument("--surplus-ttl-s must not be above --idle-shrink-s (a surplus would outlast the quiet that empties the pool)");
+  if (refill_per_s < 0) throw std::invalid_argument("--refill-per-s must not be negative");
   if (lease_s > max_lease_s) throw std::invalid_argument("--lease-s must not be above --max-lease-s");
   if (!database.empty() && database.rfind("postgresql://", 0) != 0 && database.rfind("postgres://", 0) != 0)
     throw std::invalid_argument("--database must be a postgresql:// URL (SQLite needs none: it lives in --data-dir)");

@@ -90,6 +90,8 @@ struct Config {
   std::string pool_policy = "adaptive";  // or "fixed": min_idle idle, keep_running of them running
   int pause_grace_ms = 2000;        // a released instance stays running this long before it may be paused
   int burst_half_life_s = 7200;     // how slowly a remembered burst is forgotten
+  int surplus_ttl_s = 2;            // adaptive: idle above the target this long unused is removed
+  double refill_per_s = 4;          // once a burst is served, refill creates at most this many a second (0: unpaced)
 
   // Queues and deadlines
   int high_threads = 4;

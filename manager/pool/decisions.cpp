@@ -94,11 +94,12 @@ UpkeepPlan plan_upkeep(const std::vector<Instance>& instances,
 
   // Shrink: beyond max_idle always; beyond min_idle once idle too long.
   // Paused ones go first (they are the coldest), oldest first.
+  const std::int64_t shrink_ms = policy.adaptive ? policy.surplus_ttl_ms : policy.idle_shrink_ms;
   std::vector<const Instance*> removable = paused;
   removable.insert(removable.end(), ready.begin(), ready.end());
   for (const Instance* i : removable) {
     if (idle <= policy.min_idle) break;
-    if (idle > policy.max_idle || now_ms - i->updated_ms >= policy.idle_shrink_ms) {
+    if (idle > policy.max_idle || now_ms - i->updated_ms >= shrink_ms) {
       plan.remove.push_back(i->id);
       --idle;
     }

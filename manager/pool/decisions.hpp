@@ -18,6 +18,11 @@ struct PoolPolicy {
   int max_idle = 8;          // idle instances beyond this are removed
   int keep_running = 1;      // idle instances kept running; the rest are paused
   std::int64_t idle_shrink_ms = 10 * 60 * 1000;  // idle above min_idle this long is removed
+  // Adaptive: idle above the demand's target this long is removed (in place
+  // of idle_shrink_ms, which then says how long a quiet lets the target
+  // fall to the floor). A burst leaves its surplus; the target keeps what
+  // the next one needs.
+  std::int64_t surplus_ttl_ms = 2 * 1000;
   // A released instance stays running this long before upkeep may pause it
   // (0: it is paused on release when keep_running are running already).
   std::int64_t pause_grace_ms = 0;

@@ -9,6 +9,9 @@ namespace {
 // Arrivals are counted in slots of this length: memory stays bounded by the
 // long window, whatever the rate.
 constexpr std::int64_t kSlotMs = 100;
+// A burst that comes again at this share of the remembered one or more
+// renews the memory: bursts of one kind vary in how tightly they arrive.
+constexpr double kRenewShare = 0.5;
 }  // namespace
 
 std::optional<std::string> demand_settings_error(const DemandSettings& s) {
@@ -29,13 +32,17 @@ void DemandModel::arrive(std::int64_t now_ms) {
   // arrival counts in the latest slot.
   const std::int64_t slot = std::max(now_ms / kSlotMs, arrivals_.empty() ? 0 : arrivals_.back().slot);
   ++arrivals_total_;
+  last_arrival_ms_ = std::max(now_ms, last_arrival_ms_.value_or(now_ms));
   if (!arrivals_.empty() && arrivals_.back().slot == slot) ++arrivals_.back().count;
   else arrivals_.push_back({slot, 1});
   forget_before(now_ms);
   const double burst = arrivals_since(now_ms - static_cast<std::int64_t>(lead_ms_));
-  if (burst >= decayed_peak(now_ms)) {
+  const double remembered = decayed_peak(now_ms);
+  if (burst >= remembered) {
     peak_ = burst;
     peak_ms_ = now_ms;
+  } else if (burst > 1 && burst >= kRenewShare * remembered) {
+    peak_ms_ = now_ms;  // the burst came again, if smaller: remembered as it was first seen
   }
 }
 
@@ -120,6 +127,11 @@ DemandSnapshot DemandTracker::snapshot(std::int64_t now_ms) const {
 std::uint64_t DemandTracker::arrivals_total() const {
   std::lock_guard lock(mu_);
   return model_.arrivals_total();
+}
+
+std::optional<std::int64_t> DemandTracker::last_arrival_ms() const {
+  std::lock_guard lock(mu_);
+  return model_.last_arrival_ms();
 }
 
 void DemandTracker::applied(const DemandTarget& target) {

@@ -76,6 +76,7 @@ class DemandModel {
   DemandSnapshot snapshot(std::int64_t now_ms) const;
   const DemandSettings& settings() const { return settings_; }
   std::uint64_t arrivals_total() const { return arrivals_total_; }  // ever
+  std::optional<std::int64_t> last_arrival_ms() const { return last_arrival_ms_; }
 
  private:
   int arrivals_since(std::int64_t from_ms) const;  // strictly after from_ms
@@ -92,6 +93,7 @@ class DemandModel {
   std::int64_t peak_ms_ = 0;
   double lead_ms_;
   std::uint64_t arrivals_total_ = 0;
+  std::optional<std::int64_t> last_arrival_ms_;
 };
 
 // A DemandModel behind a lock, fed by hand-outs and read by the scheduler.
@@ -103,6 +105,7 @@ class DemandTracker {
   DemandTarget target(std::int64_t now_ms, int in_use) const;
   DemandSnapshot snapshot(std::int64_t now_ms) const;
   std::uint64_t arrivals_total() const;
+  std::optional<std::int64_t> last_arrival_ms() const;
   // The target upkeep applied last (the configured shape under a fixed
   // policy); nullopt before the first upkeep.
   void applied(const DemandTarget& target);

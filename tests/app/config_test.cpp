@@ -106,6 +106,13 @@ TEST_CASE("inconsistent ranges are refused") {
   c = Config{};
   c.host_memory_limit = -0.1;
   CHECK_THROWS_WITH(c.validate(), Catch::Contains("--host-memory-limit"));
+  c = Config{};
+  c.idle_shrink_s = 60;
+  c.surplus_ttl_s = 120;
+  CHECK_THROWS_WITH(c.validate(), Catch::Contains("--surplus-ttl-s") && Catch::Contains("--idle-shrink-s"));
+  c = Config{};
+  c.refill_per_s = -1;
+  CHECK_THROWS_WITH(c.validate(), Catch::Contains("--refill-per-s"));
 }
 
 namespace {
@@ -122,13 +129,16 @@ void check_refused_at_parse(const char* bad) {
 }  // namespace
 
 TEST_CASE("a negative grace or an unknown pool policy is refused at parse, naming the flag") {
-  for (const char* bad : {"--pause-grace-ms=-5", "--pool-policy=learned"}) check_refused_at_parse(bad);
+  for (const char* bad : {"--pause-grace-ms=-5", "--pool-policy=learned", "--surplus-ttl-s=-1", "--refill-per-s=-2"})
+    check_refused_at_parse(bad);
 }
 
 TEST_CASE("the demand flags reach the pool's policy") {
   Config c;
   CHECK(pool_settings(c).policy.adaptive);
   CHECK(pool_settings(c).policy.pause_grace_ms == 2000);
+  c.surplus_ttl_s = 45;
+  CHECK(pool_settings(c).policy.surplus_ttl_ms == 45'000);
   c.pool_policy = "fixed";
   c.burst_half_life_s = 60;
   CHECK_FALSE(pool_settings(c).policy.adaptive);

@@ -151,6 +151,21 @@ TEST_CASE("plan_upkeep shrinks idle beyond max_idle and long-idle beyond min_idl
   CHECK(plan_upkeep(pool, {}, policy, {}, {}, 1250).remove == std::vector<std::int64_t>{1, 2});
 }
 
+TEST_CASE("plan_upkeep: adaptive, idle above the demand's target goes after the surplus ttl, not idle_shrink") {
+  PoolPolicy policy;
+  policy.adaptive = true;
+  policy.min_idle = 1;  // the target, as the scheduler passes it
+  policy.max_idle = 8;
+  policy.keep_running = 0;
+  policy.idle_shrink_ms = 600'000;
+  policy.surplus_ttl_ms = 2000;
+  std::vector<Instance> pool = {inst(1, S::Paused, 100), inst(2, S::Ready, 1000), inst(3, S::Ready, 1500)};
+  CHECK(plan_upkeep(pool, {}, policy, {}, {}, 2000).remove.empty());
+  CHECK(plan_upkeep(pool, {}, policy, {}, {}, 3100).remove == std::vector<std::int64_t>{1, 2});
+  policy.adaptive = false;  // fixed: idle_shrink alone
+  CHECK(plan_upkeep(pool, {}, policy, {}, {}, 3100).remove.empty());
+}
+
 TEST_CASE("pick_expired returns current allocations whose lease ended") {
   Allocation a, b, c;
   a.id = "a";

@@ -61,6 +61,21 @@ TEST_CASE("demand: a larger burst raises the expectation, a smaller one does not
   CHECK(m.target(50'000, 0).idle == second);
 }
 
+TEST_CASE("demand: a burst that comes again, even smaller, renews the memory of the first") {
+  DemandModel m(wide());
+  burst(m, 0, 16, 2000);  // 8 within one lead time
+  const std::int64_t quarter = wide().peak_half_life_ms / 4;
+  const double decayed = m.snapshot(quarter).peak;
+  CHECK(decayed < 7.0);
+  burst(m, quarter, 4, 800);  // the same kind of burst, more loosely spread
+  CHECK(m.snapshot(quarter + 800).peak == Approx(8.0).margin(0.01));
+  // A lone arrival is no burst: the memory decays on.
+  DemandModel lone(wide());
+  burst(lone, 0, 16, 2000);
+  lone.arrive(quarter);
+  CHECK(lone.snapshot(quarter).peak == Approx(decayed).margin(0.01));
+}
+
 TEST_CASE("demand: scales to zero when nothing arrives for long, and back on the next arrival") {
   DemandSettings s = wide();
   s.quiet_ms = 600'000;

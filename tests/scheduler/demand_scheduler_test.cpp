@@ -123,3 +123,29 @@ TEST_CASE("a create the engine could not answer is resumed once it is back, with
     CHECK(i.failures == 0);
   }
 }
+
+TEST_CASE("once no burst is on, upkeep's creates are paced; a hand-out's refill is not") {
+  Fixture f(adaptive(16, 6, 0));
+  f.scheduler = std::make_unique<Scheduler>(
+      Scheduler::Settings{.period = 1h, .refill_pace = {.per_s = 2, .calm_after_ms = 2000}}, *f.pool, f.store,
+      f.engine, f.clock, f.host);
+  // Nothing arrived yet: filling to the floor of 6 starts one second's worth.
+  auto report = f.scheduler->tick();
+  CHECK(report.created == 2);
+  CHECK(report.paced == 4);
+  CHECK(f.scheduler->tick().created == 0);  // no time has passed: no token came back
+  f.clock.advance_ms(1000);
+  CHECK(f.scheduler->tick().created == 2);
+  f.clock.advance_ms(1000);
+  CHECK(f.scheduler->tick().created == 2);
+  f.settle_pool(6);
+
+  // A burst: its refill starts every create the target lacks at once, with
+  // the bucket empty and no time passed.
+  f.scheduler->tick();
+  std::vector<Allocation> held;
+  for (int k = 0; k < 4; ++k) held.push_back(f.allocate());
+  const int before = f.count(S::Starting) + f.count(S::Ready) + f.count(S::Paused);
+  CHECK(f.scheduler->refill() >= 4);
+  CHECK(f.count(S::Starting) + f.count(S::Ready) + f.count(S::Paused) >= before + 4);
+}
