@@ -111,9 +111,10 @@ void add_pi_job_routes(api::Server& server, JobRunner& runner, Store& store, con
   server.route("POST", "/pi_job", Access::Public, [&runner](const auto& req, auto& res) {
     const DigitsRequest request = parse_digits(req.body, runner.settings().max_digits);
     if (!request.digits) return reply(res, 400, {{"success", false}, {"error", request.error}});
-    if (!runner.pool_runs_workers())
-      return reply(res, 409, {{"success", false},
-                              {"error", "the pool's image is not a worker (--health is not worker): it runs no pi jobs"}});
+    // No worker pool at all is the manager's state (409); a job too big for
+    // every pool is the request's (400).
+    if (const JobPoolChoice choice = runner.pool_for(*request.digits); choice.pool.empty())
+      return reply(res, choice.no_workers ? 409 : 400, {{"success", false}, {"error", choice.refusal}});
     const Job job = runner.submit(*request.digits);
     reply(res, 200, {{"success", true}, {"job_id", job.id}});
   });

@@ -76,6 +76,11 @@ Job JobRunner::submit(std::int64_t digits) {
   return job;
 }
 
+JobPoolChoice JobRunner::pool_for(std::int64_t digits) const {
+  const PoolSettings& pool = pool_.settings();
+  return choose_job_pool({{"default", pool.container.memory_bytes, pool.protocol.speaks_worker()}}, digits);
+}
+
 std::optional<Job> JobRunner::cancel(std::int64_t id) {
   auto job = store_.cancel_job(id, clock_.now_ms());
   if (job && job->state == JobState::Cancelled) {

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "base/clock.hpp"
+#include "jobs/sizing.hpp"
 #include "pool/pool.hpp"
 #include "store/store.hpp"
 #include "worker/worker_client.hpp"
@@ -83,9 +84,9 @@ class JobRunner {
   std::optional<Job> cancel(std::int64_t id);
 
   const JobSettings& settings() const { return settings_; }
-  // Pi jobs run on workers: false when the pool's image does not speak the
-  // worker protocol (--health other than worker).
-  bool pool_runs_workers() const { return pool_.settings().protocol.speaks_worker(); }
+  // The pool a job of `digits` would run on, or why none can (its image is
+  // not a worker, or its instances lack the memory: jobs/sizing.hpp).
+  JobPoolChoice pool_for(std::int64_t digits) const;
   std::filesystem::path path_of(const ResultFile& file) const;
 
  private:

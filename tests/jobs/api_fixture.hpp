@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <thread>
 
@@ -19,7 +20,9 @@
 namespace warmpool::test {
 
 struct ApiFixture {
-  explicit ApiFixture(std::int64_t max_digits = 1000, const std::string& api_token = "")
+  // tune, when given, changes the pool's settings before the pool is made.
+  explicit ApiFixture(std::int64_t max_digits = 1000, const std::string& api_token = "",
+                      const std::function<void(PoolSettings&)>& tune = {})
       : dir(std::filesystem::temp_directory_path() /
             ("warmpool-jobs-api-" + std::to_string(std::random_device{}()))),
         lanes({.high_threads = 2, .normal_threads = 2, .high_capacity = 64, .normal_capacity = 64}) {
@@ -30,6 +33,7 @@ struct ApiFixture {
     s.policy.min_idle = 0;
     s.port_first = 32000;
     s.port_last = 32099;
+    if (tune) tune(s);
     pool = std::make_unique<Pool>(s, store, engine, worker, lanes, clock);
     jobs::JobSettings js;
     js.results_dir = dir / "results";

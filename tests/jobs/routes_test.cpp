@@ -109,6 +109,29 @@ void check_fields(const json& body, const std::string& schema_name) {
 }
 }  // namespace
 
+TEST_CASE("POST /pi_job: more digits than the instances have memory for is 400 saying what they need") {
+  test::ApiFixture f(100'000'000, "", [](PoolSettings& s) { s.container.memory_bytes = 512ll << 20; });
+  CHECK(post(f, R"({"digits": 10000000})").status == 200);
+  const auto big = post(f, R"({"digits": 100000000})");
+  CHECK(big.status == 400);
+  CHECK(big.body == json{{"success", false},
+                         {"error", "100000000 digits need instances of at least 986 MB; the largest pool "
+                                   "that runs pi workers (default) gives 512 MB"}});
+  CHECK(f.store.recent_jobs(10).size() == 1);  // the refused job was not recorded
+}
+
+TEST_CASE("POST /pi_job to a pool whose image is not a worker is 409, and nothing is recorded") {
+  test::ApiFixture f(1000, "", [](PoolSettings& s) {
+    s.protocol.health = HealthCheck::Http;
+    s.protocol.reset = ResetMethod::Restart;
+  });
+  const auto refused = post(f, R"({"digits": 10})");
+  CHECK(refused.status == 409);
+  CHECK(refused.body["success"] == false);
+  CHECK(refused.body["error"].get<std::string>().find("no pool runs pi workers") != std::string::npos);
+  CHECK(f.store.recent_jobs(10).empty());
+}
+
 TEST_CASE("GET /pi_job/{id}: queued, In-progress, complete, failed, cancelled; unknown ids are 404") {
   test::ApiFixture f(1000);
   const auto t0 = f.clock.now_ms();

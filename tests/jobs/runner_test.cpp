@@ -101,6 +101,18 @@ struct Fixture {
 
 }  // namespace
 
+TEST_CASE("a queued job that no instance has the memory for fails with the reason, using no instance") {
+  // Queued by a manager whose instances were larger (a restart changed
+  // --instance-memory-mb): the default 512 MB holds no 10^8 digits.
+  Fixture f(1, 1);
+  const Job big = f.store.add_job(100'000'000, f.clock.now_ms());
+  f.runner->start();
+  const Job done = f.final_state(big.id);
+  CHECK(done.state == JobState::Failed);
+  CHECK(done.error.find("need instances of at least 986 MB") != std::string::npos);
+  CHECK(f.store.allocations(Show::All).empty());
+}
+
 TEST_CASE("more jobs than instances: they queue, all complete, never more than `workers` at once") {
   Fixture f(3, 2);
   f.runner->start();
