@@ -280,7 +280,8 @@ Store::Pruned SqliteStore::prune_finished(std::int64_t before_ms, int batch) {
   Pruned out;
   out.allocations = db_->write_transaction("prune allocations", [&] {
     return db_->exec("DELETE FROM allocations WHERE id IN (SELECT id FROM allocations "
-                     "WHERE deleted_ms IS NOT NULL AND deleted_ms < ?1 ORDER BY deleted_ms LIMIT ?2)",
+                     "WHERE deleted_ms IS NOT NULL AND deleted_ms < ?1 "
+                     "AND number < (SELECT MAX(number) FROM allocations) ORDER BY deleted_ms LIMIT ?2)",
                      before_ms, batch);
   });
   out.instances = db_->write_transaction("prune instances", [&] {

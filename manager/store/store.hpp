@@ -115,7 +115,8 @@ class InstanceRepository {
   // Removes at most `batch` allocations that ended before `before_ms`, then at
   // most `batch` instances deleted before it that no remaining allocation
   // names, with their events; each step is one short transaction. Current
-  // records and pi jobs are never touched. A caller with more to remove calls
+  // records and pi jobs are never touched, nor the newest allocation: it
+  // holds the numbering (Allocation::number), so numbers never repeat. A caller with more to remove calls
   // again while a step comes back full.
   virtual Pruned prune_finished(std::int64_t before_ms, int batch) = 0;
 

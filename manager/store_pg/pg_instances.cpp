@@ -322,6 +322,7 @@ Store::Pruned PgStore::prune_finished(std::int64_t before_ms, int batch) {
   out.allocations = db_->transaction("prune allocations", [&] {
     return db_->exec("DELETE FROM allocations WHERE id IN (SELECT id FROM allocations "
                      "WHERE deleted_ms IS NOT NULL AND deleted_ms < $1::bigint "
+                     "AND number < (SELECT MAX(number) FROM allocations) "
                      "ORDER BY deleted_ms LIMIT $2::integer)",
                      before_ms, batch);
   });

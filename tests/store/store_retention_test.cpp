@@ -87,11 +87,28 @@ TEST_CASE("retention removes at most one batch a call") {
   CHECK(store.prune_finished(100, 2).allocations == 2);
   CHECK(store.allocations(Show::All).size() == 3);
   CHECK(store.prune_finished(100, 2).allocations == 2);
-  const Store::Pruned last = store.prune_finished(100, 2);
-  CHECK(last.allocations == 1);
-  CHECK(last.instances == 1);  // no allocation names it any more
-  CHECK(store.allocations(Show::All).empty());
-  CHECK(store.instances(Show::All).empty());
+  CHECK(store.prune_finished(100, 2).allocations == 0);  // the newest stays
+  CHECK(store.allocations(Show::All).size() == 1);
+}
+
+TEST_CASE("retention keeps the newest allocation, so allocation numbers never repeat") {
+  // The compatibility view's clients know allocations by number: a number
+  // must not name a second allocation after a long quiet pruned the rest.
+  test::TestDatabase db;
+  Store& store = db.store();
+  const Instance a = ready(store, 9000, 1);
+  for (int k = 0; k < 3; ++k) hand_out(store, a.id, "a" + std::to_string(k), 10 + k, 20 + k);
+  const std::int64_t highest = store.allocation("a2")->number;
+  const Instance gone = ready(store, 9001, 1);
+  remove(store, gone.id, 30);
+
+  while (store.prune_finished(100, 1000).allocations > 0) {
+  }
+  const auto kept = store.allocations(Show::All);
+  REQUIRE(kept.size() == 1);
+  CHECK(kept.front().id == "a2");
+  CHECK_FALSE(store.instance(gone.id));  // instances no allocation names still go
+  CHECK(store.allocate(a.id, "next", "test", 200, 60'000).number > highest);
 }
 
 TEST_CASE("allocations are listed a page at a time, in the order they were made, filtered by client") {
