@@ -186,25 +186,29 @@ constexpr std::int64_t kHour = 3'600'000;
 
 TEST_CASE("retention: the leader's upkeep removes old finished records, at most once a minute") {
   Fixture f(10s, {.keep_ms = kHour});
-  const std::string first = finished_record(f.real, 33500, f.clock.now_ms() - 2 * kHour);
-  CHECK(f.scheduler->tick().pruned == 2);  // the allocation and its instance
+  const std::int64_t old = f.clock.now_ms() - 2 * kHour;
+  const std::string first = finished_record(f.real, 33500, old);
+  const std::string newest = finished_record(f.real, 33510, old);  // kept: it holds the numbering
+  CHECK(f.scheduler->tick().pruned == 2);  // the first allocation and its instance
   CHECK_FALSE(f.real.allocation(first));
+  CHECK(f.real.allocation(newest));
 
-  const std::string second = finished_record(f.real, 33501, f.clock.now_ms() - 2 * kHour);
+  const std::string second = finished_record(f.real, 33501, old);  // now `newest` may go
   f.clock.advance_ms(59'999);
   CHECK(f.scheduler->tick().pruned == 0);
-  CHECK(f.real.allocation(second));  // a minute has not passed since the last prune
+  CHECK(f.real.allocation(newest));  // a minute has not passed since the last prune
   f.clock.advance_ms(1);
   CHECK(f.scheduler->tick().pruned == 2);
-  CHECK_FALSE(f.real.allocation(second));
+  CHECK_FALSE(f.real.allocation(newest));
 
-  const std::string third = finished_record(f.real, 33502, f.clock.now_ms() - 2 * kHour);
+  finished_record(f.real, 33502, old);
   f.clock.advance_ms(60'000);
   f.store.follow();  // another manager leads: pruning is its work
   CHECK(f.scheduler->tick().pruned == 0);
-  CHECK(f.real.allocation(third));
+  CHECK(f.real.allocation(second));
   f.store.follow(false);
   CHECK(f.scheduler->tick().pruned == 2);
+  CHECK_FALSE(f.real.allocation(second));
 }
 
 TEST_CASE("retention: with --keep-finished-hours 0 nothing is removed") {
@@ -216,12 +220,13 @@ TEST_CASE("retention: with --keep-finished-hours 0 nothing is removed") {
 
 TEST_CASE("retention: one prune works off a backlog in batches, up to its cap") {
   SqliteStore store{":memory:"};
-  for (int port = 0; port < 7; ++port) finished_record(store, 40000 + port, 1000);
+  for (int port = 0; port < 8; ++port) finished_record(store, 40000 + port, 1000);
   const Retention r{.keep_ms = 10, .batch = 2, .max_batches = 3};
   const Store::Pruned first = prune_finished(store, r, 10'000);
   CHECK(first.allocations == 6);  // three batches of two, then the cap
-  CHECK(store.allocations(Show::All).size() == 1);
+  CHECK(store.allocations(Show::All).size() == 2);
   const Store::Pruned second = prune_finished(store, r, 10'000);
   CHECK(second.allocations == 1);
-  CHECK(store.instances(Show::All).empty());
+  CHECK(store.allocations(Show::All).size() == 1);  // the newest stays
+  CHECK(store.instances(Show::All).size() == 1);    // the instance it names
 }
