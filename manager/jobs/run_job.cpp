@@ -167,7 +167,10 @@ std::optional<JobRunner::Outcome> JobRunner::on_status(const Job& job, const All
       return fetch(job, allocation);
     case ComputeState::Running:
       if (status.progress != watch.written && Steady::now() - watch.last_write >= settings_.progress_every) {
-        store_.set_job_progress(job.id, status.progress, clock_.now_ms());
+        // Refused: the job is no longer running here. Another manager on the
+        // same database took a DELETE /pi_job for it (it cannot reach our
+        // threads), or gave up on it.
+        if (!store_.set_job_progress(job.id, status.progress, clock_.now_ms())) return no_longer_running(job);
         watch.written = status.progress;
         watch.last_write = Steady::now();
       }
@@ -180,6 +183,12 @@ std::optional<JobRunner::Outcome> JobRunner::on_status(const Job& job, const All
   }
   return Outcome{Outcome::Retry,
                  std::string("the worker's computation stopped (state ") + to_string(status.state) + ")", {}};
+}
+
+JobRunner::Outcome JobRunner::no_longer_running(const Job& job) {
+  const auto now = store_.job(job.id);
+  if (now && now->state == JobState::Cancelled) return {Outcome::Cancelled, {}, {}};
+  return {Outcome::Retry, "the job is no longer running here (" + std::string(now ? to_string(now->state) : "gone") + ")", {}};
 }
 
 JobRunner::Outcome JobRunner::fetch(const Job& job, const Allocation& allocation) {

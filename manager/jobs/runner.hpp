@@ -117,6 +117,7 @@ class JobRunner {
   std::optional<Outcome> on_status(const Job& job, const Allocation& allocation,
                                    const ComputeStatus& status, Watch& watch);
   Outcome fetch(const Job& job, const Allocation& allocation);
+  Outcome no_longer_running(const Job& job);  // its record says another state
   void settle(const Job& job, const Allocation& allocation, const Outcome& outcome);
   void observe_end(const Job& job, JobState final_state, std::int64_t now_ms);
   void stop_worker(const Allocation& allocation);

@@ -231,6 +231,20 @@ TEST_CASE("cancelling: a queued job never runs; a running one's worker is reset 
   CHECK(f.store.job(b.id)->state == JobState::Cancelled);
 }
 
+TEST_CASE("a job cancelled in the store by another manager stops here at its next progress write") {
+  // Managers share the database but not their threads: the DELETE /pi_job
+  // another manager took reaches this one only through the record.
+  Fixture f(1, 1);
+  f.compute.polls_to_finish = 1'000'000;
+  f.runner->start();
+  const Job job = f.runner->submit(100);
+  REQUIRE(eventually([&] { return f.running(job.id); }));
+  CHECK(f.store.cancel_job(job.id, f.clock.now_ms())->state == JobState::Cancelled);
+  REQUIRE(eventually([&] { return f.compute.resets() == 1 && f.current_job_allocations() == 0; }));
+  CHECK(f.compute.running() == 0);
+  CHECK(f.store.job(job.id)->state == JobState::Cancelled);
+}
+
 TEST_CASE("restarts: stop() re-queues running jobs; start() re-queues jobs a killed manager left running") {
   Fixture f(2, 1);
   SECTION("a stop puts the running job back in the queue and releases its instance") {
