@@ -127,6 +127,7 @@ TEST_CASE("pool: an http/restart hand-out only checks; release restarts the same
   f.pool->release(a.id);
   REQUIRE(eventually([&] { return f.count(S::Paused) == 1 && f.settled(); }));
   CHECK(f.engine.count("stop") == stops + 1);
+  CHECK(f.engine.last_stop_grace_s == 0);  // killed at once: a process that ignores SIGTERM costs no grace
   CHECK(f.engine.count("start") == starts + 1);
   CHECK(f.container_of(a.instance_id) == container);
   CHECK(f.store.instance(a.instance_id)->restarts == 0);  // a reset is no fault

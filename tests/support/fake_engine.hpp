@@ -174,11 +174,13 @@ class FakeEngine : public engine::Engine {
       throw engine::EngineError(engine::EngineError::Kind::Server, "unpause " + id + ": is not paused", 500, id);
     c.status = engine::ContainerStatus::Running;
   }
-  void stop(const std::string& id, std::chrono::seconds) override {
+  void stop(const std::string& id, std::chrono::seconds grace) override {
     enter("stop", id);
+    last_stop_grace_s = grace.count();
     refuse_if_frozen("stop", id);
     set_status(id, engine::ContainerStatus::Exited);
   }
+  std::atomic<std::chrono::seconds::rep> last_stop_grace_s{-1};
   void kill(const std::string& id, const std::string&) override {
     enter("kill", id);
     set_status(id, engine::ContainerStatus::Exited);
