@@ -165,6 +165,7 @@ int Pool::waiting() const {
 std::vector<Instance> Pool::own_instances() { return store_.instances_of(settings_.name, Show::Current); }
 
 std::optional<std::string> Pool::creation_refusal(const std::vector<Instance>& all) const {
+  if (draining_) return std::string("the pool is draining");
   if (auto refusal = create_refusal(all, settings_.policy, settings_.capacity, host_usage())) return refusal;
   if (!floors_) return std::nullopt;
   auto floors = floors_->snapshot();

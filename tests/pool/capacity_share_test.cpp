@@ -21,11 +21,11 @@ TEST_CASE("a pool alone may create up to the free capacity") {
 }
 
 TEST_CASE("a burst stops where another pool's unmet floor begins") {
-  // 10 places; big holds 6 (all in use), small has a floor of 3 and 1 warm.
-  // Free: 4, of which small's floor needs 2 more: big may take 2.
+  // 10 places; big holds 6 (all in use), small holds 1 (idle) of its floor of 3.
+  // Free: 3, of which small's floor needs 2 more: big may take 1.
   const auto allowed = share_capacity({{"big", 0, 6, 0}, {"small", 3, 1, 1}}, 10);
-  CHECK(allowed.at("big") == 2);
-  CHECK(allowed.at("small") == 4);  // its floor and the rest nobody reserves
+  CHECK(allowed.at("big") == 1);
+  CHECK(allowed.at("small") == 3);  // its floor and the rest nobody reserves
 }
 
 TEST_CASE("a pool whose floor is met leaves nothing reserved for itself") {
