@@ -196,7 +196,7 @@ void wait_pools_settled(App& app, const std::string& other, int n) {
 void compare_pools(const std::string& name, int clients, int rounds) {
   Config config = bench_config(clients, clients, 19500);  // 19100-19999: the pools tests'
   config.max_instances = 2 * clients;
-  Rig rig(config);
+  Rig rig(config, false);
   auto c = rig.client();
   const nlohmann::json pool = {{"name", name},          {"image", config.image}, {"portFirst", 19700},
                                {"portLast", 19799},     {"minIdle", clients},    {"maxIdle", clients},

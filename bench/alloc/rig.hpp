@@ -64,10 +64,11 @@ inline Config bench_config_with_grace(int instances, int port_first) {
 // An App with its pool filled and settled; removes its containers at the end.
 class Rig {
  public:
-  Rig(Config config) : app_(std::make_unique<App>(std::move(config))) {
+  // settle: wait_settled() before returning (a rig of several pools waits its own way).
+  Rig(Config config, bool settle = true) : app_(std::make_unique<App>(std::move(config))) {
     app_->start_scheduling();
     port_ = app_->serve_in_background();
-    wait_settled();
+    if (settle) wait_settled();
   }
   ~Rig() {
     app_->stop();
