@@ -4,9 +4,14 @@
 // Hand-outs from each reach their own image; deleting the BusyBox pool while
 // one of its allocations is live drains it: no new hand-outs, the idle
 // instances go, the allocated one when its allocation ends, then the pool.
+// A manager started again over both pools adopts each container into its
+// own pool.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <map>
 #include <random>
+#include <thread>
 
 #include "busybox.hpp"
 
@@ -109,4 +114,59 @@ TEST_CASE("two pools on the real engine: the pi worker and BusyBox side by side;
   auto [ok3, again] = call(client, "POST", "/allocations", {{"timeout_ms", 20000}});
   CHECK(ok3 == 201);
   CHECK(again["pool"] == "default");
+}
+
+TEST_CASE("a manager started again over two pools adopts every container into its own pool, removing none") {
+  test::ensure_busybox_image();
+  const Config config = test::Stack::make_config([](Config& c) {
+    c.max_instances = 6;
+    c.min_idle = 1;
+    c.max_idle = 2;
+  });
+  const int first = busybox_first_port();
+  auto idle_of = [](App& app, const std::string& pool) {
+    int idle = 0;
+    for (const auto& i : app.store.instances_of(pool, Show::Current)) idle += is_idle(i.state);
+    return idle;
+  };
+  std::map<std::int64_t, std::pair<std::string, std::string>> before;  // id -> {pool, container}
+  {
+    App app(config);
+    app.start_scheduling();
+    httplib::Client client("127.0.0.1", app.serve_in_background());
+    REQUIRE(call(client, "POST", "/pools",
+                 {{"name", "busybox"}, {"image", test::kBusyboxImage}, {"portFirst", first}, {"portLast", first + 19},
+                  {"minIdle", 2}, {"maxIdle", 2}, {"memoryMb", 32}, {"pids", 16}, {"health", "tcp"},
+                  {"reset", "restart"}})
+                .first == 201);
+    REQUIRE(test::Stack::eventually([&] { return idle_of(app, kDefaultPool) == 1 && idle_of(app, "busybox") == 2; }));
+    for (const auto& i : app.store.instances(Show::Current)) before[i.id] = {i.pool, i.container_id};
+    app.stop();  // containers stay for the next start (no --remove-on-exit)
+  }
+  REQUIRE(before.size() == 3);
+  App app(config);  // the same records, the same manager id
+  REQUIRE(app.pools.find("busybox"));
+  app.start_scheduling();
+  // A few ticks of every pool's scheduler: each reconciles its own containers.
+  std::this_thread::sleep_for(std::chrono::milliseconds(4 * config.scheduler_period_ms));
+  REQUIRE(test::Stack::eventually([&] { return idle_of(app, kDefaultPool) == 1 && idle_of(app, "busybox") == 2; }));
+  for (const auto& [id, was] : before) {
+    INFO("instance " << id);
+    const auto now = app.store.instance(id);
+    REQUIRE(now);
+    CHECK(is_idle(now->state));
+    CHECK(now->pool == was.first);
+    CHECK(now->container_id == was.second);
+  }
+  const auto containers = app.engine.list({{engine::kManagerLabel, config.manager_id}});
+  CHECK(containers.size() == before.size());
+  for (const auto& c : containers) {
+    const auto record = app.store.instance(std::stoll(c.labels.at(engine::kInstanceLabel)));
+    REQUIRE(record);
+    CHECK(c.labels.at(engine::kPoolLabel) == record->pool);
+  }
+  app.stop();
+  for (const auto& c : app.engine.list({{engine::kManagerLabel, config.manager_id}})) app.engine.remove(c.id);
+  std::error_code ignored;
+  std::filesystem::remove_all(config.data_dir, ignored);
 }
