@@ -299,6 +299,25 @@ void Server::add_instance_routes() {
 // ---------------------------------------------------------------------------
 // /health, /details
 
+// Each pool's name, state, floor, ceiling and counts (`pool` above is
+// default's in full).
+json Server::pools_summary() {
+  json out = json::array();
+  for (const auto& record : pools_->list()) {
+    Pool* pool = pools_->find(record.name);
+    if (!pool) continue;  // removed between the two reads
+    const PoolCounts counts = pool->counts();
+    out.push_back({{"name", record.name},
+                   {"state", to_string(record.state)},
+                   {"minIdle", record.min_idle},
+                   {"maxIdle", record.max_idle},
+                   {"byState", counts.by_state},
+                   {"busy", counts.claimed},
+                   {"waitingAllocations", counts.waiting}});
+  }
+  return out;
+}
+
 json Server::engine_health() {
   if (health_.engine) {
     if (auto seen = health_.engine()) return *seen;
@@ -371,6 +390,7 @@ void Server::add_health_routes() {
                            {"memoryUse", usage.memory}}},
                  {"pool", pool_summary(config_, pool_)},
                  {"queues", queue_stats(lanes_)}};
+    if (pools_) body["pools"] = pools_summary();
     if (health_.managers) body["managers"] = health_.managers();
     json_reply(res, 200, body);
   });

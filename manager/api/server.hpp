@@ -165,6 +165,7 @@ class Server {
   std::chrono::steady_clock::time_point database_checked_{};  // GUARDED_BY(health_mu_)
   nlohmann::json database_status_;                            // GUARDED_BY(health_mu_)
   nlohmann::json engine_health();
+  nlohmann::json pools_summary();  // REQUIRES: pools_
   nlohmann::json database_health();
 };
 

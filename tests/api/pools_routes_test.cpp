@@ -59,6 +59,13 @@ TEST_CASE("pools: the flags' pool is the record `default`; a new pool is recorde
   CHECK(plain["pool"] == "default");
   CHECK(port_of(plain) < 30100);
 
+  // /details shows each pool.
+  auto [s0, details] = fakes.call("GET", "/details");
+  REQUIRE(s0 == 200);
+  REQUIRE(details["pools"].size() == 2);
+  CHECK(details["pools"][1]["name"] == "large");
+  CHECK(details["pools"][1]["byState"]["allocated"] == 1);
+
   // Lists filter by pool.
   auto [s1, mine] = fakes.call("GET", "/allocations?pool=large");
   REQUIRE(s1 == 200);
