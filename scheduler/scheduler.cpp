@@ -69,8 +69,10 @@ bool under_claim(Pool& pool, std::int64_t id, F&& body) {
 // is left alone, and every decision about a live record is taken again under
 // its claim, since the listing may be stale by then.
 Scheduler::ReconcileReport Scheduler::reconcile() {
-  const auto containers = engine_.list({{engine::kManagerLabel, pool_.settings().manager_id}});
-  const ReconcilePlan plan = plan_reconcile(containers, store_.instances(Show::Current));
+  std::vector<engine::ContainerInfo> containers;
+  for (auto& c : engine_.list({{engine::kManagerLabel, pool_.settings().manager_id}}))
+    if (reconciles(c)) containers.push_back(std::move(c));
+  const ReconcilePlan plan = plan_reconcile(containers, pool_.own_instances());
   ReconcileReport report;
   report.adopted = plan.adopted;
   for (const auto& container : plan.remove) remove_orphan(container, report);
@@ -90,6 +92,14 @@ Scheduler::ReconcileReport Scheduler::reconcile() {
     spdlog::info("reconcile: {} adopted, {} orphan containers removed, {} records lost",
                  report.adopted, report.removed_orphans, report.lost);
   return report;
+}
+
+bool Scheduler::reconciles(const engine::ContainerInfo& container) const {
+  const auto label = container.labels.find(engine::kPoolLabel);
+  const std::string pool = label == container.labels.end() ? "" : label->second;
+  if (settings_.reconciles) return settings_.reconciles(pool);
+  const std::string& own = pool_.settings().name;
+  return pool == own || (pool.empty() && own == kDefaultPool);
 }
 
 bool Scheduler::confirm_orphan(std::int64_t id, const std::string& container) {
@@ -137,14 +147,16 @@ void Scheduler::remove_orphan(const std::string& container, ReconcileReport& rep
 }
 
 void Scheduler::expire_leases(std::int64_t now_ms, TickReport& report) {
-  for (const auto& id : pick_expired(store_.allocations(Show::Current), now_ms)) {
+  InstanceRepository::AllocationQuery current;
+  current.pool = pool_.settings().name;
+  for (const auto& id : pick_expired(store_.allocations(current), now_ms)) {
     pool_.release(id, "lease expired");
     ++report.expired;
   }
 }
 
 void Scheduler::check_instances(TickReport& report) {
-  for (const auto& listed : store_.instances(Show::Current)) {
+  for (const auto& listed : pool_.own_instances()) {
     const TickAction action = tick_action(listed.state);
     if (action == TickAction::None) continue;
     under_claim(pool_, listed.id, [&] {
@@ -193,6 +205,12 @@ bool Scheduler::check(const Instance& instance) {
 
 PoolPolicy Scheduler::policy_now(const std::vector<Instance>& instances, std::int64_t now_ms) {
   PoolPolicy policy = pool_.settings().policy;
+  if (pool_.draining()) {
+    // Keeps nothing idle: each instance goes as soon as it is idle.
+    policy.min_idle = policy.max_idle = policy.keep_running = 0;
+    policy.adaptive = false;
+    return policy;
+  }
   int in_use = 0;
   for (const auto& i : instances) in_use += i.state == InstanceState::Allocated;
   DemandTarget target = pool_.demand().target(now_ms, in_use);
@@ -215,7 +233,7 @@ void Scheduler::observe(std::int64_t now_ms) {
   if (!metrics_) return;
   HistorySample sample;
   sample.at_ms = now_ms;
-  for (const auto& i : store_.instances(Show::Current)) {
+  for (const auto& i : pool_.own_instances()) {
     sample.in_use += i.state == InstanceState::Allocated;
     sample.idle_running += i.state == InstanceState::Ready;
     sample.idle_paused += i.state == InstanceState::Paused;
@@ -245,7 +263,7 @@ int Scheduler::refill() {
   // engine back refills.
   if (!engine_ok_ || pool_.engine_down()) return 0;
   const std::int64_t now = clock_.now_ms();
-  const auto instances = store_.instances(Show::Current);
+  const auto instances = pool_.own_instances();
   const auto plan = plan_upkeep(instances, pool_.claimed(), policy_now(instances, now),
                                 pool_.capacity(), host_.last(), now);
   return start_creates(paced_creates(plan.create, now));
@@ -272,7 +290,7 @@ int Scheduler::start_creates(int n) {
 }
 
 void Scheduler::keep_up(const HostUsage& usage, std::int64_t now_ms, TickReport& report) {
-  const auto instances = store_.instances(Show::Current);
+  const auto instances = pool_.own_instances();
   const auto plan = plan_upkeep(instances, pool_.claimed(), policy_now(instances, now_ms),
                                 pool_.capacity(), usage, now_ms);
   const int allowed = paced_creates(plan.create, now_ms);
@@ -490,7 +508,9 @@ bool Scheduler::worth_a_look(const engine::Event& e) {
 }
 
 void Scheduler::watch(std::stop_token stop) {
-  const engine::Labels match = {{engine::kManagerLabel, pool_.settings().manager_id}};
+  engine::Labels match = {{engine::kManagerLabel, pool_.settings().manager_id}};
+  // The default pool's containers may carry no pool label; the others' do.
+  if (pool_.settings().name != kDefaultPool) match[engine::kPoolLabel] = pool_.settings().name;
   while (!stop.stop_requested()) {
     try {
       engine_.watch_events(match, [&](const engine::Event& e) {

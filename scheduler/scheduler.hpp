@@ -21,6 +21,8 @@
 // --refill-per-s a second; the tick reports those held back as `paced`.
 // Each tick starts with reconcile(), which matches containers and records by
 // label (at start-up, after an engine restart, and whenever a container leaked).
+// With several pools there is one scheduler per pool: it sees that pool's
+// records, allocations and containers only (Settings::reconciles).
 // The engine's event stream wakes the loop at once when a container dies, or
 // is paused or unpaused by someone else. "Paused" is read through the pool's
 // Pauser: with the cgroup freezer the engine reports a frozen container as
@@ -35,6 +37,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -58,6 +61,10 @@ class Scheduler {
     bool watch_events = true;
     Retention retention{};  // keep_ms 0 (the default here): nothing is pruned
     RefillPace refill_pace{};  // creates after a burst, at most per_s a second
+    // Which containers this scheduler reconciles, by their pool label ("" when
+    // they have none). Empty: its pool's, and with the default pool also
+    // those without a label (made before pools).
+    std::function<bool(const std::string& pool_label)> reconciles;
   };
 
   struct TickReport {
@@ -156,6 +163,7 @@ class Scheduler {
   void set_idle_state(std::int64_t id, InstanceState target, int& counter);
   void record(const TickReport& report);
   bool worth_a_look(const engine::Event& e);  // should this event wake the loop?
+  bool reconciles(const engine::ContainerInfo& container) const;  // one of this pool's?
 
   const Settings settings_;
   Pool& pool_;

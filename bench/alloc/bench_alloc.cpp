@@ -6,11 +6,16 @@
 //   bench_alloc [--rounds 10] [--clients 32] [--cycle-seconds 10]
 //   bench_alloc --database postgresql://... [--rounds 10] [--clients 32]
 //   bench_alloc --tls-engine tcp://127.0.0.1:17376 --tls-cert-dir DIR [--rounds 10] [--clients 8]
+//   bench_alloc --pool NAME [--rounds 10] [--clients 8]
 //
 // With --database it measures one thing: running-idle hand-outs with the
 // records in SQLite against the same with the records in PostgreSQL, in the
 // same run. The URL names a server and a database to connect to first; the
 // bench makes its own fresh database beside it and drops it at the end.
+//
+// With --pool it measures one thing: running-idle hand-outs from a second
+// pool NAME (added through POST /pools: the same image and shape, ports of
+// its own) against those from `default`, in alternating rounds of one run.
 //
 // With --tls-engine it measures one thing too: paused hand-outs (the engine's
 // unpause) through the unix-socket engine against the same through a TCP
@@ -21,6 +26,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -170,6 +176,54 @@ void compare_databases(const std::string& url, int clients, int rounds) {
   std::printf("\ngoal: PostgreSQL p50 within 1.5x of SQLite's\n");
 }
 
+// Waits until both pools hold `n` running-idle instances and nothing is in flight.
+void wait_pools_settled(App& app, const std::string& other, int n) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  Pool* second = app.pools.find(other);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::map<std::string, int> ready;
+    for (const auto& i : app.store.instances(Show::Current)) ready[i.pool] += i.state == InstanceState::Ready;
+    if (ready[kDefaultPool] == n && ready[other] == n && app.pool.claimed().empty() && second &&
+        second->claimed().empty())
+      return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  throw std::runtime_error("the two pools did not settle within 120 s");
+}
+
+// Running-idle hand-outs from `default` and from a second pool of the same
+// shape, alternating round by round so that both see the same machine.
+void compare_pools(const std::string& name, int clients, int rounds) {
+  Config config = bench_config(clients, clients, 19500);  // 19100-19999: the pools tests'
+  config.max_instances = 2 * clients;
+  Rig rig(config, false);
+  auto c = rig.client();
+  const nlohmann::json pool = {{"name", name},          {"image", config.image}, {"portFirst", 19700},
+                               {"portLast", 19799},     {"minIdle", clients},    {"maxIdle", clients},
+                               {"keepRunning", clients}};
+  auto r = c.Post("/pools", pool.dump(), "application/json");
+  if (!r || r->status != 201) throw std::runtime_error("POST /pools: " + (r ? r->body : httplib::to_string(r.error())));
+  wait_pools_settled(rig.app(), name, clients);
+  const std::string body = nlohmann::json{{"timeout_ms", 30000}, {"pool", name}}.dump();
+  Summary default1, default_n, other1, other_n;
+  auto add = [](Summary& to, const Summary& from) { to.samples.insert(to.samples.end(), from.samples.begin(), from.samples.end()); };
+  auto settle = [&] { wait_pools_settled(rig.app(), name, clients); };
+  for (int round = 0; round < rounds; ++round) {
+    add(default1, hand_out(rig, 1, 4, Via::Main, kPlainBody, settle));
+    add(other1, hand_out(rig, 1, 4, Via::Main, body, settle));
+    add(default_n, hand_out(rig, clients, 1, Via::Main, kPlainBody, settle));
+    add(other_n, hand_out(rig, clients, 1, Via::Main, body, settle));
+  }
+  const std::string n = std::to_string(clients);
+  std::printf("running-idle hand-out latency, ms, from `default` (baseline) and from pool %s\n", name.c_str());
+  std::printf("%-44s %9s %9s %11s %11s\n", "", "p50", "p99", "p50/base", "p99/base");
+  row("default, 1 client", default1, default1);
+  row(("default, " + n + " clients").c_str(), default_n, default_n);
+  row((name + ", 1 client").c_str(), other1, default1);
+  row((name + ", " + n + " clients").c_str(), other_n, default_n);
+  std::printf("\ngoal: a hand-out from a second pool costs no more than one from default (p50 <= 1.0x + noise)\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -191,12 +245,19 @@ int main(int argc, char** argv) {
   cli.add_option("--tls-cert-dir", tls_cert_dir, "The TLS engine's client certificates: ca.pem, cert.pem, key.pem")
       ->needs(tls_option);
   tls_option->needs("--tls-cert-dir");
+  std::string pool_name;
+  cli.add_option("--pool", pool_name,
+                 "Compare running-idle hand-outs from a second pool of this name with those from default only");
   CLI11_PARSE(cli, argc, argv);
   spdlog::set_level(spdlog::level::warn);
 
   try {
     if (!database.empty()) {
       compare_databases(database, clients, rounds);
+      return 0;
+    }
+    if (!pool_name.empty()) {
+      compare_pools(pool_name, std::min(clients, 8), rounds);
       return 0;
     }
     if (!tls_engine.empty()) {

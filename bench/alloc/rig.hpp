@@ -6,6 +6,7 @@
 #include <barrier>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <stdexcept>
@@ -63,10 +64,11 @@ inline Config bench_config_with_grace(int instances, int port_first) {
 // An App with its pool filled and settled; removes its containers at the end.
 class Rig {
  public:
-  Rig(Config config) : app_(std::make_unique<App>(std::move(config))) {
-    app_->scheduler.start();
+  // settle: wait_settled() before returning (a rig of several pools waits its own way).
+  Rig(Config config, bool settle = true) : app_(std::make_unique<App>(std::move(config))) {
+    app_->start_scheduling();
     port_ = app_->serve_in_background();
-    wait_settled();
+    if (settle) wait_settled();
   }
   ~Rig() {
     app_->stop();
@@ -126,7 +128,9 @@ inline void release(httplib::Client& c, const std::string& id, Via via = Via::Ma
 
 // `clients` threads each take one instance at the same moment, `rounds` times;
 // returns the hand-out latencies.
-inline Summary hand_out(Rig& rig, int clients, int rounds, Via via = Via::Main, const std::string& body = kPlainBody) {
+// `settled` waits until the pool is back as it was (default: Rig::wait_settled).
+inline Summary hand_out(Rig& rig, int clients, int rounds, Via via = Via::Main, const std::string& body = kPlainBody,
+                        const std::function<void()>& settled = {}) {
   Summary s;
   std::mutex mu;
   for (int round = 0; round < rounds; ++round) {
@@ -148,7 +152,8 @@ inline Summary hand_out(Rig& rig, int clients, int rounds, Via via = Via::Main, 
     for (auto& t : threads) t.join();
     auto c = rig.client();
     for (const auto& id : ids) release(c, id, via);
-    rig.wait_settled();
+    if (settled) settled();
+    else rig.wait_settled();
   }
   return s;
 }

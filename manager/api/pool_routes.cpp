@@ -54,6 +54,14 @@ std::optional<std::string> parse_client(const httplib::Request& req) {
   return client;
 }
 
+// ?pool=...: only that pool's records; nullopt when not given.
+std::optional<std::string> parse_pool(const httplib::Request& req) {
+  if (!req.has_param("pool")) return std::nullopt;
+  std::string pool = req.get_param_value("pool");
+  if (auto why = pool_name_refusal(pool)) throw BadRequest("\"pool\": " + *why);
+  return pool;
+}
+
 constexpr std::int64_t kDefaultAllocationsPage = 1000;
 constexpr std::int64_t kMaxAllocationsPage = 10000;
 
@@ -63,6 +71,7 @@ std::string next_allocations_link(const httplib::Request& req, const Store::Allo
   std::string url = "/allocations?limit=" + std::to_string(query.limit) + "&after=" + std::to_string(last);
   if (req.has_param("show")) url += "&show=" + req.get_param_value("show");  // checked by parse_show
   if (query.client) url += "&client=" + httplib::detail::encode_query_param(*query.client);
+  if (query.pool) url += "&pool=" + *query.pool;  // checked by parse_pool: safe in a URL
   return "<" + url + ">; rel=\"next\"";
 }
 
@@ -106,12 +115,27 @@ void Server::create_allocation(const httplib::Request& req, httplib::Response& r
   json parsed;
   const auto twice = duplicate_key(req.body, &parsed);
   if (twice) return problem(res, 400, "the body names \"" + *twice + "\" twice");
-  const json body = checked_object(req.body, std::move(parsed), {"lease_seconds", "client", "timeout_ms", "init"});
+  const json body =
+      checked_object(req.body, std::move(parsed), {"lease_seconds", "client", "timeout_ms", "init", "pool"});
+  const std::string name = body.contains("pool") ? get_string(body, "pool", 200) : std::string(kDefaultPool);
+  Pool* pool = pool_named(name);
+  if (!pool) return problem(res, 404, "\"pool\": no pool named " + name, 0, {{"pool", name}});
+  if (pool->draining())
+    return problem(res, 409, "\"pool\": pool " + name + " is draining: it hands nothing out", 0, {{"pool", name}});
+  allocate(req, res, *pool, body);
+}
+
+Pool* Server::pool_named(const std::string& name) {
+  if (pools_) return pools_->find(name);
+  return name == kDefaultPool ? &pool_ : nullptr;
+}
+
+void Server::allocate(const httplib::Request& req, httplib::Response& res, Pool& pool, const json& body) {
   Pool::AllocateRequest request;
-  if (body.contains("init") && !pool_.settings().protocol.speaks_worker())
+  if (body.contains("init") && !pool.settings().protocol.speaks_worker())
     return problem(res, 400,
-                   std::string("\"init\": this pool's image does not speak the worker protocol (--health ") +
-                       to_string(pool_.settings().protocol.health) + "): it takes no init payload");
+                   std::string("\"init\": this pool's image does not speak the worker protocol (health ") +
+                       to_string(pool.settings().protocol.health) + "): it takes no init payload");
   try {
     request.init = parse_init(body, config_);
   } catch (const InitRefused& e) {
@@ -139,7 +163,7 @@ void Server::create_allocation(const httplib::Request& req, httplib::Response& r
     return;
   }
   try {
-    const Allocation a = pool_.allocate(request);
+    const Allocation a = pool.allocate(request);
     res.set_header("Location", "/allocations/" + a.id);
     json created = to_json(a);
     created["token"] = a.token;  // here only: the store keeps its hash
@@ -153,7 +177,7 @@ void Server::create_allocation(const httplib::Request& req, httplib::Response& r
       case AllocateError::Kind::InitRefused: problem(res, 422, "the worker refused init: " + std::string(e.what())); break;
       case AllocateError::Kind::OverQuota:
         problem(res, 429, e.what(), kQuotaRetryAfterS,
-                {{"client", request.client}, {"quota", pool_.settings().client_quota}, {"current", e.current()}});
+                {{"client", request.client}, {"quota", pool.settings().client_quota}, {"current", e.current()}});
         break;
     }
     observe();
@@ -170,6 +194,7 @@ void Server::add_allocation_routes() {
     const Store::AllocationQuery query{
         .show = parse_show(req),
         .client = parse_client(req),
+        .pool = parse_pool(req),
         .after_number = int_param(req, "after", 0, std::numeric_limits<std::int64_t>::max()).value_or(0),
         .limit = int_param(req, "limit", 1, kMaxAllocationsPage).value_or(kDefaultAllocationsPage)};
     const auto page = store_.allocations(query);
@@ -186,8 +211,12 @@ void Server::add_allocation_routes() {
     json_reply(res, 200, to_json(*a));
   });
 
+  // Through the allocation's own pool. One whose pool is gone has ended
+  // already (a pool goes once its last instance has).
   route("DELETE", R"(/allocations/([^/]+))", Access::Public, [this](const auto& req, auto& res) {
-    auto a = pool_.release(req.matches[1]);
+    auto a = store_.allocation(req.matches[1]);
+    if (!a) return problem(res, 404, "no allocation " + std::string(req.matches[1]));
+    if (Pool* pool = pool_named(a->pool)) a = pool->release(a->id);
     if (!a) return problem(res, 404, "no allocation " + std::string(req.matches[1]));
     json_reply(res, 200, to_json(*a));
   });
@@ -195,7 +224,9 @@ void Server::add_allocation_routes() {
   route("POST", R"(/allocations/([^/]+)/renew)", Access::Public, [this](const auto& req, auto& res) {
     const json body = parse_object(req.body, {"lease_seconds"});
     const auto lease = get_int(body, "lease_seconds", 1, config_.max_lease_s, config_.lease_s);
-    auto a = pool_.renew(req.matches[1], lease * 1000);
+    auto a = store_.allocation(req.matches[1]);
+    if (!a) return problem(res, 404, "no allocation " + std::string(req.matches[1]));
+    if (Pool* pool = pool_named(a->pool)) a = pool->renew(a->id, lease * 1000);
     if (!a) return problem(res, 404, "no allocation " + std::string(req.matches[1]));
     if (!a->current()) return problem(res, 409, "allocation " + a->id + " has ended");
     json_reply(res, 200, to_json(*a));
@@ -209,8 +240,9 @@ void Server::add_instance_routes() {
   route("GET", "/instances", Access::Admin, [this](const auto& req, auto& res) {
     json list = json::array();
     const auto states = parse_states(req);
+    const auto pool = parse_pool(req);
     for (const auto& i : store_.instances(parse_show(req)))
-      if (!states || states->count(i.state)) list.push_back(to_json(i));
+      if ((!states || states->count(i.state)) && (!pool || i.pool == *pool)) list.push_back(to_json(i));
     json_reply(res, 200, list);
   });
 
@@ -266,6 +298,25 @@ void Server::add_instance_routes() {
 
 // ---------------------------------------------------------------------------
 // /health, /details
+
+// Each pool's name, state, floor, ceiling and counts (`pool` above is
+// default's in full).
+json Server::pools_summary() {
+  json out = json::array();
+  for (const auto& record : pools_->list()) {
+    Pool* pool = pools_->find(record.name);
+    if (!pool) continue;  // removed between the two reads
+    const PoolCounts counts = pool->counts();
+    out.push_back({{"name", record.name},
+                   {"state", to_string(record.state)},
+                   {"minIdle", record.min_idle},
+                   {"maxIdle", record.max_idle},
+                   {"byState", counts.by_state},
+                   {"busy", counts.claimed},
+                   {"waitingAllocations", counts.waiting}});
+  }
+  return out;
+}
 
 json Server::engine_health() {
   if (health_.engine) {
@@ -339,6 +390,7 @@ void Server::add_health_routes() {
                            {"memoryUse", usage.memory}}},
                  {"pool", pool_summary(config_, pool_)},
                  {"queues", queue_stats(lanes_)}};
+    if (pools_) body["pools"] = pools_summary();
     if (health_.managers) body["managers"] = health_.managers();
     json_reply(res, 200, body);
   });

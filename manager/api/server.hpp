@@ -25,6 +25,7 @@
 #include "engine/engine.hpp"
 #include "metrics/metrics.hpp"
 #include "pool/pool.hpp"
+#include "pools/pools.hpp"
 #include "queue/lanes.hpp"
 #include "store/store.hpp"
 
@@ -100,6 +101,13 @@ class Server {
   void stop();
   bool running() const;
 
+  // Serves every pool of `pools` (POST /allocations {"pool": ...}; releases
+  // and renewals through the allocation's pool). Without it, the server
+  // serves the pool it was made with as `default`. Before listen() only.
+  void serve_pools(Pools& pools) { pools_ = &pools; }
+  // The pool called `name`; nullptr when there is none.
+  Pool* pool_named(const std::string& name);
+
   Metrics& metrics() { return *metrics_; }
   // How long the request being served waited for a server thread (a
   // hand-out's deadline counts from when its client sent it). Call it from
@@ -131,9 +139,11 @@ class Server {
   void tune_http();
   void install_hooks();
   void create_allocation(const httplib::Request& req, httplib::Response& res);
+  void allocate(const httplib::Request& req, httplib::Response& res, Pool& pool, const nlohmann::json& body);
 
   const Config& config_;
   Pool& pool_;
+  Pools* pools_ = nullptr;
   Store& store_;
   engine::Engine& engine_;
   Lanes& lanes_;
@@ -155,6 +165,7 @@ class Server {
   std::chrono::steady_clock::time_point database_checked_{};  // GUARDED_BY(health_mu_)
   nlohmann::json database_status_;                            // GUARDED_BY(health_mu_)
   nlohmann::json engine_health();
+  nlohmann::json pools_summary();  // REQUIRES: pools_
   nlohmann::json database_health();
 };
 

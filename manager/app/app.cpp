@@ -19,6 +19,7 @@
 #include "api/dashboard.hpp"
 #include "api/docs.hpp"
 #include "api/pi_job_routes.hpp"
+#include "api/pools_routes.hpp"
 #include "base/text.hpp"
 #include "store/sqlite_store.hpp"
 #include "store_pg/pg_store.hpp"
@@ -152,6 +153,12 @@ PoolSettings pool_settings(const Config& c) {
 }
 
 
+Scheduler::Settings scheduler_settings(const Config& config) {
+  return {.period = std::chrono::milliseconds(config.scheduler_period_ms),
+          .retention = {.keep_ms = static_cast<std::int64_t>(config.keep_finished_hours * 3'600'000)},
+          .refill_pace = {.per_s = config.refill_per_s}};
+}
+
 namespace {
 // The engine in /health, as the scheduler's ticks see it.
 std::optional<nlohmann::json> engine_health(const Scheduler& scheduler) {
@@ -249,11 +256,9 @@ App::App(Config c)
       pool(with_control_key(pool_settings(config), control_key), store, timed_engine, worker, lanes, clock, &host, &metrics,
            SteadyClock::real(), &pauser),
       pi_jobs(job_settings(config), store, pool, worker, clock, &metrics),
-      scheduler({.period = std::chrono::milliseconds(config.scheduler_period_ms),
-                 .retention = {.keep_ms = static_cast<std::int64_t>(config.keep_finished_hours * 3'600'000)},
-                 .refill_pace = {.per_s = config.refill_per_s}},
-                pool, store,
-                timed_engine, clock, host, &metrics),
+      scheduler(default_scheduler_settings(), pool, store, timed_engine, clock, host, &metrics),
+      pools({store, timed_engine, worker, lanes, clock, host, &metrics, &pauser}, scheduler_settings(config), pool,
+            scheduler),
       server(config, pool, store, timed_engine, lanes,
              {[this] { return scheduler.engine_reachable(); },
               [this] { return scheduler.last_error(); },
@@ -264,7 +269,22 @@ App::App(Config c)
   spdlog::info("pausing through {}: {}", pause_choice.freezer ? "the cgroup freezer" : "the engine",
                pause_choice.why);
   add_module_routes(server, config, store, pool, lanes, pi_jobs, clock);
+  pools.load();
+  server.serve_pools(pools);
+  api::add_pools_routes(server, pools, store);
   pi_jobs.start();
+}
+
+// The default pool's reconcile also takes the leftovers of pools that are gone.
+Scheduler::Settings App::default_scheduler_settings() {
+  Scheduler::Settings s = scheduler_settings(config);
+  s.reconciles = [this](const std::string& label) { return pools.reconciled_by_default(label); };
+  return s;
+}
+
+void App::start_scheduling() {
+  scheduler.start();
+  pools.start();
 }
 
 App::~App() { stop(); }
@@ -280,11 +300,12 @@ void App::stop() noexcept {
   server.stop();
   if (serving_.joinable()) serving_.join();
   pi_jobs.stop();
+  pools.stop();
   scheduler.stop();
   lanes.stop();
   if (config.remove_on_exit && !removed_) {
     removed_ = true;
-    pool.remove_all("the manager stopped with --remove-on-exit");
+    pools.remove_all("the manager stopped with --remove-on-exit");
   }
 }
 

@@ -15,6 +15,7 @@
 #include "host/host.hpp"
 #include "jobs/runner.hpp"
 #include "metrics/metrics.hpp"
+#include "pools/pools.hpp"
 #include "scheduler/scheduler.hpp"
 #include "store/store.hpp"
 
@@ -29,6 +30,8 @@ class App {
   explicit App(Config config);
   ~App();  // stops everything that was started
 
+  // Starts the scheduler of every pool (the default's and the others').
+  void start_scheduling();
   // Serves on a free port of host in a background thread; returns the port.
   int serve_in_background(const std::string& host = "127.0.0.1");
   // Stops accepting requests (those in flight are answered), then the job
@@ -54,10 +57,14 @@ class App {
   Pauser pauser;
   Pool pool;
   jobs::JobRunner pi_jobs;
-  Scheduler scheduler;
+  Scheduler scheduler;  // the default pool's
+  // Every pool: the default (pool, scheduler above) and those recorded in
+  // the store (schema 7), each with its own Pool and Scheduler.
+  Pools pools;
   api::Server server;
 
  private:
+  Scheduler::Settings default_scheduler_settings();
   std::thread serving_;
   bool removed_ = false;
 };
@@ -72,6 +79,7 @@ void add_module_routes(api::Server& server, const Config& config, Store& store, 
 // The pool's and the pi job runner's parts of the configuration (job
 // results go to data_dir/results).
 PoolSettings pool_settings(const Config& config);
+Scheduler::Settings scheduler_settings(const Config& config);
 jobs::JobSettings job_settings(const Config& config);
 
 // This manager's name among several on one database: host:port/pid.

@@ -101,7 +101,7 @@ int serve(const warmpool::Config& config) {
     app.stop();
     return 1;
   }
-  app.scheduler.start();
+  app.start_scheduling();
   signals.watch(app.server);
   spdlog::info("warmpool {} listening on http://{}:{} (database {})", kVersion, config.listen_host,
                config.listen_port, config.uses_postgres() ? "PostgreSQL (--database)" : config.database_path());

@@ -24,6 +24,9 @@ using Labels = std::map<std::string, std::string>;
 // finds its containers again.
 inline constexpr const char* kManagerLabel = "warmpool.manager";
 inline constexpr const char* kInstanceLabel = "warmpool.instance";
+// The instance's pool; a container without it was made before pools and
+// belongs to the pool named default.
+inline constexpr const char* kPoolLabel = "warmpool.pool";
 
 // Every engine failure is an EngineError. kind says what the caller can do
 // about it; what() reads "operation container: engine's message".

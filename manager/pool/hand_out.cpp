@@ -121,8 +121,7 @@ void Pool::wait_for_idle(const AllocateRequest& request, std::uint64_t seen_gene
   if (changed || poll_due) return;
   lock.unlock();
   std::string why = "no instance became available before the deadline";
-  if (auto refusal = create_refusal(store_.instances(Show::Current), settings_.policy,
-                                    settings_.capacity, host_usage()))
+  if (auto refusal = creation_refusal(store_.instances(Show::Current)))
     why += " (" + *refusal + ")";
   throw AllocateError(AllocateError::Kind::Timeout, why);
 }
@@ -205,7 +204,7 @@ Pool::Claimed Pool::claim_idle() {
       std::lock_guard lock(mu_);
       std::set<std::int64_t> skip = claimed_;
       skip.insert(taken_elsewhere.begin(), taken_elsewhere.end());
-      id = pick_idle(store_.instances(Show::Current), skip);
+      id = pick_idle(own_instances(), skip);
       if (id) claimed_.insert(*id);
       generation = idle_generation_;
     }

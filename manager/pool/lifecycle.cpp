@@ -14,8 +14,7 @@ using std::chrono::milliseconds;
 
 Instance Pool::add_instance() {
   std::lock_guard lock(mu_);
-  const auto instances = store_.instances(Show::Current);
-  if (auto refusal = create_refusal(instances, settings_.policy, settings_.capacity, host_usage()))
+  if (auto refusal = creation_refusal(store_.instances(Show::Current)))
     throw PoolConflict("cannot create an instance: " + *refusal);
   auto instance = add_instance_locked();
   if (!instance) throw PoolConflict("cannot create an instance: no free port in the range");
@@ -26,7 +25,7 @@ std::optional<Instance> Pool::add_instance_locked() {
   auto port = pick_port(store_.instances(Show::Current), settings_.worker_host,
                         settings_.port_first, settings_.port_last);
   if (!port) return std::nullopt;
-  Instance instance = store_.add_instance(settings_.worker_host, *port, clock_.now_ms());
+  Instance instance = store_.add_instance(settings_.worker_host, *port, clock_.now_ms(), settings_.name);
   if (!hold_in_store(instance.id)) return instance;  // another manager's upkeep took it on
   claimed_.insert(instance.id);  // held until create() ends
   if (!post(Lane::Normal, [this, id = instance.id] { create(id); })) {
@@ -41,14 +40,15 @@ void Pool::request_instances_for_waiters() {
   std::lock_guard lock(mu_);
   if (!engine_error_.empty()) return;
   auto instances = store_.instances(Show::Current);
-  // Instances that will soon be idle: fresh ones starting (restarting ones
-  // are suspect), ones being reset, and idle ones another operation holds.
+  // This pool's instances that will soon be idle: fresh ones starting
+  // (restarting ones are suspect), ones being reset, and idle ones another
+  // operation holds.
   int coming = 0;
   for (const auto& i : instances)
-    coming += (i.state == InstanceState::Starting && i.restarts == 0) ||
-              i.state == InstanceState::Resetting || (is_idle(i.state) && claimed_.count(i.id));
-  while (coming < waiting_ &&
-         !create_refusal(instances, settings_.policy, settings_.capacity, host_usage())) {
+    coming += i.pool == settings_.name &&
+              ((i.state == InstanceState::Starting && i.restarts == 0) ||
+               i.state == InstanceState::Resetting || (is_idle(i.state) && claimed_.count(i.id)));
+  while (coming < waiting_ && !creation_refusal(instances)) {
     auto added = add_instance_locked();
     if (!added) break;
     instances.push_back(*added);
@@ -72,6 +72,7 @@ engine::ContainerSpec Pool::spec_for(const Instance& instance) const {
   spec.name = "warmpool-" + settings_.manager_id + "-" + std::to_string(instance.id);
   spec.labels[engine::kManagerLabel] = settings_.manager_id;
   spec.labels[engine::kInstanceLabel] = std::to_string(instance.id);
+  spec.labels[engine::kPoolLabel] = settings_.name;
   // Instances share the host's network: each listens on its own port of the
   // range, which it finds in its environment.
   spec.env.push_back("HOST=" + instance.host);
@@ -137,7 +138,7 @@ void Pool::bring_up(std::int64_t id, void (Pool::*start_container)(const Instanc
   wait_ready(*instance);
   set_engine_state(true);  // it did all we asked
   store_.transition(id, InstanceState::Ready, clock_.now_ms());
-  set_idle_state(id, idle_state_for(store_.instances(Show::Current), id, settings_.policy));
+  set_idle_state(id, idle_state_for(own_instances(), id, settings_.policy));
 }
 
 void Pool::create_container(const Instance& instance) {
@@ -247,7 +248,7 @@ void Pool::remove(std::int64_t id, const std::string& reason) {
 void Pool::remove_all(const std::string& reason) {
   std::vector<Instance> instances;
   try {
-    instances = store_.instances(Show::Current);
+    instances = own_instances();
   } catch (const StoreError& e) {
     spdlog::error("cannot list the instances to remove: {}", e.what());
     return;

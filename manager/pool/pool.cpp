@@ -162,9 +162,23 @@ int Pool::waiting() const {
   return waiting_;
 }
 
+std::vector<Instance> Pool::own_instances() { return store_.instances_of(settings_.name, Show::Current); }
+
+std::optional<std::string> Pool::creation_refusal(const std::vector<Instance>& all) const {
+  if (draining_) return std::string("the pool is draining");
+  if (auto refusal = create_refusal(all, settings_.policy, settings_.capacity, host_usage())) return refusal;
+  if (!floors_) return std::nullopt;
+  auto floors = floors_->snapshot();
+  floors.emplace(settings_.name, settings_.policy.min_idle);
+  const auto allowed = warmpool::share_capacity(pool_shares(all, floors), settings_.policy.max_instances);
+  if (allowed.at(settings_.name) > 0) return std::nullopt;
+  return "the free capacity (--max-instances " + std::to_string(settings_.policy.max_instances) +
+         ") is held for other pools' floors";
+}
+
 PoolCounts Pool::counts() {
   PoolCounts counts;
-  for (const auto& instance : store_.instances(Show::Current))
+  for (const auto& instance : own_instances())
     ++counts.by_state[to_string(instance.state)];
   std::lock_guard lock(mu_);
   counts.claimed = static_cast<int>(claimed_.size());

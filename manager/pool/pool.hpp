@@ -17,6 +17,7 @@
 // Thread-safe. No lock is held across an engine or worker call.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -33,6 +34,7 @@
 #include "base/clock.hpp"
 #include "engine/engine.hpp"
 #include "pool/backoff.hpp"
+#include "pool/capacity_share.hpp"
 #include "pool/decisions.hpp"
 #include "pool/demand.hpp"
 #include "pool/image_protocol.hpp"
@@ -48,6 +50,7 @@ class HostUsageSource;
 class Metrics;
 
 struct PoolSettings {
+  std::string name = kDefaultPool;  // the pool's record; its instances carry it
   PoolPolicy policy;
   Capacity capacity;
   std::string manager_id = "warmpool";  // value of the warmpool.manager label
@@ -214,6 +217,19 @@ class Pool {
   void set_engine_state(bool reachable, const std::string& error = {}, bool hung = false);
   std::optional<std::string> engine_down() const;
 
+  // This pool's current instances (the store holds every pool's).
+  std::vector<Instance> own_instances();
+
+  // Several pools share --max-instances (pool/capacity_share.hpp): this
+  // one creates only within its share of the floors in `floors`. Without
+  // it, the pool is alone. Set before the pool serves.
+  void share_capacity(const PoolFloors& floors) { floors_ = &floors; }
+
+  // A draining pool hands nothing out (the registry refuses first) and its
+  // upkeep keeps no idle instance, so it empties as allocations end.
+  void drain() { draining_ = true; }
+  bool draining() const { return draining_; }
+
   PoolCounts counts();
   int waiting() const;  // allocate() calls waiting for an instance now
   // How containers are paused and unpaused, and whether they are paused.
@@ -288,6 +304,9 @@ class Pool {
   void wake_one_waiter();   // REQUIRES: mu_ held
   bool post(Lane lane, std::function<void()> task);
   void post_or_unclaim(std::int64_t id, std::function<void()> task);
+  // Why one more instance may not be created now: the limits over every
+  // pool's instances in `all`, then this pool's share of the capacity.
+  std::optional<std::string> creation_refusal(const std::vector<Instance>& all) const;
   bool hold_in_store(std::int64_t id);     // false when another manager holds it
   void let_go_in_store(std::int64_t id);
 
@@ -303,6 +322,8 @@ class Pool {
   std::unique_ptr<Pauser> own_pauser_;  // when none was given
   Pauser& pauser_;
   DemandTracker demand_;
+  const PoolFloors* floors_ = nullptr;
+  std::atomic<bool> draining_{false};
 
   mutable std::mutex mu_;
   std::set<std::int64_t> claimed_;         // GUARDED_BY(mu_)

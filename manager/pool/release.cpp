@@ -65,7 +65,7 @@ InstanceState Pool::reset_released(const Instance& instance, bool resumed) {
   // With a grace period it stays running; upkeep pauses it after the grace.
   InstanceState target = settings_.policy.pause_grace_ms > 0
                              ? InstanceState::Ready
-                             : idle_state_for(store_.instances(Show::Current), instance.id, settings_.policy);
+                             : idle_state_for(own_instances(), instance.id, settings_.policy);
   if (target != InstanceState::Paused) return target;
   try {
     pauser_.pause(instance.container_id);
@@ -89,8 +89,7 @@ void Pool::recreate(const Instance& instance) {
   std::lock_guard lock(mu_);
   if (!engine_error_.empty()) return;
   try {
-    const auto instances = store_.instances(Show::Current);
-    if (!create_refusal(instances, settings_.policy, settings_.capacity, host_usage())) add_instance_locked();
+    if (!creation_refusal(store_.instances(Show::Current))) add_instance_locked();
   } catch (const StoreError& e) {
     spdlog::warn("instance {}: no replacement now: {}", instance.id, e.what());
   }

@@ -9,6 +9,7 @@
 
 #include "records/instance_state.hpp"
 #include "records/job_state.hpp"
+#include "records/pool_record.hpp"
 
 namespace warmpool {
 
@@ -24,6 +25,7 @@ struct Instance {
   int failures = 0;  // consecutive failed health checks or hand-outs
   int restarts = 0;  // restarts since the last successful hand-out
   std::string last_error;
+  std::string pool = kDefaultPool;  // the pool it belongs to, for its whole life
 
   std::string endpoint() const { return host + ":" + std::to_string(port); }
 };
@@ -46,6 +48,7 @@ struct Allocation {
   std::int64_t instance_id = 0;
   std::string endpoint;
   std::string client;
+  std::string pool = kDefaultPool;  // its instance's pool, copied when it was made
   std::int64_t created_ms = 0;
   std::int64_t expires_ms = 0;
   std::optional<std::int64_t> deleted_ms;

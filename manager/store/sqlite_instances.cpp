@@ -10,10 +10,10 @@ namespace {
 
 const std::string kSelectInstance =
     "SELECT id, container_id, host, port, state, created_ms, updated_ms, deleted_ms, failures, "
-    "restarts, last_error FROM instances";
+    "restarts, last_error, pool FROM instances";
 const std::string kSelectAllocation =
     "SELECT id, instance_id, endpoint, client, created_ms, expires_ms, deleted_ms, end_reason, "
-    "number, init_bytes, init_sha256, metadata, token_sha256 FROM allocations";
+    "number, init_bytes, init_sha256, metadata, token_sha256, pool FROM allocations";
 
 Instance read_instance(SQLite::Statement& q) {
   Instance i;
@@ -28,6 +28,7 @@ Instance read_instance(SQLite::Statement& q) {
   i.failures = q.getColumn(8).getInt();
   i.restarts = q.getColumn(9).getInt();
   i.last_error = q.getColumn(10).getString();
+  i.pool = q.getColumn(11).getString();
   return i;
 }
 
@@ -46,6 +47,7 @@ Allocation read_allocation(SQLite::Statement& q) {
   a.session.init_sha256 = q.getColumn(10).getString();
   a.session.metadata = q.getColumn(11).getString();
   a.session.token_sha256 = q.getColumn(12).getString();
+  a.pool = q.getColumn(13).getString();
   return a;
 }
 
@@ -58,11 +60,12 @@ std::string where_show(Show show, const std::string& current, const std::string&
 
 }  // namespace
 
-Instance SqliteStore::add_instance(const std::string& host, int port, std::int64_t now_ms) {
+Instance SqliteStore::add_instance(const std::string& host, int port, std::int64_t now_ms,
+                                  const std::string& pool) {
   return db_->locked("add instance", [&] {
-    db_->exec("INSERT INTO instances(host, port, state, created_ms, updated_ms) "
-              "VALUES(?, ?, 'starting', ?, ?)",
-              host, port, now_ms, now_ms);
+    db_->exec("INSERT INTO instances(host, port, state, created_ms, updated_ms, pool) "
+              "VALUES(?, ?, 'starting', ?, ?, ?)",
+              host, port, now_ms, now_ms, pool);
     const std::int64_t id = db_->last_insert_id();
     record_event_locked(id, std::nullopt, InstanceState::Starting, now_ms, {});
     return *instance_locked(id);
@@ -184,10 +187,11 @@ Allocation SqliteStore::allocate(std::int64_t instance_id, const std::string& al
     // The number is one above the highest so far, in the same transaction;
     // the unique index refuses a second holder.
     db_->exec("INSERT INTO allocations(id, instance_id, endpoint, client, created_ms, "
-              "expires_ms, number, init_bytes, init_sha256, metadata, token_sha256) VALUES(?, ?, ?, ?, ?, ?, "
-              "(SELECT COALESCE(MAX(number), 0) + 1 FROM allocations), ?, ?, ?, ?)",
+              "expires_ms, number, init_bytes, init_sha256, metadata, token_sha256, pool) VALUES(?, ?, ?, ?, ?, ?, "
+              "(SELECT COALESCE(MAX(number), 0) + 1 FROM allocations), ?, ?, ?, ?, ?)",
               allocation_id, instance_id, instance.endpoint(), client, now_ms, expires_ms,
-              session.init_bytes, session.init_sha256, session.metadata, session.token_sha256);
+              session.init_bytes, session.init_sha256, session.metadata, session.token_sha256,
+              instance.pool);
     return *allocation_locked(allocation_id);
   });
 }
@@ -256,8 +260,10 @@ std::vector<Allocation> SqliteStore::allocations(const AllocationQuery& q) {
   const std::string show = where_show(q.show, "deleted_ms IS NULL", "deleted_ms IS NOT NULL");
   return db_->locked("list allocations", [&] {
     return db_->all(kSelectAllocation + (show.empty() ? " WHERE " : show + " AND ") +
-                        "(?1 IS NULL OR client = ?1) AND number > ?2 ORDER BY number LIMIT ?3",
-                    read_allocation, q.client, q.after_number, q.limit > 0 ? q.limit : std::int64_t{-1});
+                        "(?1 IS NULL OR client = ?1) AND (?4 IS NULL OR pool = ?4) AND number > ?2 "
+                        "ORDER BY number LIMIT ?3",
+                    read_allocation, q.client, q.after_number, q.limit > 0 ? q.limit : std::int64_t{-1},
+                    q.pool);
   });
 }
 

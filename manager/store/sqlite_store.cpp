@@ -95,6 +95,35 @@ const char* const kMigrations[] = {
     CREATE INDEX IF NOT EXISTS allocations_by_instance ON allocations(instance_id);
     CREATE INDEX IF NOT EXISTS instances_deleted ON instances(deleted_ms) WHERE deleted_ms IS NOT NULL;
     )sql",
+    // 7: pools as records. Every instance and allocation made before belongs
+    // to the pool named default, whose record the flags write at each start.
+    // An allocation keeps its pool, so history still says where it ran.
+    R"sql(
+    CREATE TABLE pools (
+      name         TEXT PRIMARY KEY,
+      image        TEXT NOT NULL,
+      memory_mb    INTEGER NOT NULL,
+      cpus         REAL NOT NULL,
+      pids         INTEGER NOT NULL,
+      tmpfs_mb     INTEGER NOT NULL,
+      port_first   INTEGER NOT NULL,
+      port_last    INTEGER NOT NULL,
+      min_idle     INTEGER NOT NULL,
+      max_idle     INTEGER NOT NULL,
+      keep_running INTEGER NOT NULL,
+      health       TEXT NOT NULL,
+      health_path  TEXT NOT NULL,
+      reset        TEXT NOT NULL,
+      data_volume  TEXT NOT NULL DEFAULT '',
+      client_quota INTEGER NOT NULL DEFAULT 0,
+      state        TEXT NOT NULL DEFAULT 'active',
+      created_ms   INTEGER NOT NULL,
+      updated_ms   INTEGER NOT NULL
+    );
+    ALTER TABLE instances ADD COLUMN pool TEXT NOT NULL DEFAULT 'default';
+    ALTER TABLE allocations ADD COLUMN pool TEXT NOT NULL DEFAULT 'default';
+    CREATE INDEX instances_by_pool ON instances(pool) WHERE state <> 'deleted';
+    )sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 

@@ -33,7 +33,9 @@ class SqliteStore final : public Store {
   std::string leader() override { return {}; }
 
   // InstanceRepository (sqlite_instances.cpp)
-  Instance add_instance(const std::string& host, int port, std::int64_t now_ms) override;
+  using Store::add_instance;
+  Instance add_instance(const std::string& host, int port, std::int64_t now_ms,
+                        const std::string& pool) override;
   void set_container(std::int64_t id, const std::string& container_id,
                      std::int64_t now_ms) override;
   Instance transition(std::int64_t id, InstanceState to, std::int64_t now_ms,
@@ -59,6 +61,14 @@ class SqliteStore final : public Store {
   std::vector<InstanceEvent> events(std::optional<std::int64_t> instance_id,
                                     std::size_t limit) override;
   Pruned prune_finished(std::int64_t before_ms, int batch) override;
+
+  // PoolRepository (sqlite_pools.cpp)
+  PoolRecord add_pool(const PoolRecord& pool) override;
+  PoolRecord put_pool(const PoolRecord& pool) override;
+  std::optional<PoolRecord> pool(const std::string& name) override;
+  std::vector<PoolRecord> pools() override;
+  std::optional<PoolRecord> update_pool(const PoolRecord& pool) override;
+  bool remove_pool(const std::string& name) override;
 
   // JobRepository (sqlite_jobs.cpp)
   Job add_job(std::int64_t digits, std::int64_t now_ms) override;
@@ -87,6 +97,8 @@ class SqliteStore final : public Store {
   std::optional<Allocation> allocation_locked(const std::string& id);
   int count_current_locked(const std::string& client);  // the client's current allocations
   std::optional<Job> job_locked(std::int64_t id);
+  std::optional<PoolRecord> pool_locked(const std::string& name);
+  void write_pool_locked(const PoolRecord& pool, bool replace);
   void migrate();
 
   std::unique_ptr<SqliteDb> db_;

@@ -1,9 +1,9 @@
-// Where Instance, Allocation and pi Job records are kept. Every state change
+// Where Instance, Allocation, pi Job and Pool records are kept. Every state change
 // is one transaction, so a manager killed at any moment restarts into a
 // consistent store. The store itself enforces that an instance has at most
 // one current allocation and that no two live instances share a port.
 //
-// `Store` is an interface made of two repositories; SqliteStore
+// `Store` is an interface made of three repositories (and the managers' registry); SqliteStore
 // (store/sqlite_store.hpp) implements it. Implementations are thread-safe.
 // Errors: StoreError (a std::runtime_error) with "operation: detail".
 #pragma once
@@ -48,8 +48,12 @@ class InstanceRepository {
   virtual ~InstanceRepository() = default;
 
   // --- instances ---
-  // A new instance in state `starting`, holding `port`.
-  virtual Instance add_instance(const std::string& host, int port, std::int64_t now_ms) = 0;
+  // A new instance of `pool` in state `starting`, holding `port`.
+  virtual Instance add_instance(const std::string& host, int port, std::int64_t now_ms,
+                                const std::string& pool) = 0;
+  Instance add_instance(const std::string& host, int port, std::int64_t now_ms) {
+    return add_instance(host, port, now_ms, kDefaultPool);
+  }
   virtual void set_container(std::int64_t id, const std::string& container_id,
                              std::int64_t now_ms) = 0;
   // Moves the instance to `to`. Throws StaleState when the state machine does
@@ -62,10 +66,17 @@ class InstanceRepository {
   virtual Instance restart(std::int64_t id, std::int64_t now_ms) = 0;
   virtual std::optional<Instance> instance(std::int64_t id) = 0;
   virtual std::vector<Instance> instances(Show show) = 0;  // Current = not deleted
+  // Those of one pool.
+  std::vector<Instance> instances_of(const std::string& pool, Show show) {
+    std::vector<Instance> out;
+    for (auto& i : instances(show))
+      if (i.pool == pool) out.push_back(std::move(i));
+    return out;
+  }
 
   // --- allocations ---
   // One transaction: the instance (idle) becomes allocated and the allocation
-  // is recorded. Throws StaleState if the instance is not idle, StoreError if
+  // is recorded, with the instance's pool. Throws StaleState if the instance is not idle, StoreError if
   // it already has a current allocation. `session` is kept with it.
   // client_quota > 0: throws OverQuota when `client` already holds that many
   // current allocations, counted in the same transaction, so that two
@@ -94,6 +105,7 @@ class InstanceRepository {
   struct AllocationQuery {
     Show show = Show::Current;
     std::optional<std::string> client;  // only this client's
+    std::optional<std::string> pool;    // only those of this pool
     std::int64_t after_number = 0;      // only those numbered above this
     std::int64_t limit = 0;             // at most this many; 0: all
   };
@@ -171,6 +183,30 @@ class JobRepository {
   virtual std::optional<Job> cancel_job(std::int64_t id, std::int64_t now_ms) = 0;
 };
 
+// Pool records (records/pool_record.hpp). Every method throws StoreError.
+class PoolRepository {
+ public:
+  virtual ~PoolRepository() = default;
+
+  // Records a new pool. Throws PoolExists when the name is taken.
+  virtual PoolRecord add_pool(const PoolRecord& pool) = 0;
+  // Writes the pool's record whether or not it exists (the default pool,
+  // from the flags at each start).
+  virtual PoolRecord put_pool(const PoolRecord& pool) = 0;
+  virtual std::optional<PoolRecord> pool(const std::string& name) = 0;
+  virtual std::vector<PoolRecord> pools() = 0;  // by name
+  // Replaces every field but name and created_ms. nullopt for an unknown name.
+  virtual std::optional<PoolRecord> update_pool(const PoolRecord& pool) = 0;
+  // False when there was no such pool.
+  virtual bool remove_pool(const std::string& name) = 0;
+};
+
+// add_pool: a pool of that name exists. Nothing was written.
+class PoolExists : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
 // What a manager holds in the database while it works on it, so that other
 // managers on the same database leave it alone.
 enum class Hold { Instance = 1, Job = 2 };
@@ -200,11 +236,14 @@ class ManagerRegistry {
 
 // Everything the manager keeps. Users hold a Store&; the owner picks the
 // implementation.
-class Store : public InstanceRepository, public JobRepository, public ManagerRegistry {
+class Store : public InstanceRepository,
+              public JobRepository,
+              public PoolRepository,
+              public ManagerRegistry {
  public:
   // The newest schema this warmpool writes. An implementation refuses to open
   // a store whose schema is newer.
-  static constexpr int kSchemaVersion = 6;
+  static constexpr int kSchemaVersion = 7;
   // The schema version the opened store is at (after migration).
   virtual int schema_version() = 0;
   // Commits a change that changes nothing, so that a full disk, a read-only

@@ -12,10 +12,10 @@ namespace {
 
 const std::string kSelectInstance =
     "SELECT id, container_id, host, port, state, created_ms, updated_ms, deleted_ms, failures, "
-    "restarts, last_error FROM instances";
+    "restarts, last_error, pool FROM instances";
 const std::string kAllocationColumns =
     "id, instance_id, endpoint, client, created_ms, expires_ms, deleted_ms, end_reason, number, "
-    "init_bytes, init_sha256, metadata, token_sha256";
+    "init_bytes, init_sha256, metadata, token_sha256, pool";
 const std::string kSelectAllocation = "SELECT " + kAllocationColumns + " FROM allocations";
 
 Instance read_instance(const PgRow& r) {
@@ -31,6 +31,7 @@ Instance read_instance(const PgRow& r) {
   i.failures = static_cast<int>(r.int64(8));
   i.restarts = static_cast<int>(r.int64(9));
   i.last_error = r.text(10);
+  i.pool = r.text(11);
   return i;
 }
 
@@ -49,6 +50,7 @@ Allocation read_allocation(const PgRow& r) {
   a.session.init_sha256 = r.text(10);
   a.session.metadata = r.text(11);
   a.session.token_sha256 = r.text(12);
+  a.pool = r.text(13);
   return a;
 }
 
@@ -89,7 +91,7 @@ const std::string kTransition =
     "last_error = CASE WHEN $4::text<>'' THEN $4::text ELSE i.last_error END "
     "FROM old WHERE i.id=old.id AND old.state = ANY($6::text[]) "
     "RETURNING i.id, i.container_id, i.host, i.port, i.state, i.created_ms, i.updated_ms, i.deleted_ms, "
-    "i.failures, i.restarts, i.last_error, old.state AS was), "
+    "i.failures, i.restarts, i.last_error, i.pool, old.state AS was), "
     "event AS (INSERT INTO instance_events(instance_id, at_ms, from_state, to_state, detail) "
     "SELECT id, $2::bigint, was, $1::text, $4::text FROM moved RETURNING id), "
     "trimmed AS (DELETE FROM instance_events e WHERE EXISTS (SELECT 1 FROM event) AND "
@@ -105,11 +107,12 @@ std::string where_show(Show show, const std::string& current, const std::string&
 
 }  // namespace
 
-Instance PgStore::add_instance(const std::string& host, int port, std::int64_t now_ms) {
+Instance PgStore::add_instance(const std::string& host, int port, std::int64_t now_ms,
+                               const std::string& pool) {
   return db_->transaction("add instance", [&] {
-    const auto id = db_->one("INSERT INTO instances(host, port, state, created_ms, updated_ms) "
-                             "VALUES($1::text, $2::integer, 'starting', $3::bigint, $3::bigint) RETURNING id",
-                             read_id, host, port, now_ms);
+    const auto id = db_->one("INSERT INTO instances(host, port, state, created_ms, updated_ms, pool) "
+                             "VALUES($1::text, $2::integer, 'starting', $3::bigint, $3::bigint, $4::text) RETURNING id",
+                             read_id, host, port, now_ms, pool);
     record_event_locked(*id, std::nullopt, InstanceState::Starting, now_ms, {});
     return *instance_locked(*id);
   });
@@ -233,13 +236,13 @@ Allocation PgStore::allocate(std::int64_t instance_id, const std::string& alloca
     // once, the second waits, then finds it allocated (StaleState).
     Instance instance = transition_locked(instance_id, InstanceState::Allocated, now_ms, {});
     return *db_->one("INSERT INTO allocations(id, instance_id, endpoint, client, created_ms, expires_ms, "
-                     "init_bytes, init_sha256, metadata, token_sha256) "
+                     "init_bytes, init_sha256, metadata, token_sha256, pool) "
                      "VALUES($1::text, $2::bigint, $3::text, $4::text, $5::bigint, $6::bigint, $7::bigint, "
-                     "$8::text, $9::text, $10::text) RETURNING " +
+                     "$8::text, $9::text, $10::text, $11::text) RETURNING " +
                          kAllocationColumns,
                      read_allocation, allocation_id, instance_id, instance.endpoint(), client, now_ms,
                      expires_ms, session.init_bytes, session.init_sha256, session.metadata,
-                     session.token_sha256);
+                     session.token_sha256, instance.pool);
   });
 }
 
@@ -300,9 +303,9 @@ std::vector<Allocation> PgStore::allocations(const AllocationQuery& q) {
   const std::optional<std::int64_t> limit = q.limit > 0 ? std::optional(q.limit) : std::nullopt;  // NULL: all
   return db_->locked("list allocations", [&] {
     return db_->all(kSelectAllocation + (show.empty() ? " WHERE " : show + " AND ") +
-                        "($1::text IS NULL OR client = $1::text) AND number > $2::bigint ORDER BY number "
-                        "LIMIT $3::bigint",
-                    read_allocation, q.client, q.after_number, limit);
+                        "($1::text IS NULL OR client = $1::text) AND ($4::text IS NULL OR pool = $4::text) "
+                        "AND number > $2::bigint ORDER BY number LIMIT $3::bigint",
+                    read_allocation, q.client, q.after_number, limit, q.pool);
   });
 }
 

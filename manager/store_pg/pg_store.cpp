@@ -104,6 +104,35 @@ const char* const kMigrations[] = {
     CREATE INDEX IF NOT EXISTS allocations_by_instance ON allocations(instance_id);
     CREATE INDEX IF NOT EXISTS instances_deleted ON instances(deleted_ms) WHERE deleted_ms IS NOT NULL;
     )sql",
+    // 7: pools as records; every instance and allocation made before belongs
+    // to the pool named default (its record is written from the flags). An
+    // allocation keeps its pool, so history still says where it ran.
+    R"sql(
+    CREATE TABLE pools (
+      name         text PRIMARY KEY,
+      image        text NOT NULL,
+      memory_mb    bigint NOT NULL,
+      cpus         double precision NOT NULL,
+      pids         integer NOT NULL,
+      tmpfs_mb     bigint NOT NULL,
+      port_first   integer NOT NULL,
+      port_last    integer NOT NULL,
+      min_idle     integer NOT NULL,
+      max_idle     integer NOT NULL,
+      keep_running integer NOT NULL,
+      health       text NOT NULL,
+      health_path  text NOT NULL,
+      reset        text NOT NULL,
+      data_volume  text NOT NULL DEFAULT '',
+      client_quota integer NOT NULL DEFAULT 0,
+      state        text NOT NULL DEFAULT 'active',
+      created_ms   bigint NOT NULL,
+      updated_ms   bigint NOT NULL
+    );
+    ALTER TABLE instances ADD COLUMN pool text NOT NULL DEFAULT 'default';
+    ALTER TABLE allocations ADD COLUMN pool text NOT NULL DEFAULT 'default';
+    CREATE INDEX instances_by_pool ON instances(pool) WHERE state <> 'deleted';
+    )sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 

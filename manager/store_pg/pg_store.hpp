@@ -41,7 +41,9 @@ class PgStore final : public Store {
   std::string leader() override;
 
   // InstanceRepository (pg_instances.cpp)
-  Instance add_instance(const std::string& host, int port, std::int64_t now_ms) override;
+  using Store::add_instance;
+  Instance add_instance(const std::string& host, int port, std::int64_t now_ms,
+                        const std::string& pool) override;
   void set_container(std::int64_t id, const std::string& container_id,
                      std::int64_t now_ms) override;
   Instance transition(std::int64_t id, InstanceState to, std::int64_t now_ms,
@@ -67,6 +69,14 @@ class PgStore final : public Store {
   std::vector<InstanceEvent> events(std::optional<std::int64_t> instance_id,
                                     std::size_t limit) override;
   Pruned prune_finished(std::int64_t before_ms, int batch) override;
+
+  // PoolRepository (pg_pools.cpp)
+  PoolRecord add_pool(const PoolRecord& pool) override;
+  PoolRecord put_pool(const PoolRecord& pool) override;
+  std::optional<PoolRecord> pool(const std::string& name) override;
+  std::vector<PoolRecord> pools() override;
+  std::optional<PoolRecord> update_pool(const PoolRecord& pool) override;
+  bool remove_pool(const std::string& name) override;
 
   // JobRepository (pg_jobs.cpp)
   Job add_job(std::int64_t digits, std::int64_t now_ms) override;

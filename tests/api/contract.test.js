@@ -343,6 +343,38 @@ describe('the manager answers as swagger/openapi.yaml says', () => {
     }
   });
 
+  test('pools: list, add, inspect, drain; bad records, unknown and draining pools', async () => {
+    const pool = (over = {}) => JSON.stringify({
+      name: 'contract', image: 'warmpool/pi-worker:latest', portFirst: 19900, portLast: 19919, minIdle: 0, maxIdle: 1, ...over,
+    });
+    await expect(401, 'GET', '/pools');
+    const list = await expect(200, 'GET', '/pools', { token: ADMIN });
+    assert.ok(list.json.some((p) => p.name === 'default'), list.text);
+    await expect(400, 'POST', '/pools', { body: pool({ name: 'Bad_Name' }), token: ADMIN });
+    await expect(400, 'POST', '/pools', { body: '{"name":"only-a-name"}', token: ADMIN });
+    await expect(400, 'POST', '/pools', { body: pool({ colour: 'blue' }), token: ADMIN });
+    const missing = await expect(400, 'POST', '/pools', { body: pool({ image: 'warmpool/no-such-image:latest' }), token: ADMIN });
+    assert.equal(missing.json.field, 'image');
+    const added = await expect(201, 'POST', '/pools', { body: pool(), token: ADMIN });
+    assert.equal(added.headers.get('location'), '/pools/contract');
+    await expect(409, 'POST', '/pools', { body: pool(), token: ADMIN });
+    const overlap = await expect(409, 'POST', '/pools', { body: pool({ name: 'other', portFirst: 19910, portLast: 19939 }), token: ADMIN });
+    assert.equal(overlap.json.field, 'portFirst');
+    await expect(200, 'GET', '/pools/{name}', { params: { name: 'contract' }, token: ADMIN });
+    await expect(404, 'GET', '/pools/{name}', { params: { name: 'nope' }, token: ADMIN });
+    const unknown = await expect(404, 'POST', '/allocations', { body: '{"pool":"nope"}', token: API });
+    assert.equal(unknown.json.pool, 'nope');
+    await expect(409, 'DELETE', '/pools/{name}', { params: { name: 'default' }, token: ADMIN });
+    await expect(404, 'DELETE', '/pools/{name}', { params: { name: 'nope' }, token: ADMIN });
+    const draining = await expect(202, 'DELETE', '/pools/{name}', { params: { name: 'contract' }, token: ADMIN });
+    assert.equal(draining.json.state, 'draining');
+    // It has no instance: it goes at once, or is refused while it drains.
+    const refused = await call('POST', '/allocations', { body: '{"pool":"contract"}', token: API });
+    assert.ok([404, 409].includes(refused.status), refused.text);
+    await eventually('the drained pool to go',
+      async () => (await call('GET', '/pools/{name}', { params: { name: 'contract' }, token: ADMIN })).status === 404, 30000, 200);
+  });
+
   test('metrics: Prometheus text for the admin', async () => {
     await expect(401, 'GET', '/metrics');
     const m = await expect(200, 'GET', '/metrics', { token: ADMIN });

@@ -11,6 +11,17 @@
 using namespace warmpool;
 using S = InstanceState;
 
+namespace {
+// Takes a SQLite file back to schema 6 (before pools), as the older
+// migration tests need before going further back.
+void undo_pools_schema(SQLite::Database& db) {
+  db.exec("DROP INDEX instances_by_pool");
+  db.exec("ALTER TABLE instances DROP COLUMN pool");
+  db.exec("ALTER TABLE allocations DROP COLUMN pool");
+  db.exec("DROP TABLE pools");
+}
+}  // namespace
+
 TEST_CASE("store migrates a new database to the current schema, and reopens it") {
   test::TestDatabase db;
   CHECK(db.store().schema_version() == Store::kSchemaVersion);
@@ -189,6 +200,7 @@ TEST_CASE("the numbering migration numbers existing allocations in the order the
   {
     // Back to schema 3, as a manager before the numbers left it.
     SQLite::Database db(path.string(), SQLite::OPEN_READWRITE);
+    undo_pools_schema(db);
     for (const char* column : {"init_bytes", "init_sha256", "metadata", "token_sha256"})
       db.exec(std::string("ALTER TABLE allocations DROP COLUMN ") + column);
     db.exec("DROP INDEX allocations_number");
@@ -220,6 +232,7 @@ TEST_CASE("store: an allocation keeps its session's init size, SHA-256, metadata
   {
     // Back to schema 4, as a manager before sessions left it.
     SQLite::Database db(path.string(), SQLite::OPEN_READWRITE);
+    undo_pools_schema(db);
     for (const char* column : {"init_bytes", "init_sha256", "metadata", "token_sha256"})
       db.exec(std::string("ALTER TABLE allocations DROP COLUMN ") + column);
     db.exec("PRAGMA user_version=4");

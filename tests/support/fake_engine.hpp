@@ -10,6 +10,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -213,9 +214,15 @@ class FakeEngine : public engine::Engine {
     run_hook("list", "");
     return out;
   }
-  bool image_exists(const std::string&) override {
+  bool image_exists(const std::string& image) override {
     enter("image", "");
-    return true;
+    std::lock_guard lock(mu_);
+    return !missing_images_.count(image);
+  }
+  // image_exists() says no for this image from now on.
+  void lose_image(const std::string& image) {
+    std::lock_guard lock(mu_);
+    missing_images_.insert(image);
   }
   // Delivers what emit() queues; every watcher sees each event once.
   void watch_events(const engine::Labels&, const std::function<void(const engine::Event&)>& on_event,
@@ -288,6 +295,7 @@ class FakeEngine : public engine::Engine {
 
   mutable std::mutex mu_;
   std::map<std::string, Container> containers_;
+  std::set<std::string> missing_images_;
   std::vector<std::string> calls_;
   std::map<std::string, std::pair<engine::EngineError::Kind, int>> failures_;
   std::map<std::string, std::chrono::milliseconds> delays_;

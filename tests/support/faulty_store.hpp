@@ -100,10 +100,19 @@ class FaultyStore final : public Store {
     return real_.leader();
   }
 
-  Instance add_instance(const std::string& host, int port, std::int64_t now_ms) override {
+  using Store::add_instance;
+  Instance add_instance(const std::string& host, int port, std::int64_t now_ms,
+                        const std::string& pool) override {
     trip(StoreOp::AddInstance);
-    return real_.add_instance(host, port, now_ms);
+    return real_.add_instance(host, port, now_ms, pool);
   }
+  // Pool records pass through: no test breaks them yet.
+  PoolRecord add_pool(const PoolRecord& pool) override { return real_.add_pool(pool); }
+  PoolRecord put_pool(const PoolRecord& pool) override { return real_.put_pool(pool); }
+  std::optional<PoolRecord> pool(const std::string& name) override { return real_.pool(name); }
+  std::vector<PoolRecord> pools() override { return real_.pools(); }
+  std::optional<PoolRecord> update_pool(const PoolRecord& pool) override { return real_.update_pool(pool); }
+  bool remove_pool(const std::string& name) override { return real_.remove_pool(name); }
   void set_container(std::int64_t id, const std::string& container_id,
                      std::int64_t now_ms) override {
     trip(StoreOp::SetContainer);

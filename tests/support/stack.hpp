@@ -29,7 +29,7 @@ class Stack {
         scheduler(app_->scheduler) {
     require_image(app_->engine);
     port = app_->serve_in_background();
-    if (run_scheduler) scheduler.start();
+    if (run_scheduler) app_->start_scheduling();
   }
 
   ~Stack() {
