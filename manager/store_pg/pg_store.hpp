@@ -3,8 +3,9 @@
 // managers enforced by the database (row locks on every state change, unique
 // indexes, sequences for numbers and job ids).
 //
-// Thread-safe: one connection, serialised by an internal mutex; a broken
-// connection is re-opened by the next call.
+// Thread-safe: a few connections, one per call at a time, and one more for
+// the session's advisory locks (holds, leadership); a broken connection is
+// re-opened by its next call.
 // Errors: StoreError with "operation: server message".
 #pragma once
 
@@ -39,6 +40,7 @@ class PgStore final : public Store {
   void let_go(Hold what, std::int64_t id) override;
   bool lead() override;
   std::string leader() override;
+  std::optional<Instance> hold_instance(std::int64_t id) override;  // pg_instances.cpp
 
   // InstanceRepository (pg_instances.cpp)
   Instance add_instance(const std::string& host, int port, std::int64_t now_ms) override;
@@ -98,6 +100,11 @@ class PgStore final : public Store {
   std::optional<Allocation> allocation_for_update(const std::string& id);
   std::optional<Job> job_locked(std::int64_t id);
   void migrate();
+  static std::int64_t hold_key(Hold what, std::int64_t id);  // pg_managers.cpp
+  // allocate() without a quota: one statement.
+  Allocation allocate_at_once(std::int64_t instance_id, const std::string& allocation_id,
+                              const std::string& client, std::int64_t now_ms, std::int64_t expires_ms,
+                              const AllocationSession& session);
 
   std::unique_ptr<PgConn> db_;
 };
