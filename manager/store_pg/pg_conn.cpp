@@ -185,8 +185,7 @@ void PgConn::rollback() noexcept {
   PQclear(PQexec(conn, "ROLLBACK"));
 }
 
-PGresult* PgConn::run(const std::string& sql, const std::vector<PgParam>& params) {
-  Link& link = current();
+const std::string& PgConn::prepared(Link& link, const std::string& sql) {
   auto [it, fresh] = link.prepared.try_emplace(sql, "s" + std::to_string(link.prepared.size()));
   if (fresh) {
     try {
@@ -196,13 +195,78 @@ PGresult* PgConn::run(const std::string& sql, const std::vector<PgParam>& params
       throw;
     }
   }
+  return it->second;
+}
+
+namespace {
+std::vector<const char*> values_of(const std::vector<PgParam>& params) {
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  PGresult* r = PQexecPrepared(link.conn, it->second.c_str(), static_cast<int>(values.size()),
-                               values.data(), nullptr, nullptr, 0);
+  return values;
+}
+}  // namespace
+
+PGresult* PgConn::run(const std::string& sql, const std::vector<PgParam>& params) {
+  Link& link = current();
+  const std::string& name = prepared(link, sql);
+  const auto values = values_of(params);
+  PGresult* r = PQexecPrepared(link.conn, name.c_str(), static_cast<int>(values.size()), values.data(),
+                               nullptr, nullptr, 0);
   check(r, link.conn);
   return r;
+}
+
+// Each statement is followed by a sync, which ends its implicit transaction.
+// The answers come as: the statement's result, the end of its results, the
+// sync. Anything else means the connection broke: it is closed, to be
+// opened again by the next lease.
+std::pair<PGresult*, PGresult*> PgConn::run_two(const std::string& sql, const std::vector<PgParam>& params,
+                                                const std::string& after,
+                                                const std::vector<PgParam>& after_params) {
+  Link& link = current();
+  const std::string* names[2] = {&prepared(link, sql), &prepared(link, after)};
+  const std::vector<PgParam>* args[2] = {&params, &after_params};
+  PGconn* conn = link.conn;
+  if (PQenterPipelineMode(conn) != 1) throw PgError(trimmed(PQerrorMessage(conn)), "");
+  bool sent = true;
+  for (int k = 0; k < 2 && sent; ++k) {
+    const auto values = values_of(*args[k]);
+    sent = PQsendQueryPrepared(conn, names[k]->c_str(), static_cast<int>(values.size()), values.data(),
+                               nullptr, nullptr, 0) == 1 &&
+           PQpipelineSync(conn) == 1;
+  }
+  PGresult* results[2] = {nullptr, nullptr};
+  bool in_order = sent;
+  for (int k = 0; k < 2 && in_order; ++k) {
+    results[k] = PQgetResult(conn);
+    in_order = results[k] != nullptr && PQgetResult(conn) == nullptr;
+    PGresult* sync = in_order ? PQgetResult(conn) : nullptr;
+    in_order = in_order && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+    PQclear(sync);
+  }
+  if (!in_order || PQexitPipelineMode(conn) != 1) {
+    const std::string why = trimmed(PQerrorMessage(conn));
+    PQclear(results[0]);
+    PQclear(results[1]);
+    PQfinish(conn);
+    link.conn = nullptr;
+    throw PgError(why.empty() ? "the PostgreSQL server did not answer" : why, "08006");
+  }
+  // check() frees its result when it throws.
+  try {
+    check(results[0], conn);
+  } catch (...) {
+    PQclear(results[1]);
+    throw;
+  }
+  try {
+    check(results[1], conn);
+  } catch (...) {
+    PQclear(results[0]);
+    throw;
+  }
+  return {results[0], results[1]};
 }
 
 int PgConn::changed(PGresult* r) {

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store/store.hpp"
@@ -125,12 +126,38 @@ class PgConn {
     return std::move(rows.front());
   }
 
+  // one(), with the arguments given as parameters already.
+  template <typename T>
+  std::optional<T> one_with(const std::string& sql, T (*read)(const PgRow&), const std::vector<PgParam>& params) {
+    Result r(run(sql, params));
+    if (rows(r.get()) == 0) return std::nullopt;
+    return read(PgRow(r.get(), 0));
+  }
+
   // REQUIRES: inside locked() or session(). Every row, read by `read`.
   template <typename T, typename... A>
   std::vector<T> all(const std::string& sql, T (*read)(const PgRow&), const A&... args) {
     Result r(run(sql, {pg_param(args)...}));
     std::vector<T> out;
     for (int i = 0, n = rows(r.get()); i < n; ++i) out.push_back(read(PgRow(r.get(), i)));
+    return out;
+  }
+
+  // REQUIRES: inside locked() or session(). Runs `sql`, commits it, then
+  // runs `after` in a transaction of its own, which sees what `sql`
+  // committed: in one round trip (libpq's pipeline mode). The first row of
+  // each, read by `read` and `read_after`. Throws the first one's error.
+  template <typename T, typename U>
+  std::pair<std::optional<T>, std::optional<U>> one_then_one(const std::string& sql, T (*read)(const PgRow&),
+                                                             const std::vector<PgParam>& params,
+                                                             const std::string& after,
+                                                             U (*read_after)(const PgRow&),
+                                                             const std::vector<PgParam>& after_params) {
+    auto [first, second] = run_two(sql, params, after, after_params);
+    Result a(first), b(second);
+    std::pair<std::optional<T>, std::optional<U>> out;
+    if (rows(first) > 0) out.first = read(PgRow(first, 0));
+    if (rows(second) > 0) out.second = read_after(PgRow(second, 0));
     return out;
   }
 
@@ -192,6 +219,11 @@ class PgConn {
   // REQUIRES: a lease. Prepares sql once per connection, runs it; the
   // result is the caller's to free. Throws PgError.
   pg_result* run(const std::string& sql, const std::vector<PgParam>& params);
+  // REQUIRES: a lease. one_then_one()'s round trip; both results are the
+  // caller's to free. Throws PgError.
+  std::pair<pg_result*, pg_result*> run_two(const std::string& sql, const std::vector<PgParam>& params,
+                                            const std::string& after, const std::vector<PgParam>& after_params);
+  const std::string& prepared(Link& link, const std::string& sql);  // its statement name
   static int changed(pg_result* r);  // frees r
   static int rows(pg_result* r);
   void ensure_connected();  // REQUIRES: a lease

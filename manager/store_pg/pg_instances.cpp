@@ -108,6 +108,11 @@ const std::string kAllocate =
     "$2::bigint, $11::bigint, $12::bigint, $13::text, $14::text, $15::text FROM moved RETURNING " +
     kAllocationColumns + ") SELECT * FROM made";
 
+// After an allocation's commit: lets go of the instance's hold if the
+// allocation was made. $1 the hold's key, $2 the allocation's id.
+const std::string kLetGoIfAllocated =
+    "SELECT pg_advisory_unlock($1::bigint) FROM allocations WHERE id=$2::text AND deleted_ms IS NULL";
+
 // Holds an instance and reads it under the hold: the lock is taken first
 // (the CTE, not inlined: it is volatile), then the row is read FOR SHARE,
 // which waits for a change in flight and returns the newest committed
@@ -263,20 +268,40 @@ Allocation PgStore::allocate(std::int64_t instance_id, const std::string& alloca
   });
 }
 
+// On the session connection when this manager holds the instance: the hold
+// is let go right after the commit, in the same round trip.
 Allocation PgStore::allocate_at_once(std::int64_t instance_id, const std::string& allocation_id,
                                      const std::string& client, std::int64_t now_ms, std::int64_t expires_ms,
                                      const AllocationSession& session) {
-  return db_->locked("allocate", [&] {
-    const std::string to(to_string(InstanceState::Allocated));
-    auto made = db_->one(kAllocate, read_allocation, to, now_ms, true, std::string(), instance_id,
-                         states_before(InstanceState::Allocated), std::int64_t{kEventsPerInstance - 1},
-                         std::int64_t{kEventsKept}, allocation_id, client, expires_ms, session.init_bytes,
-                         session.init_sha256, session.metadata, session.token_sha256);
-    if (made) return *made;
+  const std::string to(to_string(InstanceState::Allocated));
+  const std::vector<PgParam> params{pg_param(to), pg_param(now_ms), pg_param(true), pg_param(""),
+                                    pg_param(instance_id), pg_param(states_before(InstanceState::Allocated)),
+                                    pg_param(std::int64_t{kEventsPerInstance - 1}), pg_param(std::int64_t{kEventsKept}),
+                                    pg_param(allocation_id), pg_param(client), pg_param(expires_ms),
+                                    pg_param(session.init_bytes), pg_param(session.init_sha256),
+                                    pg_param(session.metadata), pg_param(session.token_sha256)};
+  bool held = false;
+  {
+    std::lock_guard lock(holds_mu_);
+    held = instance_holds_.count(instance_id) > 0;
+  }
+  auto refused = [&]() -> Allocation {
     auto current = instance_locked(instance_id);
     if (!current) throw StoreError("allocate: no instance " + std::to_string(instance_id));
     throw StaleState("instance " + std::to_string(instance_id) + ": cannot go from " +
                      to_string(current->state) + " to " + to);
+  };
+  if (!held)
+    return db_->locked("allocate", [&] {
+      auto made = db_->one_with(kAllocate, read_allocation, params);
+      return made ? *made : refused();
+    });
+  return db_->session("allocate", [&] {
+    auto [made, let_go] = db_->one_then_one(kAllocate, read_allocation, params, kLetGoIfAllocated,
+                                             +[](const PgRow& r) { return r.text(0) == "t"; },
+                                             {pg_param(hold_key(Hold::Instance, instance_id)), pg_param(allocation_id)});
+    if (let_go && *let_go) uncount_hold(instance_id);
+    return made ? *made : refused();
   });
 }
 
@@ -290,7 +315,10 @@ std::optional<Instance> PgStore::hold_instance(std::int64_t id) {
       return Held{r.text(11) == "t", r.null(0) ? std::nullopt : std::optional(read_instance(r))};
     }, hold_key(Hold::Instance, id), id);
     if (!held.ok) return std::nullopt;
-    if (held.instance) return held.instance;
+    if (held.instance) {
+      count_hold(id, +1);
+      return held.instance;
+    }
     db_->one("SELECT pg_advisory_unlock($1::bigint)", +[](const PgRow&) { return 0; }, hold_key(Hold::Instance, id));
     throw StoreError("hold instance: no instance " + std::to_string(id));
   });

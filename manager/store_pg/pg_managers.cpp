@@ -35,17 +35,32 @@ const std::string kLockRow =
 std::int64_t PgStore::hold_key(Hold what, std::int64_t id) { return key(static_cast<std::int64_t>(what), id); }
 
 bool PgStore::hold(Hold what, std::int64_t id) {
-  return db_->session("hold", [&] {
-    return *db_->one("SELECT pg_try_advisory_lock($1::bigint)", read_bool,
-                     hold_key(what, id));
+  const bool held = db_->session("hold", [&] {
+    return *db_->one("SELECT pg_try_advisory_lock($1::bigint)", read_bool, hold_key(what, id));
   });
+  if (held && what == Hold::Instance) count_hold(id, +1);
+  return held;
 }
 
 void PgStore::let_go(Hold what, std::int64_t id) {
+  if (what == Hold::Instance && !uncount_hold(id)) return;
   db_->session("let go", [&] {
     db_->one("SELECT pg_advisory_unlock($1::bigint)", read_bool, hold_key(what, id));
     return 0;
   });
+}
+
+void PgStore::count_hold(std::int64_t id, int change) {
+  std::lock_guard lock(holds_mu_);
+  if ((instance_holds_[id] += change) <= 0) instance_holds_.erase(id);
+}
+
+bool PgStore::uncount_hold(std::int64_t id) {
+  std::lock_guard lock(holds_mu_);
+  auto it = instance_holds_.find(id);
+  if (it == instance_holds_.end()) return false;
+  if (--it->second == 0) instance_holds_.erase(it);
+  return true;
 }
 
 bool PgStore::lead() {

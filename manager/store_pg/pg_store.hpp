@@ -9,7 +9,9 @@
 // Errors: StoreError with "operation: server message".
 #pragma once
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "store/store.hpp"
@@ -36,6 +38,9 @@ class PgStore final : public Store {
 
   // ManagerRegistry (pg_managers.cpp): PostgreSQL's advisory locks, held by
   // this store's session, so a manager that dies lets go of everything.
+  // allocate() of an instance this store holds lets go of it in the same
+  // round trip, once the allocation is committed; the let_go() that follows
+  // then costs nothing.
   bool hold(Hold what, std::int64_t id) override;
   void let_go(Hold what, std::int64_t id) override;
   bool lead() override;
@@ -106,7 +111,14 @@ class PgStore final : public Store {
                               const std::string& client, std::int64_t now_ms, std::int64_t expires_ms,
                               const AllocationSession& session);
 
+  // Counts an instance hold taken (+1) or let go (-1); false when none was
+  // counted (an allocation let go of it already).
+  void count_hold(std::int64_t id, int change);
+  bool uncount_hold(std::int64_t id);
+
   std::unique_ptr<PgConn> db_;
+  std::mutex holds_mu_;
+  std::map<std::int64_t, int> instance_holds_;  // GUARDED_BY(holds_mu_): id -> times held
 };
 
 }  // namespace warmpool

@@ -104,3 +104,35 @@ TEST_CASE("a store call waiting on a lock does not hold up the manager's other c
   CHECK(others.get());
   CHECK(waiting.get().state == S::Ready);
 }
+
+TEST_CASE("an allocation under a hold lets go of it once committed; a refused one keeps it", "[postgresql]") {
+  test::TestDatabase db;
+  auto a = db.open("a");
+  auto b = db.open("b");
+  const auto i = a->add_instance("127.0.0.1", 9000, 1);
+  a->transition(i.id, S::Ready, 2);
+  REQUIRE(a->hold_instance(i.id));
+  a->allocate(i.id, "first", "", 3, 100);
+  CHECK(b->hold(Hold::Instance, i.id));  // let go with the commit
+  a->let_go(Hold::Instance, i.id);       // the caller's let_go still comes; it lets go of nothing more
+  CHECK_FALSE(a->hold(Hold::Instance, i.id));
+  b->let_go(Hold::Instance, i.id);
+
+  // Allocated already: refused, and the hold stays until let go.
+  REQUIRE(a->hold_instance(i.id));
+  CHECK_THROWS_AS(a->allocate(i.id, "second", "", 4, 100), StaleState);
+  CHECK_FALSE(b->hold(Hold::Instance, i.id));
+  a->let_go(Hold::Instance, i.id);
+  CHECK(b->hold(Hold::Instance, i.id));
+  b->let_go(Hold::Instance, i.id);
+
+  // Held twice: the allocation lets go of one.
+  const auto j = a->add_instance("127.0.0.1", 9001, 5);
+  a->transition(j.id, S::Ready, 6);
+  REQUIRE(a->hold(Hold::Instance, j.id));
+  REQUIRE(a->hold_instance(j.id));
+  a->allocate(j.id, "third", "", 7, 100);
+  CHECK_FALSE(b->hold(Hold::Instance, j.id));
+  a->let_go(Hold::Instance, j.id);
+  CHECK(b->hold(Hold::Instance, j.id));
+}
