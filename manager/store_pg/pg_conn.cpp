@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <cstdio>
 
@@ -68,7 +69,10 @@ PgConn::Result::~Result() { PQclear(r_); }
 namespace {
 // The link the calling thread leased (of whichever PgConn).
 thread_local void* t_link = nullptr;
+std::atomic<std::uint64_t> g_round_trips{0};
 }  // namespace
+
+std::uint64_t PgConn::round_trips() { return g_round_trips.load(); }
 
 PgConn::Lease::Lease(PgConn& owner, std::size_t index)
     : owner_(owner), index_(index), outer_(static_cast<Link*>(t_link)) {
@@ -176,6 +180,7 @@ void PgConn::ensure_connected() {
 
 void PgConn::script(const std::string& sql) {
   PGconn* conn = current().conn;
+  ++g_round_trips;
   check(PQexec(conn, sql.c_str()), conn);
 }
 
@@ -189,6 +194,7 @@ const std::string& PgConn::prepared(Link& link, const std::string& sql) {
   auto [it, fresh] = link.prepared.try_emplace(sql, "s" + std::to_string(link.prepared.size()));
   if (fresh) {
     try {
+      ++g_round_trips;
       check(PQprepare(link.conn, it->second.c_str(), sql.c_str(), 0, nullptr), link.conn);
     } catch (...) {
       link.prepared.erase(it);
@@ -211,6 +217,7 @@ PGresult* PgConn::run(const std::string& sql, const std::vector<PgParam>& params
   Link& link = current();
   const std::string& name = prepared(link, sql);
   const auto values = values_of(params);
+  ++g_round_trips;
   PGresult* r = PQexecPrepared(link.conn, name.c_str(), static_cast<int>(values.size()), values.data(),
                                nullptr, nullptr, 0);
   check(r, link.conn);
@@ -228,6 +235,7 @@ std::pair<PGresult*, PGresult*> PgConn::run_two(const std::string& sql, const st
   const std::string* names[2] = {&prepared(link, sql), &prepared(link, after)};
   const std::vector<PgParam>* args[2] = {&params, &after_params};
   PGconn* conn = link.conn;
+  ++g_round_trips;
   if (PQenterPipelineMode(conn) != 1) throw PgError(trimmed(PQerrorMessage(conn)), "");
   bool sent = true;
   for (int k = 0; k < 2 && sent; ++k) {

@@ -81,6 +81,10 @@ class PgConn {
   PgConn(const PgConn&) = delete;
   PgConn& operator=(const PgConn&) = delete;
 
+  // Round trips to any server so far, by every PgConn of the process: what a
+  // hand-out's cost is counted in.
+  static std::uint64_t round_trips();
+
   // Runs body() on a free connection, waiting for one.
   template <typename F>
   auto locked(const char* what, F&& body) {
