@@ -395,3 +395,27 @@ std::vector<Allocation> PgStore::expired_allocations(std::int64_t now_ms) {
 }
 
 }  // namespace warmpool
+
+namespace warmpool {
+
+Store::Pruned PgStore::prune_finished(std::int64_t before_ms, int batch) {
+  Pruned out;
+  out.allocations = db_->transaction("prune allocations", [&] {
+    return db_->exec("DELETE FROM allocations WHERE id IN (SELECT id FROM allocations "
+                     "WHERE deleted_ms IS NOT NULL AND deleted_ms < $1::bigint "
+                     "ORDER BY deleted_ms LIMIT $2::integer)",
+                     before_ms, batch);
+  });
+  out.instances = db_->transaction("prune instances", [&] {
+    return db_->exec(
+        "WITH gone AS (SELECT id FROM instances i WHERE state = 'deleted' AND deleted_ms IS NOT NULL "
+        "AND deleted_ms < $1::bigint AND NOT EXISTS (SELECT 1 FROM allocations a "
+        "WHERE a.instance_id = i.id) ORDER BY deleted_ms LIMIT $2::integer FOR UPDATE SKIP LOCKED), "
+        "events AS (DELETE FROM instance_events WHERE instance_id IN (SELECT id FROM gone)) "
+        "DELETE FROM instances WHERE id IN (SELECT id FROM gone)",
+        before_ms, batch);
+  });
+  return out;
+}
+
+}  // namespace warmpool

@@ -1,5 +1,5 @@
 // The PostgreSQL schema (every table and index in one place) and its
-// migrations, and retention.
+// migrations.
 #include "store_pg/pg_store.hpp"
 
 #include "store_pg/pg_conn.hpp"
@@ -113,9 +113,9 @@ constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(86022825776
 
 int read_version(const PgRow& row) { return static_cast<int>(row.int64(0)); }
 
-// Connections per manager: the session's, and one for each thread that may
-// call the store at once on the busy paths (two hand-out threads, two
-// normal-lane threads, the scheduler); more wait for a free one.
+// Connections per manager: the session's, and five for the threads that
+// call the store at once on the busy paths (hand-outs, releases and resets,
+// the scheduler); a sixth caller waits for a free one.
 constexpr int kConnections = 6;
 
 }  // namespace
@@ -156,27 +156,6 @@ int PgStore::schema_version() {
   return db_->locked("read schema version", [&] {
     return db_->one("SELECT version FROM warmpool_schema", read_version).value_or(0);
   });
-}
-
-// Retention: old finished allocations, then deleted instances nothing names.
-Store::Pruned PgStore::prune_finished(std::int64_t before_ms, int batch) {
-  Pruned out;
-  out.allocations = db_->transaction("prune allocations", [&] {
-    return db_->exec("DELETE FROM allocations WHERE id IN (SELECT id FROM allocations "
-                     "WHERE deleted_ms IS NOT NULL AND deleted_ms < $1::bigint "
-                     "ORDER BY deleted_ms LIMIT $2::integer)",
-                     before_ms, batch);
-  });
-  out.instances = db_->transaction("prune instances", [&] {
-    return db_->exec(
-        "WITH gone AS (SELECT id FROM instances i WHERE state = 'deleted' AND deleted_ms IS NOT NULL "
-        "AND deleted_ms < $1::bigint AND NOT EXISTS (SELECT 1 FROM allocations a "
-        "WHERE a.instance_id = i.id) ORDER BY deleted_ms LIMIT $2::integer FOR UPDATE SKIP LOCKED), "
-        "events AS (DELETE FROM instance_events WHERE instance_id IN (SELECT id FROM gone)) "
-        "DELETE FROM instances WHERE id IN (SELECT id FROM gone)",
-        before_ms, batch);
-  });
-  return out;
 }
 
 }  // namespace warmpool

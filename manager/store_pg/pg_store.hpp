@@ -73,7 +73,7 @@ class PgStore final : public Store {
   std::vector<Allocation> expired_allocations(std::int64_t now_ms) override;
   std::vector<InstanceEvent> events(std::optional<std::int64_t> instance_id,
                                     std::size_t limit) override;
-  Pruned prune_finished(std::int64_t before_ms, int batch) override;  // pg_store.cpp
+  Pruned prune_finished(std::int64_t before_ms, int batch) override;
 
   // JobRepository (pg_jobs.cpp)
   Job add_job(std::int64_t digits, std::int64_t now_ms) override;
