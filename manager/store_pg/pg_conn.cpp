@@ -64,6 +64,8 @@ std::optional<std::int64_t> PgRow::optional_int(int column) const {
   return int64(column);
 }
 
+int PgRow::columns() const { return PQnfields(result_); }
+
 PgConn::Result::~Result() { PQclear(r_); }
 
 namespace {

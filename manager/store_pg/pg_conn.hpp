@@ -49,6 +49,7 @@ class PgRow {
   std::int64_t int64(int column) const;
   double real(int column) const;
   std::optional<std::int64_t> optional_int(int column) const;
+  int columns() const;
 
  private:
   pg_result* result_;

@@ -116,7 +116,8 @@ const std::string kLetGoIfAllocated =
 // Holds an instance and reads it under the hold: the lock is taken first
 // (the CTE, not inlined: it is volatile), then the row is read FOR SHARE,
 // which waits for a change in flight and returns the newest committed
-// version, not the statement's snapshot. $1 the hold's key, $2 the id.
+// version, not the statement's snapshot. The instance's columns, then
+// whether it is held. $1 the hold's key, $2 the id.
 const std::string kHoldInstance =
     "WITH held AS (SELECT pg_try_advisory_lock($1::bigint) AS ok) SELECT i.*, held.ok FROM held "
     "LEFT JOIN LATERAL (" + kSelectInstance + " WHERE id=$2::bigint AND held.ok FOR SHARE) i ON true";
@@ -312,7 +313,7 @@ std::optional<Instance> PgStore::hold_instance(std::int64_t id) {
       std::optional<Instance> instance;
     };
     auto held = *db_->one(kHoldInstance, +[](const PgRow& r) {
-      return Held{r.text(11) == "t", r.null(0) ? std::nullopt : std::optional(read_instance(r))};
+      return Held{r.text(r.columns() - 1) == "t", r.null(0) ? std::nullopt : std::optional(read_instance(r))};
     }, hold_key(Hold::Instance, id), id);
     if (!held.ok) return std::nullopt;
     if (held.instance) {
