@@ -150,21 +150,24 @@ class FreshDatabase {
   std::string server_, name_;
 };
 
-// Running-idle hand-outs on SQLite, then on PostgreSQL, same pool shape.
+// Running-idle hand-outs on SQLite and on PostgreSQL, same pool shape, both
+// managers up at once and their rounds alternating, so that both see the
+// same machine (others' builds come and go).
 void compare_databases(const std::string& url, int clients, int rounds) {
+  FreshDatabase db(url);
+  Config pg_config = bench_config(clients, clients, 35900);
+  pg_config.database = db.url();
+  Rig sqlite(bench_config(clients, clients, 35800));  // 35000-35999: the PostgreSQL tests'
+  Rig pg(pg_config);
   Summary sqlite1, sqlite_n, pg1, pg_n;
-  {
-    Rig rig(bench_config(clients, clients, 35800));  // 35000-35999: the PostgreSQL tests'
-    sqlite1 = hand_out(rig, 1, rounds * 4);
-    sqlite_n = hand_out(rig, clients, rounds);
-  }
-  {
-    FreshDatabase db(url);
-    Config config = bench_config(clients, clients, 35900);
-    config.database = db.url();
-    Rig rig(config);
-    pg1 = hand_out(rig, 1, rounds * 4);
-    pg_n = hand_out(rig, clients, rounds);
+  auto add = [](Summary& to, const Summary& from) {
+    to.samples.insert(to.samples.end(), from.samples.begin(), from.samples.end());
+  };
+  for (int round = 0; round < rounds; ++round) {
+    add(sqlite1, hand_out(sqlite, 1, 4));
+    add(pg1, hand_out(pg, 1, 4));
+    add(sqlite_n, hand_out(sqlite, clients, 1));
+    add(pg_n, hand_out(pg, clients, 1));
   }
   const std::string n = std::to_string(clients);
   std::printf("running-idle hand-out latency, ms, records in SQLite (baseline) and in PostgreSQL\n");

@@ -201,27 +201,31 @@ Pool::Claimed Pool::claim_idle() {
     std::optional<std::int64_t> id;
     std::uint64_t generation = 0;
     {
-      std::lock_guard lock(mu_);
+      // Listed outside the lock (the read under the hold catches a stale
+      // listing), after the generation: what became idle since, counts.
+      std::unique_lock lock(mu_);
+      generation = idle_generation_;
+      lock.unlock();
+      auto current = own_instances();
+      lock.lock();
       std::set<std::int64_t> skip = claimed_;
       skip.insert(taken_elsewhere.begin(), taken_elsewhere.end());
-      id = pick_idle(own_instances(), skip);
+      id = pick_idle(current, skip);
       if (id) claimed_.insert(*id);
-      generation = idle_generation_;
     }
     if (!id) return {std::nullopt, generation};
     taken_elsewhere.insert(*id);
-    if (!hold_in_store(*id)) {
-      std::lock_guard lock(mu_);
-      claimed_.erase(*id);
-      continue;
-    }
     std::optional<Instance> instance;
     try {
-      instance = store_.instance(*id);
-      if (!instance) throw StoreError("instance " + std::to_string(*id) + " vanished");
+      instance = store_.hold_instance(*id);
     } catch (...) {
       unclaim(*id);
       throw;
+    }
+    if (!instance) {  // held elsewhere
+      std::lock_guard lock(mu_);
+      claimed_.erase(*id);
+      continue;
     }
     if (is_idle(instance->state)) return {std::move(instance), generation};
     unclaim(*id);

@@ -250,6 +250,26 @@ class Store : public InstanceRepository,
   // file system or a lost lock shows before a real write needs it. Throws
   // StoreError.
   virtual void check_writable() = 0;
+
+  // Holds instance #id (as hold()) and reads its record under the hold, so
+  // that what another manager did before letting go of it shows. nullopt
+  // when another manager holds it. Throws StoreError, holding nothing then,
+  // also when there is no such instance. A hand-out claims through this:
+  // PgStore does it in one round trip.
+  virtual std::optional<Instance> hold_instance(std::int64_t id) {
+    if (!hold(Hold::Instance, id)) return std::nullopt;
+    try {
+      if (auto found = instance(id)) return found;
+      throw StoreError("instance " + std::to_string(id) + " vanished");
+    } catch (...) {
+      try {
+        let_go(Hold::Instance, id);
+      } catch (const StoreError&) {
+        // a lost connection has let go of everything already
+      }
+      throw;
+    }
+  }
 };
 
 }  // namespace warmpool

@@ -1,20 +1,25 @@
-// One PostgreSQL connection (libpq) and the one way the store talks to it:
+// PostgreSQL connections (libpq) and the one way the store talks to it:
 // run a query with its arguments as text parameters and read the rows back.
 // Internal to store_pg/.
 //
-// Thread-safe through locked()/transaction(), which serialise on one mutex;
-// exec/one/all/script REQUIRE being called inside one of them. A connection
-// found broken is re-opened at the start of the next locked() call.
+// A few connections (PgStore: one per thread that calls it at once, so that
+// a hand-out's statements do not queue behind a listing's). Thread-safe
+// through locked()/transaction()/session(), which lease one connection to
+// the calling thread for their body; exec/one/all/script REQUIRE being
+// called inside one of them. A connection found broken is re-opened at the
+// start of its next lease.
 // Errors: PgError inside; they leave locked()/transaction() as
 // StoreError("what: server message"); a StoreError thrown inside passes as is.
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store/store.hpp"
@@ -44,6 +49,7 @@ class PgRow {
   std::int64_t int64(int column) const;
   double real(int column) const;
   std::optional<std::int64_t> optional_int(int column) const;
+  int columns() const;
 
  private:
   pg_result* result_;
@@ -66,25 +72,31 @@ PgParam pg_param(const std::optional<T>& v) {
 
 class PgConn {
  public:
-  // Connects with `conninfo` (a postgresql:// URL or key=value pairs), as
-  // application_name `name` when given (other sessions see it). Throws
-  // StoreError("connect to PostgreSQL: ...").
-  explicit PgConn(std::string conninfo, std::string name = {});
+  // Opens `connections` connections with `conninfo` (a postgresql:// URL or
+  // key=value pairs), as application_name `name` when given (other sessions
+  // see it). The first is the session connection (session()); the others
+  // serve locked() and transaction(), or the first too when it is the only
+  // one. Throws StoreError("connect to PostgreSQL: ...").
+  explicit PgConn(std::string conninfo, std::string name = {}, int connections = 1);
   ~PgConn();
   PgConn(const PgConn&) = delete;
   PgConn& operator=(const PgConn&) = delete;
 
+  // Round trips to any server so far, by every PgConn of the process: what a
+  // hand-out's cost is counted in.
+  static std::uint64_t round_trips();
+
+  // Runs body() on a free connection, waiting for one.
   template <typename F>
   auto locked(const char* what, F&& body) {
-    std::lock_guard lock(mu_);
-    try {
-      ensure_connected();
-      return body();
-    } catch (const StoreError&) {
-      throw;
-    } catch (const std::exception& e) {
-      throw StoreError(std::string(what) + ": " + e.what());
-    }
+    return on(lease(false), what, std::forward<F>(body));
+  }
+
+  // Runs body() on the session connection, always the same one: session
+  // state (advisory locks) lives there.
+  template <typename F>
+  auto session(const char* what, F&& body) {
+    return on(lease(true), what, std::forward<F>(body));
   }
 
   // locked(), with body() in one transaction; rolled back if it throws.
@@ -103,14 +115,15 @@ class PgConn {
     });
   }
 
-  // REQUIRES: inside locked(). Runs `sql` with `args` as $1, $2, ...;
-  // returns the number of rows changed.
+  // REQUIRES: inside locked() or session(). Runs `sql` with `args` as $1,
+  // $2, ...; returns the number of rows changed.
   template <typename... A>
   int exec(const std::string& sql, const A&... args) {
     return changed(run(sql, {pg_param(args)...}));
   }
 
-  // REQUIRES: inside locked(). The first row, read by `read`; nullopt if none.
+  // REQUIRES: inside locked() or session(). The first row, read by `read`;
+  // nullopt if none.
   template <typename T, typename... A>
   std::optional<T> one(const std::string& sql, T (*read)(const PgRow&), const A&... args) {
     auto rows = all(sql, read, args...);
@@ -118,7 +131,15 @@ class PgConn {
     return std::move(rows.front());
   }
 
-  // REQUIRES: inside locked(). Every row, read by `read`.
+  // one(), with the arguments given as parameters already.
+  template <typename T>
+  std::optional<T> one_with(const std::string& sql, T (*read)(const PgRow&), const std::vector<PgParam>& params) {
+    Result r(run(sql, params));
+    if (rows(r.get()) == 0) return std::nullopt;
+    return read(PgRow(r.get(), 0));
+  }
+
+  // REQUIRES: inside locked() or session(). Every row, read by `read`.
   template <typename T, typename... A>
   std::vector<T> all(const std::string& sql, T (*read)(const PgRow&), const A&... args) {
     Result r(run(sql, {pg_param(args)...}));
@@ -127,10 +148,36 @@ class PgConn {
     return out;
   }
 
-  // REQUIRES: inside locked(). Runs statements without parameters, unprepared.
+  // REQUIRES: inside locked() or session(). Runs `sql`, commits it, then
+  // runs `after` in a transaction of its own, which sees what `sql`
+  // committed: in one round trip (libpq's pipeline mode). The first row of
+  // each, read by `read` and `read_after`. Throws the first one's error.
+  template <typename T, typename U>
+  std::pair<std::optional<T>, std::optional<U>> one_then_one(const std::string& sql, T (*read)(const PgRow&),
+                                                             const std::vector<PgParam>& params,
+                                                             const std::string& after,
+                                                             U (*read_after)(const PgRow&),
+                                                             const std::vector<PgParam>& after_params) {
+    auto [first, second] = run_two(sql, params, after, after_params);
+    Result a(first), b(second);
+    std::pair<std::optional<T>, std::optional<U>> out;
+    if (rows(first) > 0) out.first = read(PgRow(first, 0));
+    if (rows(second) > 0) out.second = read_after(PgRow(second, 0));
+    return out;
+  }
+
+  // REQUIRES: inside locked() or session(). Runs statements without
+  // parameters, unprepared.
   void script(const std::string& sql);
 
  private:
+  // One connection and the statements prepared on it.
+  struct Link {
+    pg_conn* conn = nullptr;
+    std::map<std::string, std::string> prepared;  // sql -> statement name
+    std::uint64_t epoch = 0;                      // epoch_ when it connected
+  };
+
   // Owns a pg_result.
   class Result {
    public:
@@ -144,24 +191,61 @@ class PgConn {
     pg_result* r_;
   };
 
-  // REQUIRES: mu_ held. Prepares sql once per connection, runs it; the
+  // A link leased to the calling thread; given back when destroyed.
+  class Lease {
+   public:
+    Lease(PgConn& owner, std::size_t index);
+    ~Lease();
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+
+   private:
+    PgConn& owner_;
+    std::size_t index_;
+    Link* outer_;  // the thread's link before this lease (another PgConn's)
+  };
+
+  template <typename F>
+  auto on(std::size_t index, const char* what, F&& body) {
+    Lease lease(*this, index);
+    try {
+      ensure_connected();
+      return body();
+    } catch (const StoreError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw StoreError(std::string(what) + ": " + e.what());
+    }
+  }
+
+  std::size_t lease(bool session);  // waits for a free link; its index
+  Link& current();                  // the calling thread's leased link
+
+  // REQUIRES: a lease. Prepares sql once per connection, runs it; the
   // result is the caller's to free. Throws PgError.
   pg_result* run(const std::string& sql, const std::vector<PgParam>& params);
+  // REQUIRES: a lease. one_then_one()'s round trip; both results are the
+  // caller's to free. Throws PgError.
+  std::pair<pg_result*, pg_result*> run_two(const std::string& sql, const std::vector<PgParam>& params,
+                                            const std::string& after, const std::vector<PgParam>& after_params);
+  const std::string& prepared(Link& link, const std::string& sql);  // its statement name
   static int changed(pg_result* r);  // frees r
   static int rows(pg_result* r);
-  void ensure_connected();  // REQUIRES: mu_ held
-  void rollback() noexcept;  // REQUIRES: mu_ held
+  void ensure_connected();  // REQUIRES: a lease
+  void rollback() noexcept;  // REQUIRES: a lease
 
   const std::string conninfo_;
   const std::string name_;
+  std::vector<Link> links_;  // each used only by the thread that leased it
   std::mutex mu_;
-  pg_conn* conn_ = nullptr;                         // GUARDED_BY(mu_)
+  std::condition_variable freed_;
+  std::vector<bool> busy_;  // GUARDED_BY(mu_)
   // After a failed connect, calls fail at once with its reason until
   // retry_at_: while the server is away they must not queue behind each
-  // other's connect attempts on mu_.
+  // other's connect attempts.
   std::chrono::steady_clock::time_point retry_at_;  // GUARDED_BY(mu_)
   std::string unreachable_;                         // GUARDED_BY(mu_): the last failed connect's reason
-  std::map<std::string, std::string> prepared_;     // GUARDED_BY(mu_): sql -> statement name
+  std::uint64_t epoch_ = 0;                         // GUARDED_BY(mu_): connections found broken
 };
 
 }  // namespace warmpool

@@ -82,7 +82,7 @@ std::string states_before(InstanceState to) {
 // old events. The trim cannot see the new event, hence OFFSET kept - 1.
 // $1 to, $2 now, $3 healthy, $4 error, $5 id, $6 states allowed before,
 // $7 events kept per instance - 1, $8 events kept.
-const std::string kTransition =
+const std::string kTransitionSteps =
     "WITH old AS (SELECT id, state FROM instances WHERE id=$5::bigint FOR UPDATE), "
     "moved AS (UPDATE instances i SET state=$1::text, updated_ms=$2::bigint, "
     "deleted_ms = CASE WHEN $1::text='deleted' THEN $2::bigint ELSE i.deleted_ms END, "
@@ -96,8 +96,33 @@ const std::string kTransition =
     "SELECT id, $2::bigint, was, $1::text, $4::text FROM moved RETURNING id), "
     "trimmed AS (DELETE FROM instance_events e WHERE EXISTS (SELECT 1 FROM event) AND "
     "((e.instance_id=$5::bigint AND e.id <= (SELECT id FROM instance_events WHERE instance_id=$5::bigint "
-    "ORDER BY id DESC LIMIT 1 OFFSET $7::bigint)) OR e.id <= (SELECT id FROM event) - $8::bigint)) "
-    "SELECT * FROM moved";
+    "ORDER BY id DESC LIMIT 1 OFFSET $7::bigint)) OR e.id <= (SELECT id FROM event) - $8::bigint)) ";
+const std::string kTransition = kTransitionSteps + "SELECT * FROM moved";
+
+// An allocation in one statement: the state change above ($1 'allocated'),
+// then the allocation's row; none when the move was refused. The endpoint
+// as Instance::endpoint() makes it. $9 id, $10 client, $11 expires, $12
+// init bytes, $13 init SHA-256, $14 metadata, $15 token SHA-256.
+const std::string kAllocate =
+    kTransitionSteps +
+    ", made AS (INSERT INTO allocations(id, instance_id, endpoint, client, created_ms, expires_ms, "
+    "init_bytes, init_sha256, metadata, token_sha256, pool) SELECT $9::text, id, host || ':' || port, $10::text, "
+    "$2::bigint, $11::bigint, $12::bigint, $13::text, $14::text, $15::text, pool FROM moved RETURNING " +
+    kAllocationColumns + ") SELECT * FROM made";
+
+// After an allocation's commit: lets go of the instance's hold if the
+// allocation was made. $1 the hold's key, $2 the allocation's id.
+const std::string kLetGoIfAllocated =
+    "SELECT pg_advisory_unlock($1::bigint) FROM allocations WHERE id=$2::text AND deleted_ms IS NULL";
+
+// Holds an instance and reads it under the hold: the lock is taken first
+// (the CTE, not inlined: it is volatile), then the row is read FOR SHARE,
+// which waits for a change in flight and returns the newest committed
+// version, not the statement's snapshot. The instance's columns, then
+// whether it is held. $1 the hold's key, $2 the id.
+const std::string kHoldInstance =
+    "WITH held AS (SELECT pg_try_advisory_lock($1::bigint) AS ok) SELECT i.*, held.ok FROM held "
+    "LEFT JOIN LATERAL (" + kSelectInstance + " WHERE id=$2::bigint AND held.ok FOR SHARE) i ON true";
 
 std::string where_show(Show show, const std::string& current, const std::string& finished) {
   if (show == Show::Current) return " WHERE " + current;
@@ -220,6 +245,7 @@ int PgStore::current_allocations_of_client(const std::string& client) {
 Allocation PgStore::allocate(std::int64_t instance_id, const std::string& allocation_id,
                              const std::string& client, std::int64_t now_ms, std::int64_t expires_ms,
                              const AllocationSession& session, int client_quota) {
+  if (client_quota <= 0) return allocate_at_once(instance_id, allocation_id, client, now_ms, expires_ms, session);
   return db_->transaction("allocate", [&] {
     if (client_quota > 0) {
       // Of two managers allocating for one client at once, the second waits
@@ -243,6 +269,62 @@ Allocation PgStore::allocate(std::int64_t instance_id, const std::string& alloca
                      read_allocation, allocation_id, instance_id, instance.endpoint(), client, now_ms,
                      expires_ms, session.init_bytes, session.init_sha256, session.metadata,
                      session.token_sha256, instance.pool);
+  });
+}
+
+// On the session connection when this manager holds the instance: the hold
+// is let go right after the commit, in the same round trip.
+Allocation PgStore::allocate_at_once(std::int64_t instance_id, const std::string& allocation_id,
+                                     const std::string& client, std::int64_t now_ms, std::int64_t expires_ms,
+                                     const AllocationSession& session) {
+  const std::string to(to_string(InstanceState::Allocated));
+  const std::vector<PgParam> params{pg_param(to), pg_param(now_ms), pg_param(true), pg_param(""),
+                                    pg_param(instance_id), pg_param(states_before(InstanceState::Allocated)),
+                                    pg_param(std::int64_t{kEventsPerInstance - 1}), pg_param(std::int64_t{kEventsKept}),
+                                    pg_param(allocation_id), pg_param(client), pg_param(expires_ms),
+                                    pg_param(session.init_bytes), pg_param(session.init_sha256),
+                                    pg_param(session.metadata), pg_param(session.token_sha256)};
+  bool held = false;
+  {
+    std::lock_guard lock(holds_mu_);
+    held = instance_holds_.count(instance_id) > 0;
+  }
+  auto refused = [&]() -> Allocation {
+    auto current = instance_locked(instance_id);
+    if (!current) throw StoreError("allocate: no instance " + std::to_string(instance_id));
+    throw StaleState("instance " + std::to_string(instance_id) + ": cannot go from " +
+                     to_string(current->state) + " to " + to);
+  };
+  if (!held)
+    return db_->locked("allocate", [&] {
+      auto made = db_->one_with(kAllocate, read_allocation, params);
+      return made ? *made : refused();
+    });
+  return db_->session("allocate", [&] {
+    auto [made, let_go] = db_->one_then_one(kAllocate, read_allocation, params, kLetGoIfAllocated,
+                                             +[](const PgRow& r) { return r.text(0) == "t"; },
+                                             {pg_param(hold_key(Hold::Instance, instance_id)), pg_param(allocation_id)});
+    if (let_go && *let_go) uncount_hold(instance_id);
+    return made ? *made : refused();
+  });
+}
+
+std::optional<Instance> PgStore::hold_instance(std::int64_t id) {
+  return db_->session("hold instance", [&]() -> std::optional<Instance> {
+    struct Held {
+      bool ok;
+      std::optional<Instance> instance;
+    };
+    auto held = *db_->one(kHoldInstance, +[](const PgRow& r) {
+      return Held{r.text(r.columns() - 1) == "t", r.null(0) ? std::nullopt : std::optional(read_instance(r))};
+    }, hold_key(Hold::Instance, id), id);
+    if (!held.ok) return std::nullopt;
+    if (held.instance) {
+      count_hold(id, +1);
+      return held.instance;
+    }
+    db_->one("SELECT pg_advisory_unlock($1::bigint)", +[](const PgRow&) { return 0; }, hold_key(Hold::Instance, id));
+    throw StoreError("hold instance: no instance " + std::to_string(id));
   });
 }
 

@@ -1,4 +1,5 @@
-// PgStore: holds and leadership through PostgreSQL's session advisory locks.
+// PgStore: holds and leadership through PostgreSQL's session advisory locks,
+// all taken on the session connection.
 // The server releases a session's locks when its connection ends, so a
 // manager that dies (or loses the database) lets go of everything at once,
 // and another manager can take over at its next try.
@@ -31,23 +32,40 @@ const std::string kLockRow =
 
 }  // namespace
 
+std::int64_t PgStore::hold_key(Hold what, std::int64_t id) { return key(static_cast<std::int64_t>(what), id); }
+
 bool PgStore::hold(Hold what, std::int64_t id) {
-  return db_->locked("hold", [&] {
-    return *db_->one("SELECT pg_try_advisory_lock($1::bigint)", read_bool,
-                     key(static_cast<std::int64_t>(what), id));
+  const bool held = db_->session("hold", [&] {
+    return *db_->one("SELECT pg_try_advisory_lock($1::bigint)", read_bool, hold_key(what, id));
   });
+  if (held && what == Hold::Instance) count_hold(id, +1);
+  return held;
 }
 
 void PgStore::let_go(Hold what, std::int64_t id) {
-  db_->locked("let go", [&] {
-    db_->one("SELECT pg_advisory_unlock($1::bigint)", read_bool, key(static_cast<std::int64_t>(what), id));
+  if (what == Hold::Instance && !uncount_hold(id)) return;
+  db_->session("let go", [&] {
+    db_->one("SELECT pg_advisory_unlock($1::bigint)", read_bool, hold_key(what, id));
     return 0;
   });
 }
 
+void PgStore::count_hold(std::int64_t id, int change) {
+  std::lock_guard lock(holds_mu_);
+  if ((instance_holds_[id] += change) <= 0) instance_holds_.erase(id);
+}
+
+bool PgStore::uncount_hold(std::int64_t id) {
+  std::lock_guard lock(holds_mu_);
+  auto it = instance_holds_.find(id);
+  if (it == instance_holds_.end()) return false;
+  if (--it->second == 0) instance_holds_.erase(it);
+  return true;
+}
+
 bool PgStore::lead() {
   // Held already (counted once), else try: one round trip either way.
-  return db_->locked("lead", [&] {
+  return db_->session("lead", [&] {
     return *db_->one("SELECT CASE WHEN EXISTS(SELECT 1 " + kLockRow +
                          " AND l.pid=pg_backend_pid()) THEN true ELSE pg_try_advisory_lock($1::bigint) END",
                      read_bool, key(kLeaderKind, 0));

@@ -142,10 +142,15 @@ constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(86022825776
 
 int read_version(const PgRow& row) { return static_cast<int>(row.int64(0)); }
 
+// Connections per manager: the session's, and five for the threads that
+// call the store at once on the busy paths (hand-outs, releases and resets,
+// the scheduler); a sixth caller waits for a free one.
+constexpr int kConnections = 6;
+
 }  // namespace
 
 PgStore::PgStore(const std::string& url, const std::string& name)
-    : db_(std::make_unique<PgConn>(url, name)) {
+    : db_(std::make_unique<PgConn>(url, name, kConnections)) {
   migrate();
 }
 

@@ -3,12 +3,15 @@
 // managers enforced by the database (row locks on every state change, unique
 // indexes, sequences for numbers and job ids).
 //
-// Thread-safe: one connection, serialised by an internal mutex; a broken
-// connection is re-opened by the next call.
+// Thread-safe: a few connections, one per call at a time, and one more for
+// the session's advisory locks (holds, leadership); a broken connection is
+// re-opened by its next call.
 // Errors: StoreError with "operation: server message".
 #pragma once
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "store/store.hpp"
@@ -35,10 +38,14 @@ class PgStore final : public Store {
 
   // ManagerRegistry (pg_managers.cpp): PostgreSQL's advisory locks, held by
   // this store's session, so a manager that dies lets go of everything.
+  // allocate() of an instance this store holds lets go of it in the same
+  // round trip, once the allocation is committed; the let_go() that follows
+  // then costs nothing.
   bool hold(Hold what, std::int64_t id) override;
   void let_go(Hold what, std::int64_t id) override;
   bool lead() override;
   std::string leader() override;
+  std::optional<Instance> hold_instance(std::int64_t id) override;  // pg_instances.cpp
 
   // InstanceRepository (pg_instances.cpp)
   using Store::add_instance;
@@ -108,8 +115,20 @@ class PgStore final : public Store {
   std::optional<Allocation> allocation_for_update(const std::string& id);
   std::optional<Job> job_locked(std::int64_t id);
   void migrate();
+  static std::int64_t hold_key(Hold what, std::int64_t id);  // pg_managers.cpp
+  // allocate() without a quota: one statement.
+  Allocation allocate_at_once(std::int64_t instance_id, const std::string& allocation_id,
+                              const std::string& client, std::int64_t now_ms, std::int64_t expires_ms,
+                              const AllocationSession& session);
+
+  // Counts an instance hold taken (+1) or let go (-1); false when none was
+  // counted (an allocation let go of it already).
+  void count_hold(std::int64_t id, int change);
+  bool uncount_hold(std::int64_t id);
 
   std::unique_ptr<PgConn> db_;
+  std::mutex holds_mu_;
+  std::map<std::int64_t, int> instance_holds_;  // GUARDED_BY(holds_mu_): id -> times held
 };
 
 }  // namespace warmpool
