@@ -28,7 +28,7 @@ namespace warmpool {
 namespace {
 Config prepared(Config config) {
   config.validate();  // before anything is written
-  check_engine_options(engine_options(config));
+  for (const auto& spec : engine_specs(config)) check_engine_options(engine_options(config, spec.endpoint));
   return with_tokens(std::move(config), std::cerr);
 }
 PoolSettings with_control_key(PoolSettings settings, const std::string& key) {
@@ -198,17 +198,53 @@ engine::TlsFiles engine_tls_files(const Config& config) {
 }
 }  // namespace
 
+std::vector<engine::EngineSpec> engine_specs(const Config& config) {
+  if (config.engines.empty()) return {engine::EngineSpec{engine::kDefaultEngine, config.engine}};
+  std::vector<engine::EngineSpec> specs;
+  for (const auto& text : config.engines) specs.push_back(engine::parse_engine_spec(text));
+  engine::check_engine_names(specs);
+  return specs;
+}
+
 engine::DockerEngine::Options engine_options(const Config& config) {
+  return engine_options(config, engine_specs(config).front().endpoint);
+}
+
+engine::DockerEngine::Options engine_options(const Config& config, const std::string& endpoint) {
   auto options = engine::DockerEngine::Options::from_env();
-  if (!config.engine.empty()) {
-    options.endpoint = config.engine;
+  if (!endpoint.empty()) {
+    options.endpoint = endpoint;
     options.tls = {};
-    if (config.engine.rfind("tcp://", 0) == 0) options.tls = engine::DockerEngine::Options::tls_from_env();
+    if (endpoint.rfind("tcp://", 0) == 0) options.tls = engine::DockerEngine::Options::tls_from_env();
   }
   if (const auto tls = engine_tls_files(config); !tls.empty()) options.tls = tls;
   options.timeout = std::chrono::milliseconds(config.engine_timeout_ms);
   return options;
 }
+
+EngineClients::EngineClients(const Config& config, engine::Engine& first, engine::TimedEngine::Observer observe)
+    : set(engine::placement_from(config.placement).value_or(engine::Placement::Spread)) {
+  const auto specs = engine_specs(config);
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    engine::Engine* client = &first;
+    if (i > 0) {
+      dockers.push_back(std::make_unique<engine::DockerEngine>(engine_options(config, specs[i].endpoint)));
+      timed.push_back(std::make_unique<engine::TimedEngine>(*dockers.back(), observe));
+      client = timed.back().get();
+    }
+    set.add({specs[i].name, client, specs[i].endpoint, specs[i].capacity, specs[i].weight});
+  }
+}
+
+namespace {
+// The freezer reaches one local engine's cgroups; several engines pause
+// their own containers.
+engine::PauseChoice pause_choice_for(const Config& config, engine::DockerEngine& first) {
+  if (engine_specs(config).size() > 1)
+    return {nullptr, "several engines: each pauses its own containers"};
+  return engine::choose_pause_path(engine::pause_via_from(config.pause_via), first);
+}
+}  // namespace
 
 void check_engine_options(const engine::DockerEngine::Options& options) {
   engine::parse_engine_endpoint(options.endpoint, options.tls);
@@ -244,17 +280,22 @@ App::App(Config c)
             [this](Lane lane, std::chrono::nanoseconds waited) {
               metrics.observe_queue_wait(lane, std::chrono::duration<double>(waited).count());
             }),
-      pause_choice(engine::choose_pause_path(engine::pause_via_from(config.pause_via), engine)),
-      pauser(timed_engine, pause_choice.freezer.get(), pause_choice.why),
-      pool(with_control_key(pool_settings(config), control_key), store, timed_engine, worker, lanes, clock, &host, &metrics,
+      engines(config, timed_engine,
+              [this](const std::string& operation, bool ok, double seconds) {
+                metrics.observe_engine_call(operation, ok, seconds);
+              }),
+      pause_choice(pause_choice_for(config, engine)),
+      pauser(engines.set, pause_choice.freezer.get(), pause_choice.why),
+      pool(with_control_key(pool_settings(config), control_key), store, engines.set, worker, lanes, clock, &host, &metrics,
            SteadyClock::real(), &pauser),
       pi_jobs(job_settings(config), store, pool, worker, clock, &metrics),
       scheduler({.period = std::chrono::milliseconds(config.scheduler_period_ms),
                  .retention = {.keep_ms = static_cast<std::int64_t>(config.keep_finished_hours * 3'600'000)},
-                 .refill_pace = {.per_s = config.refill_per_s}},
+                 .refill_pace = {.per_s = config.refill_per_s},
+                 .engine_grace = std::chrono::milliseconds(static_cast<std::int64_t>(config.engine_grace_s) * 1000)},
                 pool, store,
-                timed_engine, clock, host, &metrics),
-      server(config, pool, store, timed_engine, lanes,
+                engines.set, clock, host, &metrics),
+      server(config, pool, store, engines.set, lanes,
              {[this] { return scheduler.engine_reachable(); },
               [this] { return scheduler.last_error(); },
               [this] { return engine_health(scheduler); },

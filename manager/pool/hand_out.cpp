@@ -201,11 +201,14 @@ Pool::Claimed Pool::claim_idle() {
   for (;;) {
     std::optional<std::int64_t> id;
     std::uint64_t generation = 0;
+    const auto instances = store_.instances(Show::Current);
+    for (const auto& i : instances)
+      if (is_idle(i.state) && on_down_engine(i)) taken_elsewhere.insert(i.id);  // its engine is down
     {
       std::lock_guard lock(mu_);
       std::set<std::int64_t> skip = claimed_;
       skip.insert(taken_elsewhere.begin(), taken_elsewhere.end());
-      id = pick_idle(store_.instances(Show::Current), skip);
+      id = pick_idle(instances, skip);
       if (id) claimed_.insert(*id);
       generation = idle_generation_;
     }
@@ -244,6 +247,10 @@ bool Pool::prepare(const Instance& instance, const std::string& init_body) {
   } catch (const InitRefusedByWorker& e) {
     refuse_init(instance, e);
   } catch (const EngineError& e) {
+    if (e.kind() == EngineError::Kind::Unreachable && on_down_engine(instance)) {
+      unclaim(id);  // its engine went down (several engines): the next idle one, elsewhere
+      return false;
+    }
     if (e.kind() == EngineError::Kind::Unreachable) {
       note_if_unreachable(e);
       unclaim(id);

@@ -24,6 +24,9 @@ struct Instance {
   int failures = 0;  // consecutive failed health checks or hand-outs
   int restarts = 0;  // restarts since the last successful hand-out
   std::string last_error;
+  // The engine that holds the container (several engines); one engine is
+  // named "default".
+  std::string engine = "default";
 
   std::string endpoint() const { return host + ":" + std::to_string(port); }
 };

@@ -95,6 +95,11 @@ const char* const kMigrations[] = {
     CREATE INDEX IF NOT EXISTS allocations_by_instance ON allocations(instance_id);
     CREATE INDEX IF NOT EXISTS instances_deleted ON instances(deleted_ms) WHERE deleted_ms IS NOT NULL;
     )sql",
+    // 7: the engine that holds each instance's container (several engines;
+    // one engine is named `default`).
+    R"sql(
+    ALTER TABLE instances ADD COLUMN engine TEXT NOT NULL DEFAULT 'default';
+    )sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 

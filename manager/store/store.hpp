@@ -50,8 +50,9 @@ class InstanceRepository {
   // --- instances ---
   // A new instance in state `starting`, holding `port`.
   virtual Instance add_instance(const std::string& host, int port, std::int64_t now_ms) = 0;
+  // `engine`: the name of the engine that holds the container.
   virtual void set_container(std::int64_t id, const std::string& container_id,
-                             std::int64_t now_ms) = 0;
+                             const std::string& engine, std::int64_t now_ms) = 0;
   // Moves the instance to `to`. Throws StaleState when the state machine does
   // not allow it from the current state. `error`, when given, becomes
   // last_error and counts a failure; reaching Ready/Paused/Allocated clears
@@ -203,7 +204,7 @@ class Store : public InstanceRepository, public JobRepository, public ManagerReg
  public:
   // The newest schema this warmpool writes. An implementation refuses to open
   // a store whose schema is newer.
-  static constexpr int kSchemaVersion = 6;
+  static constexpr int kSchemaVersion = 7;
   // The schema version the opened store is at (after migration).
   virtual int schema_version() = 0;
   // Commits a change that changes nothing, so that a full disk, a read-only

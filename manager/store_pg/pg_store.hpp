@@ -42,7 +42,7 @@ class PgStore final : public Store {
 
   // InstanceRepository (pg_instances.cpp)
   Instance add_instance(const std::string& host, int port, std::int64_t now_ms) override;
-  void set_container(std::int64_t id, const std::string& container_id,
+  void set_container(std::int64_t id, const std::string& container_id, const std::string& engine,
                      std::int64_t now_ms) override;
   Instance transition(std::int64_t id, InstanceState to, std::int64_t now_ms,
                       const std::string& error = {}) override;

@@ -104,10 +104,10 @@ class FaultyStore final : public Store {
     trip(StoreOp::AddInstance);
     return real_.add_instance(host, port, now_ms);
   }
-  void set_container(std::int64_t id, const std::string& container_id,
+  void set_container(std::int64_t id, const std::string& container_id, const std::string& engine,
                      std::int64_t now_ms) override {
     trip(StoreOp::SetContainer);
-    real_.set_container(id, container_id, now_ms);
+    real_.set_container(id, container_id, engine, now_ms);
   }
   Instance transition(std::int64_t id, InstanceState to, std::int64_t now_ms,
                       const std::string& error = {}) override {
