@@ -18,6 +18,7 @@
 #include "api/compat_ptanywhere.hpp"
 #include "api/dashboard.hpp"
 #include "api/docs.hpp"
+#include "api/engine_routes.hpp"
 #include "api/pi_job_routes.hpp"
 #include "base/text.hpp"
 #include "store/sqlite_store.hpp"
@@ -154,11 +155,14 @@ PoolSettings pool_settings(const Config& c) {
 
 namespace {
 // The engine in /health, as the scheduler's ticks see it.
-std::optional<nlohmann::json> engine_health(const Scheduler& scheduler) {
+std::optional<nlohmann::json> engine_health(const Scheduler& scheduler, const engine::EngineSet& engines) {
   const auto version = scheduler.engine_version();
   if (!version) return std::nullopt;  // not checked yet: the server asks itself
-  if (!scheduler.engine_reachable()) return nlohmann::json{{"reachable", false}, {"error", scheduler.last_error()}};
-  return nlohmann::json{{"reachable", true}, {"version", version->version}, {"apiVersion", version->api_version}};
+  nlohmann::json health = {{"reachable", scheduler.engine_reachable()}};
+  if (!scheduler.engine_reachable()) health["error"] = scheduler.last_error();
+  else health.update({{"version", version->version}, {"apiVersion", version->api_version}});
+  if (engines.size() > 1) health["engines"] = api::engines_json(engines);
+  return health;
 }
 
 // Several managers: who this one is, and who leads.
@@ -298,13 +302,14 @@ App::App(Config c)
       server(config, pool, store, engines.set, lanes,
              {[this] { return scheduler.engine_reachable(); },
               [this] { return scheduler.last_error(); },
-              [this] { return engine_health(scheduler); },
+              [this] { return engine_health(scheduler, engines.set); },
               [this] { return managers_json(config, scheduler); }},
              &metrics) {
   host.sample();
   spdlog::info("pausing through {}: {}", pause_choice.freezer ? "the cgroup freezer" : "the engine",
                pause_choice.why);
   add_module_routes(server, config, store, pool, lanes, pi_jobs, clock);
+  api::add_engine_routes(server, engines.set, pool, store);
   pi_jobs.start();
 }
 

@@ -98,7 +98,7 @@ EngineVersion EngineSet::version() {
 }
 
 std::optional<std::string> EngineSet::pick(const std::set<std::string>& tried) const {
-  std::map<std::string, int> counts;
+  std::map<std::string, int> counts = pending_;  // creates under way count too: parallel creates spread
   for (const auto& [id, name] : where_) ++counts[name];
   std::vector<PlacementCandidate> candidates;
   for (const auto& s : slots_) {
@@ -120,22 +120,34 @@ std::string EngineSet::create(const ContainerSpec& spec) {
       name = pick(tried);
       for (const auto& s : slots_)
         if (name && s.member.name == *name) engine = s.member.engine;
+      if (name) ++pending_[*name];
     }
     if (!name) refuse_create(failures);
     tried.insert(*name);
     ContainerSpec placed = spec;
     placed.labels[kEngineLabel] = *name;
+    std::string id;
     try {
-      std::string id = engine->create(placed);
-      std::lock_guard lock(mu_);
-      where_[id] = *name;
-      return id;
+      id = engine->create(placed);
     } catch (const EngineError& e) {
+      settle_create(*name, {});
       if (!unreachable(e)) throw;
       mark(*name, false, e.what());
       failures += (failures.empty() ? "" : "; ") + *name + ": " + e.what();
+      continue;
+    } catch (...) {
+      settle_create(*name, {});
+      throw;
     }
+    settle_create(*name, id);
+    return id;
   }
+}
+
+void EngineSet::settle_create(const std::string& name, const std::string& id) {
+  std::lock_guard lock(mu_);
+  --pending_[name];
+  if (!id.empty()) where_[id] = name;
 }
 
 // Nowhere to place: every engine down is the engine being unreachable, as

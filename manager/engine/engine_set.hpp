@@ -99,11 +99,13 @@ class EngineSet final : public Engine {
   std::optional<std::string> pick(const std::set<std::string>& tried) const;  // REQUIRES: mu_ held
   Engine* single() const;  // the only member, or null
   [[noreturn]] void refuse_create(const std::string& failures);
+  void settle_create(const std::string& name, const std::string& id);  // id empty: it failed
 
   const Placement placement_;
   mutable std::mutex mu_;
   std::vector<Slot> slots_;                   // GUARDED_BY(mu_); in the order given
   std::map<std::string, std::string> where_;  // GUARDED_BY(mu_); container id -> engine name
+  std::map<std::string, int> pending_;        // GUARDED_BY(mu_); creates under way, by engine
 };
 
 }  // namespace warmpool::engine

@@ -229,3 +229,14 @@ TEST_CASE("a duplicate engine name is refused when added") {
   set.add({"x", &a, "", 0, 1});
   CHECK_THROWS_WITH(set.add({"x", &b, "", 0, 1}), Catch::Contains("two engines are named \"x\""));
 }
+
+TEST_CASE("creates running at once still spread: a create under way counts for its engine") {
+  ThreeEngines e;
+  for (auto* f : {&e.a, &e.b, &e.c}) f->delay("create", std::chrono::milliseconds(50));
+  std::vector<std::thread> creates;
+  for (int i = 0; i < 6; ++i) creates.emplace_back([&] { e.set.create(spec()); });
+  for (auto& t : creates) t.join();
+  CHECK(e.a.list({}).size() == 2);
+  CHECK(e.b.list({}).size() == 2);
+  CHECK(e.c.list({}).size() == 2);
+}

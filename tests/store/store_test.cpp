@@ -193,6 +193,7 @@ TEST_CASE("the numbering migration numbers existing allocations in the order the
       db.exec(std::string("ALTER TABLE allocations DROP COLUMN ") + column);
     db.exec("DROP INDEX allocations_number");
     db.exec("ALTER TABLE allocations DROP COLUMN number");
+    db.exec("ALTER TABLE instances DROP COLUMN engine");
     db.exec("PRAGMA user_version=3");
   }
   {
@@ -222,6 +223,7 @@ TEST_CASE("store: an allocation keeps its session's init size, SHA-256, metadata
     SQLite::Database db(path.string(), SQLite::OPEN_READWRITE);
     for (const char* column : {"init_bytes", "init_sha256", "metadata", "token_sha256"})
       db.exec(std::string("ALTER TABLE allocations DROP COLUMN ") + column);
+    db.exec("ALTER TABLE instances DROP COLUMN engine");
     db.exec("PRAGMA user_version=4");
   }
   SqliteStore store(path.string());
