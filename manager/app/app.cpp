@@ -310,6 +310,11 @@ App::App(Config c)
                pause_choice.why);
   add_module_routes(server, config, store, pool, lanes, pi_jobs, clock);
   api::add_engine_routes(server, engines.set, pool, store);
+  metrics.engine_states = [this] {
+    std::vector<std::pair<std::string, std::string>> states;
+    for (const auto& e : engines.set.status()) states.emplace_back(e.name, engine::to_string(e.state));
+    return states;
+  };
   pi_jobs.start();
 }
 

@@ -77,6 +77,10 @@ TEST_CASE("two engines: spread over both; one stops and hand-outs go on with the
   CHECK(listed[1]["name"] == "b");
   CHECK(listed[1]["state"] == "down");
   CHECK(json::parse(client.Get("/health")->body)["engine"]["engines"][1]["state"] == "down");
+  const std::string metrics = client.Get("/metrics")->body;
+  CHECK(metrics.find(R"(warmpool_engine_state{engine="b",state="down"} 1)") != std::string::npos);
+  CHECK(metrics.find(R"(warmpool_engine_state{engine="a",state="up"} 1)") != std::string::npos);
+  CHECK(metrics.find(R"(warmpool_engine_instances{engine="a"})") != std::string::npos);
   CHECK(back_at_target < 10s);
 
   second.start();
