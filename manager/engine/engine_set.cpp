@@ -58,6 +58,11 @@ std::size_t EngineSet::size() const {
   return slots_.size();
 }
 
+bool EngineSet::engine_draining() const {
+  std::lock_guard lock(mu_);
+  return std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.state == EngineState::Draining; });
+}
+
 Engine* EngineSet::single() const {
   std::lock_guard lock(mu_);
   return slots_.size() == 1 ? slots_.front().member.engine : nullptr;
@@ -109,7 +114,10 @@ std::optional<std::string> EngineSet::pick(const std::set<std::string>& tried) c
 }
 
 std::string EngineSet::create(const ContainerSpec& spec) {
-  if (Engine* only = single()) return only->create(spec);
+  if (Engine* only = single()) {
+    if (engine_draining()) throw EngineError(EngineError::Kind::Server, "create: the engine is draining");
+    return only->create(spec);
+  }
   std::set<std::string> tried;
   std::string failures;
   for (;;) {

@@ -98,6 +98,7 @@ class EngineSet final : public Engine {
   void mark(const std::string& name, bool answered, const std::string& error = {});
   std::optional<std::string> pick(const std::set<std::string>& tried) const;  // REQUIRES: mu_ held
   Engine* single() const;  // the only member, or null
+  bool engine_draining() const;  // some engine is
   [[noreturn]] void refuse_create(const std::string& failures);
   void settle_create(const std::string& name, const std::string& id);  // id empty: it failed
 

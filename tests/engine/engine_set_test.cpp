@@ -240,3 +240,13 @@ TEST_CASE("creates running at once still spread: a create under way counts for i
   CHECK(e.b.list({}).size() == 2);
   CHECK(e.c.list({}).size() == 2);
 }
+
+TEST_CASE("a set of one engine, drained, takes no new container") {
+  FakeEngine only;
+  EngineSet set;
+  set.add({"default", &only, "", 0, 1});
+  const std::string before = set.create(spec());
+  set.drain("default");
+  CHECK_THROWS_WITH(set.create(spec()), Catch::Contains("draining"));
+  CHECK_NOTHROW(set.inspect(before));
+}
