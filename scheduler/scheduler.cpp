@@ -72,7 +72,8 @@ Scheduler::ReconcileReport Scheduler::reconcile() {
   std::vector<engine::ContainerInfo> containers;
   for (auto& c : engine_.list({{engine::kManagerLabel, pool_.settings().manager_id}}))
     if (reconciles(c)) containers.push_back(std::move(c));
-  const ReconcilePlan plan = plan_reconcile(containers, pool_.own_instances());
+  // The records of an engine that is down stay as they are: it could not list their containers.
+  const ReconcilePlan plan = plan_reconcile(containers, on_reachable_engines(pool_.own_instances()));
   ReconcileReport report;
   report.adopted = plan.adopted;
   for (const auto& container : plan.remove) remove_orphan(container, report);
@@ -158,7 +159,7 @@ void Scheduler::expire_leases(std::int64_t now_ms, TickReport& report) {
 void Scheduler::check_instances(TickReport& report) {
   for (const auto& listed : pool_.own_instances()) {
     const TickAction action = tick_action(listed.state);
-    if (action == TickAction::None) continue;
+    if (action == TickAction::None || pool_.on_down_engine(listed)) continue;
     under_claim(pool_, listed.id, [&] {
       // Re-read under the claim: the snapshot may be stale.
       auto current = store_.instance(listed.id);
@@ -189,6 +190,7 @@ bool Scheduler::check(const Instance& instance) {
       fault = verdict.fault;
     }
   } catch (const EngineError& e) {
+    if (engine_is_the_problem(e) && pool_.on_down_engine(instance)) return true;  // its engine's, until the grace ends
     if (engine_is_the_problem(e)) throw;  // not the instance's fault
     fault = e.what();
   } catch (const WorkerError& e) {
@@ -263,7 +265,7 @@ int Scheduler::refill() {
   // engine back refills.
   if (!engine_ok_ || pool_.engine_down()) return 0;
   const std::int64_t now = clock_.now_ms();
-  const auto instances = pool_.own_instances();
+  const auto instances = on_reachable_engines(pool_.own_instances());
   const auto plan = plan_upkeep(instances, pool_.claimed(), policy_now(instances, now),
                                 pool_.capacity(), host_.last(), now);
   return start_creates(paced_creates(plan.create, now));
@@ -290,7 +292,8 @@ int Scheduler::start_creates(int n) {
 }
 
 void Scheduler::keep_up(const HostUsage& usage, std::int64_t now_ms, TickReport& report) {
-  const auto instances = pool_.own_instances();
+  // An engine that is down holds no usable instance: upkeep replaces its idle ones elsewhere at once.
+  const auto instances = on_reachable_engines(pool_.own_instances());
   const auto plan = plan_upkeep(instances, pool_.claimed(), policy_now(instances, now_ms),
                                 pool_.capacity(), usage, now_ms);
   const int allowed = paced_creates(plan.create, now_ms);
@@ -365,6 +368,7 @@ Scheduler::TickReport Scheduler::tick() {
   const auto reconciled = reconcile();
   report.orphans = reconciled.removed_orphans;
   report.lost = reconciled.lost;
+  give_up_on_down_engines(now, report);
   expire_leases(now, report);
   check_instances(report);
   keep_up(usage, now, report);
@@ -380,7 +384,7 @@ std::string Scheduler::describe(const TickReport& r) {
       {"expired", r.expired}, {"orphans", r.orphans}, {"lost", r.lost},
       {"faults", r.faults},   {"resumed", r.resumed}, {"created", r.created},
       {"paused", r.paused},   {"unpaused", r.unpaused}, {"removed", r.removed},
-      {"paced", r.paced},     {"pruned", r.pruned}};
+      {"paced", r.paced},     {"pruned", r.pruned}, {"engine_lost", r.engine_lost}};
   for (const auto& [name, n] : counts)
     if (n > 0) out += (out.empty() ? "" : " ") + std::string(name) + "=" + std::to_string(n);
   if (r.following) return "following the leader";
@@ -394,7 +398,7 @@ void Scheduler::record(const TickReport& r) {
   metrics_->count_scheduler_actions({{"expired", r.expired}, {"orphans", r.orphans}, {"lost", r.lost},
                                      {"faults", r.faults}, {"resumed", r.resumed}, {"created", r.created},
                                      {"paused", r.paused}, {"unpaused", r.unpaused}, {"removed", r.removed},
-                                     {"paced", r.paced}, {"pruned", r.pruned}});
+                                     {"paced", r.paced}, {"pruned", r.pruned}, {"engine_lost", r.engine_lost}});
 }
 
 void Scheduler::start() {
@@ -440,7 +444,7 @@ void Scheduler::loop(std::stop_token stop) {
     try {
       tick();
     } catch (const EngineError& e) {
-      if (engine_is_the_problem(e)) {
+      if (engine_is_the_problem(e) && !one_engine_of_several(e)) {
         engine_ok_ = false;
         pool_.set_engine_state(false, e.what(), e.kind() == EngineError::Kind::Timeout);
       }

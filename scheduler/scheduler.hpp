@@ -38,6 +38,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -65,6 +66,10 @@ class Scheduler {
     // they have none). Empty: its pool's, and with the default pool also
     // those without a label (made before pools).
     std::function<bool(const std::string& pool_label)> reconciles;
+    // Several engines: how long the instances of an engine that is down are
+    // kept (their allocations too: clients may still reach them) before
+    // they are given up and replaced elsewhere.
+    std::chrono::milliseconds engine_grace{30000};
   };
 
   struct TickReport {
@@ -79,6 +84,7 @@ class Scheduler {
     int removed = 0;
     int paced = 0;   // creates upkeep wanted but held back: the burst is served, refill is paced
     int pruned = 0;  // finished allocations and deleted instances removed (retention)
+    int engine_lost = 0;  // instances given up: their engine was down past the grace
     bool following = false;  // another manager leads: nothing but the engine check ran
   };
   // "expired=1 faults=2 ...", the non-zero counts only.
@@ -161,6 +167,14 @@ class Scheduler {
   std::uint64_t last_arrivals_ = 0;
   HistorySample last_sample_;
   void set_idle_state(std::int64_t id, InstanceState target, int& counter);
+  // --- engine_loss.cpp: several engines ---
+  // The instances the engines that answer hold (with one engine: all).
+  std::vector<Instance> on_reachable_engines(std::vector<Instance> instances);
+  void give_up_on_down_engines(std::int64_t now_ms, TickReport& report);
+  bool give_up(std::int64_t id, std::int64_t now_ms);  // REQUIRES: the claim on id
+  // The error is one container's, on an engine of several that is down.
+  bool one_engine_of_several(const engine::EngineError& e);
+  std::map<std::string, std::int64_t> engine_down_since_;  // loop thread only: name -> first seen down
   void record(const TickReport& report);
   bool worth_a_look(const engine::Event& e);  // should this event wake the loop?
   bool reconciles(const engine::ContainerInfo& container) const;  // one of this pool's?

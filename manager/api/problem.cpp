@@ -89,7 +89,8 @@ json to_json(const Instance& i) {
           {"deletedAt", time_or_null(i.deleted_ms)},
           {"failures", i.failures},
           {"restarts", i.restarts},
-          {"lastError", i.last_error.empty() ? json(nullptr) : json(i.last_error)}};
+          {"lastError", i.last_error.empty() ? json(nullptr) : json(i.last_error)},
+          {"engine", i.engine}};
 }
 
 json to_json(const InstanceEvent& e) {

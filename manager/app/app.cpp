@@ -18,6 +18,7 @@
 #include "api/compat_ptanywhere.hpp"
 #include "api/dashboard.hpp"
 #include "api/docs.hpp"
+#include "api/engine_routes.hpp"
 #include "api/pi_job_routes.hpp"
 #include "api/pools_routes.hpp"
 #include "base/text.hpp"
@@ -29,7 +30,7 @@ namespace warmpool {
 namespace {
 Config prepared(Config config) {
   config.validate();  // before anything is written
-  check_engine_options(engine_options(config));
+  for (const auto& spec : engine_specs(config)) check_engine_options(engine_options(config, spec.endpoint));
   return with_tokens(std::move(config), std::cerr);
 }
 PoolSettings with_control_key(PoolSettings settings, const std::string& key) {
@@ -156,16 +157,20 @@ PoolSettings pool_settings(const Config& c) {
 Scheduler::Settings scheduler_settings(const Config& config) {
   return {.period = std::chrono::milliseconds(config.scheduler_period_ms),
           .retention = {.keep_ms = static_cast<std::int64_t>(config.keep_finished_hours * 3'600'000)},
-          .refill_pace = {.per_s = config.refill_per_s}};
+          .refill_pace = {.per_s = config.refill_per_s},
+          .engine_grace = std::chrono::milliseconds(static_cast<std::int64_t>(config.engine_grace_s) * 1000)};
 }
 
 namespace {
 // The engine in /health, as the scheduler's ticks see it.
-std::optional<nlohmann::json> engine_health(const Scheduler& scheduler) {
+std::optional<nlohmann::json> engine_health(const Scheduler& scheduler, const engine::EngineSet& engines) {
   const auto version = scheduler.engine_version();
   if (!version) return std::nullopt;  // not checked yet: the server asks itself
-  if (!scheduler.engine_reachable()) return nlohmann::json{{"reachable", false}, {"error", scheduler.last_error()}};
-  return nlohmann::json{{"reachable", true}, {"version", version->version}, {"apiVersion", version->api_version}};
+  nlohmann::json health = {{"reachable", scheduler.engine_reachable()}};
+  if (!scheduler.engine_reachable()) health["error"] = scheduler.last_error();
+  else health.update({{"version", version->version}, {"apiVersion", version->api_version}});
+  if (engines.size() > 1) health["engines"] = api::engines_json(engines);
+  return health;
 }
 
 // Several managers: who this one is, and who leads.
@@ -205,17 +210,53 @@ engine::TlsFiles engine_tls_files(const Config& config) {
 }
 }  // namespace
 
+std::vector<engine::EngineSpec> engine_specs(const Config& config) {
+  if (config.engines.empty()) return {engine::EngineSpec{engine::kDefaultEngine, config.engine}};
+  std::vector<engine::EngineSpec> specs;
+  for (const auto& text : config.engines) specs.push_back(engine::parse_engine_spec(text));
+  engine::check_engine_names(specs);
+  return specs;
+}
+
 engine::DockerEngine::Options engine_options(const Config& config) {
+  return engine_options(config, engine_specs(config).front().endpoint);
+}
+
+engine::DockerEngine::Options engine_options(const Config& config, const std::string& endpoint) {
   auto options = engine::DockerEngine::Options::from_env();
-  if (!config.engine.empty()) {
-    options.endpoint = config.engine;
+  if (!endpoint.empty()) {
+    options.endpoint = endpoint;
     options.tls = {};
-    if (config.engine.rfind("tcp://", 0) == 0) options.tls = engine::DockerEngine::Options::tls_from_env();
+    if (endpoint.rfind("tcp://", 0) == 0) options.tls = engine::DockerEngine::Options::tls_from_env();
   }
   if (const auto tls = engine_tls_files(config); !tls.empty()) options.tls = tls;
   options.timeout = std::chrono::milliseconds(config.engine_timeout_ms);
   return options;
 }
+
+EngineClients::EngineClients(const Config& config, engine::Engine& first, engine::TimedEngine::Observer observe)
+    : set(engine::placement_from(config.placement).value_or(engine::Placement::Spread)) {
+  const auto specs = engine_specs(config);
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    engine::Engine* client = &first;
+    if (i > 0) {
+      dockers.push_back(std::make_unique<engine::DockerEngine>(engine_options(config, specs[i].endpoint)));
+      timed.push_back(std::make_unique<engine::TimedEngine>(*dockers.back(), observe));
+      client = timed.back().get();
+    }
+    set.add({specs[i].name, client, specs[i].endpoint, specs[i].capacity, specs[i].weight});
+  }
+}
+
+namespace {
+// The freezer reaches one local engine's cgroups; several engines pause
+// their own containers.
+engine::PauseChoice pause_choice_for(const Config& config, engine::DockerEngine& first) {
+  if (engine_specs(config).size() > 1)
+    return {nullptr, "several engines: each pauses its own containers"};
+  return engine::choose_pause_path(engine::pause_via_from(config.pause_via), first);
+}
+}  // namespace
 
 void check_engine_options(const engine::DockerEngine::Options& options) {
   engine::parse_engine_endpoint(options.endpoint, options.tls);
@@ -251,18 +292,22 @@ App::App(Config c)
             [this](Lane lane, std::chrono::nanoseconds waited) {
               metrics.observe_queue_wait(lane, std::chrono::duration<double>(waited).count());
             }),
-      pause_choice(engine::choose_pause_path(engine::pause_via_from(config.pause_via), engine)),
-      pauser(timed_engine, pause_choice.freezer.get(), pause_choice.why),
-      pool(with_control_key(pool_settings(config), control_key), store, timed_engine, worker, lanes, clock, &host, &metrics,
+      engines(config, timed_engine,
+              [this](const std::string& operation, bool ok, double seconds) {
+                metrics.observe_engine_call(operation, ok, seconds);
+              }),
+      pause_choice(pause_choice_for(config, engine)),
+      pauser(engines.set, pause_choice.freezer.get(), pause_choice.why),
+      pool(with_control_key(pool_settings(config), control_key), store, engines.set, worker, lanes, clock, &host, &metrics,
            SteadyClock::real(), &pauser),
       pi_jobs(job_settings(config), store, pool, worker, clock, &metrics),
-      scheduler(default_scheduler_settings(), pool, store, timed_engine, clock, host, &metrics),
-      pools({store, timed_engine, worker, lanes, clock, host, &metrics, &pauser}, scheduler_settings(config), pool,
+      scheduler(default_scheduler_settings(), pool, store, engines.set, clock, host, &metrics),
+      pools({store, engines.set, worker, lanes, clock, host, &metrics, &pauser}, scheduler_settings(config), pool,
             scheduler),
-      server(config, pool, store, timed_engine, lanes,
+      server(config, pool, store, engines.set, lanes,
              {[this] { return scheduler.engine_reachable(); },
               [this] { return scheduler.last_error(); },
-              [this] { return engine_health(scheduler); },
+              [this] { return engine_health(scheduler, engines.set); },
               [this] { return managers_json(config, scheduler); }},
              &metrics) {
   host.sample();
@@ -272,6 +317,12 @@ App::App(Config c)
   pools.load();
   server.serve_pools(pools);
   api::add_pools_routes(server, pools, store);
+  api::add_engine_routes(server, engines.set, pool, store);
+  metrics.engine_states = [this] {
+    std::vector<std::pair<std::string, std::string>> states;
+    for (const auto& e : engines.set.status()) states.emplace_back(e.name, engine::to_string(e.state));
+    return states;
+  };
   pi_jobs.start();
 }
 

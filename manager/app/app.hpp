@@ -5,11 +5,13 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 #include <thread>
 
 #include "api/server.hpp"
 #include "config/config.hpp"
 #include "engine/docker_engine.hpp"
+#include "engine/engine_set.hpp"
 #include "engine/pause_probe.hpp"
 #include "engine/timed_engine.hpp"
 #include "host/host.hpp"
@@ -20,6 +22,16 @@
 #include "store/store.hpp"
 
 namespace warmpool {
+
+// The engines of --engine as one Engine (engine::EngineSet): the first is
+// given (the App's own client), the others are made here, each with every
+// call in the metrics.
+struct EngineClients {
+  EngineClients(const Config& config, engine::Engine& first, engine::TimedEngine::Observer observe);
+  std::vector<std::unique_ptr<engine::DockerEngine>> dockers;  // the engines after the first
+  std::vector<std::unique_ptr<engine::TimedEngine>> timed;
+  engine::EngineSet set;
+};
 
 class App {
  public:
@@ -47,6 +59,7 @@ class App {
   Metrics metrics;
   engine::DockerEngine engine;
   engine::TimedEngine timed_engine;  // `engine`, with every call in the metrics
+  EngineClients engines;             // every engine (`timed_engine` first) as one
   SystemClock clock;
   HostMonitor host;
   HttpWorkerClient worker;
@@ -107,7 +120,16 @@ Config with_tokens(Config config, std::ostream& out);
 // when the engine cannot say.
 void require_data_volume(engine::DockerEngine& engine, const Config& config);
 
-// The engine client's options from the configuration: --engine, else
+// Every --engine as a spec, in the order given; without any, the one engine
+// `default` at config.engine. Throws std::invalid_argument for a value that
+// does not parse or a name given twice.
+std::vector<engine::EngineSpec> engine_specs(const Config& config);
+
+// The options of the engine at `endpoint` (empty: DOCKER_HOST or the
+// default socket), with the TLS files of the configuration.
+engine::DockerEngine::Options engine_options(const Config& config, const std::string& endpoint);
+
+// The first engine's client options from the configuration: --engine, else
 // DOCKER_HOST, else the default socket; TLS files from --engine-ca,
 // --engine-cert and --engine-key, else --engine-cert-dir, else (for a
 // tcp:// endpoint) DOCKER_TLS_VERIFY and DOCKER_CERT_PATH. Reads no file.

@@ -67,22 +67,27 @@ class StopSignals {
   std::thread waiter_;
 };
 
-// The engine at start, before anything else: its endpoint and TLS files must
-// be usable and it must answer (within --engine-timeout-ms, TLS agreed on),
-// else the manager stops with the reason instead of serving without it.
+// Every engine at start, before anything else: its endpoint and TLS files
+// must be usable and it must answer (within --engine-timeout-ms, TLS agreed
+// on), else the manager stops with the reason instead of serving without it.
 bool engine_answers(const warmpool::Config& config) {
   using namespace warmpool;
+  std::string name;
   try {
-    const auto options = engine_options(config);
-    check_engine_options(options);
-    engine::DockerEngine engine(options);
-    auto v = engine.version();
-    spdlog::info("engine {} at {} (API {})", v.version, engine.endpoint().text(), engine.api_version());
-    if (!engine.image_exists(config.image))
-      spdlog::warn("image {} not found on the engine: build it with scripts/build-image", config.image);
-    require_data_volume(engine, config);
+    const auto specs = engine_specs(config);
+    for (const auto& spec : specs) {
+      name = specs.size() > 1 ? "engine " + spec.name + ": " : "";
+      const auto options = engine_options(config, spec.endpoint);
+      check_engine_options(options);
+      engine::DockerEngine engine(options);
+      auto v = engine.version();
+      spdlog::info("engine {} {} at {} (API {})", spec.name, v.version, engine.endpoint().text(), engine.api_version());
+      if (!engine.image_exists(config.image))
+        spdlog::warn("image {} not found on engine {}: build it with scripts/build-image", config.image, spec.name);
+      require_data_volume(engine, config);
+    }
   } catch (const std::exception& e) {  // EngineError, std::invalid_argument, std::runtime_error
-    spdlog::error("refusing to start: {}", e.what());
+    spdlog::error("refusing to start: {}{}", name, e.what());
     return false;
   }
   return true;

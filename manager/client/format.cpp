@@ -138,7 +138,11 @@ std::string instances_table(const json& instances, const json& allocations, std:
   for (const auto& a : allocations)
     if (a.contains("instance") && a["deletedAt"].is_null())
       allocation_of[a["instance"].get<std::int64_t>()] = a["id"].get<std::string>();
+  // Several engines: which one holds each instance (one engine: all `default`).
+  bool several_engines = wide;
+  for (const auto& i : instances) several_engines |= text_of(i, "engine", "default") != "default";
   std::vector<std::string> headers = {"ID", "STATE", "ENDPOINT", "ALLOCATION", "AGE", "RESTARTS", "LAST ERROR"};
+  if (several_engines) headers.insert(headers.begin() + 2, "ENGINE");
   if (wide) headers.insert(headers.end(), {"FAILURES", "UPDATED", "CONTAINER"});
   std::vector<std::vector<std::string>> rows;
   for (const auto& i : instances) {
@@ -152,6 +156,7 @@ std::string instances_table(const json& instances, const json& allocations, std:
         age(now_ms, time_of(i, "createdAt")),
         text_of(i, "restarts"),
         wide ? text_of(i, "lastError") : shorten(text_of(i, "lastError"), 40)};
+    if (several_engines) row.insert(row.begin() + 2, text_of(i, "engine", "default"));
     if (wide)
       row.insert(row.end(), {text_of(i, "failures"), age(now_ms, time_of(i, "updatedAt")) + " ago",
                              shorten(text_of(i, "containerId", ""), 12)});

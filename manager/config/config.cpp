@@ -54,7 +54,11 @@ void add_serve_options(CLI::App& app, Config& c) {
   opt(app, "--control-key-file", c.control_key_file, "The key the workers' control secrets derive from, made at the first start (default: --data-dir/control.key); managers on one --database must share it")->group("Server");
   opt(app, "--database", c.database, "Keep the records in PostgreSQL, shared by several managers: postgresql://[user@][host][:port]/dbname[?host=/socket/dir] (default: SQLite in --data-dir)")->group("Server");
 
-  opt(app, "--engine", c.engine, "Docker Engine API endpoint: unix:///path or tcp://host:port, TLS when certificates are given (default: $DOCKER_HOST or unix:///var/run/docker.sock)")->group("Engine");
+  opt(app, "--engine", c.engines, "Docker Engine API endpoint: unix:///path or tcp://host:port, TLS when certificates are given (default: $DOCKER_HOST or unix:///var/run/docker.sock). Several engines: repeat it as NAME=ENDPOINT[,capacity=N][,weight=W] (a bare endpoint is the engine named default)")->group("Engine");
+  opt(app, "--placement", c.placement, "Several engines: where new instances go. spread: the engine with the fewest instances for its weight; pack: the first engine given that has room (capacity)")
+      ->group("Engine")->check(CLI::IsMember({"spread", "pack"}));
+  opt(app, "--engine-grace-s", c.engine_grace_s, "Several engines: instances on an engine that stopped answering keep their allocations this long (their clients may still reach them); then their allocations end and they are replaced on the others")
+      ->group("Engine")->check(CLI::Range(0, 86'400));
   opt(app, "--engine-cert-dir", c.engine_cert_dir, "TLS to a tcp:// engine: a directory holding ca.pem, cert.pem and key.pem, as $DOCKER_CERT_PATH (default for a tcp:// engine with $DOCKER_TLS_VERIFY set: $DOCKER_CERT_PATH or ~/.docker)")->group("Engine");
   opt(app, "--engine-ca", c.engine_ca, "TLS to a tcp:// engine: the CA file (PEM) its certificate must be signed by (wins over --engine-cert-dir's ca.pem)")->group("Engine");
   opt(app, "--engine-cert", c.engine_cert, "TLS to a tcp:// engine: our client certificate (PEM), with --engine-key (wins over --engine-cert-dir's cert.pem)")->group("Engine");

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 
 namespace CLI {
@@ -45,6 +46,11 @@ struct Config {
 
   // Engine
   std::string engine;               // unix:///..., tcp://...; empty: DOCKER_HOST or the default socket
+  // Every --engine as given: NAME=ENDPOINT[,capacity=N][,weight=W], or a bare
+  // ENDPOINT (the engine named `default`). Empty: the one engine `engine` names.
+  std::vector<std::string> engines;
+  std::string placement = "spread";  // several engines: spread (least loaded by weight) or pack (first with room)
+  int engine_grace_s = 30;           // several engines: a down engine's instances are kept this long
   std::string engine_cert_dir;      // TLS: ca.pem, cert.pem and key.pem in one directory
   std::string engine_ca;            // TLS files one by one (each wins over --engine-cert-dir's)
   std::string engine_cert;

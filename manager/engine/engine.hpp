@@ -27,6 +27,8 @@ inline constexpr const char* kInstanceLabel = "warmpool.instance";
 // The instance's pool; a container without it was made before pools and
 // belongs to the pool named default.
 inline constexpr const char* kPoolLabel = "warmpool.pool";
+// The name of the one engine of a manager given a single endpoint.
+inline constexpr const char* kDefaultEngine = "default";
 
 // Every engine failure is an EngineError. kind says what the caller can do
 // about it; what() reads "operation container: engine's message".
@@ -143,6 +145,13 @@ class Engine {
   // (throws EngineError). Callers reconnect.
   virtual void watch_events(const Labels& match, const std::function<void(const Event&)>& on_event,
                             std::stop_token stop) = 0;
+
+  // Several engines behind one (EngineSet); a single engine keeps these.
+  // The name of the engine that holds the container; "" when not known.
+  virtual std::string engine_of(const std::string& /*container_id*/) { return kDefaultEngine; }
+  // Whether the named engine answered when last asked. A single engine says
+  // true: its reachability is the caller's to track, as it always was.
+  virtual bool engine_up(const std::string& /*name*/) { return true; }
 };
 
 }  // namespace warmpool::engine

@@ -216,14 +216,32 @@ void Metrics::count_request(const std::string& method, int status) {
   requests_.Add({{"method", method}, {"code", std::to_string(status / 100) + "xx"}}).Increment();
 }
 
+void Metrics::render_engines(const std::vector<Instance>& live) {
+  if (!engine_states) return;
+  std::call_once(engine_families_made_, [this] {
+    engine_state_ = &family(prometheus::BuildGauge(), "warmpool_engine_state",
+                            "Each engine's state: 1 for the one it is in (up, down, draining)", *registry_);
+    engine_instances_ = &family(prometheus::BuildGauge(), "warmpool_engine_instances",
+                                "Live instances, by the engine that holds them", *registry_);
+  });
+  for (const auto& [name, state] : engine_states()) {
+    for (const char* s : {"up", "down", "draining"})
+      engine_state_->Add({{"engine", name}, {"state", s}}).Set(state == s ? 1 : 0);
+    engine_instances_->Add({{"engine", name}}).Set(0);
+  }
+  for (const auto& i : live) engine_instances_->Add({{"engine", i.engine}}).Increment();
+}
+
 std::string Metrics::render(Store& store, Lanes& lanes) {
   for (int s = 0; s < 8; ++s)
     instances_.Add({{"state", to_string(static_cast<InstanceState>(s))}}).Set(0);
   double restarts = 0;
-  for (const auto& i : store.instances(Show::Current)) {
+  const auto live = store.instances(Show::Current);
+  for (const auto& i : live) {
     instances_.Add({{"state", to_string(i.state)}}).Increment();
     restarts += i.restarts;
   }
+  render_engines(live);
   restarts_.Add({}).Set(restarts);
   warm_share_.Set(warm_share_5m());
   const auto jobs = store.job_counts();

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,6 +27,7 @@
 
 #include "metrics/history.hpp"
 #include "records/job_state.hpp"
+#include "records/records.hpp"
 #include "queue/lanes.hpp"
 
 namespace warmpool {
@@ -94,6 +96,12 @@ class Metrics {
   // The Prometheus text exposition, gauges refreshed from the sources.
   std::string render(Store& store, Lanes& lanes);
 
+  // Several engines: each engine's name and state (up, down, draining), read
+  // at each render into warmpool_engine_state{engine,state} (1 for its state)
+  // beside warmpool_engine_instances{engine}. Set before serving; none: no
+  // engine series.
+  std::function<std::vector<std::pair<std::string, std::string>>()> engine_states;
+
  private:
   void add_http_series();
   std::shared_ptr<prometheus::Registry> registry_;
@@ -134,6 +142,10 @@ class Metrics {
   prometheus::Gauge& forecast_;
   prometheus::Family<prometheus::Gauge>& target_;
   prometheus::Family<prometheus::Counter>& idle_seconds_;
+  std::once_flag engine_families_made_;
+  prometheus::Family<prometheus::Gauge>* engine_state_ = nullptr;      // made at the first render with engines
+  prometheus::Family<prometheus::Gauge>* engine_instances_ = nullptr;
+  void render_engines(const std::vector<Instance>& live);
   History history_;
   std::mutex recent_mu_;
   std::vector<double> recent_ms_;  // GUARDED_BY(recent_mu_); bounded

@@ -83,4 +83,16 @@ std::chrono::milliseconds next_tick_delay(std::chrono::milliseconds period, int 
   return std::chrono::milliseconds(backoff_delay_ms(failures, 2 * period.count(), ceiling));
 }
 
+std::vector<std::int64_t> pick_engine_lost(const std::vector<Instance>& live,
+                                           const std::map<std::string, std::int64_t>& down_since_ms,
+                                           std::int64_t now_ms, std::int64_t grace_ms) {
+  std::vector<std::int64_t> lost;
+  for (const auto& i : live) {
+    if (i.container_id.empty() || i.state == InstanceState::Deleted) continue;
+    auto it = down_since_ms.find(i.engine);
+    if (it != down_since_ms.end() && now_ms - it->second >= grace_ms) lost.push_back(i.id);
+  }
+  return lost;
+}
+
 }  // namespace warmpool

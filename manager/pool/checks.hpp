@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -61,6 +62,14 @@ struct ContainerVerdict {
 };
 // Judges an inspected container against its record's state.
 ContainerVerdict judge_container(InstanceState state, const engine::ContainerInfo& seen);
+
+// Several engines: the live instances whose container is on an engine that
+// has been down (down_since_ms: engine name -> when it was first seen down)
+// for grace_ms or longer. Their allocations end and their records go; the
+// containers, should the engine come back, are orphans then.
+std::vector<std::int64_t> pick_engine_lost(const std::vector<Instance>& live,
+                                           const std::map<std::string, std::int64_t>& down_since_ms,
+                                           std::int64_t now_ms, std::int64_t grace_ms);
 
 // The wait before the next tick after `failures` failing ticks in a row:
 // the period, doubled per failure, never above `cap` (nor below the period).

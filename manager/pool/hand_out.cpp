@@ -210,6 +210,8 @@ Pool::Claimed Pool::claim_idle() {
       lock.lock();
       std::set<std::int64_t> skip = claimed_;
       skip.insert(taken_elsewhere.begin(), taken_elsewhere.end());
+      for (const auto& i : current)
+        if (is_idle(i.state) && on_down_engine(i)) skip.insert(i.id);  // its engine is down
       id = pick_idle(current, skip);
       if (id) claimed_.insert(*id);
     }
@@ -247,6 +249,10 @@ bool Pool::prepare(const Instance& instance, const std::string& init_body) {
   } catch (const InitRefusedByWorker& e) {
     refuse_init(instance, e);
   } catch (const EngineError& e) {
+    if (e.kind() == EngineError::Kind::Unreachable && on_down_engine(instance)) {
+      unclaim(id);  // its engine went down (several engines): the next idle one, elsewhere
+      return false;
+    }
     if (e.kind() == EngineError::Kind::Unreachable) {
       note_if_unreachable(e);
       unclaim(id);

@@ -143,7 +143,7 @@ void Pool::bring_up(std::int64_t id, void (Pool::*start_container)(const Instanc
 
 void Pool::create_container(const Instance& instance) {
   const std::string container = engine_.create(spec_for(instance));
-  store_.set_container(instance.id, container, clock_.now_ms());
+  store_.set_container(instance.id, container, engine_.engine_of(container), clock_.now_ms());
   engine_.start(container);
 }
 

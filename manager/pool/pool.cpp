@@ -110,8 +110,16 @@ void Pool::post_or_unclaim(std::int64_t id, std::function<void()> task) {
 
 void Pool::note_if_unreachable(const std::exception& e) {
   auto* engine_error = dynamic_cast<const EngineError*>(&e);
-  if (engine_error && engine_error->kind() == EngineError::Kind::Unreachable)
-    set_engine_state(false, e.what());
+  if (!engine_error || engine_error->kind() != EngineError::Kind::Unreachable) return;
+  // Several engines: one container's engine being down is that engine's
+  // state, not the pool's; the others still take hand-outs and creates.
+  const std::string& container = engine_error->container_id();
+  if (!container.empty() && !engine_.engine_up(engine_.engine_of(container))) return;
+  set_engine_state(false, e.what());
+}
+
+bool Pool::on_down_engine(const Instance& instance) {
+  return !instance.container_id.empty() && !engine_.engine_up(instance.engine);
 }
 
 bool Pool::paused_now(const std::string& container_id) {

@@ -209,6 +209,12 @@ class Pool {
   // REQUIRES: the caller holds the claim on id.
   void resume(std::int64_t id);
 
+  // Several engines: the instance's container is on an engine that is down
+  // (Engine::engine_up). Such an instance is neither handed out, nor checked,
+  // nor judged lost; it waits for its engine (scheduler: --engine-grace-s).
+  // Always false with one engine.
+  bool on_down_engine(const Instance& instance);
+
   // The scheduler reports the engine's reachability after each check; the
   // pool also notes it when its own calls find the engine down. While down,
   // allocate() fails at once unless an instance is idle, and recovery waits.

@@ -26,6 +26,9 @@ struct Instance {
   int restarts = 0;  // restarts since the last successful hand-out
   std::string last_error;
   std::string pool = kDefaultPool;  // the pool it belongs to, for its whole life
+  // The engine that holds the container (several engines); one engine is
+  // named "default".
+  std::string engine = "default";
 
   std::string endpoint() const { return host + ":" + std::to_string(port); }
 };

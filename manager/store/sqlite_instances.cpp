@@ -10,7 +10,7 @@ namespace {
 
 const std::string kSelectInstance =
     "SELECT id, container_id, host, port, state, created_ms, updated_ms, deleted_ms, failures, "
-    "restarts, last_error, pool FROM instances";
+    "restarts, last_error, pool, engine FROM instances";
 const std::string kSelectAllocation =
     "SELECT id, instance_id, endpoint, client, created_ms, expires_ms, deleted_ms, end_reason, "
     "number, init_bytes, init_sha256, metadata, token_sha256, pool FROM allocations";
@@ -29,6 +29,7 @@ Instance read_instance(SQLite::Statement& q) {
   i.restarts = q.getColumn(9).getInt();
   i.last_error = q.getColumn(10).getString();
   i.pool = q.getColumn(11).getString();
+  i.engine = q.getColumn(12).getString();
   return i;
 }
 
@@ -73,10 +74,10 @@ Instance SqliteStore::add_instance(const std::string& host, int port, std::int64
 }
 
 void SqliteStore::set_container(std::int64_t id, const std::string& container_id,
-                                std::int64_t now_ms) {
+                                const std::string& engine, std::int64_t now_ms) {
   db_->locked("set container", [&] {
-    if (db_->exec("UPDATE instances SET container_id=?, updated_ms=? WHERE id=?", container_id,
-                  now_ms, id) != 1)
+    if (db_->exec("UPDATE instances SET container_id=?, engine=?, updated_ms=? WHERE id=?", container_id,
+                  engine, now_ms, id) != 1)
       throw StoreError("set container: no instance " + std::to_string(id));
     return 0;
   });

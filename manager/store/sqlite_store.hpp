@@ -36,7 +36,7 @@ class SqliteStore final : public Store {
   using Store::add_instance;
   Instance add_instance(const std::string& host, int port, std::int64_t now_ms,
                         const std::string& pool) override;
-  void set_container(std::int64_t id, const std::string& container_id,
+  void set_container(std::int64_t id, const std::string& container_id, const std::string& engine,
                      std::int64_t now_ms) override;
   Instance transition(std::int64_t id, InstanceState to, std::int64_t now_ms,
                       const std::string& error = {}) override;

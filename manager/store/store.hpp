@@ -54,8 +54,9 @@ class InstanceRepository {
   Instance add_instance(const std::string& host, int port, std::int64_t now_ms) {
     return add_instance(host, port, now_ms, kDefaultPool);
   }
+  // `engine`: the name of the engine that holds the container.
   virtual void set_container(std::int64_t id, const std::string& container_id,
-                             std::int64_t now_ms) = 0;
+                             const std::string& engine, std::int64_t now_ms) = 0;
   // Moves the instance to `to`. Throws StaleState when the state machine does
   // not allow it from the current state. `error`, when given, becomes
   // last_error and counts a failure; reaching Ready/Paused/Allocated clears
@@ -243,7 +244,7 @@ class Store : public InstanceRepository,
  public:
   // The newest schema this warmpool writes. An implementation refuses to open
   // a store whose schema is newer.
-  static constexpr int kSchemaVersion = 7;
+  static constexpr int kSchemaVersion = 8;
   // The schema version the opened store is at (after migration).
   virtual int schema_version() = 0;
   // Commits a change that changes nothing, so that a full disk, a read-only

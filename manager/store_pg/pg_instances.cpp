@@ -12,7 +12,7 @@ namespace {
 
 const std::string kSelectInstance =
     "SELECT id, container_id, host, port, state, created_ms, updated_ms, deleted_ms, failures, "
-    "restarts, last_error, pool FROM instances";
+    "restarts, last_error, pool, engine FROM instances";
 const std::string kAllocationColumns =
     "id, instance_id, endpoint, client, created_ms, expires_ms, deleted_ms, end_reason, number, "
     "init_bytes, init_sha256, metadata, token_sha256, pool";
@@ -32,6 +32,7 @@ Instance read_instance(const PgRow& r) {
   i.restarts = static_cast<int>(r.int64(9));
   i.last_error = r.text(10);
   i.pool = r.text(11);
+  i.engine = r.text(12);
   return i;
 }
 
@@ -91,7 +92,7 @@ const std::string kTransitionSteps =
     "last_error = CASE WHEN $4::text<>'' THEN $4::text ELSE i.last_error END "
     "FROM old WHERE i.id=old.id AND old.state = ANY($6::text[]) "
     "RETURNING i.id, i.container_id, i.host, i.port, i.state, i.created_ms, i.updated_ms, i.deleted_ms, "
-    "i.failures, i.restarts, i.last_error, i.pool, old.state AS was), "
+    "i.failures, i.restarts, i.last_error, i.pool, i.engine, old.state AS was), "
     "event AS (INSERT INTO instance_events(instance_id, at_ms, from_state, to_state, detail) "
     "SELECT id, $2::bigint, was, $1::text, $4::text FROM moved RETURNING id), "
     "trimmed AS (DELETE FROM instance_events e WHERE EXISTS (SELECT 1 FROM event) AND "
@@ -143,10 +144,12 @@ Instance PgStore::add_instance(const std::string& host, int port, std::int64_t n
   });
 }
 
-void PgStore::set_container(std::int64_t id, const std::string& container_id, std::int64_t now_ms) {
+void PgStore::set_container(std::int64_t id, const std::string& container_id, const std::string& engine,
+                            std::int64_t now_ms) {
   db_->locked("set container", [&] {
-    if (db_->exec("UPDATE instances SET container_id=$1::text, updated_ms=$2::bigint WHERE id=$3::bigint",
-                  container_id, now_ms, id) != 1)
+    if (db_->exec("UPDATE instances SET container_id=$1::text, engine=$2::text, updated_ms=$3::bigint "
+                  "WHERE id=$4::bigint",
+                  container_id, engine, now_ms, id) != 1)
       throw StoreError("set container: no instance " + std::to_string(id));
     return 0;
   });

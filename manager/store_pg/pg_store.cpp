@@ -133,6 +133,11 @@ const char* const kMigrations[] = {
     ALTER TABLE allocations ADD COLUMN pool text NOT NULL DEFAULT 'default';
     CREATE INDEX instances_by_pool ON instances(pool) WHERE state <> 'deleted';
     )sql",
+    // 8: the engine that holds each instance's container (several engines;
+    // one engine is named `default`).
+    R"sql(
+    ALTER TABLE instances ADD COLUMN engine text NOT NULL DEFAULT 'default';
+    )sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 

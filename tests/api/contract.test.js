@@ -381,6 +381,18 @@ describe('the manager answers as swagger/openapi.yaml says', () => {
     assert.match(m.text, /^# (HELP|TYPE) /m);
   });
 
+  // Last before the final check: draining the one engine stops creates.
+  test('engines: the one engine is `default`; a drained engine says so; an unknown one is 404', async () => {
+    await expect(401, 'GET', '/engines');
+    const list = await expect(200, 'GET', '/engines', { token: ADMIN });
+    assert.equal(list.json.length, 1);
+    assert.equal(list.json[0].name, 'default');
+    assert.equal(list.json[0].state, 'up');
+    await expect(404, 'POST', '/engines/{name}/drain', { params: { name: 'nope' }, token: ADMIN });
+    const drained = await expect(200, 'POST', '/engines/{name}/drain', { params: { name: 'default' }, token: ADMIN });
+    assert.equal(drained.json.state, 'draining');
+  });
+
   test('every operation of the spec answered 2xx at least once, as documented', async () => {
     await sleep(0);
     assert.deepEqual(contract.unexercised(), [], `operations of the spec not served as documented (of ${operations(spec).length})`);

@@ -242,3 +242,36 @@ TEST_CASE("an engine endpoint or TLS file that cannot work is refused before any
   CHECK_THROWS_WITH(warmpool::App(c), Catch::Contains("/nonexistent/warmpool-certs/ca.pem"));
   CHECK_FALSE(std::filesystem::exists(c.data_dir));
 }
+
+TEST_CASE("--engine may be given several times, NAME=ENDPOINT with options; a bare endpoint is `default`") {
+  Config c;
+  CLI::App app;
+  warmpool::add_serve_options(app, c);
+  const char* argv[] = {"serve", "--engine", "unix:///run/a.sock", "--engine", "b=tcp://127.0.0.1:11376,capacity=8,weight=2",
+                        "--placement", "pack", "--engine-grace-s", "5"};
+  app.parse(9, const_cast<char**>(argv));
+  const auto specs = warmpool::engine_specs(c);
+  REQUIRE(specs.size() == 2);
+  CHECK(specs[0].name == "default");
+  CHECK(specs[0].endpoint == "unix:///run/a.sock");
+  CHECK(specs[1].name == "b");
+  CHECK(specs[1].capacity == 8);
+  CHECK(specs[1].weight == 2);
+  CHECK(c.placement == "pack");
+  CHECK(c.engine_grace_s == 5);
+  CHECK(warmpool::engine_options(c).endpoint == "unix:///run/a.sock");  // the first engine's
+  CHECK(warmpool::engine_options(c, specs[1].endpoint).endpoint == "tcp://127.0.0.1:11376");
+
+  Config one;
+  one.engine = "unix:///run/docker.sock";  // no --engine list: the one engine, `default`
+  REQUIRE(warmpool::engine_specs(one).size() == 1);
+  CHECK(warmpool::engine_specs(one)[0].name == "default");
+  CHECK(warmpool::engine_specs(one)[0].endpoint == "unix:///run/docker.sock");
+
+  Config bad;
+  CLI::App bad_app;
+  warmpool::add_serve_options(bad_app, bad);
+  const char* bad_argv[] = {"serve", "--placement", "random"};
+  CHECK_THROWS(bad_app.parse(3, const_cast<char**>(bad_argv)));
+}
+

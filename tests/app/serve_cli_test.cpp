@@ -139,3 +139,23 @@ TEST_CASE("serve refuses an engine socket where no engine listens") {
   CHECK(out.find("refusing to start: version: engine unreachable at unix://" + socket +
                  ": No such file or directory") != std::string::npos);
 }
+
+TEST_CASE("serve refuses two engines of one name, a bad engine option, and names the engine that does not answer") {
+  TempDir dir;
+  int status = -1;
+  std::string out = serve_with("--engine a=unix:///x.sock --engine a=unix:///y.sock", dir, &status);
+  INFO(out);
+  CHECK(status == 1);
+  CHECK(out.find("refusing to start: --engine: two engines are named \"a\"") != std::string::npos);
+  out = serve_with("--engine a=unix:///x.sock,capacity=lots", dir, &status);
+  CHECK(status == 1);
+  CHECK(out.find("refusing to start: --engine \"a=unix:///x.sock,capacity=lots\": capacity must be") != std::string::npos);
+  out = serve_with("--engine a=ftp://x", dir, &status);
+  CHECK(status == 1);
+  CHECK(out.find("expected unix:///path/to/socket or tcp://host:port") != std::string::npos);
+  const std::string socket = (dir.path / "b.sock").string();
+  out = serve_with("--engine a=unix://" + (dir.path / "a.sock").string() + " --engine b=unix://" + socket, dir, &status);
+  CHECK(status == 1);
+  CHECK(out.find("refusing to start: engine a: version: engine unreachable") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir.path / "data"));
+}

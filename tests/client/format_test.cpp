@@ -162,3 +162,14 @@ TEST_CASE("top: one frame shows counts by state, waiting hand-outs, quantiles an
         "normal   0        0         0         0\n");
   CHECK(top_frame(details, std::nullopt, std::nullopt, 2).find("hand-out p50 -, p99 -") != std::string::npos);
 }
+
+TEST_CASE("instances_table: an ENGINE column once instances are on several engines") {
+  json on_b = instance(1, "ready", 30);
+  on_b["engine"] = "b";
+  json on_default = instance(2, "paused", 30);
+  on_default["engine"] = "default";
+  const std::string table = instances_table(json::array({on_b, on_default}), json::array(), kNow, false);
+  CHECK(table.rfind("ID   STATE    ENGINE    ENDPOINT", 0) == 0);
+  CHECK(table.find("ready    b         127.0.0.1:20001") != std::string::npos);
+  CHECK(instances_table(json::array({on_default}), json::array(), kNow, false).find("ENGINE") == std::string::npos);
+}

@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -327,6 +328,15 @@ class SecondEngine {
   std::string endpoint() const { return "unix://" + dir_ + "/docker.sock"; }
   void start() { REQUIRE(run("start") == 0); }
   void stop() { REQUIRE(run("stop") == 0); }
+  // SIGKILL to its dockerd, by the pid in its pidfile: the engine is lost at
+  // once, while the containerd it started (and the containers) may go on.
+  void kill_dockerd() {
+    std::ifstream pidfile(dir_ + "/dockerd.pid");
+    int pid = 0;
+    REQUIRE((pidfile >> pid));
+    REQUIRE(pid > 1);
+    REQUIRE(::kill(pid, SIGKILL) == 0);
+  }
 
  private:
   int run(const std::string& command) {

@@ -18,7 +18,7 @@ TEST_CASE("the default pool's reconcile leaves another pool's containers alone")
   auto labels = f.labels(other.id);
   labels[engine::kPoolLabel] = "other";
   const auto others_container = f.engine.add_stray(labels);
-  f.store.set_container(other.id, others_container, 1);
+  f.store.set_container(other.id, others_container, engine::kDefaultEngine, 1);
   // Leftovers of this pool: one labelled default, one made before pools (no label).
   auto orphan_labels = f.labels(998);
   orphan_labels[engine::kPoolLabel] = kDefaultPool;

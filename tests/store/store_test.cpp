@@ -12,9 +12,10 @@ using namespace warmpool;
 using S = InstanceState;
 
 namespace {
-// Takes a SQLite file back to schema 6 (before pools), as the older
-// migration tests need before going further back.
+// Takes a SQLite file back to schema 6 (before engines and pools), as the
+// older migration tests need before going further back.
 void undo_pools_schema(SQLite::Database& db) {
+  db.exec("ALTER TABLE instances DROP COLUMN engine");
   db.exec("DROP INDEX instances_by_pool");
   db.exec("ALTER TABLE instances DROP COLUMN pool");
   db.exec("ALTER TABLE allocations DROP COLUMN pool");
@@ -291,4 +292,36 @@ TEST_CASE("a client's quota is counted in the allocation's transaction; over it 
   store.end_allocation("q1", "released", 4);
   CHECK(store.current_allocations_of_client("front") == 1);
   CHECK(store.allocations(Show::Current).size() == 2);
+}
+
+TEST_CASE("an instance records the engine that holds its container") {
+  test::TestDatabase db;
+  Store& store = db.store();
+  auto i = store.add_instance("127.0.0.1", 9000, 1);
+  CHECK(i.engine == "default");
+  store.set_container(i.id, "c1", "b", 2);
+  CHECK(store.instance(i.id)->engine == "b");
+  CHECK(store.instance(i.id)->container_id == "c1");
+  CHECK(store.transition(i.id, S::Ready, 3).engine == "b");
+  CHECK(store.instances(Show::Current).front().engine == "b");
+}
+
+TEST_CASE("schema 8 gives the instances of an older database the engine `default`", "[sqlite]") {
+  const auto path = std::filesystem::temp_directory_path() / ("warmpool-engine-" + std::to_string(getpid()) + ".db");
+  std::filesystem::remove(path);
+  {
+    SqliteStore store(path.string());
+    auto i = store.add_instance("127.0.0.1", 9000, 1);
+    store.set_container(i.id, "c1", "default", 2);
+  }
+  {
+    SQLite::Database db(path.string(), SQLite::OPEN_READWRITE);
+    db.exec("ALTER TABLE instances DROP COLUMN engine");
+    db.exec("PRAGMA user_version=7");
+  }
+  SqliteStore store(path.string());
+  CHECK(store.schema_version() == Store::kSchemaVersion);
+  CHECK(store.instances(Show::Current).front().engine == "default");
+  CHECK(store.instances(Show::Current).front().container_id == "c1");
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
 }

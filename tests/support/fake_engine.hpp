@@ -23,6 +23,10 @@ namespace warmpool::test {
 
 class FakeEngine : public engine::Engine {
  public:
+  // Container ids are the prefix and a count: fakes side by side in an
+  // EngineSet get distinct ones.
+  explicit FakeEngine(std::string id_prefix = "c") : id_prefix_(std::move(id_prefix)) {}
+
   struct Container {
     engine::ContainerSpec spec;
     engine::ContainerStatus status = engine::ContainerStatus::Created;
@@ -73,7 +77,7 @@ class FakeEngine : public engine::Engine {
   std::string add_stray(const engine::Labels& labels,
                         engine::ContainerStatus status = engine::ContainerStatus::Running) {
     std::lock_guard lock(mu_);
-    std::string id = "c" + std::to_string(++next_id_);
+    std::string id = id_prefix_ + std::to_string(++next_id_);
     Container c;
     c.spec.labels = labels;
     c.status = status;
@@ -132,7 +136,7 @@ class FakeEngine : public engine::Engine {
     std::string id;
     {
       std::lock_guard lock(mu_);
-      id = "c" + std::to_string(++next_id_);
+      id = id_prefix_ + std::to_string(++next_id_);
     }
     Container c;
     c.spec = spec;
@@ -303,6 +307,7 @@ class FakeEngine : public engine::Engine {
   std::deque<engine::Event> events_;
   std::condition_variable events_cv_;
   std::atomic<bool> reachable_{true};
+  const std::string id_prefix_;
   int next_id_ = 0;
 };
 

@@ -32,7 +32,9 @@ inline std::string fake_digits(std::int64_t digits) {
 
 class FakeWorker : public WorkerClient {
  public:
-  explicit FakeWorker(const FakeEngine& engine) : engine_(engine) {}
+  explicit FakeWorker(const FakeEngine& engine) : engines_{&engine} {}
+  // Workers on containers of several engines (an EngineSet's members).
+  explicit FakeWorker(std::vector<const FakeEngine*> engines) : engines_(std::move(engines)) {}
 
   std::atomic<int> polls_to_finish{3};
   std::atomic<std::int64_t> max_digits{1'000'000};
@@ -164,7 +166,9 @@ class FakeWorker : public WorkerClient {
         throw WorkerError(op + " " + endpoint + ": injected failure");
       }
     }
-    const auto status = engine_.status_at(endpoint);
+    std::optional<engine::ContainerStatus> status;
+    for (const FakeEngine* e : engines_)
+      if (!status) status = e->status_at(endpoint);
     if (status == engine::ContainerStatus::Running) return;
     {
       std::lock_guard lock(mu_);
@@ -184,7 +188,7 @@ class FakeWorker : public WorkerClient {
     }));
   }
 
-  const FakeEngine& engine_;
+  std::vector<const FakeEngine*> engines_;
   mutable std::mutex mu_;
   std::map<std::string, int> failures_;                // GUARDED_BY(mu_)
   std::map<std::string, Computation> computations_;   // GUARDED_BY(mu_)

@@ -113,10 +113,10 @@ class FaultyStore final : public Store {
   std::vector<PoolRecord> pools() override { return real_.pools(); }
   std::optional<PoolRecord> update_pool(const PoolRecord& pool) override { return real_.update_pool(pool); }
   bool remove_pool(const std::string& name) override { return real_.remove_pool(name); }
-  void set_container(std::int64_t id, const std::string& container_id,
+  void set_container(std::int64_t id, const std::string& container_id, const std::string& engine,
                      std::int64_t now_ms) override {
     trip(StoreOp::SetContainer);
-    real_.set_container(id, container_id, now_ms);
+    real_.set_container(id, container_id, engine, now_ms);
   }
   Instance transition(std::int64_t id, InstanceState to, std::int64_t now_ms,
                       const std::string& error = {}) override {

@@ -79,6 +79,7 @@ class Stack {
   }
 
   engine::DockerEngine& engine() { return app_->engine; }
+  engine::EngineSet& engines() { return app_->engines.set; }
   App& app() { return *app_; }
 
   // Polls `pred` until it holds or `limit` passes.

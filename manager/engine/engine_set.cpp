@@ -1,0 +1,336 @@
+#include "engine/engine_set.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <stdexcept>
+#include <thread>
+
+namespace warmpool::engine {
+
+namespace {
+
+constexpr const char* kEngineLabel = "warmpool.engine";
+
+bool unreachable(const EngineError& e) { return e.kind() == EngineError::Kind::Unreachable; }
+
+// Sleeps `d` unless stop is requested first.
+void pause_for(std::chrono::milliseconds d, std::stop_token stop) {
+  std::mutex m;
+  std::condition_variable_any cv;
+  std::unique_lock lock(m);
+  cv.wait_for(lock, stop, d, [] { return false; });
+}
+
+}  // namespace
+
+void EngineSet::add(Member member) {
+  if (!member.engine) throw std::invalid_argument("engine " + member.name + ": no client");
+  std::lock_guard lock(mu_);
+  for (const auto& s : slots_)
+    if (s.member.name == member.name)
+      throw std::invalid_argument("--engine: two engines are named \"" + member.name + "\"");
+  slots_.push_back(Slot{std::move(member), EngineState::Up, {}});
+}
+
+bool EngineSet::drain(const std::string& name) {
+  std::lock_guard lock(mu_);
+  for (auto& s : slots_)
+    if (s.member.name == name) {
+      s.state = EngineState::Draining;
+      return true;
+    }
+  return false;
+}
+
+std::vector<EngineSet::Status> EngineSet::status() const {
+  std::lock_guard lock(mu_);
+  std::vector<Status> out;
+  for (const auto& s : slots_) {
+    const auto n = std::count_if(where_.begin(), where_.end(), [&](const auto& w) { return w.second == s.member.name; });
+    out.push_back({s.member.name, s.member.endpoint, s.state, static_cast<int>(n), s.member.capacity,
+                   s.member.weight, s.error});
+  }
+  return out;
+}
+
+std::size_t EngineSet::size() const {
+  std::lock_guard lock(mu_);
+  return slots_.size();
+}
+
+bool EngineSet::engine_draining() const {
+  std::lock_guard lock(mu_);
+  return std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.state == EngineState::Draining; });
+}
+
+Engine* EngineSet::single() const {
+  std::lock_guard lock(mu_);
+  return slots_.size() == 1 ? slots_.front().member.engine : nullptr;
+}
+
+void EngineSet::mark(const std::string& name, bool answered, const std::string& error) {
+  std::lock_guard lock(mu_);
+  for (auto& s : slots_) {
+    if (s.member.name != name) continue;
+    if (answered && s.state == EngineState::Down) s.state = EngineState::Up;
+    if (!answered) s.state = EngineState::Down;
+    s.error = answered ? "" : error;
+  }
+}
+
+EngineVersion EngineSet::version() {
+  std::vector<Member> members;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& s : slots_) members.push_back(s.member);
+  }
+  if (members.empty()) throw EngineError(EngineError::Kind::Unreachable, "no engine is configured");
+  if (members.size() == 1) return members.front().engine->version();
+  std::optional<EngineVersion> first;
+  std::string failures;
+  for (const auto& m : members) {
+    try {
+      auto v = m.engine->version();
+      mark(m.name, true);
+      if (!first) first = v;
+    } catch (const EngineError& e) {
+      mark(m.name, false, e.what());
+      failures += (failures.empty() ? "" : "; ") + m.name + ": " + e.what();
+    }
+  }
+  if (!first) throw EngineError(EngineError::Kind::Unreachable, "no engine answers: " + failures);
+  return *first;
+}
+
+std::optional<std::string> EngineSet::pick(const std::set<std::string>& tried) const {
+  std::map<std::string, int> counts = pending_;  // creates under way count too: parallel creates spread
+  for (const auto& [id, name] : where_) ++counts[name];
+  std::vector<PlacementCandidate> candidates;
+  for (const auto& s : slots_) {
+    if (tried.count(s.member.name)) continue;
+    candidates.push_back({s.member.name, s.state, s.member.weight, s.member.capacity, counts[s.member.name]});
+  }
+  return place(candidates, placement_);
+}
+
+std::string EngineSet::create(const ContainerSpec& spec) {
+  if (Engine* only = single()) {
+    if (engine_draining()) throw EngineError(EngineError::Kind::Server, "create: the engine is draining");
+    return only->create(spec);
+  }
+  std::set<std::string> tried;
+  std::string failures;
+  for (;;) {
+    Engine* engine = nullptr;
+    std::optional<std::string> name;
+    {
+      std::lock_guard lock(mu_);
+      name = pick(tried);
+      for (const auto& s : slots_)
+        if (name && s.member.name == *name) engine = s.member.engine;
+      if (name) ++pending_[*name];
+    }
+    if (!name) refuse_create(failures);
+    tried.insert(*name);
+    ContainerSpec placed = spec;
+    placed.labels[kEngineLabel] = *name;
+    std::string id;
+    try {
+      id = engine->create(placed);
+    } catch (const EngineError& e) {
+      settle_create(*name, {});
+      if (!unreachable(e)) throw;
+      mark(*name, false, e.what());
+      failures += (failures.empty() ? "" : "; ") + *name + ": " + e.what();
+      continue;
+    } catch (...) {
+      settle_create(*name, {});
+      throw;
+    }
+    settle_create(*name, id);
+    return id;
+  }
+}
+
+void EngineSet::settle_create(const std::string& name, const std::string& id) {
+  std::lock_guard lock(mu_);
+  --pending_[name];
+  if (!id.empty()) where_[id] = name;
+}
+
+// Nowhere to place: every engine down is the engine being unreachable, as
+// with one engine; engines that answer but are full or draining are not.
+void EngineSet::refuse_create(const std::string& failures) {
+  bool up = false, draining = false;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& s : slots_) {
+      up |= s.state == EngineState::Up;
+      draining |= s.state == EngineState::Draining;
+    }
+  }
+  if (up) throw EngineError(EngineError::Kind::Server, "create: every engine that is up is full (its capacity)");
+  if (draining) throw EngineError(EngineError::Kind::Server, "create: no engine takes new instances (draining or down)");
+  throw EngineError(EngineError::Kind::Unreachable,
+                    "create: no engine is up" + (failures.empty() ? std::string() : ": " + failures));
+}
+
+std::optional<std::pair<Engine*, std::string>> EngineSet::locate(const std::string& id) {
+  std::vector<Member> members;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = where_.find(id); it != where_.end())
+      for (const auto& s : slots_)
+        if (s.member.name == it->second) return std::pair{s.member.engine, s.member.name};
+    for (const auto& s : slots_)
+      if (s.state != EngineState::Down) members.push_back(s.member);
+  }
+  for (const auto& m : members) {
+    try {
+      m.engine->inspect(id);
+      std::lock_guard lock(mu_);
+      where_[id] = m.name;
+      return std::pair{m.engine, m.name};
+    } catch (const EngineError& e) {
+      if (unreachable(e)) mark(m.name, false, e.what());
+      else if (e.kind() != EngineError::Kind::NotFound) throw;
+    }
+  }
+  return std::nullopt;
+}
+
+std::pair<Engine*, std::string> EngineSet::route(const std::string& id) {
+  if (auto found = locate(id)) return *found;
+  std::string down;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& s : slots_)
+      if (s.state == EngineState::Down) down += (down.empty() ? "" : ", ") + s.member.name;
+  }
+  if (!down.empty())
+    throw EngineError(EngineError::Kind::Unreachable,
+                      "container " + id + ": on no engine that answers (down: " + down + ")", 0, id);
+  throw EngineError(EngineError::Kind::NotFound, "no such container: " + id + " (on no engine)", 404, id);
+}
+
+template <typename Call>
+auto EngineSet::routed(const std::string& id, Call call) -> decltype(call(std::declval<Engine&>())) {
+  if (Engine* only = single()) return call(*only);
+  auto [engine, name] = route(id);
+  try {
+    return call(*engine);
+  } catch (const EngineError& e) {
+    if (unreachable(e)) mark(name, false, e.what());
+    if (e.kind() == EngineError::Kind::NotFound) {
+      std::lock_guard lock(mu_);
+      where_.erase(id);
+    }
+    throw EngineError(e.kind(), e.what(), e.http_status(), id);
+  }
+}
+
+void EngineSet::start(const std::string& id) { routed(id, [&](Engine& e) { e.start(id); }); }
+void EngineSet::pause(const std::string& id) { routed(id, [&](Engine& e) { e.pause(id); }); }
+void EngineSet::unpause(const std::string& id) { routed(id, [&](Engine& e) { e.unpause(id); }); }
+void EngineSet::stop(const std::string& id, std::chrono::seconds grace) {
+  routed(id, [&](Engine& e) { e.stop(id, grace); });
+}
+void EngineSet::kill(const std::string& id, const std::string& signal) {
+  routed(id, [&](Engine& e) { e.kill(id, signal); });
+}
+ContainerInfo EngineSet::inspect(const std::string& id) {
+  return routed(id, [&](Engine& e) { return e.inspect(id); });
+}
+
+void EngineSet::remove(const std::string& id) {
+  if (Engine* only = single()) return only->remove(id);
+  try {
+    routed(id, [&](Engine& e) { e.remove(id); });
+  } catch (const EngineError& e) {
+    if (e.kind() != EngineError::Kind::NotFound) throw;  // gone already: removed
+  }
+  std::lock_guard lock(mu_);
+  where_.erase(id);
+}
+
+std::vector<ContainerInfo> EngineSet::list(const Labels& match) {
+  if (Engine* only = single()) return only->list(match);
+  std::vector<Member> members;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& s : slots_) members.push_back(s.member);
+  }
+  std::vector<ContainerInfo> all;
+  std::string failures;
+  bool answered = false;
+  for (const auto& m : members) {
+    try {
+      auto listed = m.engine->list(match);
+      mark(m.name, true);
+      answered = true;
+      std::lock_guard lock(mu_);
+      for (const auto& c : listed) where_[c.id] = m.name;
+      all.insert(all.end(), listed.begin(), listed.end());
+    } catch (const EngineError& e) {
+      if (!unreachable(e) && e.kind() != EngineError::Kind::Timeout) throw;
+      mark(m.name, false, e.what());
+      failures += (failures.empty() ? "" : "; ") + m.name + ": " + e.what();
+    }
+  }
+  if (!answered) throw EngineError(EngineError::Kind::Unreachable, "list: no engine answers: " + failures);
+  return all;
+}
+
+bool EngineSet::image_exists(const std::string& image) {
+  if (Engine* only = single()) return only->image_exists(image);
+  std::vector<Member> members;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& s : slots_)
+      if (s.state != EngineState::Down) members.push_back(s.member);
+  }
+  for (const auto& m : members)
+    if (!m.engine->image_exists(image)) return false;
+  return true;
+}
+
+void EngineSet::watch_events(const Labels& match, const std::function<void(const Event&)>& on_event,
+                             std::stop_token stop) {
+  if (Engine* only = single()) return only->watch_events(match, on_event, stop);
+  std::vector<Member> members;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& s : slots_) members.push_back(s.member);
+  }
+  std::vector<std::jthread> watches;
+  for (const auto& m : members)
+    watches.emplace_back([&, m] {
+      while (!stop.stop_requested()) {
+        try {
+          m.engine->watch_events(match, on_event, stop);
+        } catch (const EngineError&) {
+          // This engine's stream broke; the others go on. Reconnect shortly.
+        }
+        pause_for(std::chrono::milliseconds(1000), stop);
+      }
+    });
+  pause_for(std::chrono::hours(24 * 365 * 10), stop);
+  // The watches end with stop; their destructors join them.
+}
+
+std::string EngineSet::engine_of(const std::string& container_id) {
+  std::lock_guard lock(mu_);
+  if (slots_.size() == 1) return slots_.front().member.name;
+  auto it = where_.find(container_id);
+  return it == where_.end() ? std::string() : it->second;
+}
+
+bool EngineSet::engine_up(const std::string& name) {
+  std::lock_guard lock(mu_);
+  if (slots_.size() == 1) return true;
+  for (const auto& s : slots_)
+    if (s.member.name == name) return s.state != EngineState::Down;
+  return false;
+}
+
+}  // namespace warmpool::engine

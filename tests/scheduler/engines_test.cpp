@@ -1,0 +1,173 @@
+// One pool over three fake engines in an EngineSet: placement, hand-outs
+// and ticks while one engine is down, the grace, and the engine's return.
+#include <catch2/catch.hpp>
+
+#include "engine/engine_set.hpp"
+#include "pool/pauser.hpp"
+#include "scheduler/scheduler.hpp"
+#include "store/sqlite_store.hpp"
+#include "support/eventually.hpp"
+#include "support/fake_engine.hpp"
+#include "support/fake_host.hpp"
+#include "support/fake_worker.hpp"
+
+using namespace warmpool;
+using namespace std::chrono_literals;
+using test::eventually;
+using test::FakeEngine;
+using S = InstanceState;
+
+namespace {
+
+struct Engines {
+  explicit Engines(int min_idle, int keep_running = 24, int max_instances = 24)
+      : lanes({.high_threads = 4, .normal_threads = 4, .high_capacity = 1024, .normal_capacity = 1024}) {
+    set.add({"a", &a, "", 0, 1});
+    set.add({"b", &b, "", 0, 1});
+    set.add({"c", &c, "", 0, 1});
+    PoolSettings s;
+    s.policy.max_instances = max_instances;
+    s.policy.min_idle = min_idle;
+    s.policy.max_idle = max_instances;
+    s.policy.keep_running = keep_running;  // running idle: a hand-out needs no engine call
+    s.port_first = 31500;
+    s.port_last = 31599;
+    s.ready_timeout = 2s;
+    pool = std::make_unique<Pool>(s, store, set, worker, lanes, clock, &host, nullptr, SteadyClock::real(), &pauser);
+    scheduler = std::make_unique<Scheduler>(Scheduler::Settings{.period = 10s, .refill_pace = {.per_s = 0}, .engine_grace = 30s}, *pool, store,
+                                            set, clock, host);
+  }
+  ~Engines() {
+    scheduler->stop();
+    lanes.stop();
+  }
+
+  void settle(int idle) {
+    const bool settled = eventually([&] {
+      scheduler->tick();
+      int n = 0;
+      for (const auto& i : store.instances(Show::Current)) n += is_idle(i.state) && !pool->on_down_engine(i);
+      return n == idle && pool->claimed().empty();
+    });
+    std::string seen;
+    for (const auto& i : store.instances(Show::Current))
+      seen += " #" + std::to_string(i.id) + " " + to_string(i.state) + " on " + i.engine + " " + i.last_error + ";";
+    INFO("instances:" << seen);
+    REQUIRE(settled);
+  }
+  std::map<std::string, int> by_engine(Show show = Show::Current) {
+    std::map<std::string, int> n;
+    for (const auto& i : store.instances(show)) ++n[i.engine];
+    return n;
+  }
+  Allocation allocate() { return pool->allocate({0, "t", std::chrono::steady_clock::now() + 2s}); }
+  std::string engine_of(const Allocation& a) { return store.instance(a.instance_id)->engine; }
+
+  FakeEngine a{"a"}, b{"b"}, c{"c"};
+  engine::EngineSet set;
+  test::FakeWorker worker{{&a, &b, &c}};
+  SqliteStore store{":memory:"};
+  ManualClock clock;
+  test::FixedHostUsage host;
+  Lanes lanes;
+  Pauser pauser{set, nullptr, "the engine's pause"};
+  std::unique_ptr<Pool> pool;
+  std::unique_ptr<Scheduler> scheduler;
+};
+
+}  // namespace
+
+TEST_CASE("upkeep spreads the pool over three engines and records each instance's engine") {
+  Engines e(6);
+  e.settle(6);
+  CHECK(e.by_engine() == std::map<std::string, int>{{"a", 2}, {"b", 2}, {"c", 2}});
+  for (const auto& i : e.store.instances(Show::Current)) CHECK(i.container_id.rfind(i.engine, 0) == 0);
+}
+
+TEST_CASE("with one engine down, hand-outs and ticks go on with the others") {
+  Engines e(6);
+  e.settle(6);
+  e.b.set_reachable(false);
+  CHECK_NOTHROW(e.scheduler->tick());  // finds b down; does not fail
+  CHECK_FALSE(e.set.engine_up("b"));
+  CHECK_FALSE(e.pool->engine_down());
+  for (int i = 0; i < 4; ++i) CHECK(e.engine_of(e.allocate()) != "b");
+  // b's idle instances count for nothing: upkeep brings the idle pool back on a and c.
+  e.settle(6);
+  CHECK(e.by_engine()["b"] == 2);  // kept, in their grace
+  CHECK(e.by_engine()["a"] + e.by_engine()["c"] == 10);
+  CHECK(e.scheduler->engine_reachable());
+}
+
+TEST_CASE("an idle instance whose engine dies at hand-out is skipped for one elsewhere") {
+  Engines e(3, 0);  // paused: a hand-out unpauses through the engine
+  e.settle(3);
+  e.a.set_reachable(false);  // not noticed yet: the hand-out finds out
+  e.b.set_reachable(false);
+  const Allocation got = e.allocate();
+  CHECK(e.engine_of(got) == "c");
+  CHECK_FALSE(e.pool->engine_down());
+}
+
+TEST_CASE("allocations on a down engine last the grace; then they end and the instances go") {
+  Engines e(3);
+  e.settle(3);
+  std::vector<Allocation> held;
+  for (int i = 0; i < 3; ++i) held.push_back(e.allocate());
+  std::string on_b;
+  for (const auto& a : held)
+    if (e.engine_of(a) == "b") on_b = a.id;
+  REQUIRE_FALSE(on_b.empty());
+  e.b.set_reachable(false);
+  e.scheduler->tick();
+  e.clock.advance_ms(29'000);
+  e.scheduler->tick();
+  CHECK(e.store.allocation(on_b)->current());
+  e.clock.advance_ms(2'000);
+  auto report = e.scheduler->tick();
+  CHECK(report.engine_lost == 1);
+  const auto ended = *e.store.allocation(on_b);
+  CHECK_FALSE(ended.current());
+  CHECK_THAT(ended.end_reason, Catch::Contains("engine b down for more than 30 s"));
+  CHECK(e.store.instance(ended.instance_id)->state == S::Deleted);
+  for (const auto& a : held)
+    if (a.id != on_b) CHECK(e.store.allocation(a.id)->current());
+  // b comes back: its old container has no live record and is removed.
+  e.b.set_reachable(true);
+  const auto before = e.b.containers().size();
+  e.scheduler->tick();
+  CHECK(e.b.containers().size() < before);
+}
+
+TEST_CASE("an engine back within the grace keeps its instances and allocations") {
+  Engines e(3);
+  e.settle(3);
+  std::vector<Allocation> held;
+  for (int i = 0; i < 3; ++i) held.push_back(e.allocate());
+  e.c.set_reachable(false);
+  e.scheduler->tick();
+  e.clock.advance_ms(10'000);
+  e.scheduler->tick();
+  e.c.set_reachable(true);
+  auto report = e.scheduler->tick();
+  CHECK(e.set.engine_up("c"));
+  CHECK(report.lost == 0);
+  CHECK(report.engine_lost == 0);
+  for (const auto& a : held) CHECK(e.store.allocation(a.id)->current());
+  CHECK(e.by_engine(Show::Current)["c"] >= 1);
+}
+
+TEST_CASE("every engine down: hand-outs are refused as the engine being down") {
+  Engines e(0);
+  e.settle(0);
+  e.a.set_reachable(false);
+  e.b.set_reachable(false);
+  e.c.set_reachable(false);
+  CHECK_THROWS(e.scheduler->tick());
+  try {
+    e.allocate();
+    FAIL("expected a refusal");
+  } catch (const AllocateError& err) {
+    CHECK((err.kind() == AllocateError::Kind::EngineDown || err.kind() == AllocateError::Kind::Timeout));
+  }
+}
