@@ -63,8 +63,8 @@ TEST_CASE("full disk: clear 503s, no half-written result served, the database in
   drill::SmallDisk disk;
   test::Stack stack([&](Config& c) {
     c.data_dir = disk.dir() + "/data";
-    c.port_first = 33300;  // worker ports of this drill: 33300-33319
-    c.port_last = 33319;
+    c.port_first = 15300;  // worker ports of this drill: 15300-15319 (below the ephemeral ports)
+    c.port_last = 15319;
     c.max_instances = 2;
     c.min_idle = 1;
     c.keep_running = 1;

@@ -35,8 +35,9 @@ class TwoManagers {
     test::require_image(engine_);
     const unsigned r = std::random_device{}();
     manager_id_ = "test-managers-" + std::to_string(r % 1'000'000);
-    // 35000-35999 is this test's (tests/support/stack.hpp lists the others).
-    first_port_ = 35000 + 20 * static_cast<int>(r % 45);
+    // 18000-18899 is this test's (tests/support/stack.hpp lists the others),
+    // below the kernel's ephemeral ports, where a client could take a worker's.
+    first_port_ = 18000 + 20 * static_cast<int>(r % 45);
     for (int k = 0; k < 2; ++k) start(k);
   }
 

@@ -170,7 +170,7 @@ async function main() {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'warmpool-soak-'));
   const log = fs.openSync(path.join(dataDir, '..', `${path.basename(dataDir)}.log`), 'w');
   const proc = spawn(bin, ['serve', '--port', String(port), '--data-dir', dataDir, '--engine', engine,
-    '--manager-id', id, '--port-first', '33200', '--port-last', '33299', '--max-instances', '12',
+    '--manager-id', id, '--port-first', '15500', '--port-last', '15599', '--max-instances', '12',
     '--min-idle', '4', '--max-idle', '8', '--keep-running', '2', '--host-limit', '1', '--log-level', 'warn',
     '--keep-finished-hours', keepHours, '--insecure'],
   { stdio: ['ignore', log, log] });
