@@ -273,6 +273,19 @@ void add_module_routes(api::Server& server, const Config& config, Store& store, 
                             {.pi_jobs = [&store, &clock] { return jobs::recent_jobs_json(store, clock, 20); }});
 }
 
+namespace {
+// The pools as pi jobs see them, `default` first (ties go to it).
+std::vector<jobs::JobPool> job_pools(Pools& pools) {
+  std::vector<jobs::JobPool> out;
+  for (const PoolRecord& r : pools.list()) {
+    jobs::JobPool pool{r.name, r.memory_mb << 20, r.health == "worker", r.state == PoolState::Active};
+    if (r.name == kDefaultPool) out.insert(out.begin(), pool);
+    else out.push_back(pool);
+  }
+  return out;
+}
+}  // namespace
+
 App::App(Config c)
     : config(prepared(std::move(c))),
       control_key(load_secret(config.control_key_path())),
@@ -315,6 +328,8 @@ App::App(Config c)
                pause_choice.why);
   add_module_routes(server, config, store, pool, lanes, pi_jobs, clock);
   pools.load();
+  pi_jobs.use_pools({[this] { return job_pools(pools); },
+                     [this](const std::string& name) { return pools.find(name); }});
   server.serve_pools(pools);
   api::add_pools_routes(server, pools, store);
   api::add_engine_routes(server, engines.set, pool, store);

@@ -19,7 +19,10 @@ void JobRunner::requeue_orphans() {
     if (active_.count(job.id) || !store_.hold(Hold::Job, job.id)) continue;  // someone runs it
     const std::string name = "pi job " + std::to_string(job.id);
     try {
-      if (!job.allocation_id.empty()) pool_.release(job.allocation_id, name + ": its manager stopped");
+      if (!job.allocation_id.empty()) {
+        const auto allocation = store_.allocation(job.allocation_id);
+        (allocation ? pool_of(*allocation) : pool_).release(job.allocation_id, name + ": its manager stopped");
+      }
       if (store_.requeue_job(job.id, "", clock_.now_ms()))
         spdlog::info("{}: back in the queue: the manager that ran it stopped", name);
     } catch (const std::exception& e) {

@@ -23,12 +23,13 @@ void JobRunner::run(const Job& job) {
   // The pools may have changed since the job was queued (a restart with
   // other flags): a job no instance can hold fails rather than being killed
   // for memory again and again.
-  if (const JobPoolChoice choice = pool_for(job.digits); choice.pool.empty()) {
+  const JobPoolChoice choice = pool_for(job.digits);
+  if (choice.pool.empty()) {
     if (store_.fail_job(job.id, choice.refusal, clock_.now_ms()))
       spdlog::warn("{}: {}", job_name(job.id), choice.refusal);
     return;
   }
-  auto allocation = acquire(job);
+  auto allocation = acquire(job, pool_named(choice.pool));
   if (!allocation) return;  // cancelled (and recorded so) or stopping (still queued)
   try {
     run_on(job, *allocation);
@@ -36,7 +37,7 @@ void JobRunner::run(const Job& job) {
     // A store write failed: the instance must not stay with a job that no
     // longer runs. (Ending an allocation twice changes nothing.)
     try {
-      pool_.release(allocation->id, job_name(job.id) + ": " + e.what());
+      pool_of(*allocation).release(allocation->id, job_name(job.id) + ": " + e.what());
     } catch (const std::exception&) {
       // still current: its lease ends it
     }
@@ -46,7 +47,7 @@ void JobRunner::run(const Job& job) {
 
 void JobRunner::run_on(const Job& job, const Allocation& allocation) {
   if (!store_.start_job(job.id, allocation.id, clock_.now_ms())) {
-    pool_.release(allocation.id, job_name(job.id) + " cancelled");
+    pool_of(allocation).release(allocation.id, job_name(job.id) + " cancelled");
     return;
   }
   spdlog::info("{}: {} digits on instance {} ({}), attempt {}", job_name(job.id), job.digits,
@@ -75,11 +76,11 @@ bool JobRunner::answer_from_results(const Job& job) {
   }
 }
 
-std::optional<Allocation> JobRunner::acquire(const Job& job) {
+std::optional<Allocation> JobRunner::acquire(const Job& job, Pool& pool) {
   for (;;) {
     if (interrupted(job.id, milliseconds(0))) return std::nullopt;
     // Public allocations go first: wait while any is waiting.
-    if (public_allocations_waiting()) {
+    if (public_allocations_waiting(pool)) {
       interrupted(job.id, settings_.poll_interval);
       continue;
     }
@@ -89,7 +90,7 @@ std::optional<Allocation> JobRunner::acquire(const Job& job) {
     request.deadline = Steady::now() + settings_.allocate_attempt;
     ++allocating_;
     try {
-      Allocation allocation = pool_.allocate(request);
+      Allocation allocation = pool.allocate(request);
       --allocating_;
       return allocation;
     } catch (const AllocateError& e) {
@@ -148,7 +149,7 @@ JobRunner::Outcome JobRunner::compute(const Job& job, const Allocation& allocati
 std::optional<JobRunner::Outcome> JobRunner::keep_lease(const Allocation& allocation, Watch& watch) {
   const auto renew_every = milliseconds(std::max<std::int64_t>(settings_.lease_ms / 3, 1));
   if (Steady::now() - watch.last_renewal < renew_every) return std::nullopt;
-  auto renewed = pool_.renew(allocation.id, settings_.lease_ms);
+  auto renewed = pool_of(allocation).renew(allocation.id, settings_.lease_ms);
   if (!renewed || !renewed->current())
     return Outcome{Outcome::Retry,
                    "lost its instance: " + (renewed ? renewed->end_reason : "the allocation is gone"), {}};
@@ -235,26 +236,26 @@ void JobRunner::settle(const Job& job, const Allocation& allocation, const Outco
                      outcome.result.sha256);
         observe_end(job, JobState::Complete, now);
       }
-      pool_.release(allocation.id, name + " complete");
+      pool_of(allocation).release(allocation.id, name + " complete");
       return;
     case Outcome::Cancelled:
       stop_worker(allocation);
-      pool_.release(allocation.id, name + " cancelled");
+      pool_of(allocation).release(allocation.id, name + " cancelled");
       spdlog::info("{}: cancelled", name);
       observe_end(job, JobState::Cancelled, now);
       return;
     case Outcome::Stopping:
       stop_worker(allocation);
       if (store_.requeue_job(job.id, "", now)) spdlog::info("{}: back in the queue: the manager is stopping", name);
-      pool_.release(allocation.id, name + ": the manager is stopping");
+      pool_of(allocation).release(allocation.id, name + ": the manager is stopping");
       return;
     case Outcome::Refused:
       if (store_.fail_job(job.id, outcome.reason, now)) observe_end(job, JobState::Failed, now);
-      pool_.release(allocation.id, name + " failed");
+      pool_of(allocation).release(allocation.id, name + " failed");
       spdlog::warn("{}: failed: {}", name, outcome.reason);
       return;
     case Outcome::Retry: {
-      pool_.release(allocation.id, name + ": " + outcome.reason);
+      pool_of(allocation).release(allocation.id, name + ": " + outcome.reason);
       const int attempts = job.attempts + 1;
       if (attempts > settings_.retries) {
         const std::string reason = "gave up after " + std::to_string(attempts) +

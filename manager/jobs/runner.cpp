@@ -77,8 +77,15 @@ Job JobRunner::submit(std::int64_t digits) {
 }
 
 JobPoolChoice JobRunner::pool_for(std::int64_t digits) const {
+  if (pools_.list) return choose_job_pool(pools_.list(), digits);
   const PoolSettings& pool = pool_.settings();
-  return choose_job_pool({{"default", pool.container.memory_bytes, pool.protocol.speaks_worker()}}, digits);
+  return choose_job_pool({{pool.name, pool.container.memory_bytes, pool.protocol.speaks_worker()}}, digits);
+}
+
+Pool& JobRunner::pool_named(const std::string& name) {
+  if (pools_.find && name != pool_.settings().name)
+    if (Pool* pool = pools_.find(name)) return *pool;
+  return pool_;
 }
 
 std::optional<Job> JobRunner::cancel(std::int64_t id) {
@@ -167,9 +174,9 @@ bool JobRunner::interrupted(std::int64_t job_id, milliseconds d) {
   return wake_.wait_for(lock, d, [&] { return stopping() || cancels_.count(job_id) > 0; });
 }
 
-bool JobRunner::public_allocations_waiting() {
+bool JobRunner::public_allocations_waiting(Pool& pool) {
   // Every waiter that is not one of our threads is a client of the public API.
-  return pool_.counts().waiting > allocating_.load();
+  return pool.counts().waiting > allocating_.load();
 }
 
 // ---------------------------------------------------------------------------

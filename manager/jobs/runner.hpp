@@ -26,6 +26,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -87,6 +88,14 @@ class JobRunner {
   // The pool a job of `digits` would run on, or why none can (its image is
   // not a worker, or its instances lack the memory: jobs/sizing.hpp).
   JobPoolChoice pool_for(std::int64_t digits) const;
+
+  // Several pools (manager/pools): how jobs see them. Without it, jobs run
+  // on the pool given to the constructor only. Set before start().
+  struct PoolDirectory {
+    std::function<std::vector<JobPool>()> list;          // every pool; ties go to the first
+    std::function<Pool*(const std::string& name)> find;  // nullptr when there is none
+  };
+  void use_pools(PoolDirectory pools) { pools_ = std::move(pools); }
   std::filesystem::path path_of(const ResultFile& file) const;
 
  private:
@@ -104,7 +113,9 @@ class JobRunner {
   void run(const Job& job);
   void run_on(const Job& job, const Allocation& allocation);
   bool answer_from_results(const Job& job);
-  std::optional<Allocation> acquire(const Job& job);
+  std::optional<Allocation> acquire(const Job& job, Pool& pool);
+  Pool& pool_named(const std::string& name);
+  Pool& pool_of(const Allocation& allocation) { return pool_named(allocation.pool); }
   // A running computation, as its polling sees it.
   struct Watch {
     std::chrono::steady_clock::time_point last_answer = std::chrono::steady_clock::now();
@@ -121,7 +132,7 @@ class JobRunner {
   void settle(const Job& job, const Allocation& allocation, const Outcome& outcome);
   void observe_end(const Job& job, JobState final_state, std::int64_t now_ms);
   void stop_worker(const Allocation& allocation);
-  bool public_allocations_waiting();
+  bool public_allocations_waiting(Pool& pool);
   // Sleeps up to `d`; true (at once) when the job must stop: cancelled or stopping.
   bool interrupted(std::int64_t job_id, std::chrono::milliseconds d);
   bool stopping() const { return stopping_.load(); }
@@ -135,6 +146,7 @@ class JobRunner {
   const JobSettings settings_;
   Store& store_;
   Pool& pool_;
+  PoolDirectory pools_;
   WorkerClient& worker_;
   const Clock& clock_;
   Metrics* metrics_;

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <future>
 #include <random>
@@ -100,6 +101,41 @@ struct Fixture {
 };
 
 }  // namespace
+
+TEST_CASE("with several pools, a job runs on the smallest that has the memory, and is released there") {
+  Fixture f(1, 1);
+  PoolSettings s;
+  s.name = "big";
+  s.policy.max_instances = 2;  // shared by every pool: default holds one
+  s.policy.min_idle = 0;
+  s.policy.keep_running = 0;
+  s.port_first = 31100;
+  s.port_last = 31199;
+  s.ready_timeout = 2s;
+  s.container.memory_bytes = 512ll << 20;
+  Pool big(s, f.store, f.engine, f.worker, f.lanes, f.clock);
+  // As the runner sees them: default's instances too small for 10^6 digits (42 MB).
+  f.runner->use_pools({[] { return std::vector<jobs::JobPool>{{"default", 40ll << 20}, {"big", 512ll << 20}}; },
+                       [&](const std::string& name) { return name == "big" ? &big : nullptr; }});
+  f.runner->start();
+  const Job small = f.runner->submit(1'000);
+  const Job large = f.runner->submit(1'000'000);
+  CHECK(f.final_state(small.id).state == JobState::Complete);
+  CHECK(f.final_state(large.id).state == JobState::Complete);
+  REQUIRE(eventually([&] { return f.current_job_allocations() == 0; }));
+  std::map<std::string, std::string> pool_of_job;
+  for (const auto& a : f.store.allocations(Show::All)) pool_of_job[a.client] = a.pool;
+  CHECK(pool_of_job[jobs::job_name(small.id)] == "default");
+  CHECK(pool_of_job[jobs::job_name(large.id)] == "big");
+  // Released through its own pool: the big pool's instance is idle again.
+  REQUIRE(eventually([&] {
+    for (const auto& i : f.store.instances_of("big", Show::Current))
+      if (i.state == InstanceState::Ready || i.state == InstanceState::Paused) return true;
+    return false;
+  }));
+  f.runner->stop();
+  f.lanes.stop();
+}
 
 TEST_CASE("a queued job that no instance has the memory for fails with the reason, using no instance") {
   // Queued by a manager whose instances were larger (a restart changed
