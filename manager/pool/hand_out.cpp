@@ -64,6 +64,16 @@ Allocation Pool::allocate(const AllocateRequest& request) {
   demand_.arrive(clock_.now_ms());
   if (on_arrival) on_arrival();
   bool waited = false;
+  bool looking = false;  // counted in looking_: see wait_for_idle
+  struct StopLooking {
+    Pool& pool;
+    bool& looking;
+    ~StopLooking() {
+      if (!looking) return;
+      std::lock_guard lock(pool.mu_);
+      --pool.looking_;
+    }
+  } stop_looking{*this, looking};
   for (;;) {
     HandOut attempt = hand_out_on_high_lane(request);
     if (attempt.allocation) {
@@ -78,7 +88,7 @@ Allocation Pool::allocate(const AllocateRequest& request) {
     if (auto down = engine_down())
       throw AllocateError(AllocateError::Kind::EngineDown,
                           "no idle instance, and the container engine is unreachable: " + *down);
-    wait_for_idle(request, attempt.idle_generation);
+    wait_for_idle(request, attempt.idle_generation, looking);
   }
 }
 
@@ -95,8 +105,10 @@ void Pool::check_quota(const std::string& client) {
 
 // Makes sure instances are coming, then waits until one may have become idle
 // (returns) or the deadline passes (throws AllocateError Timeout).
-void Pool::wait_for_idle(const AllocateRequest& request, std::uint64_t seen_generation) {
+void Pool::wait_for_idle(const AllocateRequest& request, std::uint64_t seen_generation, bool& looking) {
   std::unique_lock lock(mu_);
+  if (looking) --looking_;
+  looking = false;
   ++waiting_;
   // From here on, an event that may free an instance wakes one waiter (not
   // all: then every freed instance was fought over by every waiter on the
@@ -118,7 +130,13 @@ void Pool::wait_for_idle(const AllocateRequest& request, std::uint64_t seen_gene
   }
   --waiting_;
   wakeups_ = std::min(wakeups_, waiting_);  // none kept for waiters that have gone
-  if (changed || poll_due) return;
+  if (changed || poll_due) {
+    // Between this wake-up and its claim, the request still waits: a pi job
+    // that saw no waiter here could take the instance it was woken for.
+    ++looking_;
+    looking = true;
+    return;
+  }
   lock.unlock();
   std::string why = "no instance became available before the deadline";
   if (auto refusal = creation_refusal(store_.instances(Show::Current)))

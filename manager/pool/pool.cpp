@@ -190,7 +190,7 @@ PoolCounts Pool::counts() {
     ++counts.by_state[to_string(instance.state)];
   std::lock_guard lock(mu_);
   counts.claimed = static_cast<int>(claimed_.size());
-  counts.waiting = waiting_;
+  counts.waiting = waiting_ + looking_;
   return counts;
 }
 

@@ -125,7 +125,7 @@ class PoolConflict : public std::runtime_error {
 struct PoolCounts {
   std::map<std::string, int> by_state;
   int claimed = 0;
-  int waiting = 0;  // allocate() calls waiting for an instance
+  int waiting = 0;  // allocate() calls waiting for an instance (or woken and looking again)
 };
 
 class Pool {
@@ -266,7 +266,9 @@ class Pool {
     std::optional<Instance> instance;  // nullopt: none idle
     std::uint64_t idle_generation = 0;
   };
-  void wait_for_idle(const AllocateRequest& request, std::uint64_t seen_generation);
+  // `looking`: whether the caller counts in looking_ (woken, looking again);
+  // it does not while it waits, and does again once woken.
+  void wait_for_idle(const AllocateRequest& request, std::uint64_t seen_generation, bool& looking);
   HandOut hand_out_on_high_lane(const AllocateRequest& request);
   HandOut try_hand_out(const AllocateRequest& request, HandOutCall& call);
   Claimed claim_idle();
@@ -336,6 +338,9 @@ class Pool {
   std::condition_variable idle_changed_;   // signalled when an instance may have become idle
   std::uint64_t idle_generation_ = 0;      // GUARDED_BY(mu_); counts such events
   int waiting_ = 0;                        // GUARDED_BY(mu_)
+  // allocate() calls woken from a wait and looking again: still waiting for
+  // an instance, as counts() tells those who yield to them (pi jobs).
+  int looking_ = 0;                        // GUARDED_BY(mu_)
   int wakeups_ = 0;                        // GUARDED_BY(mu_); waiters woken to look again, not yet up
   std::string engine_error_;               // GUARDED_BY(mu_); empty while reachable
   bool engine_hung_ = false;               // GUARDED_BY(mu_); down by timing out
