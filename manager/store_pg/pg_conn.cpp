@@ -90,15 +90,16 @@ PgConn::Lease::~Lease() {
   owner_.freed_.notify_all();
 }
 
-PgConn::PgConn(std::string conninfo, std::string name, int connections)
+PgConn::PgConn(std::string conninfo, std::string name, int connections, int sessions)
     : conninfo_(std::move(conninfo)),
       name_(std::move(name)),
       links_(static_cast<std::size_t>(std::max(connections, 1))),
+      sessions_(std::clamp<std::size_t>(static_cast<std::size_t>(std::max(sessions, 1)), 1, links_.size())),
       busy_(links_.size(), false) {
   // The first one now, so that a server that does not answer is refused
   // here; the others when first leased.
   try {
-    Lease lease(*this, this->lease(true));
+    Lease lease(*this, this->lease(std::size_t{0}));
     ensure_connected();
   } catch (const std::exception& e) {
     throw StoreError(std::string("connect to PostgreSQL: ") + e.what());
@@ -110,11 +111,11 @@ PgConn::~PgConn() {
     if (link.conn) PQfinish(link.conn);
 }
 
-std::size_t PgConn::lease(bool session) {
+std::size_t PgConn::lease(std::optional<std::size_t> session) {
   std::unique_lock lock(mu_);
-  // The session link serves everyone only when it is the only one.
-  const std::size_t first = session || links_.size() == 1 ? 0 : 1;
-  const std::size_t last = session ? 1 : links_.size();
+  // The session links serve everyone only when there is no other.
+  const std::size_t first = session ? *session : sessions_ == links_.size() ? 0 : sessions_;
+  const std::size_t last = session ? *session + 1 : links_.size();
   std::size_t index = 0;
   freed_.wait(lock, [&] {
     for (index = first; index < last; ++index)
@@ -125,15 +126,19 @@ std::size_t PgConn::lease(bool session) {
   return index;
 }
 
+std::size_t PgConn::session_of(std::int64_t key) const {
+  return static_cast<std::size_t>(static_cast<std::uint64_t>(key) % sessions_);
+}
+
 PgConn::Link& PgConn::current() { return *static_cast<Link*>(t_link); }
 
 // A connection the server closed while it sat idle (a restart, a terminated
 // backend) is found by reading what is pending, without a round trip. One
-// found broken makes the others (not the session's, whose locks would go)
-// connect again at their next lease: they went the same way, most likely.
+// found broken makes the others (not the session links, whose locks would
+// go) connect again at their next lease: they went the same way, most likely.
 void PgConn::ensure_connected() {
   Link& link = current();
-  const bool session = &link == &links_.front();
+  const bool session = static_cast<std::size_t>(&link - links_.data()) < sessions_;
   std::uint64_t epoch = 0;
   {
     std::lock_guard lock(mu_);

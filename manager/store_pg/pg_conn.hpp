@@ -3,11 +3,12 @@
 // Internal to store_pg/.
 //
 // A few connections (PgStore: one per thread that calls it at once, so that
-// a hand-out's statements do not queue behind a listing's). Thread-safe
-// through locked()/transaction()/session(), which lease one connection to
-// the calling thread for their body; exec/one/all/script REQUIRE being
-// called inside one of them. A connection found broken is re-opened at the
-// start of its next lease.
+// a hand-out's statements do not queue behind a listing's), and a few
+// session connections, each the home of the advisory locks whose keys map to
+// it. Thread-safe through locked()/transaction()/session(), which lease one
+// connection to the calling thread for their body; exec/one/all/script
+// REQUIRE being called inside one of them. A connection found broken is
+// re-opened at the start of its next lease.
 // Errors: PgError inside; they leave locked()/transaction() as
 // StoreError("what: server message"); a StoreError thrown inside passes as is.
 #pragma once
@@ -74,10 +75,11 @@ class PgConn {
  public:
   // Opens `connections` connections with `conninfo` (a postgresql:// URL or
   // key=value pairs), as application_name `name` when given (other sessions
-  // see it). The first is the session connection (session()); the others
-  // serve locked() and transaction(), or the first too when it is the only
-  // one. Throws StoreError("connect to PostgreSQL: ...").
-  explicit PgConn(std::string conninfo, std::string name = {}, int connections = 1);
+  // see it). The first `sessions` are session connections (session()); the
+  // others serve locked() and transaction(), or the first too when it is the
+  // only one. Throws StoreError("connect to PostgreSQL: ...").
+  // REQUIRES: 1 <= sessions <= connections, or connections <= 1.
+  explicit PgConn(std::string conninfo, std::string name = {}, int connections = 1, int sessions = 1);
   ~PgConn();
   PgConn(const PgConn&) = delete;
   PgConn& operator=(const PgConn&) = delete;
@@ -89,14 +91,17 @@ class PgConn {
   // Runs body() on a free connection, waiting for one.
   template <typename F>
   auto locked(const char* what, F&& body) {
-    return on(lease(false), what, std::forward<F>(body));
+    return on(std::nullopt, what, std::forward<F>(body));
   }
 
-  // Runs body() on the session connection, always the same one: session
-  // state (advisory locks) lives there.
+  // Runs body() on the session connection of `key`, always the same one for
+  // one key: an advisory lock lives in the session that took it, and taken
+  // twice there it is held twice. Locks of other keys may live elsewhere, so
+  // that hand-outs holding different instances do not queue for one
+  // connection.
   template <typename F>
-  auto session(const char* what, F&& body) {
-    return on(lease(true), what, std::forward<F>(body));
+  auto session(std::int64_t key, const char* what, F&& body) {
+    return on(session_of(key), what, std::forward<F>(body));
   }
 
   // locked(), with body() in one transaction; rolled back if it throws.
@@ -206,7 +211,8 @@ class PgConn {
   };
 
   template <typename F>
-  auto on(std::size_t index, const char* what, F&& body) {
+  auto on(std::optional<std::size_t> session_link, const char* what, F&& body) {
+    const std::size_t index = lease(session_link);
     Lease lease(*this, index);
     try {
       ensure_connected();
@@ -218,8 +224,10 @@ class PgConn {
     }
   }
 
-  std::size_t lease(bool session);  // waits for a free link; its index
-  Link& current();                  // the calling thread's leased link
+  // Waits for a free link: session link `session`, or any other; its index.
+  std::size_t lease(std::optional<std::size_t> session);
+  std::size_t session_of(std::int64_t key) const;
+  Link& current();  // the calling thread's leased link
 
   // REQUIRES: a lease. Prepares sql once per connection, runs it; the
   // result is the caller's to free. Throws PgError.
@@ -237,6 +245,7 @@ class PgConn {
   const std::string conninfo_;
   const std::string name_;
   std::vector<Link> links_;  // each used only by the thread that leased it
+  const std::size_t sessions_;  // links_[0, sessions_) are the session links
   std::mutex mu_;
   std::condition_variable freed_;
   std::vector<bool> busy_;  // GUARDED_BY(mu_)

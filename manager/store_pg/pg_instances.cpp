@@ -80,7 +80,9 @@ std::string states_before(InstanceState to) {
 
 // A state change in one round trip (the hot path's largest cost was round
 // trips): lock the row, check the move, apply it, record the event, trim the
-// old events. The trim cannot see the new event, hence OFFSET kept - 1.
+// old events. The trim cannot see the new event, hence OFFSET kept - 1. The
+// instance's share and the overall bound are two deletes, each a range of
+// one index: as one OR'd condition they scanned the whole table.
 // $1 to, $2 now, $3 healthy, $4 error, $5 id, $6 states allowed before,
 // $7 events kept per instance - 1, $8 events kept.
 const std::string kTransitionSteps =
@@ -96,8 +98,9 @@ const std::string kTransitionSteps =
     "event AS (INSERT INTO instance_events(instance_id, at_ms, from_state, to_state, detail) "
     "SELECT id, $2::bigint, was, $1::text, $4::text FROM moved RETURNING id), "
     "trimmed AS (DELETE FROM instance_events e WHERE EXISTS (SELECT 1 FROM event) AND "
-    "((e.instance_id=$5::bigint AND e.id <= (SELECT id FROM instance_events WHERE instance_id=$5::bigint "
-    "ORDER BY id DESC LIMIT 1 OFFSET $7::bigint)) OR e.id <= (SELECT id FROM event) - $8::bigint)) ";
+    "e.instance_id=$5::bigint AND e.id <= (SELECT id FROM instance_events WHERE instance_id=$5::bigint "
+    "ORDER BY id DESC LIMIT 1 OFFSET $7::bigint)), "
+    "aged AS (DELETE FROM instance_events e WHERE e.id <= (SELECT id FROM event) - $8::bigint) ";
 const std::string kTransition = kTransitionSteps + "SELECT * FROM moved";
 
 // An allocation in one statement: the state change above ($1 'allocated'),
@@ -275,7 +278,7 @@ Allocation PgStore::allocate(std::int64_t instance_id, const std::string& alloca
   });
 }
 
-// On the session connection when this manager holds the instance: the hold
+// On the hold's session connection when this manager holds the instance: the hold
 // is let go right after the commit, in the same round trip.
 Allocation PgStore::allocate_at_once(std::int64_t instance_id, const std::string& allocation_id,
                                      const std::string& client, std::int64_t now_ms, std::int64_t expires_ms,
@@ -303,7 +306,7 @@ Allocation PgStore::allocate_at_once(std::int64_t instance_id, const std::string
       auto made = db_->one_with(kAllocate, read_allocation, params);
       return made ? *made : refused();
     });
-  return db_->session("allocate", [&] {
+  return db_->session(hold_key(Hold::Instance, instance_id), "allocate", [&] {
     auto [made, let_go] = db_->one_then_one(kAllocate, read_allocation, params, kLetGoIfAllocated,
                                              +[](const PgRow& r) { return r.text(0) == "t"; },
                                              {pg_param(hold_key(Hold::Instance, instance_id)), pg_param(allocation_id)});
@@ -313,7 +316,7 @@ Allocation PgStore::allocate_at_once(std::int64_t instance_id, const std::string
 }
 
 std::optional<Instance> PgStore::hold_instance(std::int64_t id) {
-  return db_->session("hold instance", [&]() -> std::optional<Instance> {
+  return db_->session(hold_key(Hold::Instance, id), "hold instance", [&]() -> std::optional<Instance> {
     struct Held {
       bool ok;
       std::optional<Instance> instance;

@@ -35,7 +35,7 @@ const std::string kLockRow =
 std::int64_t PgStore::hold_key(Hold what, std::int64_t id) { return key(static_cast<std::int64_t>(what), id); }
 
 bool PgStore::hold(Hold what, std::int64_t id) {
-  const bool held = db_->session("hold", [&] {
+  const bool held = db_->session(hold_key(what, id), "hold", [&] {
     return *db_->one("SELECT pg_try_advisory_lock($1::bigint)", read_bool, hold_key(what, id));
   });
   if (held && what == Hold::Instance) count_hold(id, +1);
@@ -44,7 +44,7 @@ bool PgStore::hold(Hold what, std::int64_t id) {
 
 void PgStore::let_go(Hold what, std::int64_t id) {
   if (what == Hold::Instance && !uncount_hold(id)) return;
-  db_->session("let go", [&] {
+  db_->session(hold_key(what, id), "let go", [&] {
     db_->one("SELECT pg_advisory_unlock($1::bigint)", read_bool, hold_key(what, id));
     return 0;
   });
@@ -65,7 +65,7 @@ bool PgStore::uncount_hold(std::int64_t id) {
 
 bool PgStore::lead() {
   // Held already (counted once), else try: one round trip either way.
-  return db_->session("lead", [&] {
+  return db_->session(key(kLeaderKind, 0), "lead", [&] {
     return *db_->one("SELECT CASE WHEN EXISTS(SELECT 1 " + kLockRow +
                          " AND l.pid=pg_backend_pid()) THEN true ELSE pg_try_advisory_lock($1::bigint) END",
                      read_bool, key(kLeaderKind, 0));

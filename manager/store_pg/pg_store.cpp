@@ -147,15 +147,19 @@ constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(86022825776
 
 int read_version(const PgRow& row) { return static_cast<int>(row.int64(0)); }
 
-// Connections per manager: the session's, and five for the threads that
-// call the store at once on the busy paths (hand-outs, releases and resets,
-// the scheduler); a sixth caller waits for a free one.
-constexpr int kConnections = 6;
+// Connections per manager: four session connections, among which the holds
+// are spread (a hand-out holds, then allocates and lets go, on its
+// instance's: as many as the high lane's default threads, so that
+// concurrent hand-outs seldom share one), and five for the threads that call
+// the store at once on the busy paths (listings, releases and resets, the
+// scheduler); a sixth caller waits for a free one. Each opens when first used.
+constexpr int kSessions = 4;
+constexpr int kConnections = kSessions + 5;
 
 }  // namespace
 
 PgStore::PgStore(const std::string& url, const std::string& name)
-    : db_(std::make_unique<PgConn>(url, name, kConnections)) {
+    : db_(std::make_unique<PgConn>(url, name, kConnections, kSessions)) {
   migrate();
 }
 

@@ -3,9 +3,9 @@
 // managers enforced by the database (row locks on every state change, unique
 // indexes, sequences for numbers and job ids).
 //
-// Thread-safe: a few connections, one per call at a time, and one more for
-// the session's advisory locks (holds, leadership); a broken connection is
-// re-opened by its next call.
+// Thread-safe: a few connections, one per call at a time, and a few session
+// connections for the advisory locks (holds, leadership), each key always on
+// the same one; a broken connection is re-opened by its next call.
 // Errors: StoreError with "operation: server message".
 #pragma once
 
@@ -37,7 +37,7 @@ class PgStore final : public Store {
   void check_writable() override;
 
   // ManagerRegistry (pg_managers.cpp): PostgreSQL's advisory locks, held by
-  // this store's session, so a manager that dies lets go of everything.
+  // this store's sessions, so a manager that dies lets go of everything.
   // allocate() of an instance this store holds lets go of it in the same
   // round trip, once the allocation is committed; the let_go() that follows
   // then costs nothing.
