@@ -4,7 +4,7 @@
 // client, measured in the same run at the same concurrency.
 //
 //   bench_alloc [--rounds 10] [--clients 32] [--cycle-seconds 10]
-//   bench_alloc --database postgresql://... [--rounds 10] [--clients 32]
+//   bench_alloc --database postgresql://... [--rounds 10] [--clients 32] [--port-first 35800]
 //   bench_alloc --tls-engine tcp://127.0.0.1:17376 --tls-cert-dir DIR [--rounds 10] [--clients 8]
 //   bench_alloc --pool NAME [--rounds 10] [--clients 8]
 //
@@ -153,11 +153,14 @@ class FreshDatabase {
 // Running-idle hand-outs on SQLite and on PostgreSQL, same pool shape, both
 // managers up at once and their rounds alternating, so that both see the
 // same machine (others' builds come and go).
-void compare_databases(const std::string& url, int clients, int rounds) {
+// The SQLite pool's workers listen from port_first, the PostgreSQL pool's
+// from port_first + 100.
+void compare_databases(const std::string& url, int clients, int rounds, int port_first) {
+  if (clients + 10 >= 100) throw std::runtime_error("--database: at most 89 clients");
   FreshDatabase db(url);
-  Config pg_config = bench_config(clients, clients, 35900);
+  Config pg_config = bench_config(clients, clients, port_first + 100);
   pg_config.database = db.url();
-  Rig sqlite(bench_config(clients, clients, 35800));  // 35000-35999: the PostgreSQL tests'
+  Rig sqlite(bench_config(clients, clients, port_first));
   Rig pg(pg_config);
   Summary sqlite1, sqlite_n, pg1, pg_n;
   auto add = [](Summary& to, const Summary& from) {
@@ -237,8 +240,15 @@ int main(int argc, char** argv) {
   cli.add_option("--clients", clients, "Concurrent clients of the concurrent run")->capture_default_str();
   cli.add_option("--cycle-seconds", cycle_seconds, "Length of the cycles/s run")->capture_default_str();
   std::string database;
-  cli.add_option("--database", database,
-                 "Compare SQLite with PostgreSQL only: a postgresql:// URL of a server where the bench may create a database");
+  auto* database_option =
+      cli.add_option("--database", database,
+                     "Compare SQLite with PostgreSQL only: a postgresql:// URL of a server where the bench may create a database");
+  int port_first = 35800;  // 35000-35999: the PostgreSQL tests'
+  cli.add_option("--port-first", port_first,
+                 "With --database: the first of the 200 worker ports the two pools take")
+      ->capture_default_str()
+      ->check(CLI::Range(1024, 65535 - 200))
+      ->needs(database_option);
   bool init_only = false;
   cli.add_flag("--init-only", init_only, "Only the running-idle hand-out with and without a 64 KiB init");
   std::string tls_engine, tls_cert_dir;
@@ -256,7 +266,7 @@ int main(int argc, char** argv) {
 
   try {
     if (!database.empty()) {
-      compare_databases(database, clients, rounds);
+      compare_databases(database, clients, rounds, port_first);
       return 0;
     }
     if (!pool_name.empty()) {
