@@ -14,6 +14,39 @@
 using namespace warmpool;
 using S = InstanceState;
 
+namespace {
+
+// Another session's lock on one instance's row, held until unlock().
+class RowLock {
+ public:
+  RowLock(const std::string& target, std::int64_t instance_id) : conn_(target) {
+    conn_.locked("lock the row", [&] {
+      conn_.script("BEGIN; SELECT 1 FROM instances WHERE id=" + std::to_string(instance_id) + " FOR UPDATE");
+      return 0;
+    });
+  }
+  // Returns once a statement waits for a lock.
+  void wait_for_a_waiter() {
+    while (waiters() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  void unlock() {
+    conn_.locked("unlock the row", [&] {
+      conn_.script("COMMIT");
+      return 0;
+    });
+  }
+
+ private:
+  std::int64_t waiters() {
+    return conn_.locked("read locks", [&] {
+      return *conn_.one("SELECT count(*) FROM pg_locks WHERE NOT granted", +[](const PgRow& r) { return r.int64(0); });
+    });
+  }
+  PgConn conn_;
+};
+
+}  // namespace
+
 TEST_CASE("a claim holds the instance and reads its record; no such instance holds nothing") {
   test::TestDatabase db;
   Store& store = db.store();
@@ -102,18 +135,9 @@ TEST_CASE("a store call waiting on a lock does not hold up the manager's other c
   test::TestDatabase db;
   Store& store = db.store();
   const auto i = store.add_instance("127.0.0.1", 9000, 1);
-  PgConn other(db.target());
-  other.locked("lock the row", [&] {
-    other.script("BEGIN; SELECT 1 FROM instances WHERE id=" + std::to_string(i.id) + " FOR UPDATE");
-    return 0;
-  });
+  RowLock other(db.target(), i.id);
   auto waiting = std::async(std::launch::async, [&] { return store.transition(i.id, S::Ready, 2); });
-  auto row_lock_waits = [&] {
-    return other.locked("read locks", [&] {
-      return *other.one("SELECT count(*) FROM pg_locks WHERE NOT granted", +[](const PgRow& r) { return r.int64(0); });
-    });
-  };
-  while (row_lock_waits() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  other.wait_for_a_waiter();
   // Meanwhile, the same manager reads, claims and writes.
   auto others = std::async(std::launch::async, [&] {
     const auto j = store.add_instance("127.0.0.1", 9001, 3);
@@ -121,10 +145,7 @@ TEST_CASE("a store call waiting on a lock does not hold up the manager's other c
     return store.hold_instance(j.id).has_value() && store.instances(Show::Current).size() == 2;
   });
   const bool went_on = others.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
-  other.locked("unlock the row", [&] {
-    other.script("COMMIT");
-    return 0;
-  });
+  other.unlock();
   REQUIRE(went_on);
   CHECK(others.get());
   CHECK(waiting.get().state == S::Ready);
@@ -144,18 +165,9 @@ TEST_CASE("a hand-out waiting on a lock does not hold up the manager's hand-outs
   }
   const Instance stuck = idle.front();
   REQUIRE(store.hold_instance(stuck.id));
-  PgConn other(db.target());
-  other.locked("lock the row", [&] {
-    other.script("BEGIN; SELECT 1 FROM instances WHERE id=" + std::to_string(stuck.id) + " FOR UPDATE");
-    return 0;
-  });
+  RowLock other(db.target(), stuck.id);
   auto waiting = std::async(std::launch::async, [&] { return store.allocate(stuck.id, "stuck", "", 3, 100); });
-  auto row_lock_waits = [&] {
-    return other.locked("read locks", [&] {
-      return *other.one("SELECT count(*) FROM pg_locks WHERE NOT granted", +[](const PgRow& r) { return r.int64(0); });
-    });
-  };
-  while (row_lock_waits() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  other.wait_for_a_waiter();
   auto others = std::async(std::launch::async, [&] {
     for (std::size_t k = 1; k < idle.size(); ++k) {
       if (!store.hold_instance(idle[k].id)) return false;
@@ -164,10 +176,7 @@ TEST_CASE("a hand-out waiting on a lock does not hold up the manager's hand-outs
     return true;
   });
   const bool went_on = others.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
-  other.locked("unlock the row", [&] {
-    other.script("COMMIT");
-    return 0;
-  });
+  other.unlock();
   REQUIRE(went_on);
   CHECK(others.get());
   CHECK(waiting.get().instance_id == stuck.id);
