@@ -158,6 +158,7 @@ Scheduler::Settings scheduler_settings(const Config& config) {
   return {.period = std::chrono::milliseconds(config.scheduler_period_ms),
           .retention = {.keep_ms = static_cast<std::int64_t>(config.keep_finished_hours * 3'600'000)},
           .refill_pace = {.per_s = config.refill_per_s},
+          .remove_pace = {.per_s = config.remove_per_s},
           .engine_grace = std::chrono::milliseconds(static_cast<std::int64_t>(config.engine_grace_s) * 1000)};
 }
 
