@@ -356,8 +356,10 @@ void App::start_scheduling() {
 
 App::~App() { stop(); }
 
-int App::serve_in_background(const std::string& listen_host) {
-  const int port = server.bind_any_port(listen_host);
+int App::serve_in_background(const std::string& listen_host, int listen_port) {
+  if (listen_port > 0 && !server.bind(listen_host, listen_port))
+    throw std::runtime_error("cannot listen on " + listen_host + ":" + std::to_string(listen_port));
+  const int port = listen_port > 0 ? listen_port : server.bind_any_port(listen_host);
   serving_ = std::thread([this] { server.listen_after_bind(); });
   return port;
 }
