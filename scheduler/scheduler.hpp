@@ -64,7 +64,9 @@ class Scheduler {
     bool watch_events = true;
     Retention retention{};  // keep_ms 0 (the default here): nothing is pruned
     RefillPace refill_pace{};  // creates after a burst, at most per_s a second
-    RemovalPace remove_pace{};  // upkeep's removals, at most per_s a second
+    // Upkeep's removals, at most per_s a second; unpaced unless given (the
+    // app passes --remove-per-s), so that a test's frozen clock still empties a pool.
+    RemovalPace remove_pace{.per_s = 0};
     // Which containers this scheduler reconciles, by their pool label ("" when
     // they have none). Empty: its pool's, and with the default pool also
     // those without a label (made before pools).
