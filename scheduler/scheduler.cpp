@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 
 #include <spdlog/spdlog.h>
 
@@ -24,7 +25,8 @@ Scheduler::Scheduler(Settings settings, Pool& pool, Store& store, engine::Engine
       clock_(clock),
       host_(host),
       metrics_(metrics),
-      pacer_(settings.refill_pace) {
+      pacer_(settings.refill_pace),
+      removal_pacer_(settings.remove_pace) {
   pool_.on_arrival = [this] { wake_for_refill(); };
 }
 
@@ -301,7 +303,10 @@ void Scheduler::keep_up(const HostUsage& usage, std::int64_t now_ms, TickReport&
   report.created += start_creates(allowed);
   for (auto id : plan.pause) set_idle_state(id, InstanceState::Paused, report.paused);
   for (auto id : plan.unpause) set_idle_state(id, InstanceState::Ready, report.unpaused);
-  for (auto id : plan.remove) {
+  const int removals = pool_.draining() ? static_cast<int>(plan.remove.size())
+                                        : removal_pacer_.allow(static_cast<int>(plan.remove.size()), now_ms);
+  report.paced_removals += static_cast<int>(plan.remove.size()) - removals;
+  for (auto id : std::span(plan.remove).first(removals)) {
     try {
       if (pool_.delete_instance(id, "idle pool shrink")) ++report.removed;
     } catch (const PoolConflict&) {
@@ -384,7 +389,8 @@ std::string Scheduler::describe(const TickReport& r) {
       {"expired", r.expired}, {"orphans", r.orphans}, {"lost", r.lost},
       {"faults", r.faults},   {"resumed", r.resumed}, {"created", r.created},
       {"paused", r.paused},   {"unpaused", r.unpaused}, {"removed", r.removed},
-      {"paced", r.paced},     {"pruned", r.pruned}, {"engine_lost", r.engine_lost}};
+      {"paced", r.paced},     {"paced_removals", r.paced_removals}, {"pruned", r.pruned},
+      {"engine_lost", r.engine_lost}};
   for (const auto& [name, n] : counts)
     if (n > 0) out += (out.empty() ? "" : " ") + std::string(name) + "=" + std::to_string(n);
   if (r.following) return "following the leader";
@@ -398,7 +404,8 @@ void Scheduler::record(const TickReport& r) {
   metrics_->count_scheduler_actions({{"expired", r.expired}, {"orphans", r.orphans}, {"lost", r.lost},
                                      {"faults", r.faults}, {"resumed", r.resumed}, {"created", r.created},
                                      {"paused", r.paused}, {"unpaused", r.unpaused}, {"removed", r.removed},
-                                     {"paced", r.paced}, {"pruned", r.pruned}, {"engine_lost", r.engine_lost}});
+                                     {"paced", r.paced}, {"paced_removals", r.paced_removals},
+                                     {"pruned", r.pruned}, {"engine_lost", r.engine_lost}});
 }
 
 void Scheduler::start() {

@@ -19,6 +19,8 @@
 // hand-out waiting, none arrived for a moment), the creates that only bring
 // the idle pool back to its target are paced (pool/pacing.hpp): at most
 // --refill-per-s a second; the tick reports those held back as `paced`.
+// Upkeep's removals are paced too (--remove-per-s, `paced_removals`), except
+// while the pool drains.
 // Each tick starts with reconcile(), which matches containers and records by
 // label (at start-up, after an engine restart, and whenever a container leaked).
 // With several pools there is one scheduler per pool: it sees that pool's
@@ -62,6 +64,9 @@ class Scheduler {
     bool watch_events = true;
     Retention retention{};  // keep_ms 0 (the default here): nothing is pruned
     RefillPace refill_pace{};  // creates after a burst, at most per_s a second
+    // Upkeep's removals, at most per_s a second; unpaced unless given (the
+    // app passes --remove-per-s), so that a test's frozen clock still empties a pool.
+    RemovalPace remove_pace{.per_s = 0};
     // Which containers this scheduler reconciles, by their pool label ("" when
     // they have none). Empty: its pool's, and with the default pool also
     // those without a label (made before pools).
@@ -83,6 +88,7 @@ class Scheduler {
     int unpaused = 0;
     int removed = 0;
     int paced = 0;   // creates upkeep wanted but held back: the burst is served, refill is paced
+    int paced_removals = 0;  // removals upkeep wanted but held back to --remove-per-s
     int pruned = 0;  // finished allocations and deleted instances removed (retention)
     int engine_lost = 0;  // instances given up: their engine was down past the grace
     bool following = false;  // another manager leads: nothing but the engine check ran
@@ -200,6 +206,7 @@ class Scheduler {
   Backoff orphan_backoff_{2'000, 5 * 60'000};  // GUARDED_BY(mu_); by container id
   std::mutex pace_mu_;
   RefillPacer pacer_;  // GUARDED_BY(pace_mu_)
+  RemovalPacer removal_pacer_;  // the loop's thread only
   std::jthread loop_thread_;
   std::jthread watch_thread_;
 };

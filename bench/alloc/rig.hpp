@@ -40,6 +40,7 @@ inline Config bench_config(int instances, int keep_running, int port_first, cons
   c.keep_running = keep_running;
   c.port_first = port_first;
   c.port_last = port_first + instances + 10;
+  c.listen_port = c.port_last + 1;  // the manager's, beside its workers' (not an ephemeral port)
   c.host_limit = 1.0;
   c.scheduler_period_ms = 1000;
   c.queue_capacity = 4096;
@@ -67,7 +68,7 @@ class Rig {
   // settle: wait_settled() before returning (a rig of several pools waits its own way).
   Rig(Config config, bool settle = true) : app_(std::make_unique<App>(std::move(config))) {
     app_->start_scheduling();
-    port_ = app_->serve_in_background();
+    port_ = app_->serve_in_background("127.0.0.1", app_->config.listen_port);
     if (settle) wait_settled();
   }
   ~Rig() {

@@ -29,6 +29,7 @@ struct Options {
   int idle_shrink_s = 600;
   double surplus_ttl_s = 2;
   double refill_per_s = 4;
+  double remove_per_s = 2;
   int pause_grace_ms = 2000;
   std::int64_t create_ms = 800;
   std::int64_t tick_ms = 2000;
@@ -47,6 +48,7 @@ ReplaySettings settings_for(const Options& o, bool adaptive, int fixed_size) {
   s.policy.pause_grace_ms = o.pause_grace_ms;
   s.policy.adaptive = adaptive;
   s.refill_pace.per_s = o.refill_per_s;
+  s.remove_pace.per_s = o.remove_per_s;
   s.create_ms = o.create_ms;
   s.tick_ms = o.tick_ms;
   s.laps = o.laps;
@@ -54,9 +56,10 @@ ReplaySettings settings_for(const Options& o, bool adaptive, int fixed_size) {
 }
 
 void print_row(const std::string& name, const ReplayResult& r, const ReplayResult& first_lap) {
-  std::printf("  %-12s %6.1f%% %6.1f%%  %7d %6d %5d %10.0f %10.0f %9.0f %7d %6d %5d\n", name.c_str(),
-              100 * r.warm_share(), 100 * first_lap.warm_share(), r.running, r.paused, r.cold,
-              r.idle_instance_s, r.running_idle_s, r.cold_wait_p99_ms, r.creates, r.paced, r.most_instances);
+  std::printf("  %-12s %6.1f%% %6.1f%%  %7d %6d %5d %10.0f %10.0f %9.2f %9.0f %7d %6d %7d %6d %5d\n",
+              name.c_str(), 100 * r.warm_share(), 100 * first_lap.warm_share(), r.running, r.paused, r.cold,
+              r.idle_instance_s, r.running_idle_s, r.quiet_running(), r.cold_wait_p99_ms, r.creates, r.paced,
+              r.removes, r.most_removes_at_once, r.most_instances);
 }
 
 bool better(const ReplayResult& a, const ReplayResult& b) {  // higher warm share, then fewer idle-s
@@ -68,8 +71,9 @@ void run_trace(const Options& o, const std::string& path) {
   const auto trace = read_trace(path);
   std::printf("\n%s: %zu sessions; lap %d of %d shown (warm%% of lap 1 beside it)\n", path.c_str(),
               trace.size(), o.laps, o.laps);
-  std::printf("  %-12s %7s %7s  %7s %6s %5s %10s %10s %9s %7s %6s %5s\n", "policy", "warm", "lap1",
-              "running", "paused", "cold", "idle i-s", "run idle", "cold p99", "creates", "paced", "most");
+  std::printf("  %-12s %7s %7s  %7s %6s %5s %10s %10s %9s %9s %7s %6s %7s %6s %5s\n", "policy", "warm", "lap1",
+              "running", "paused", "cold", "idle i-s", "run idle", "quiet run", "cold p99", "creates", "paced",
+              "removes", "r/tick", "most");
   const auto adaptive = replay(trace, settings_for(o, true, 0));
   print_row("adaptive", adaptive.back(), adaptive.front());
   ReplayResult best;
@@ -81,8 +85,8 @@ void run_trace(const Options& o, const std::string& path) {
     if (best_name.empty() || better(fixed.back(), best)) best = fixed.back(), best_name = "fixed " + std::to_string(size);
   }
   const auto& a = adaptive.back();
-  std::printf("  best fixed pool: %s; adaptive against it: warm share %+.1f points, idle instance-seconds %.2fx, "
-              "running idle instance-seconds %.2fx\n",
+  std::printf("  best fixed pool: %s; adaptive against it: warm share %+.1f points, idle instance-seconds %.3fx, "
+              "running idle instance-seconds %.3fx\n",
               best_name.c_str(), 100 * (a.warm_share() - best.warm_share()),
               best.idle_instance_s > 0 ? a.idle_instance_s / best.idle_instance_s : 0.0,
               best.running_idle_s > 0 ? a.running_idle_s / best.running_idle_s : 0.0);
@@ -103,6 +107,7 @@ int main(int argc, char** argv) {
   app.add_option("--idle-shrink-s", o.idle_shrink_s, "As the manager's flag")->capture_default_str();
   app.add_option("--surplus-ttl-s", o.surplus_ttl_s, "As the manager's flag (adaptive only)")->capture_default_str();
   app.add_option("--refill-per-s", o.refill_per_s, "As the manager's flag (every policy)")->capture_default_str();
+  app.add_option("--remove-per-s", o.remove_per_s, "As the manager's flag (every policy)")->capture_default_str();
   app.add_option("--pause-grace-ms", o.pause_grace_ms, "As the manager's flag")->capture_default_str();
   app.add_option("--create-ms", o.create_ms, "How long a create takes, record to ready worker")->capture_default_str();
   app.add_option("--tick-ms", o.tick_ms, "The scheduler's period")->capture_default_str();
@@ -119,12 +124,13 @@ int main(int argc, char** argv) {
     }
     if (o.traces.empty()) throw std::invalid_argument("no trace given (see --help)");
     std::printf("bench_demand: max-instances %d, adaptive floor %d, keep-running %d, idle-shrink %d s, "
-                "surplus ttl %g s, refill %g/s once calm, grace %d ms, create %lld ms, tick %lld ms\n",
-                o.max_instances, o.min_idle, o.keep_running, o.idle_shrink_s, o.surplus_ttl_s, o.refill_per_s, o.pause_grace_ms,
+                "surplus ttl %g s, refill %g/s once calm, remove %g/s, grace %d ms, create %lld ms, tick %lld ms\n",
+                o.max_instances, o.min_idle, o.keep_running, o.idle_shrink_s, o.surplus_ttl_s, o.refill_per_s, o.remove_per_s, o.pause_grace_ms,
                 static_cast<long long>(o.create_ms), static_cast<long long>(o.tick_ms));
     std::printf("columns: hand-outs warm (running or paused idle on arrival); running, paused, cold hand-outs;\n"
-                "idle instance-seconds (all, running); cold wait p99; creates; creates held back by the refill pace\n"
-                "(counted again each tick they are still wanted); most instances at once\n");
+                "idle instance-seconds (all, running); running idle on average while at most 2 sessions are held\n"
+                "(quiet run); cold wait p99; creates; creates held back by the refill pace\n"
+                "(counted again each tick they are still wanted); removes, and the most in one tick; most instances at once\n");
     for (const auto& path : o.traces) run_trace(o, path);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_demand: %s\n", e.what());

@@ -5,6 +5,7 @@
 #include <deque>
 #include <fstream>
 #include <map>
+#include <span>
 #include <sstream>
 #include <stdexcept>
 
@@ -36,10 +37,17 @@ std::vector<Session> read_trace(const std::string& path) {
 
 namespace {
 
+// As bench_demand_live: a moment with at most this many sessions is quiet.
+constexpr int kQuietSessions = 2;
+
 class Replay {
  public:
   Replay(const ReplaySettings& settings, std::int64_t lap_ms)
-      : s_(settings), lap_ms_(lap_ms), model_(demand_for(settings)), pacer_(settings.refill_pace) {}
+      : s_(settings),
+        lap_ms_(lap_ms),
+        model_(demand_for(settings)),
+        pacer_(settings.refill_pace),
+        removal_pacer_(settings.remove_pace) {}
 
   std::vector<ReplayResult> run(const std::vector<Session>& trace) {
     std::vector<std::pair<std::int64_t, std::int64_t>> arrivals;  // (at, hold) in ms
@@ -175,7 +183,10 @@ class Replay {
     if (creates_only) return;
     for (auto id : plan.pause) find(id)->state = InstanceState::Paused, find(id)->updated_ms = t;
     for (auto id : plan.unpause) find(id)->state = InstanceState::Ready, find(id)->updated_ms = t;
-    for (auto id : plan.remove)
+    const int removals = removal_pacer_.allow(static_cast<int>(plan.remove.size()), t);
+    lap_of(t).removes += removals;
+    lap_of(t).most_removes_at_once = std::max(lap_of(t).most_removes_at_once, removals);
+    for (auto id : std::span(plan.remove).first(removals))
       instances_.erase(std::find_if(instances_.begin(), instances_.end(),
                                     [id](const Instance& i) { return i.id == id; }));
   }
@@ -189,6 +200,10 @@ class Replay {
     }
     r.idle_instance_s += idle * s_.step_ms / 1000.0;
     r.running_idle_s += running * s_.step_ms / 1000.0;
+    if (in_use() + static_cast<int>(waiters_.size()) <= kQuietSessions) {
+      r.quiet_s += s_.step_ms / 1000.0;
+      r.quiet_running_idle_s += running * s_.step_ms / 1000.0;
+    }
     r.most_instances = std::max(r.most_instances, static_cast<int>(instances_.size()));
   }
 
@@ -196,6 +211,7 @@ class Replay {
   const std::int64_t lap_ms_;
   DemandModel model_;
   RefillPacer pacer_;
+  RemovalPacer removal_pacer_;
   std::vector<Instance> instances_;
   std::map<std::int64_t, std::int64_t> ready_at_, release_at_;
   std::deque<std::pair<std::int64_t, std::int64_t>> waiters_;  // (arrived, hold)

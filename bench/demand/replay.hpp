@@ -28,6 +28,7 @@ struct ReplaySettings {
   PoolPolicy policy;
   DemandSettings demand;  // floor, ceiling, capacity and running floor from policy
   RefillPace refill_pace;  // upkeep's creates once a burst is served
+  RemovalPace remove_pace;  // upkeep's removals
   std::int64_t create_ms = 800;  // record to ready worker
   std::int64_t tick_ms = 2000;   // --scheduler-period-ms
   std::int64_t step_ms = 10;     // the virtual clock's resolution
@@ -41,11 +42,18 @@ struct ReplayResult {
   int cold = 0;     // none was idle: waited for a create or a release
   double idle_instance_s = 0;     // idle instances integrated over time
   double running_idle_s = 0;      // of which running
+  // Quiet stretches (at most 2 sessions held or waiting), as bench_demand_live
+  // samples them: their length and the running idle instances through them.
+  double quiet_s = 0;
+  double quiet_running_idle_s = 0;
   double cold_wait_p99_ms = 0;
   int creates = 0;
   int paced = 0;  // creates upkeep wanted but the refill pace held back
+  int removes = 0;
+  int most_removes_at_once = 0;  // in one tick
   int most_instances = 0;
   double warm_share() const { return hand_outs ? double(running + paused) / hand_outs : 1.0; }
+  double quiet_running() const { return quiet_s > 0 ? quiet_running_idle_s / quiet_s : 0.0; }
 };
 
 // Plays `trace` settings.laps times in a row and returns one result per lap

@@ -158,6 +158,7 @@ Scheduler::Settings scheduler_settings(const Config& config) {
   return {.period = std::chrono::milliseconds(config.scheduler_period_ms),
           .retention = {.keep_ms = static_cast<std::int64_t>(config.keep_finished_hours * 3'600'000)},
           .refill_pace = {.per_s = config.refill_per_s},
+          .remove_pace = {.per_s = config.remove_per_s},
           .engine_grace = std::chrono::milliseconds(static_cast<std::int64_t>(config.engine_grace_s) * 1000)};
 }
 
@@ -355,8 +356,10 @@ void App::start_scheduling() {
 
 App::~App() { stop(); }
 
-int App::serve_in_background(const std::string& listen_host) {
-  const int port = server.bind_any_port(listen_host);
+int App::serve_in_background(const std::string& listen_host, int listen_port) {
+  if (listen_port > 0 && !server.bind(listen_host, listen_port))
+    throw std::runtime_error("cannot listen on " + listen_host + ":" + std::to_string(listen_port));
+  const int port = listen_port > 0 ? listen_port : server.bind_any_port(listen_host);
   serving_ = std::thread([this] { server.listen_after_bind(); });
   return port;
 }

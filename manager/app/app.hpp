@@ -44,8 +44,10 @@ class App {
 
   // Starts the scheduler of every pool (the default's and the others').
   void start_scheduling();
-  // Serves on a free port of host in a background thread; returns the port.
-  int serve_in_background(const std::string& host = "127.0.0.1");
+  // Serves on `port` of host (0: a free one) in a background thread; returns
+  // the port. Throws std::runtime_error "cannot listen on host:port" when
+  // the port is taken.
+  int serve_in_background(const std::string& host = "127.0.0.1", int port = 0);
   // Stops accepting requests (those in flight are answered), then the job
   // runner (running jobs go back to the queue), the scheduler, then the
   // lanes (the high lane finishes what it holds: releases complete their

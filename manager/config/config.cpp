@@ -109,6 +109,8 @@ void add_serve_options(CLI::App& app, Config& c) {
       ->group("Demand")->check(CLI::Range(0, 86'400));
   opt(app, "--refill-per-s", c.refill_per_s, "Once a burst is served (no hand-out waiting, none arrived for 2 s), refill starts at most this many creates a second; a burst's own creates are never held back (0: never paced)")
       ->group("Demand")->check(CLI::Range(0.0, 10'000.0));
+  opt(app, "--remove-per-s", c.remove_per_s, "Idle instances upkeep removes (a burst's surplus, idle above --max-idle) go at most this many a second; the rest stay idle until a later tick (0: never paced; a draining pool is never paced)")
+      ->group("Demand")->check(CLI::Range(0.0, 10'000.0));
   opt(app, "--burst-half-life-s", c.burst_half_life_s, "Half-life of a remembered burst: how long a burst that came before is expected again")
       ->group("Demand")->check(CLI::Range(1, 30 * 86'400));
 
@@ -154,6 +156,7 @@ void Config::validate() const {
   if (pool_policy == "adaptive" && surplus_ttl_s > idle_shrink_s)
     throw std::invalid_argument("--surplus-ttl-s must not be above --idle-shrink-s (a surplus would outlast the quiet that empties the pool)");
   if (refill_per_s < 0) throw std::invalid_argument("--refill-per-s must not be negative");
+  if (remove_per_s < 0) throw std::invalid_argument("--remove-per-s must not be negative");
   if (lease_s > max_lease_s) throw std::invalid_argument("--lease-s must not be above --max-lease-s");
   if (!database.empty() && database.rfind("postgresql://", 0) != 0 && database.rfind("postgres://", 0) != 0)
     throw std::invalid_argument("--database must be a postgresql:// URL (SQLite needs none: it lives in --data-dir)");

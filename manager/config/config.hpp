@@ -98,6 +98,7 @@ struct Config {
   int burst_half_life_s = 7200;     // how slowly a remembered burst is forgotten
   int surplus_ttl_s = 2;            // adaptive: idle above the target this long unused is removed
   double refill_per_s = 4;          // once a burst is served, refill creates at most this many a second (0: unpaced)
+  double remove_per_s = 2;          // surplus idle instances are removed at most this many a second (0: unpaced)
 
   // Queues and deadlines
   int high_threads = 4;

@@ -98,8 +98,11 @@ DemandTarget DemandModel::target(std::int64_t now_ms, int in_use) const {
   const int room = std::max(settings_.capacity - std::max(in_use, 0), 0);
   t.idle = std::min(std::clamp(wanted, settings_.floor, settings_.ceiling), room);
   const int soon = quiet ? 0
-                         : static_cast<int>(std::ceil(
-                               s.short_rate * static_cast<double>(settings_.running_horizon_ms) / 1000.0 - 1e-9));
+                         : static_cast<int>(std::floor(
+                               arrivals_since(now_ms - settings_.running_window_ms) *
+                                   static_cast<double>(settings_.running_horizon_ms) /
+                                   static_cast<double>(std::max<std::int64_t>(settings_.running_window_ms, 1)) +
+                               0.5));
   t.running = std::max(settings_.running_floor, std::min(soon, t.idle));
   return t;
 }

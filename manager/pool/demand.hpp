@@ -17,9 +17,14 @@
 // arrival on.
 //
 // Target idle = clamp(max(ceil(rate forecast) + spare, ceil(peak)), floor,
-// ceiling), never more than the capacity left beside the instances in use. Target running (idle
-// instances kept unpaused) = the short-window rate times the running
-// horizon, at least `running_floor`, at most the idle target.
+// ceiling), never more than the capacity left beside the instances in use.
+// Target running (idle instances kept unpaused) = the arrivals expected
+// within the running horizon (about one tick: until upkeep can unpause
+// another), by the rate over the running window, rounded to the nearest;
+// at least `running_floor`, at most the idle target. The running window is
+// shorter than the short one so that, once a burst is over, the running
+// tier is back to the quiet load before the burst's sessions end; a paused
+// instance is still warm (one unpause away).
 //
 // Not thread-safe: one owner (DemandTracker adds a lock).
 #pragma once
@@ -41,7 +46,8 @@ struct DemandSettings {
   std::int64_t lead_ms = 1000;          // a create's duration until learned
   std::int64_t short_window_ms = 30'000;
   std::int64_t long_window_ms = 600'000;
-  std::int64_t running_horizon_ms = 4'000;  // arrivals to meet running (about two ticks)
+  std::int64_t running_window_ms = 10'000;  // the rate the running tier follows
+  std::int64_t running_horizon_ms = 2'000;  // arrivals to meet running (about one tick)
   std::int64_t peak_half_life_ms = 2 * 3600'000;
   std::int64_t quiet_ms = 600'000;  // nothing arrived this long: forecast zero
 };

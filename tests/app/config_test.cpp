@@ -113,6 +113,9 @@ TEST_CASE("inconsistent ranges are refused") {
   c = Config{};
   c.refill_per_s = -1;
   CHECK_THROWS_WITH(c.validate(), Catch::Contains("--refill-per-s"));
+  c = Config{};
+  c.remove_per_s = -1;
+  CHECK_THROWS_WITH(c.validate(), Catch::Contains("--remove-per-s"));
 }
 
 namespace {
@@ -129,7 +132,8 @@ void check_refused_at_parse(const char* bad) {
 }  // namespace
 
 TEST_CASE("a negative grace or an unknown pool policy is refused at parse, naming the flag") {
-  for (const char* bad : {"--pause-grace-ms=-5", "--pool-policy=learned", "--surplus-ttl-s=-1", "--refill-per-s=-2"})
+  for (const char* bad : {"--pause-grace-ms=-5", "--pool-policy=learned", "--surplus-ttl-s=-1", "--refill-per-s=-2",
+                          "--remove-per-s=-2"})
     check_refused_at_parse(bad);
 }
 

@@ -120,15 +120,28 @@ TEST_CASE("demand: the floor holds without arrivals; the ceiling and the capacit
 
 TEST_CASE("demand: the running count follows the short-term rate") {
   DemandModel m(wide());
-  steady(m, 0, 60'000, 2000);  // 0.5/s: 2 within the running horizon of 4 s
-  CHECK(m.target(60'000, 0).running == 2);
-  steady(m, 60'000, 90'000, 250);  // 4/s over the last 30 s: every idle one runs
+  steady(m, 0, 60'000, 2000);  // 0.5/s: 1 within the running horizon of 2 s
+  CHECK(m.target(60'000, 0).running == 1);
+  steady(m, 60'000, 90'000, 250);  // 4/s: 8 within the horizon
   const auto busy = m.target(90'000, 0);
   CHECK(busy.idle >= 5);
-  CHECK(busy.running == busy.idle);
-  // Quiet for a minute: the short window is empty again.
+  CHECK(busy.running == std::min(8, busy.idle));
+  // Quiet for a minute: the window is empty again.
   m.arrive(150'000);
   CHECK(m.target(150'000, 0).running <= 1);
+}
+
+TEST_CASE("demand: after a burst the running count is back to the quiet load before the burst's sessions end") {
+  DemandModel m(wide());
+  steady(m, 0, 60'000, 2000);  // a short session every 2 s
+  burst(m, 60'000, 16, 2000);  // 16 within 2 s, held 10 s or more
+  CHECK(m.target(62'000, 16).running >= 3);
+  steady(m, 62'000, 74'000, 2000);
+  // 12 s on, the burst's sessions are still held; the quiet load needs one running,
+  // while the idle target still holds the remembered burst (paused is still warm).
+  const auto after = m.target(72'500, 16);
+  CHECK(after.running == 1);
+  CHECK(after.idle >= 8);
 }
 
 TEST_CASE("demand: the forecast covers the time a create takes, as learned") {

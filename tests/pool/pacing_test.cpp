@@ -43,3 +43,28 @@ TEST_CASE("pacing: per_s 0 never holds a create back") {
   CHECK(pacer.allow(24, 0, std::nullopt, 0) == 24);
   CHECK(pacer.allow(24, 0, std::nullopt, 0) == 24);
 }
+
+TEST_CASE("pacing: a burst's surplus is removed at most per_s a second, the rest on later ticks") {
+  RemovalPacer pacer({.per_s = 2});
+  // A burst of 14 ends: all of them are surplus at the same tick.
+  CHECK(pacer.allow(14, 20'000) == 2);
+  CHECK(pacer.allow(12, 20'000) == 0);  // the same instant: nothing more
+  int removed = 2;
+  std::int64_t t = 20'000;
+  while (removed < 14) {  // a tick every 2 s
+    t += 2000;
+    const int now = pacer.allow(14 - removed, t);
+    CHECK(now <= 2);
+    removed += now;
+  }
+  CHECK(t == 32'000);  // six more ticks
+}
+
+TEST_CASE("pacing: removals start at once when they are few, and per_s 0 never holds one back") {
+  RemovalPacer paced({.per_s = 2});
+  CHECK(paced.allow(1, 0) == 1);
+  CHECK(paced.allow(1, 500) == 1);  // half a second brought a token back
+  RemovalPacer never({.per_s = 0});
+  CHECK(never.allow(24, 0) == 24);
+  CHECK(never.allow(24, 0) == 24);
+}

@@ -149,3 +149,29 @@ TEST_CASE("once no burst is on, upkeep's creates are paced; a hand-out's refill 
   CHECK(f.scheduler->refill() >= 4);
   CHECK(f.count(S::Starting) + f.count(S::Ready) + f.count(S::Paused) >= before + 4);
 }
+
+TEST_CASE("upkeep removes a burst's surplus at most --remove-per-s a second, the rest at later ticks") {
+  PoolPolicy p = adaptive(8, 0, 0);
+  p.adaptive = false;
+  p.max_idle = 2;
+  Fixture f(p);
+  f.scheduler = std::make_unique<Scheduler>(Scheduler::Settings{.period = 1h, .remove_pace = {.per_s = 2}},
+                                            *f.pool, f.store, f.engine, f.clock, f.host);
+  std::vector<Allocation> held;
+  for (int k = 0; k < 8; ++k) held.push_back(f.allocate());
+  for (const auto& a : held) f.pool->release(a.id);
+  REQUIRE(eventually([&] { return f.warm() == 8 && f.pool->claimed().empty(); }));
+  // Six above --max-idle: two go now, four wait.
+  auto report = f.scheduler->tick();
+  CHECK(report.removed == 2);
+  CHECK(report.paced_removals == 4);
+  REQUIRE(eventually([&] { return f.pool->claimed().empty(); }));
+  CHECK(f.scheduler->tick().removed == 0);  // no time has passed: no token came back
+  for (int second = 1; second <= 2; ++second) {
+    f.clock.advance_ms(1000);
+    CHECK(f.scheduler->tick().removed == 2);
+    REQUIRE(eventually([&] { return f.pool->claimed().empty(); }));
+  }
+  CHECK(f.warm() == 2);
+  CHECK(f.engine.count("remove") == 6);
+}
