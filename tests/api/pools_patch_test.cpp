@@ -100,8 +100,12 @@ TEST_CASE("pools: PATCH of the image replaces idle instances at once and the all
     CHECK(image_of(fakes, a["instance"]) == "warmpool/pi-worker:next");
     CHECK(fakes.call("DELETE", "/allocations/" + a["id"].get<std::string>()).first == 200);
   }
-  // The idle ones are replaced, with the new image and limits.
-  REQUIRE(eventually([&] { return idle_images(fakes, "small") == std::multiset<std::string>{"warmpool/pi-worker:next", "warmpool/pi-worker:next"}; }));
+  // The idle ones are replaced, with the new image and limits (the floor
+  // of 2 kept; the released ones may be idle beside them).
+  REQUIRE(eventually([&] {
+    const auto images = idle_images(fakes, "small");
+    return images.size() >= 2 && images.count("warmpool/pi-worker:next") == images.size();
+  }));
   for (const auto& i : fakes.store.instances_of("small", Show::Current))
     if (i.id != held_instance) {
       CHECK(before.count(i.id) == 0);
@@ -136,7 +140,10 @@ TEST_CASE("pools: PATCH of default changes its settings until the next start") {
   fakes.clock.advance_ms(10);
   CHECK(fakes.pool.settings().image == "warmpool/pi-worker:next");
   CHECK(fakes.store.pool("default")->image == "warmpool/pi-worker:next");
-  REQUIRE(eventually([&] { return idle_images(fakes, "default") == std::multiset<std::string>{"warmpool/pi-worker:next"}; }));
+  REQUIRE(eventually([&] {
+    const auto images = idle_images(fakes, "default");
+    return !images.empty() && images.count("warmpool/pi-worker:next") == images.size();
+  }));
 }
 
 TEST_CASE("quotas: a pool's quota counts the client's allocations in that pool; the overall one in all") {
