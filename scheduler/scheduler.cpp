@@ -294,6 +294,7 @@ int Scheduler::start_creates(int n) {
 }
 
 void Scheduler::keep_up(const HostUsage& usage, std::int64_t now_ms, TickReport& report) {
+  report.removed += pool_.replace_outdated_idle();  // before the plan: it creates their replacements
   // An engine that is down holds no usable instance: upkeep replaces its idle ones elsewhere at once.
   const auto instances = on_reachable_engines(pool_.own_instances());
   const auto plan = plan_upkeep(instances, pool_.claimed(), policy_now(instances, now_ms),

@@ -177,7 +177,8 @@ void Server::allocate(const httplib::Request& req, httplib::Response& res, Pool&
       case AllocateError::Kind::InitRefused: problem(res, 422, "the worker refused init: " + std::string(e.what())); break;
       case AllocateError::Kind::OverQuota:
         problem(res, 429, e.what(), kQuotaRetryAfterS,
-                {{"client", request.client}, {"quota", pool.settings().client_quota}, {"current", e.current()}});
+                {{"client", request.client}, {"scope", to_string(e.quota_scope())}, {"pool", pool.settings().name},
+                 {"quota", e.quota()}, {"current", e.current()}});
         break;
     }
     observe();

@@ -39,11 +39,6 @@ json to_json(const PoolRecord& p, const std::vector<Instance>& instances) {
 
 namespace {
 
-int get_required_int(const json& body, const char* key, std::int64_t lo, std::int64_t hi) {
-  if (!body.contains(key)) throw BadRequest("\"" + std::string(key) + "\" is required");
-  return static_cast<int>(get_int(body, key, lo, hi, 0));
-}
-
 double get_number(const json& body, const char* key, double lo, double hi, double fallback) {
   if (!body.contains(key)) return fallback;
   const json& v = body[key];
@@ -55,29 +50,77 @@ double get_number(const json& body, const char* key, double lo, double hi, doubl
 
 }  // namespace
 
+namespace {
+
+json parse_pool_body(const std::string& text) {
+  return parse_object(text, {"name", "image", "memoryMb", "cpus", "pids", "tmpfsMb", "portFirst", "portLast",
+                             "minIdle", "maxIdle", "keepRunning", "health", "healthPath", "reset", "dataVolume",
+                             "clientQuota"});
+}
+
+// The fields `body` gives, read into p; the others stay as they are.
+void read_pool_fields(const json& body, PoolRecord& p) {
+  auto text = [&](const char* key, std::size_t max_len, std::string& field) {
+    if (body.contains(key)) field = get_string(body, key, max_len);
+  };
+  text("image", 500, p.image);
+  p.memory_mb = get_int(body, "memoryMb", 16, 1'048'576, p.memory_mb);
+  p.cpus = get_number(body, "cpus", 0.01, 1024, p.cpus);
+  p.pids = static_cast<int>(get_int(body, "pids", 1, 65536, p.pids));
+  p.tmpfs_mb = get_int(body, "tmpfsMb", 1, 1'048'576, p.tmpfs_mb);
+  p.port_first = static_cast<int>(get_int(body, "portFirst", 1, 65535, p.port_first));
+  p.port_last = static_cast<int>(get_int(body, "portLast", 1, 65535, p.port_last));
+  p.min_idle = static_cast<int>(get_int(body, "minIdle", 0, 10000, p.min_idle));
+  p.max_idle = static_cast<int>(get_int(body, "maxIdle", 0, 10000, p.max_idle));
+  p.keep_running = static_cast<int>(get_int(body, "keepRunning", 0, 10000, p.keep_running));
+  text("health", 20, p.health);
+  text("healthPath", 500, p.health_path);
+  text("reset", 20, p.reset);
+  if (body.contains("dataVolume") && body["dataVolume"].is_null()) p.data_volume.clear();
+  else text("dataVolume", 200, p.data_volume);
+  p.client_quota = static_cast<int>(get_int(body, "clientQuota", 0, 100000, p.client_quota));
+}
+
+// Runs `change` (an add or a change of a pool); when the registry refuses
+// it, answers with the problem and returns true.
+template <typename F>
+bool refused(httplib::Response& res, F&& change) {
+  try {
+    change();
+    return false;
+  } catch (const PoolRefused& e) {
+    problem(res, e.refusal().status, "\"" + e.refusal().field + "\": " + e.refusal().detail, 0,
+            {{"field", e.refusal().field}});
+  } catch (const engine::EngineError& e) {
+    problem(res, 503, std::string("cannot ask the engine about the image: ") + e.what(), 5);
+  }
+  return true;
+}
+
+}  // namespace
+
 PoolRecord pool_from_body(const std::string& text, const PoolRecord& defaults) {
-  const json body = parse_object(text, {"name", "image", "memoryMb", "cpus", "pids", "tmpfsMb", "portFirst",
-                                        "portLast", "minIdle", "maxIdle", "keepRunning", "health", "healthPath",
-                                        "reset", "dataVolume", "clientQuota"});
-  PoolRecord p;
-  for (const char* key : {"name", "image"})
+  const json body = parse_pool_body(text);
+  for (const char* key : {"name", "image", "portFirst", "portLast"})
     if (!body.contains(key)) throw BadRequest("\"" + std::string(key) + "\" is required");
+  PoolRecord p;
   p.name = get_string(body, "name", 200);
-  p.image = get_string(body, "image", 500);
-  p.memory_mb = get_int(body, "memoryMb", 16, 1'048'576, defaults.memory_mb);
-  p.cpus = get_number(body, "cpus", 0.01, 1024, defaults.cpus);
-  p.pids = static_cast<int>(get_int(body, "pids", 1, 65536, defaults.pids));
-  p.tmpfs_mb = get_int(body, "tmpfsMb", 1, 1'048'576, defaults.tmpfs_mb);
-  p.port_first = get_required_int(body, "portFirst", 1, 65535);
-  p.port_last = get_required_int(body, "portLast", 1, 65535);
-  p.min_idle = static_cast<int>(get_int(body, "minIdle", 0, 10000, 0));
-  p.max_idle = static_cast<int>(get_int(body, "maxIdle", 0, 10000, std::max(p.min_idle, defaults.max_idle)));
-  p.keep_running = static_cast<int>(get_int(body, "keepRunning", 0, 10000, std::min(p.min_idle, 1)));
-  p.health = body.contains("health") ? get_string(body, "health", 20) : std::string("worker");
-  p.health_path = body.contains("healthPath") ? get_string(body, "healthPath", 500) : std::string("/");
-  p.reset = body.contains("reset") ? get_string(body, "reset", 20) : std::string("worker");
-  p.data_volume = get_string(body, "dataVolume", 200);
-  p.client_quota = static_cast<int>(get_int(body, "clientQuota", 0, 100000, 0));
+  p.memory_mb = defaults.memory_mb;
+  p.cpus = defaults.cpus;
+  p.pids = defaults.pids;
+  p.tmpfs_mb = defaults.tmpfs_mb;
+  read_pool_fields(body, p);
+  if (!body.contains("maxIdle")) p.max_idle = std::max(p.min_idle, defaults.max_idle);
+  if (!body.contains("keepRunning")) p.keep_running = std::min(p.min_idle, 1);
+  return p;
+}
+
+PoolRecord pool_patch_from_body(const std::string& text, const PoolRecord& current) {
+  const json body = parse_pool_body(text);
+  if (body.contains("name") && get_string(body, "name", 200) != current.name)
+    throw BadRequest("\"name\": a pool's name cannot change (add a pool of the new name and delete this one)");
+  PoolRecord p = current;
+  read_pool_fields(body, p);
   return p;
 }
 
@@ -93,16 +136,21 @@ void add_pools_routes(Server& server, Pools& pools, Store& store) {
   server.route("POST", "/pools", Access::Admin, [&pools, &store](const auto& req, auto& res) {
     const auto defaults = pools.get(kDefaultPool).value_or(PoolRecord{});
     PoolRecord record = pool_from_body(req.body, defaults);
-    try {
-      record = pools.add(record);
-    } catch (const PoolRefused& e) {
-      return problem(res, e.refusal().status, "\"" + e.refusal().field + "\": " + e.refusal().detail, 0,
-                     {{"field", e.refusal().field}});
-    } catch (const engine::EngineError& e) {
-      return problem(res, 503, std::string("cannot ask the engine about the image: ") + e.what(), 5);
+    if (!refused(res, [&] { record = pools.add(record); })) {
+      res.set_header("Location", "/pools/" + record.name);
+      json_reply(res, 201, to_json(record, store.instances(Show::Current)));
     }
-    res.set_header("Location", "/pools/" + record.name);
-    json_reply(res, 201, to_json(record, store.instances(Show::Current)));
+  });
+
+  server.route("PATCH", R"(/pools/([^/]+))", Access::Admin, [&pools, &store](const auto& req, auto& res) {
+    const std::string name = req.matches[1];
+    std::optional<PoolRecord> record;
+    if (refused(res, [&] {
+          record = pools.change(name, [&](const PoolRecord& current) { return pool_patch_from_body(req.body, current); });
+        }))
+      return;
+    if (!record) return problem(res, 404, "no pool named " + name, 0, {{"pool", name}});
+    json_reply(res, 200, to_json(*record, store.instances(Show::Current)));
   });
 
   server.route("GET", R"(/pools/([^/]+))", Access::Admin, [&pools, &store](const auto& req, auto& res) {

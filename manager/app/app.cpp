@@ -137,6 +137,7 @@ PoolSettings pool_settings(const Config& c) {
   if (auto refusal = protocol_refusal(s.protocol))
     throw std::invalid_argument("--health " + c.health + " --reset " + c.reset + ": " + *refusal);
   s.client_quota = c.quota_per_client;
+  s.overall_quota = c.quota_overall;
   s.max_restarts = c.max_restarts;
   s.ping_timeout = std::chrono::milliseconds(c.ping_timeout_ms);
   s.reset_timeout = std::chrono::milliseconds(c.reset_timeout_ms);

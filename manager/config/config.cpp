@@ -96,7 +96,9 @@ void add_serve_options(CLI::App& app, Config& c) {
   opt(app, "--health-path", c.health_path, "The path --health http asks for")->group("Pool");
   opt(app, "--reset", c.reset, "How a released instance is made clean: worker (POST /reset of the worker protocol; needs --health worker), restart (the container restarts: fresh processes and /scratch) or recreate (removed, a new instance replaces it: a fresh container)")
       ->group("Pool")->check(CLI::IsMember({"worker", "restart", "recreate"}));
-  opt(app, "--quota-per-client", c.quota_per_client, "Most current allocations one client (the `client` field of POST /allocations; none given: the client \"\") may hold; more get 429 (0: no quota)")
+  opt(app, "--quota-per-client", c.quota_per_client, "Most current allocations one client (the `client` field of POST /allocations; none given: the client \"\") may hold in the pool default; more get 429 (0: no quota; other pools have their own clientQuota)")
+      ->group("Pool")->check(CLI::Range(0, 1'000'000));
+  opt(app, "--quota-overall", c.quota_overall, "Most current allocations one client may hold in all pools together; more get 429 (0: no quota)")
       ->group("Pool")->check(CLI::Range(0, 1'000'000));
   opt(app, "--lease-s", c.lease_s, "Default allocation lease")->group("Pool")->check(CLI::Range(1, 31'536'000));
   opt(app, "--max-lease-s", c.max_lease_s, "Longest lease a client may ask for")->group("Pool")->check(CLI::Range(1, 31'536'000));

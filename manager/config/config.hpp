@@ -89,8 +89,10 @@ struct Config {
   std::string health = "worker";    // worker (/ping), http (GET health_path, 2xx) or tcp (a connect)
   std::string health_path = "/";
   std::string reset = "worker";     // worker (/reset), restart or recreate
-  // Quotas: most current allocations one client (the `client` field) may hold; 0: none
+  // Quotas: most current allocations one client (the `client` field) may
+  // hold in the pool default, and in all pools together; 0: none
   int quota_per_client = 0;
+  int quota_overall = 0;
 
   // Demand (the pool's shape between --min-idle and --max-idle)
   std::string pool_policy = "adaptive";  // or "fixed": min_idle idle, keep_running of them running

@@ -133,4 +133,8 @@ std::vector<std::string> pick_expired(const std::vector<Allocation>& allocations
   return out;
 }
 
+bool instance_outdated(const Instance& instance, std::int64_t since_ms, int port_first, int port_last) {
+  return instance.created_ms < since_ms || instance.port < port_first || instance.port > port_last;
+}
+
 }  // namespace warmpool

@@ -51,6 +51,11 @@ struct Capacity {
 std::optional<std::int64_t> pick_idle(const std::vector<Instance>& instances,
                                       const std::set<std::int64_t>& claimed);
 
+// Whether an instance was made under a pool's earlier settings: recorded
+// before `since_ms` (when the settings its containers take last changed),
+// or holding a port outside [port_first, port_last] (picked just before).
+bool instance_outdated(const Instance& instance, std::int64_t since_ms, int port_first, int port_last);
+
 // Why one more instance may not be created now, or nullopt if it may.
 std::optional<std::string> create_refusal(const std::vector<Instance>& instances,
                                           const PoolPolicy& policy, const Capacity& capacity,

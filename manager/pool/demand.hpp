@@ -81,6 +81,8 @@ class DemandModel {
   DemandTarget target(std::int64_t now_ms, int in_use) const;
   DemandSnapshot snapshot(std::int64_t now_ms) const;
   const DemandSettings& settings() const { return settings_; }
+  // New bounds (a pool's floor or ceiling changed); what arrived is kept.
+  void set_settings(const DemandSettings& settings) { settings_ = settings; }
   std::uint64_t arrivals_total() const { return arrivals_total_; }  // ever
   std::optional<std::int64_t> last_arrival_ms() const { return last_arrival_ms_; }
 
@@ -106,6 +108,10 @@ class DemandModel {
 class DemandTracker {
  public:
   explicit DemandTracker(DemandSettings settings) : model_(settings) {}
+  void set_settings(const DemandSettings& settings) {
+    std::lock_guard lock(mu_);
+    model_.set_settings(settings);
+  }
   void arrive(std::int64_t now_ms);
   void created(std::int64_t took_ms);
   DemandTarget target(std::int64_t now_ms, int in_use) const;

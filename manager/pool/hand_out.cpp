@@ -50,14 +50,8 @@ AllocationSession session_record(const SessionInit* init, const std::string& tok
 
 }  // namespace
 
-std::string quota_message(const std::string& client, int current, int quota) {
-  return "client \"" + client + "\" holds " + std::to_string(current) + " current allocation" +
-         (current == 1 ? "" : "s") + ", its quota is " + std::to_string(quota) +
-         "; release one (DELETE /allocations/{id}) first";
-}
-
 Allocation Pool::allocate(const AllocateRequest& request) {
-  if (request.init && !settings_.protocol.speaks_worker())
+  if (request.init && !settings().protocol.speaks_worker())
     throw std::invalid_argument("this pool's image does not speak the worker protocol: it takes no init");
   check_quota(request.client);
   const auto started = steady_.now();
@@ -92,17 +86,6 @@ Allocation Pool::allocate(const AllocateRequest& request) {
   }
 }
 
-// Over its quota, a client is refused before any instance is claimed. The
-// count is taken again in the transaction that records the allocation
-// (commit), so two racing requests cannot both pass.
-void Pool::check_quota(const std::string& client) {
-  if (settings_.client_quota <= 0) return;
-  const int held = store_.current_allocations_of_client(client);
-  if (held < settings_.client_quota) return;
-  if (metrics_) metrics_->count_quota_refusal();
-  throw AllocateError(AllocateError::Kind::OverQuota, quota_message(client, held, settings_.client_quota), held);
-}
-
 // Makes sure instances are coming, then waits until one may have become idle
 // (returns) or the deadline passes (throws AllocateError Timeout).
 void Pool::wait_for_idle(const AllocateRequest& request, std::uint64_t seen_generation, bool& looking) {
@@ -122,8 +105,8 @@ void Pool::wait_for_idle(const AllocateRequest& request, std::uint64_t seen_gene
   bool poll_due = false;
   if (!changed) {
     auto until = request.deadline;
-    if (settings_.shared_store_poll.count() > 0)
-      until = std::min(until, std::chrono::steady_clock::now() + settings_.shared_store_poll);
+    if (settings().shared_store_poll.count() > 0)
+      until = std::min(until, std::chrono::steady_clock::now() + settings().shared_store_poll);
     changed = idle_changed_.wait_until(lock, until, [&] { return wakeups_ > 0; });
     if (changed) --wakeups_;
     else poll_due = until < request.deadline;
@@ -193,7 +176,7 @@ Pool::HandOut Pool::try_hand_out(const AllocateRequest& request, HandOutCall& ca
   // One token per request: an instance that failed with it went to recovery,
   // which wipes it; one put back idle is reset before its next hand-out.
   const std::string token =
-      request.token && settings_.protocol.speaks_worker() ? random_hex<256>() : std::string();
+      request.token && settings().protocol.speaks_worker() ? random_hex<256>() : std::string();
   const auto session_token = token.empty() ? std::nullopt : std::optional<std::string>(token);
   const std::string init_body = (request.init ? *request.init : SessionInit{}).worker_body(session_token);
   for (;;) {
@@ -228,8 +211,8 @@ Pool::Claimed Pool::claim_idle() {
       lock.lock();
       std::set<std::int64_t> skip = claimed_;
       skip.insert(taken_elsewhere.begin(), taken_elsewhere.end());
-      for (const auto& i : current)
-        if (is_idle(i.state) && on_down_engine(i)) skip.insert(i.id);  // its engine is down
+      for (const auto& i : current)  // its engine is down, or it is being replaced
+        if (is_idle(i.state) && (on_down_engine(i) || outdated(i))) skip.insert(i.id);
       id = pick_idle(current, skip);
       if (id) claimed_.insert(*id);
     }
@@ -261,7 +244,7 @@ bool Pool::prepare(const Instance& instance, const std::string& init_body) {
   const std::int64_t id = instance.id;
   if (instance.state == InstanceState::Paused) refuse_if_engine_hung(id);
   try {
-    for (const HandOutStep step : hand_out_steps(settings_.protocol, instance.state))
+    for (const HandOutStep step : hand_out_steps(settings().protocol, instance.state))
       run_step(step, instance, init_body);
     return true;
   } catch (const InitRefusedByWorker& e) {
@@ -292,17 +275,17 @@ bool Pool::prepare(const Instance& instance, const std::string& init_body) {
 void Pool::run_step(HandOutStep step, const Instance& instance, const std::string& init_body) {
   switch (step) {
     case HandOutStep::Unpause: return unpause_for_hand_out(instance);
-    case HandOutStep::WorkerReset: return worker_.reset(instance.endpoint(), settings_.reset_timeout);
-    case HandOutStep::WorkerInit: return worker_.init(instance.endpoint(), init_body, settings_.init_timeout);
+    case HandOutStep::WorkerReset: return worker_.reset(instance.endpoint(), settings().reset_timeout);
+    case HandOutStep::WorkerInit: return worker_.init(instance.endpoint(), init_body, settings().init_timeout);
     case HandOutStep::HealthCheck: return check_health(instance);
   }
 }
 
 void Pool::check_health(const Instance& instance) {
-  const auto deadline = settings_.ping_timeout;
-  switch (settings_.protocol.health) {
+  const auto deadline = settings().ping_timeout;
+  switch (settings().protocol.health) {
     case HealthCheck::Worker: return worker_.ping(instance.endpoint(), deadline);
-    case HealthCheck::Http: return worker_.probe_http(instance.endpoint(), settings_.protocol.health_path, deadline);
+    case HealthCheck::Http: return worker_.probe_http(instance.endpoint(), settings().protocol.health_path, deadline);
     case HealthCheck::Tcp: return worker_.probe_tcp(instance.endpoint(), deadline);
   }
 }
@@ -313,7 +296,7 @@ void Pool::check_health(const Instance& instance) {
 // REQUIRES: the claim on instance.id; released (or passed to recovery) here.
 void Pool::refuse_init(const Instance& instance, const InitRefusedByWorker& e) {
   try {
-    worker_.reset(instance.endpoint(), settings_.reset_timeout);
+    worker_.reset(instance.endpoint(), settings().reset_timeout);
   } catch (const WorkerError& reset_error) {
     fail(instance.id, std::string("hand-out: reset after a refused init: ") + reset_error.what());
     throw AllocateError(AllocateError::Kind::InitRefused, e.what());
@@ -364,11 +347,11 @@ std::optional<Allocation> Pool::commit(const AllocateRequest& request, HandOutCa
                         "the health check finished after the request's deadline");
   }
   const std::int64_t now = clock_.now_ms();
-  std::int64_t lease = request.lease_ms > 0 ? request.lease_ms : settings_.default_lease_ms;
-  lease = std::min(lease, settings_.max_lease_ms);
+  std::int64_t lease = request.lease_ms > 0 ? request.lease_ms : settings().default_lease_ms;
+  lease = std::min(lease, settings().max_lease_ms);
   try {
     Allocation allocation = store_.allocate(id, random_hex<128>(), request.client, now, now + lease,
-                                            session_record(request.init.get(), token), settings_.client_quota);
+                                            session_record(request.init.get(), token), quotas());
     allocation.token = token;
     {
       std::lock_guard lock(mu_);
@@ -379,8 +362,7 @@ std::optional<Allocation> Pool::commit(const AllocateRequest& request, HandOutCa
   } catch (const OverQuota& e) {
     put_back(instance);  // a racing request of the same client took the last place
     if (metrics_) metrics_->count_quota_refusal();
-    throw AllocateError(AllocateError::Kind::OverQuota,
-                        quota_message(request.client, e.current(), settings_.client_quota), e.current());
+    throw AllocateError(request.client, settings().name, e.scope(), e.quota(), e.current());
   } catch (const StaleState&) {
     unclaim(id);  // moved by someone else meanwhile; try the next one
     if (steady_.now() > request.deadline)  // the caller is waiting on this commit

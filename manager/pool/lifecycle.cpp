@@ -22,10 +22,10 @@ Instance Pool::add_instance() {
 }
 
 std::optional<Instance> Pool::add_instance_locked() {
-  auto port = pick_port(store_.instances(Show::Current), settings_.worker_host,
-                        settings_.port_first, settings_.port_last);
+  auto port = pick_port(store_.instances(Show::Current), settings().worker_host,
+                        settings().port_first, settings().port_last);
   if (!port) return std::nullopt;
-  Instance instance = store_.add_instance(settings_.worker_host, *port, clock_.now_ms(), settings_.name);
+  Instance instance = store_.add_instance(settings().worker_host, *port, clock_.now_ms(), settings().name);
   if (!hold_in_store(instance.id)) return instance;  // another manager's upkeep took it on
   claimed_.insert(instance.id);  // held until create() ends
   if (!post(Lane::Normal, [this, id = instance.id] { create(id); })) {
@@ -45,7 +45,7 @@ void Pool::request_instances_for_waiters() {
   // operation holds.
   int coming = 0;
   for (const auto& i : instances)
-    coming += i.pool == settings_.name &&
+    coming += i.pool == settings().name &&
               ((i.state == InstanceState::Starting && i.restarts == 0) ||
                i.state == InstanceState::Resetting || (is_idle(i.state) && claimed_.count(i.id)));
   while (coming < waiting_ && !creation_refusal(instances)) {
@@ -63,25 +63,25 @@ void Pool::learn_lead_time(std::int64_t id) {
   auto instance = store_.instance(id);
   if (!instance) return;
   const std::int64_t took = clock_.now_ms() - instance->created_ms;
-  if (took > 0 && took <= settings_.ready_timeout.count()) demand_.created(took);
+  if (took > 0 && took <= settings().ready_timeout.count()) demand_.created(took);
 }
 
 engine::ContainerSpec Pool::spec_for(const Instance& instance) const {
-  engine::ContainerSpec spec = settings_.container;
-  spec.image = settings_.image;
-  spec.name = "warmpool-" + settings_.manager_id + "-" + std::to_string(instance.id);
-  spec.labels[engine::kManagerLabel] = settings_.manager_id;
+  engine::ContainerSpec spec = settings().container;
+  spec.image = settings().image;
+  spec.name = "warmpool-" + settings().manager_id + "-" + std::to_string(instance.id);
+  spec.labels[engine::kManagerLabel] = settings().manager_id;
   spec.labels[engine::kInstanceLabel] = std::to_string(instance.id);
-  spec.labels[engine::kPoolLabel] = settings_.name;
+  spec.labels[engine::kPoolLabel] = settings().name;
   // Instances share the host's network: each listens on its own port of the
   // range, which it finds in its environment.
   spec.env.push_back("HOST=" + instance.host);
   spec.env.push_back("PORT=" + std::to_string(instance.port));
-  if (!settings_.protocol.speaks_worker()) return spec;  // the image's own command
+  if (!settings().protocol.speaks_worker()) return spec;  // the image's own command
   spec.cmd = {"serve", "--host", instance.host, "--port", std::to_string(instance.port)};
-  spec.cmd.insert(spec.cmd.end(), settings_.worker_args.begin(), settings_.worker_args.end());
-  if (!settings_.control_key.empty())
-    spec.env.push_back("WARMPOOL_CONTROL_SECRET=" + control_secret(settings_.control_key, instance.endpoint()));
+  spec.cmd.insert(spec.cmd.end(), settings().worker_args.begin(), settings().worker_args.end());
+  if (!settings().control_key.empty())
+    spec.env.push_back("WARMPOOL_CONTROL_SECRET=" + control_secret(settings().control_key, instance.endpoint()));
   return spec;
 }
 
@@ -138,7 +138,7 @@ void Pool::bring_up(std::int64_t id, void (Pool::*start_container)(const Instanc
   wait_ready(*instance);
   set_engine_state(true);  // it did all we asked
   store_.transition(id, InstanceState::Ready, clock_.now_ms());
-  set_idle_state(id, idle_state_for(own_instances(), id, settings_.policy));
+  set_idle_state(id, idle_state_for(own_instances(), id, settings().policy));
 }
 
 void Pool::create_container(const Instance& instance) {
@@ -168,7 +168,7 @@ void Pool::restart_container(const Instance& instance) {
 }
 
 void Pool::wait_ready(const Instance& instance) {
-  const auto give_up = steady_.now() + settings_.ready_timeout;
+  const auto give_up = steady_.now() + settings().ready_timeout;
   auto pause = milliseconds(10);
   for (;;) {
     try {
@@ -177,7 +177,7 @@ void Pool::wait_ready(const Instance& instance) {
     } catch (const WorkerError& e) {
       if (steady_.now() + pause > give_up)
         throw WorkerError("instance not ready after " +
-                          std::to_string(settings_.ready_timeout.count()) + " ms: " + e.what());
+                          std::to_string(settings().ready_timeout.count()) + " ms: " + e.what());
     }
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, milliseconds(200));
@@ -311,7 +311,7 @@ void Pool::recover(std::int64_t id) {
     unclaim(id);
     return;
   }
-  if (instance->restarts >= settings_.max_restarts) {
+  if (instance->restarts >= settings().max_restarts) {
     if (metrics_) metrics_->count_replacement();
     remove(id, "replaced after " + std::to_string(instance->restarts) + " failed restarts");
     notify_idle();  // waiters re-evaluate, and create a replacement if they still need one
@@ -356,7 +356,7 @@ void Pool::resume(std::int64_t id) {
       break;
     case InstanceState::Resetting:
       unclaim(id);  // recycle claims for itself
-      post(reset_lane(settings_.protocol), [this, id] { recycle(id, /*resumed=*/true); });
+      post(reset_lane(settings().protocol), [this, id] { recycle(id, /*resumed=*/true); });
       break;
     case InstanceState::Deleting:
       if (removal_due(*instance)) post_or_unclaim(id, [this, id] { remove(id, "resumed"); });

@@ -16,8 +16,7 @@ constexpr auto kNoDeadline = std::chrono::hours(24 * 365);
 Pool::Pool(PoolSettings settings, Store& store, engine::Engine& engine, WorkerClient& worker,
            Lanes& lanes, const Clock& clock, HostUsageSource* host, Metrics* metrics,
            const SteadyClock& steady, Pauser* pauser)
-    : settings_(std::move(settings)),
-      store_(store),
+    : store_(store),
       engine_(engine),
       worker_(worker),
       lanes_(lanes),
@@ -27,7 +26,10 @@ Pool::Pool(PoolSettings settings, Store& store, engine::Engine& engine, WorkerCl
       steady_(steady),
       own_pauser_(pauser ? nullptr : std::make_unique<Pauser>(engine)),
       pauser_(pauser ? *pauser : *own_pauser_),
-      demand_(demand_settings_for(settings_)) {}
+      demand_(demand_settings_for(settings)) {
+  settings_versions_.push_back(std::make_unique<const PoolSettings>(std::move(settings)));
+  settings_ = settings_versions_.back().get();
+}
 
 DemandSettings demand_settings_for(const PoolSettings& settings) {
   DemandSettings d = settings.demand;
@@ -170,17 +172,17 @@ int Pool::waiting() const {
   return waiting_;
 }
 
-std::vector<Instance> Pool::own_instances() { return store_.instances_of(settings_.name, Show::Current); }
+std::vector<Instance> Pool::own_instances() { return store_.instances_of(settings().name, Show::Current); }
 
 std::optional<std::string> Pool::creation_refusal(const std::vector<Instance>& all) const {
   if (draining_) return std::string("the pool is draining");
-  if (auto refusal = create_refusal(all, settings_.policy, settings_.capacity, host_usage())) return refusal;
+  if (auto refusal = create_refusal(all, settings().policy, settings().capacity, host_usage())) return refusal;
   if (!floors_) return std::nullopt;
   auto floors = floors_->snapshot();
-  floors.emplace(settings_.name, settings_.policy.min_idle);
-  const auto allowed = warmpool::share_capacity(pool_shares(all, floors), settings_.policy.max_instances);
-  if (allowed.at(settings_.name) > 0) return std::nullopt;
-  return "the free capacity (--max-instances " + std::to_string(settings_.policy.max_instances) +
+  floors.emplace(settings().name, settings().policy.min_idle);
+  const auto allowed = warmpool::share_capacity(pool_shares(all, floors), settings().policy.max_instances);
+  if (allowed.at(settings().name) > 0) return std::nullopt;
+  return "the free capacity (--max-instances " + std::to_string(settings().policy.max_instances) +
          ") is held for other pools' floors";
 }
 

@@ -63,9 +63,12 @@ struct PoolSettings {
   // How instances are checked and reset. Every container gets its address in
   // the environment (HOST, PORT); a worker also as `serve --host H --port P`.
   ImageProtocol protocol;
-  // Most current allocations one client (Allocation::client) may hold;
-  // 0: no limit.
+  // Most current allocations one client (Allocation::client) may hold in
+  // this pool; 0: no limit.
   int client_quota = 0;
+  // Most current allocations one client may hold in every pool together
+  // (--quota-overall, the same for every pool); 0: no limit.
+  int overall_quota = 0;
   // Each worker gets control_secret(control_key, its endpoint) in
   // WARMPOOL_CONTROL_SECRET; empty: none (its control routes stay open).
   std::string control_key;
@@ -83,6 +86,11 @@ struct PoolSettings {
   // The demand model's windows, spare and decay; its floor, ceiling,
   // capacity and running floor come from `policy`.
   DemandSettings demand;
+  // Instances recorded before this time (ms) were made under earlier
+  // settings (image, limits, ports, health check, reset, data volume): they
+  // are replaced, idle ones by upkeep, allocated ones when they return.
+  // 0: none is.
+  std::int64_t instances_since_ms = 0;
 };
 
 // The demand model's settings for a pool: `settings.demand` with the
@@ -94,16 +102,22 @@ class AllocateError : public std::runtime_error {
  public:
   // InitRefused: a worker refused the session's payload itself (its
   // instance is fine and went back to the pool). OverQuota: the client holds
-  // its quota of current allocations already (current() says how many).
+  // one of its quotas of current allocations already (quota_scope(),
+  // quota() and current() say which, how many it may hold, and holds).
   enum class Kind { QueueFull, Timeout, EngineDown, InitRefused, OverQuota };
-  AllocateError(Kind kind, const std::string& message, int current = 0)
-      : std::runtime_error(message), kind_(kind), current_(current) {}
+  AllocateError(Kind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  // An OverQuota refusal.
+  AllocateError(const std::string& client, const std::string& pool, QuotaScope scope, int quota, int current);
   Kind kind() const { return kind_; }
+  QuotaScope quota_scope() const { return scope_; }
+  int quota() const { return quota_; }
   int current() const { return current_; }
 
  private:
   Kind kind_;
-  int current_;
+  QuotaScope scope_ = QuotaScope::Pool;
+  int quota_ = 0;
+  int current_ = 0;
 };
 
 // The lane a release's reset runs on: a worker's reset is one quick call
@@ -112,9 +126,6 @@ class AllocateError : public std::runtime_error {
 inline Lane reset_lane(const ImageProtocol& protocol) {
   return protocol.reset == ResetMethod::Worker ? Lane::High : Lane::Normal;
 }
-
-// The detail of a refusal over quota.
-std::string quota_message(const std::string& client, int current, int quota);
 
 // An admin request that conflicts with the instance's state or capacity.
 class PoolConflict : public std::runtime_error {
@@ -240,8 +251,20 @@ class Pool {
   int waiting() const;  // allocate() calls waiting for an instance now
   // How containers are paused and unpaused, and whether they are paused.
   Pauser& pauser() { return pauser_; }
-  const PoolSettings& settings() const { return settings_; }
-  Capacity capacity() const { return settings_.capacity; }
+  // The current settings. A reference stays valid as long as the pool, even
+  // after change_settings (then it is to the earlier version).
+  const PoolSettings& settings() const { return *settings_.load(); }
+  // New settings from now on (PATCH /pools/{name}): new instances use them
+  // at once; instances made before next.instances_since_ms are replaced
+  // (outdated()). REQUIRES: the same name and manager id.
+  void change_settings(PoolSettings next);
+  // Whether the instance was made under earlier settings: recorded before
+  // settings().instances_since_ms, or on a port outside the range.
+  bool outdated(const Instance& instance) const;
+  // Removes the idle instances made under earlier settings that nothing
+  // else holds (upkeep then creates their replacements); how many.
+  int replace_outdated_idle();
+  Capacity capacity() const { return settings().capacity; }
   HostUsage host_usage() const;
 
   // What hand-outs have asked for (every allocate() is an arrival).
@@ -274,6 +297,8 @@ class Pool {
   Claimed claim_idle();
   bool prepare(const Instance& instance, const std::string& init_body);
   void run_step(HandOutStep step, const Instance& instance, const std::string& init_body);
+  // --- quota.cpp ---
+  ClientQuotas quotas() const { return {settings().client_quota, settings().overall_quota}; }
   void check_quota(const std::string& client);
   void refuse_init(const Instance& instance, const InitRefusedByWorker& e);
   void refuse_if_engine_hung(std::int64_t id);
@@ -318,7 +343,13 @@ class Pool {
   bool hold_in_store(std::int64_t id);     // false when another manager holds it
   void let_go_in_store(std::int64_t id);
 
-  const PoolSettings settings_;
+  // --- settings.cpp ---
+  // Every version of the settings, the newest in settings_; the earlier ones
+  // stay alive with the pool so that no reference from settings() dangles
+  // (a change is rare: an admin's PATCH).
+  std::mutex settings_mu_;
+  std::vector<std::unique_ptr<const PoolSettings>> settings_versions_;  // GUARDED_BY(settings_mu_)
+  std::atomic<const PoolSettings*> settings_;
   Store& store_;
   engine::Engine& engine_;
   WorkerClient& worker_;

@@ -16,12 +16,12 @@ std::optional<Allocation> Pool::release(const std::string& allocation_id,
   auto allocation = store_.end_allocation(allocation_id, reason, clock_.now_ms(), &ended_now);
   // If the lane is full the instance stays `resetting`; upkeep recycles it.
   if (allocation && ended_now)
-    post(reset_lane(settings_.protocol), [this, id = allocation->instance_id] { recycle(id); });
+    post(reset_lane(settings().protocol), [this, id = allocation->instance_id] { recycle(id); });
   return allocation;
 }
 
 std::optional<Allocation> Pool::renew(const std::string& allocation_id, std::int64_t lease_ms) {
-  lease_ms = std::clamp<std::int64_t>(lease_ms, 1, settings_.max_lease_ms);
+  lease_ms = std::clamp<std::int64_t>(lease_ms, 1, settings().max_lease_ms);
   return store_.renew(allocation_id, clock_.now_ms() + lease_ms);
 }
 
@@ -37,7 +37,8 @@ void Pool::recycle(std::int64_t id, bool resumed) {
     unclaim(id);
     return;
   }
-  if (settings_.protocol.reset == ResetMethod::Recreate) return recreate(*instance);
+  // Made under the pool's earlier settings: replaced, not reset.
+  if (settings().protocol.reset == ResetMethod::Recreate || outdated(*instance)) return recreate(*instance);
   try {
     store_.transition(id, reset_released(*instance, resumed), clock_.now_ms());
   } catch (const std::exception& e) {
@@ -56,16 +57,16 @@ InstanceState Pool::reset_released(const Instance& instance, bool resumed) {
   // A manager killed after pausing it, before recording that, left it
   // paused: a frozen worker would never answer the reset.
   if (resumed && paused_now(instance.container_id)) pauser_.unpause(instance.container_id);
-  if (settings_.protocol.reset == ResetMethod::Restart) {
+  if (settings().protocol.reset == ResetMethod::Restart) {
     restart_container(instance);  // fresh processes and /scratch
     wait_ready(instance);
   } else {
-    worker_.reset(instance.endpoint(), settings_.reset_timeout);
+    worker_.reset(instance.endpoint(), settings().reset_timeout);
   }
   // With a grace period it stays running; upkeep pauses it after the grace.
-  InstanceState target = settings_.policy.pause_grace_ms > 0
+  InstanceState target = settings().policy.pause_grace_ms > 0
                              ? InstanceState::Ready
-                             : idle_state_for(own_instances(), instance.id, settings_.policy);
+                             : idle_state_for(own_instances(), instance.id, settings().policy);
   if (target != InstanceState::Paused) return target;
   try {
     pauser_.pause(instance.container_id);
@@ -84,7 +85,7 @@ InstanceState Pool::reset_released(const Instance& instance, bool resumed) {
 // when capacity allows; upkeep refills otherwise.
 // REQUIRES: the claim on instance.id; released here.
 void Pool::recreate(const Instance& instance) {
-  remove(instance.id, "recreated after its allocation ended");
+  remove(instance.id, outdated(instance) ? "made under the pool's earlier settings" : "recreated after its allocation ended");
   notify_idle();  // a waiter may create the replacement itself
   std::lock_guard lock(mu_);
   if (!engine_error_.empty()) return;

@@ -47,7 +47,15 @@ PoolSettings settings_for(const PoolSettings& base, const PoolRecord& r) {
   s.worker_args.clear();
   if (!r.data_volume.empty()) s.worker_args = {"--data", s.container.volume_target};
   s.client_quota = r.client_quota;
+  s.instances_since_ms = r.updated_ms;
   return s;
+}
+
+bool changes_instances(const PoolRecord& a, const PoolRecord& b) {
+  return a.image != b.image || a.memory_mb != b.memory_mb || a.cpus != b.cpus || a.pids != b.pids ||
+         a.tmpfs_mb != b.tmpfs_mb || a.port_first != b.port_first || a.port_last != b.port_last ||
+         a.health != b.health || a.health_path != b.health_path || a.reset != b.reset ||
+         a.data_volume != b.data_volume;
 }
 
 namespace {

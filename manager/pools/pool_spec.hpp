@@ -20,10 +20,18 @@ PoolRecord record_of(const PoolSettings& settings, std::int64_t now_ms);
 
 // The settings of the pool `record` describes: `base` (the default pool's)
 // with the record's name, image, limits, ports, floor, ceiling, keep_running,
-// health check, reset, data volume and quota. Timeouts, lease bounds, the
-// manager id and --max-instances stay the base's. An adaptive base policy
-// stays adaptive between the record's floor and ceiling.
+// health check, reset, data volume and quota; instances recorded before the
+// record's updated_ms are outdated (PoolSettings::instances_since_ms).
+// Timeouts, lease bounds, the manager id, the overall quota and
+// --max-instances stay the base's. An adaptive base policy stays adaptive
+// between the record's floor and ceiling.
 PoolSettings settings_for(const PoolSettings& base, const PoolRecord& record);
+
+// Whether going from `before` to `after` changes what the pool's containers
+// are made with (image, limits, ports, health check, reset, data volume),
+// so that the instances made before are replaced. The floor, ceiling,
+// keepRunning and quota change none.
+bool changes_instances(const PoolRecord& before, const PoolRecord& after);
 
 // Bad input in a pool record: the HTTP status, the field and why.
 struct PoolRefusal {

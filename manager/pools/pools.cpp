@@ -16,8 +16,16 @@ Pools::~Pools() { stop(); }
 void Pools::load() {
   const auto now = parts_.clock.now_ms();
   PoolRecord record = record_of(default_pool_.settings(), now);
-  if (auto old = parts_.store.pool(kDefaultPool)) record.created_ms = old->created_ms;
+  if (auto old = parts_.store.pool(kDefaultPool)) {
+    record.created_ms = old->created_ms;
+    // Flags that make other containers than the record's replace the
+    // instances made before; the same ones keep them.
+    if (!changes_instances(*old, record)) record.updated_ms = old->updated_ms;
+  }
   record = parts_.store.put_pool(record);
+  PoolSettings settings = default_pool_.settings();
+  settings.instances_since_ms = record.updated_ms;
+  default_pool_.change_settings(std::move(settings));
   std::lock_guard lock(mu_);
   entries_[kDefaultPool] = std::make_unique<Entry>(Entry{record, nullptr, nullptr});
   for (const auto& other : parts_.store.pools())
@@ -75,9 +83,9 @@ std::vector<PoolRecord> Pools::list() { return parts_.store.pools(); }
 std::optional<PoolRecord> Pools::get(const std::string& name) { return parts_.store.pool(name); }
 
 PoolRecord Pools::add(PoolRecord record) {
+  std::lock_guard changing(change_mu_);
   // The engine is asked before the lock: it may take its time.
-  if (record_refusal(record, {}) == std::nullopt && !parts_.engine.image_exists(record.image))
-    throw PoolRefused({400, "image", "the engine has no image " + record.image + " (build or load it first)"});
+  if (record_refusal(record, {}) == std::nullopt) check_image(record.image);
   std::lock_guard lock(mu_);
   if (auto refusal = record_refusal(record, parts_.store.pools())) throw PoolRefused(*refusal);
   record.state = PoolState::Active;

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -79,6 +80,16 @@ class Pools {
   // with the reason when the engine has no such image), EngineError when
   // the engine cannot say, StoreError.
   PoolRecord add(PoolRecord record);
+  // Changes a pool's record (PATCH): `edit` makes the new record from the
+  // current one (it may throw, e.g. BadRequest; nothing changes then). New
+  // instances use the new record at once; when it changes what containers
+  // are made with (changes_instances), the instances made before are
+  // replaced: idle ones by upkeep, allocated ones as they return. nullopt
+  // for an unknown name. Throws PoolRefused (409 for a draining pool; see
+  // record_refusal; 400 when the engine has no such image), EngineError
+  // when the engine cannot say, StoreError.
+  std::optional<PoolRecord> change(const std::string& name,
+                                   const std::function<PoolRecord(const PoolRecord&)>& edit);
   // Starts draining the pool; nullopt for an unknown name. Throws
   // PoolRefused (409) for the default pool.
   std::optional<PoolRecord> drain(const std::string& name);
@@ -100,6 +111,10 @@ class Pools {
     std::unique_ptr<Scheduler> scheduler;  // null for the default pool
   };
   Entry& open(const PoolRecord& record);  // REQUIRES: mu_ held
+  // The engine has `image`, else PoolRefused (400).
+  void check_image(const std::string& image);
+  // Puts a changed record into effect. REQUIRES: mu_ held.
+  void apply(Entry& entry, const PoolRecord& record);
   void sweep_loop(std::stop_token stop);
 
   Parts parts_;
@@ -108,6 +123,7 @@ class Pools {
   Scheduler& default_scheduler_;
   PoolFloors floors_;
 
+  std::mutex change_mu_;  // one add or change at a time (held across the engine's image check)
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Entry>> entries_;  // GUARDED_BY(mu_); default included
   std::vector<std::unique_ptr<Entry>> retired_;            // GUARDED_BY(mu_); schedulers stopped

@@ -1,6 +1,7 @@
 // SqliteStore: instances and allocations.
 #include <string>
 
+#include "store/quotas.hpp"
 #include "store/sqlite_db.hpp"
 #include "store/sqlite_store.hpp"
 
@@ -175,14 +176,12 @@ std::vector<Instance> SqliteStore::instances(Show show) {
 Allocation SqliteStore::allocate(std::int64_t instance_id, const std::string& allocation_id,
                                  const std::string& client, std::int64_t now_ms,
                                  std::int64_t expires_ms, const AllocationSession& session,
-                                 int client_quota) {
+                                 ClientQuotas quotas) {
   return db_->transaction("allocate", [&] {
-    if (client_quota > 0) {
-      const int held = count_current_locked(client);
-      if (held >= client_quota)
-        throw OverQuota("allocate: client \"" + client + "\" holds " + std::to_string(held) + " of " +
-                            std::to_string(client_quota),
-                        held);
+    if (quotas.pool > 0 || quotas.overall > 0) {
+      if (auto instance = instance_locked(instance_id))  // none: the transition below says so
+        check_client_quotas(client, instance->pool, quotas,
+                            [&](const std::string& pool) { return count_current_locked(client, pool); });
     }
     Instance instance = transition_locked(instance_id, InstanceState::Allocated, now_ms, {});
     // The number is one above the highest so far, in the same transaction;
@@ -241,13 +240,16 @@ namespace {
 int read_count(SQLite::Statement& q) { return q.getColumn(0).getInt(); }
 }  // namespace
 
-int SqliteStore::count_current_locked(const std::string& client) {
-  return *db_->one(std::string("SELECT COUNT(*) FROM allocations WHERE deleted_ms IS NULL AND client=?"),
-                   read_count, client);
+int SqliteStore::count_current_locked(const std::string& client, const std::string& pool) {
+  if (pool.empty())
+    return *db_->one(std::string("SELECT COUNT(*) FROM allocations WHERE deleted_ms IS NULL AND client=?"),
+                     read_count, client);
+  return *db_->one(std::string("SELECT COUNT(*) FROM allocations WHERE deleted_ms IS NULL AND client=? AND pool=?"),
+                   read_count, client, pool);
 }
 
-int SqliteStore::current_allocations_of_client(const std::string& client) {
-  return db_->locked("count allocations", [&] { return count_current_locked(client); });
+int SqliteStore::current_allocations_of_client(const std::string& client, const std::string& pool) {
+  return db_->locked("count allocations", [&] { return count_current_locked(client, pool); });
 }
 
 std::optional<Allocation> SqliteStore::current_allocation_of(std::int64_t instance_id) {

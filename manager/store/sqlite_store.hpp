@@ -46,8 +46,8 @@ class SqliteStore final : public Store {
   Allocation allocate(std::int64_t instance_id, const std::string& allocation_id,
                       const std::string& client, std::int64_t now_ms,
                       std::int64_t expires_ms, const AllocationSession& session = {},
-                      int client_quota = 0) override;
-  int current_allocations_of_client(const std::string& client) override;
+                      ClientQuotas quotas = {}) override;
+  int current_allocations_of_client(const std::string& client, const std::string& pool = {}) override;
   std::optional<Allocation> end_allocation(const std::string& id, const std::string& reason,
                                            std::int64_t now_ms,
                                            bool* ended_now = nullptr) override;
@@ -95,7 +95,7 @@ class SqliteStore final : public Store {
   Instance transition_locked(std::int64_t id, InstanceState to, std::int64_t now_ms,
                              const std::string& error);
   std::optional<Allocation> allocation_locked(const std::string& id);
-  int count_current_locked(const std::string& client);  // the client's current allocations
+  int count_current_locked(const std::string& client, const std::string& pool);  // current_allocations_of_client
   std::optional<Job> job_locked(std::int64_t id);
   std::optional<PoolRecord> pool_locked(const std::string& name);
   void write_pool_locked(const PoolRecord& pool, bool replace);

@@ -31,14 +31,31 @@ class StaleState : public StoreError {
   using StoreError::StoreError;
 };
 
-// The client holds its quota of current allocations already (allocate with
-// a client_quota). Nothing was written.
+// Which quota a refusal is about: the client's allocations in one pool, or
+// in every pool together.
+enum class QuotaScope { Pool, Overall };
+const char* to_string(QuotaScope scope);  // "pool" | "overall"
+
+// The quotas allocate() keeps, counted in the allocation's transaction.
+// 0: none.
+struct ClientQuotas {
+  int pool = 0;     // the client's current allocations in the instance's pool
+  int overall = 0;  // the client's current allocations in every pool
+};
+
+// The client holds one of its quotas of current allocations already
+// (allocate with ClientQuotas). Nothing was written.
 class OverQuota : public StoreError {
  public:
-  OverQuota(const std::string& message, int current) : StoreError(message), current_(current) {}
-  int current() const { return current_; }  // the client's current allocations
+  OverQuota(const std::string& message, QuotaScope scope, int quota, int current)
+      : StoreError(message), scope_(scope), quota_(quota), current_(current) {}
+  QuotaScope scope() const { return scope_; }
+  int quota() const { return quota_; }
+  int current() const { return current_; }  // the client's current allocations in that scope
 
  private:
+  QuotaScope scope_;
+  int quota_;
   int current_;
 };
 
@@ -79,16 +96,17 @@ class InstanceRepository {
   // One transaction: the instance (idle) becomes allocated and the allocation
   // is recorded, with the instance's pool. Throws StaleState if the instance is not idle, StoreError if
   // it already has a current allocation. `session` is kept with it.
-  // client_quota > 0: throws OverQuota when `client` already holds that many
-  // current allocations, counted in the same transaction, so that two
-  // racing allocations of one client cannot both pass.
+  // Throws OverQuota when `client` already holds quotas.pool current
+  // allocations in the instance's pool (checked first) or quotas.overall in
+  // every pool, counted in the same transaction, so that two racing
+  // allocations of one client cannot both pass.
   virtual Allocation allocate(std::int64_t instance_id, const std::string& allocation_id,
                               const std::string& client, std::int64_t now_ms,
                               std::int64_t expires_ms, const AllocationSession& session = {},
-                              int client_quota = 0) = 0;
+                              ClientQuotas quotas = {}) = 0;
   // How many current allocations `client` holds ("" counts the allocations
-  // made without a client).
-  virtual int current_allocations_of_client(const std::string& client) = 0;
+  // made without a client) in `pool`; an empty `pool`: in every pool.
+  virtual int current_allocations_of_client(const std::string& client, const std::string& pool = {}) = 0;
   // One transaction: the allocation ends with `reason` and its instance, if
   // still allocated, becomes resetting. Idempotent: an allocation that has
   // already ended is returned unchanged. nullopt for an unknown id.

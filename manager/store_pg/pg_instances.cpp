@@ -3,6 +3,7 @@
 // allocation waits for this one and then sees its result.
 #include <string>
 
+#include "store/quotas.hpp"
 #include "store_pg/pg_conn.hpp"
 #include "store_pg/pg_store.hpp"
 
@@ -238,32 +239,33 @@ bool read_lock_taken(const PgRow&) { return true; }
 std::int64_t read_count(const PgRow& row) { return row.int64(0); }
 }  // namespace
 
-int PgStore::count_current(const std::string& client) {
+int PgStore::count_current(const std::string& client, const std::string& pool) {
+  if (pool.empty())
+    return static_cast<int>(*db_->one(
+        std::string("SELECT COUNT(*) FROM allocations WHERE deleted_ms IS NULL AND client=$1::text"), read_count,
+        client));
   return static_cast<int>(*db_->one(
-      std::string("SELECT COUNT(*) FROM allocations WHERE deleted_ms IS NULL AND client=$1::text"), read_count,
-      client));
+      std::string("SELECT COUNT(*) FROM allocations WHERE deleted_ms IS NULL AND client=$1::text AND pool=$2::text"),
+      read_count, client, pool));
 }
 
-int PgStore::current_allocations_of_client(const std::string& client) {
-  return db_->locked("count allocations", [&] { return count_current(client); });
+int PgStore::current_allocations_of_client(const std::string& client, const std::string& pool) {
+  return db_->locked("count allocations", [&] { return count_current(client, pool); });
 }
 
 Allocation PgStore::allocate(std::int64_t instance_id, const std::string& allocation_id,
                              const std::string& client, std::int64_t now_ms, std::int64_t expires_ms,
-                             const AllocationSession& session, int client_quota) {
-  if (client_quota <= 0) return allocate_at_once(instance_id, allocation_id, client, now_ms, expires_ms, session);
+                             const AllocationSession& session, ClientQuotas quotas) {
+  if (quotas.pool <= 0 && quotas.overall <= 0)
+    return allocate_at_once(instance_id, allocation_id, client, now_ms, expires_ms, session);
   return db_->transaction("allocate", [&] {
-    if (client_quota > 0) {
-      // Of two managers allocating for one client at once, the second waits
-      // here until the first commits, then counts its allocation.
-      db_->one("SELECT pg_advisory_xact_lock(" + std::to_string(kQuotaLockClass) + ", hashtext($1::text))",
-               read_lock_taken, client);
-      const int held = count_current(client);
-      if (held >= client_quota)
-        throw OverQuota("allocate: client \"" + client + "\" holds " + std::to_string(held) + " of " +
-                            std::to_string(client_quota),
-                        held);
-    }
+    // Of two managers allocating for one client at once, the second waits
+    // here until the first commits, then counts its allocation.
+    db_->one("SELECT pg_advisory_xact_lock(" + std::to_string(kQuotaLockClass) + ", hashtext($1::text))",
+             read_lock_taken, client);
+    if (auto instance = instance_locked(instance_id))  // none: the transition below says so
+      check_client_quotas(client, instance->pool, quotas,
+                          [&](const std::string& pool) { return count_current(client, pool); });
     // The instance row is locked first: of two managers allocating it at
     // once, the second waits, then finds it allocated (StaleState).
     Instance instance = transition_locked(instance_id, InstanceState::Allocated, now_ms, {});

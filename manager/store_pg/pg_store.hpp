@@ -61,8 +61,8 @@ class PgStore final : public Store {
   Allocation allocate(std::int64_t instance_id, const std::string& allocation_id,
                       const std::string& client, std::int64_t now_ms, std::int64_t expires_ms,
                       const AllocationSession& session = {},
-                      int client_quota = 0) override;
-  int current_allocations_of_client(const std::string& client) override;
+                      ClientQuotas quotas = {}) override;
+  int current_allocations_of_client(const std::string& client, const std::string& pool = {}) override;
   std::optional<Allocation> end_allocation(const std::string& id, const std::string& reason,
                                            std::int64_t now_ms,
                                            bool* ended_now = nullptr) override;
@@ -103,7 +103,7 @@ class PgStore final : public Store {
   std::optional<Job> cancel_job(std::int64_t id, std::int64_t now_ms) override;
 
  private:
-  int count_current(const std::string& client);  // REQUIRES: inside locked()
+  int count_current(const std::string& client, const std::string& pool);  // REQUIRES: inside locked()
   // REQUIRES: inside db_->transaction() for the *_for_update ones, else db_->locked().
   std::optional<Instance> instance_locked(std::int64_t id);
   std::optional<Instance> instance_for_update(std::int64_t id);

@@ -151,7 +151,7 @@ TEST_CASE("the demand flags reach the pool's policy") {
 
 TEST_CASE("a quota that is not a non-negative integer, or an unknown health or reset, is refused at parse") {
   for (const char* bad : {"--quota-per-client=-1", "--quota-per-client=2.5", "--quota-per-client=three",
-                          "--health=ping", "--reset=reboot"})
+                          "--quota-overall=-1", "--quota-overall=x", "--health=ping", "--reset=reboot"})
     check_refused_at_parse(bad);
 }
 
@@ -164,11 +164,13 @@ TEST_CASE("health, reset and quota reach the pool's settings; a worker reset of 
   c.health_path = "/healthz";
   c.reset = "recreate";
   c.quota_per_client = 3;
+  c.quota_overall = 5;
   const auto s = pool_settings(c);
   CHECK(s.protocol.health == warmpool::HealthCheck::Http);
   CHECK(s.protocol.health_path == "/healthz");
   CHECK(s.protocol.reset == warmpool::ResetMethod::Recreate);
   CHECK(s.client_quota == 3);
+  CHECK(s.overall_quota == 5);
   c.reset = "worker";
   CHECK_THROWS_WITH(pool_settings(c), Catch::Contains("--health http --reset worker"));
   c.reset = "restart";

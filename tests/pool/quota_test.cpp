@@ -86,8 +86,8 @@ TEST_CASE("quota: the store counts in the allocation's transaction and writes no
   Fixture f(0);
   f.warm(2);
   const auto instances = f.store.instances(Show::Current);
-  f.store.allocate(instances[0].id, "x1", "c", 1, 1000, {}, 1);
-  CHECK_THROWS_AS(f.store.allocate(instances[1].id, "x2", "c", 1, 1000, {}, 1), OverQuota);
+  f.store.allocate(instances[0].id, "x1", "c", 1, 1000, {}, {.pool = 1, .overall = 0});
+  CHECK_THROWS_AS(f.store.allocate(instances[1].id, "x2", "c", 1, 1000, {}, {.pool = 1, .overall = 0}), OverQuota);
   CHECK(is_idle(f.store.instance(instances[1].id)->state));
   CHECK_FALSE(f.store.allocation("x2"));
   CHECK(f.store.current_allocations_of_client("c") == 1);

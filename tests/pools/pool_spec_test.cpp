@@ -102,3 +102,43 @@ TEST_CASE("record_refusal: each bad field is named; names and port ranges are on
   r.cpus = 0;
   CHECK(field_of(r) == std::make_pair(400, std::string("cpus")));
 }
+
+TEST_CASE("what a change replaces: image, limits, ports, health, reset and data volume; not floor, ceiling or quota") {
+  const PoolRecord before = record("box", 23100, 23199);
+  CHECK_FALSE(changes_instances(before, before));
+  auto changed = [&](auto edit) {
+    PoolRecord after = before;
+    edit(after);
+    return changes_instances(before, after);
+  };
+  CHECK(changed([](PoolRecord& r) { r.image = "warmpool/busybox-httpd:next"; }));
+  CHECK(changed([](PoolRecord& r) { r.memory_mb = 64; }));
+  CHECK(changed([](PoolRecord& r) { r.cpus = 0.5; }));
+  CHECK(changed([](PoolRecord& r) { r.pids = 8; }));
+  CHECK(changed([](PoolRecord& r) { r.tmpfs_mb = 4; }));
+  CHECK(changed([](PoolRecord& r) { r.port_last = 23150; }));
+  CHECK(changed([](PoolRecord& r) { r.health_path = "/ok"; }));
+  CHECK(changed([](PoolRecord& r) { r.reset = "recreate"; }));
+  CHECK(changed([](PoolRecord& r) { r.data_volume = "box-data"; }));
+  CHECK_FALSE(changed([](PoolRecord& r) {
+    r.min_idle = 3;
+    r.max_idle = 9;
+    r.keep_running = 2;
+    r.client_quota = 5;
+  }));
+}
+
+TEST_CASE("a record's instances made before its updated_ms are outdated, as are those outside its ports") {
+  PoolRecord r = record("box", 23100, 23199);
+  r.updated_ms = 5000;
+  const PoolSettings s = settings_for(PoolSettings{}, r);
+  CHECK(s.instances_since_ms == 5000);
+  Instance i;
+  i.port = 23100;
+  i.created_ms = 4999;
+  CHECK(instance_outdated(i, s.instances_since_ms, s.port_first, s.port_last));
+  i.created_ms = 5000;
+  CHECK_FALSE(instance_outdated(i, s.instances_since_ms, s.port_first, s.port_last));
+  i.port = 23200;
+  CHECK(instance_outdated(i, s.instances_since_ms, s.port_first, s.port_last));
+}

@@ -14,33 +14,17 @@
 #include <thread>
 
 #include "busybox.hpp"
+#include "pool_calls.hpp"
 
 using namespace warmpool;
 using nlohmann::json;
+using test::call;
+using test::get_body;
 
 namespace {
 
 // This suite's worker ports: 19100-19999, 20 per pool.
 int busybox_first_port() { return 19100 + static_cast<int>(std::random_device{}() % 45) * 20; }
-
-std::pair<int, json> call(httplib::Client& client, const std::string& method, const std::string& path,
-                          const json& body = json::object()) {
-  httplib::Result r = method == "GET"      ? client.Get(path)
-                      : method == "DELETE" ? client.Delete(path)
-                                           : client.Post(path, body.dump(), "application/json");
-  REQUIRE(r);
-  INFO(method << " " << path << ": " << r->body);
-  return {r->status, r->body.empty() ? json() : json::parse(r->body)};
-}
-
-std::string get_body(const std::string& endpoint, const std::string& path) {
-  httplib::Client direct("http://" + endpoint);
-  direct.set_read_timeout(5, 0);
-  auto r = direct.Get(path);
-  REQUIRE(r);
-  CHECK(r->status == 200);
-  return r->body;
-}
 
 int containers_of_pool(test::Stack& stack, const std::string& pool) {
   return static_cast<int>(

@@ -202,7 +202,7 @@ TEST_CASE("of managers allocating for one client at its quota's last place, exac
   for (int k = 0; k < kQuota - 1; ++k) {  // the client holds quota - 1
     const auto i = stores[0]->add_instance("127.0.0.1", 9100 + k, 1);
     stores[0]->transition(i.id, S::Ready, 2);
-    stores[0]->allocate(i.id, "held-" + std::to_string(k), "front", 3, 100, {}, kQuota);
+    stores[0]->allocate(i.id, "held-" + std::to_string(k), "front", 3, 100, {}, {.pool = kQuota, .overall = 0});
   }
   std::vector<std::int64_t> idle;
   for (int k = 0; k < kManagers; ++k) {  // one idle instance for each manager
@@ -213,7 +213,7 @@ TEST_CASE("of managers allocating for one client at its quota's last place, exac
   std::atomic<int> passed{0}, over{0};
   race(kManagers, [&](int k) {
     try {
-      stores[k]->allocate(idle[k], "race-" + std::to_string(k), "front", 4, 100, {}, kQuota);
+      stores[k]->allocate(idle[k], "race-" + std::to_string(k), "front", 4, 100, {}, {.pool = kQuota, .overall = 0});
       ++passed;
     } catch (const OverQuota& e) {
       CHECK(e.current() == kQuota);

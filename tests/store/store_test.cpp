@@ -276,18 +276,18 @@ TEST_CASE("a client's quota is counted in the allocation's transaction; over it 
     store.transition(i.id, InstanceState::Ready, 2);
     ids.push_back(i.id);
   }
-  store.allocate(ids[0], "q1", "front", 3, 100, {}, 2);
-  store.allocate(ids[1], "q2", "front", 3, 100, {}, 2);
+  store.allocate(ids[0], "q1", "front", 3, 100, {}, {.pool = 2, .overall = 0});
+  store.allocate(ids[1], "q2", "front", 3, 100, {}, {.pool = 2, .overall = 0});
   CHECK(store.current_allocations_of_client("front") == 2);
   try {
-    store.allocate(ids[2], "q3", "front", 3, 100, {}, 2);
+    store.allocate(ids[2], "q3", "front", 3, 100, {}, {.pool = 2, .overall = 0});
     FAIL("a third allocation passed a quota of 2");
   } catch (const OverQuota& e) {
     CHECK(e.current() == 2);
   }
   CHECK_FALSE(store.allocation("q3"));
   CHECK(store.instance(ids[2])->state == InstanceState::Ready);
-  store.allocate(ids[2], "other", "", 3, 100, {}, 2);  // the client "" counts apart
+  store.allocate(ids[2], "other", "", 3, 100, {}, {.pool = 2, .overall = 0});  // the client "" counts apart
   CHECK(store.current_allocations_of_client("") == 1);
   store.end_allocation("q1", "released", 4);
   CHECK(store.current_allocations_of_client("front") == 1);

@@ -139,13 +139,13 @@ class FaultyStore final : public Store {
                                 const std::string& client, std::int64_t now_ms,
                                 std::int64_t expires_ms,
                                 const warmpool::AllocationSession& session = {},
-                                int client_quota = 0) override {
+                                warmpool::ClientQuotas quotas = {}) override {
     trip(StoreOp::Allocate);
-    return real_.allocate(instance_id, allocation_id, client, now_ms, expires_ms, session, client_quota);
+    return real_.allocate(instance_id, allocation_id, client, now_ms, expires_ms, session, quotas);
   }
-  int current_allocations_of_client(const std::string& client) override {
+  int current_allocations_of_client(const std::string& client, const std::string& pool = {}) override {
     trip(StoreOp::CurrentAllocationsOfClient);
-    return real_.current_allocations_of_client(client);
+    return real_.current_allocations_of_client(client, pool);
   }
   std::optional<warmpool::Allocation> end_allocation(const std::string& id,
                                                      const std::string& reason,

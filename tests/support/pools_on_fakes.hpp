@@ -33,13 +33,20 @@ struct PoolsOnFakes {
     s.ready_timeout = std::chrono::seconds(2);
     return s;
   }
+  static PoolSettings with_quotas(PoolSettings s, ClientQuotas quotas) {
+    s.client_quota = quotas.pool;
+    s.overall_quota = quotas.overall;
+    return s;
+  }
   static Scheduler::Settings scheduling() {
     return {.period = std::chrono::milliseconds(20), .watch_events = false};
   }
 
-  explicit PoolsOnFakes(PoolPolicy policy = {.max_instances = 8, .min_idle = 1, .max_idle = 4, .keep_running = 1})
+  // `quotas`: the default pool's per-client quota and the overall one.
+  explicit PoolsOnFakes(PoolPolicy policy = {.max_instances = 8, .min_idle = 1, .max_idle = 4, .keep_running = 1},
+                        ClientQuotas quotas = {})
       : lanes({.high_threads = 2, .normal_threads = 2, .high_capacity = 256, .normal_capacity = 256}),
-        pool(default_settings(policy), store, engine, worker, lanes, clock, &host, &metrics),
+        pool(with_quotas(default_settings(policy), quotas), store, engine, worker, lanes, clock, &host, &metrics),
         scheduler(default_scheduling(), pool, store, engine, clock, host, nullptr),
         pools({store, engine, worker, lanes, clock, host, &metrics, nullptr}, scheduling(), pool, scheduler),
         server(config, pool, store, engine, lanes, {}, &metrics) {
@@ -69,9 +76,11 @@ struct PoolsOnFakes {
   std::pair<int, nlohmann::json> call(const std::string& method, const std::string& path,
                                       const nlohmann::json& body = nullptr) {
     httplib::Client client("127.0.0.1", port);
+    const std::string text = body.is_null() ? "" : body.dump();
     httplib::Result res = method == "GET"      ? client.Get(path)
                           : method == "DELETE" ? client.Delete(path)
-                                               : client.Post(path, body.is_null() ? "" : body.dump(), "application/json");
+                          : method == "PATCH"  ? client.Patch(path, text, "application/json")
+                                               : client.Post(path, text, "application/json");
     REQUIRE(res);
     return {res->status, res->body.empty() ? nlohmann::json() : nlohmann::json::parse(res->body)};
   }
