@@ -99,7 +99,7 @@ void Pool::check_quota(const std::string& client) {
   if (settings_.client_quota <= 0) return;
   const int held = store_.current_allocations_of_client(client);
   if (held < settings_.client_quota) return;
-  if (metrics_) metrics_->count_quota_refusal();
+  if (metrics_) metrics_->count_quota_refusal(settings_.name);
   throw AllocateError(AllocateError::Kind::OverQuota, quota_message(client, held, settings_.client_quota), held);
 }
 
@@ -378,7 +378,7 @@ std::optional<Allocation> Pool::commit(const AllocateRequest& request, HandOutCa
     return allocation;
   } catch (const OverQuota& e) {
     put_back(instance);  // a racing request of the same client took the last place
-    if (metrics_) metrics_->count_quota_refusal();
+    if (metrics_) metrics_->count_quota_refusal(settings_.name);
     throw AllocateError(AllocateError::Kind::OverQuota,
                         quota_message(request.client, e.current(), settings_.client_quota), e.current());
   } catch (const StaleState&) {
@@ -430,7 +430,7 @@ void Pool::observe_hand_out(InstanceState was, bool waited, SteadyClock::time_po
   const HandOutPath path = waited                          ? HandOutPath::Cold
                            : was == InstanceState::Paused ? HandOutPath::Paused
                                                           : HandOutPath::Running;
-  metrics_->observe_hand_out(path, std::chrono::duration<double>(steady_.now() - started).count());
+  metrics_->observe_hand_out(settings_.name, path, std::chrono::duration<double>(steady_.now() - started).count());
 }
 
 }  // namespace warmpool
