@@ -144,7 +144,7 @@ TEST_CASE("with several pools, a job runs on the smallest that has the memory, a
 }
 
 TEST_CASE("a job that names its pool runs there, also when a restarted manager finds it queued") {
-  Fixture f(1, 1);
+  Fixture f(2, 1);  // --max-instances counts every pool's: one for each
   const PoolSettings s = second_pool("other", 31200);
   Pool other(s, f.store, f.engine, f.worker, f.lanes, f.clock);
   // Both pools hold the jobs; unnamed, a job would go to default (listed first).
