@@ -1,6 +1,8 @@
 // The warmpool dashboard: polls GET /dashboard/feed every second and redraws.
 // Faults and recoveries come from the manager's event log, so a fault that
 // recovered between two polls (or before the page was opened) still shows.
+// The pools and engines tables come from the admin routes GET /pools and
+// GET /engines, polled with the feed.
 // The "Last 15 minutes" charts (uPlot) poll GET /dashboard/history less often:
 // it holds one sample per scheduler tick, and redrawing 15 minutes each second
 // buys nothing.
@@ -109,6 +111,33 @@ function drawFaults(feed) {
   fill('fault-rows', rows, 4, 'no fault so far');
 }
 
+function drawPools(pools) {
+  const rows = pools.map((p) => {
+    const counts = STATES.filter((s) => p.instances[s]).map((s) => el('span', { class: `state s-${s}` }, `${s} ${p.instances[s]}`));
+    return el('tr', { 'data-pool': p.name, 'data-state': p.state },
+      el('td', {}, p.name), el('td', {}, p.state), el('td', {}, `${p.minIdle} / ${p.maxIdle}`),
+      el('td', {}, el('div', { class: 'states' }, ...(counts.length ? counts : ['none']))),
+      el('td', { class: 'mono' }, p.image), el('td', {}, `${p.health} / ${p.reset}`));
+  });
+  document.getElementById('pool-count').textContent = `(${pools.length})`;
+  fill('pool-rows', rows, 6, 'no pool');
+}
+
+function drawEngines(engines) {
+  const rows = engines.map((e) =>
+    el('tr', { 'data-engine': e.name, 'data-state': e.state },
+      el('td', {}, e.name), el('td', {}, e.state),
+      el('td', {}, e.capacity > 0 ? `${e.instances} / ${e.capacity}` : `${e.instances} / no limit`),
+      el('td', { class: 'err' }, e.error || '')));
+  fill('engine-rows', rows, 4, 'no engine');
+}
+
+// GET `path` with the admin token; its JSON, or null when it did not answer 200.
+async function adminJson(path, token) {
+  const res = await fetch(path, { headers: token ? { Authorization: `Bearer ${token}` } : {}, cache: 'no-store' });
+  return res.ok ? res.json() : null;
+}
+
 // Each chart: its element and series (label, colour, field of a sample).
 const CHARTS = [
   {
@@ -201,6 +230,7 @@ async function poll() {
     }
     if (!res.ok) throw new Error(`feed answered ${res.status}`);
     const feed = await res.json();
+    const [pools, engines] = await Promise.all([adminJson('/pools', token), adminJson('/engines', token)]);
     document.getElementById('login').classList.remove('shown');
     const now = Date.now();
     drawStates(feed);
@@ -209,6 +239,8 @@ async function poll() {
     drawInstances(feed);
     drawJobs(feed);
     drawFaults(feed);
+    if (pools) drawPools(pools);
+    if (engines) drawEngines(engines);
     setStatus(`live, updated ${new Date(now).toLocaleTimeString()}`, true);
   } catch (e) {
     setStatus(`disconnected (${e.message}), retrying`, false);

@@ -43,8 +43,8 @@ std::map<std::string, double> hand_outs(const Target& t) {
   const std::string prefix = "warmpool_hand_outs_total{path=\"";
   for (std::string line; std::getline(in, line);)
     if (line.rfind(prefix, 0) == 0)
-      out[line.substr(prefix.size(), line.find('"', prefix.size()) - prefix.size())] =
-          std::stod(line.substr(line.find(' ') + 1));
+      out[line.substr(prefix.size(), line.find('"', prefix.size()) - prefix.size())] +=
+          std::stod(line.substr(line.find(' ') + 1));  // every pool's
   return out;
 }
 

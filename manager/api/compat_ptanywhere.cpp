@@ -89,7 +89,7 @@ void PtAnywhereView::allocate(const httplib::Request& req, httplib::Response& re
                   e.kind() == AllocateError::Kind::EngineDown ? 5 : 1);
   }
   server_.metrics().observe_allocate(
-      std::to_string(res.status), std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      pool_.settings().name, std::to_string(res.status), std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
 }
 
 void PtAnywhereView::add_allocation_routes() {

@@ -1,7 +1,8 @@
 // The live dashboard: GET /dashboard (a page of the docs directory, open)
 // polls GET /dashboard/feed (admin) every second, and GET
 // /dashboard/history (admin: the last 15 minutes, one sample per scheduler
-// tick, PoolHistory) for its charts. The feed is one snapshot:
+// tick, PoolHistory) for its charts, and the admin routes GET /pools and GET
+// /engines for its tables of pools and engines. The feed is one snapshot:
 // instances by state, current allocations with their leases, queue depths,
 // pi jobs with progress, and recent faults and recoveries (DashboardFeed in
 // swagger/openapi.yaml).

@@ -45,7 +45,13 @@ DigitsRequest parse_digits(const std::string& body, std::int64_t max_digits) {
   const auto digits = it->get<std::int64_t>();
   if (digits < 1) return {std::nullopt, "\"digits\" must be at least 1"};
   if (digits > max_digits) return {std::nullopt, at_most};
-  return {digits, {}};
+  std::string pool;
+  if (const auto named = parsed.find("pool"); named != parsed.end()) {
+    if (!named->is_string() || named->get<std::string>().empty() || named->get<std::string>().size() > 200)
+      return {std::nullopt, "\"pool\" must be a pool's name (a string of 1 to 200 characters)"};
+    pool = named->get<std::string>();
+  }
+  return {digits, {}, pool};
 }
 
 std::string time_elapsed(const Job& job, std::int64_t now_ms) {
@@ -112,10 +118,10 @@ void add_pi_job_routes(api::Server& server, JobRunner& runner, Store& store, con
     const DigitsRequest request = parse_digits(req.body, runner.settings().max_digits);
     if (!request.digits) return reply(res, 400, {{"success", false}, {"error", request.error}});
     // No worker pool at all is the manager's state (409); a job too big for
-    // every pool is the request's (400).
-    if (const JobPoolChoice choice = runner.pool_for(*request.digits); choice.pool.empty())
-      return reply(res, choice.no_workers ? 409 : 400, {{"success", false}, {"error", choice.refusal}});
-    const Job job = runner.submit(*request.digits);
+    // every pool is the request's (400). A named pool: 404, 409 or 400.
+    if (const JobPoolChoice choice = runner.pool_for(*request.digits, request.pool); choice.pool.empty())
+      return reply(res, choice.status, {{"success", false}, {"error", choice.refusal}});
+    const Job job = runner.submit(*request.digits, request.pool);
     reply(res, 200, {{"success", true}, {"job_id", job.id}});
   });
 

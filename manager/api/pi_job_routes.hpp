@@ -23,11 +23,13 @@
 namespace warmpool::jobs {
 
 // The digits asked for in a POST /pi_job body, or the error to show: the body
-// must be a JSON object whose "digits" is an integer in [1, max_digits].
-// Other fields are ignored, as the earlier service did.
+// must be a JSON object whose "digits" is an integer in [1, max_digits], and
+// whose optional "pool" is a non-empty string. Other fields are ignored, as
+// the earlier service did.
 struct DigitsRequest {
   std::optional<std::int64_t> digits;
   std::string error;  // set when digits is not
+  std::string pool;   // the optional "pool"; empty: none named
 };
 DigitsRequest parse_digits(const std::string& body, std::int64_t max_digits);
 

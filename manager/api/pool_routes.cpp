@@ -150,7 +150,7 @@ void Server::allocate(const httplib::Request& req, httplib::Response& res, Pool&
   const auto started = std::chrono::steady_clock::now() - request_wait();
   request.deadline = started + std::chrono::milliseconds(timeout);
   auto observe = [&] {
-    metrics_->observe_allocate(std::to_string(res.status),
+    metrics_->observe_allocate(pool.settings().name, std::to_string(res.status),
                               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   };
   if (request.deadline <= std::chrono::steady_clock::now()) {

@@ -340,6 +340,11 @@ App::App(Config c)
     for (const auto& e : engines.set.status()) states.emplace_back(e.name, engine::to_string(e.state));
     return states;
   };
+  metrics.pool_names = [this] {
+    std::vector<std::string> names;
+    for (const auto& p : pools.list()) names.push_back(p.name);
+    return names;
+  };
   pi_jobs.start();
 }
 

@@ -21,9 +21,9 @@ using std::chrono::milliseconds;
 void JobRunner::run(const Job& job) {
   if (answer_from_results(job)) return;
   // The pools may have changed since the job was queued (a restart with
-  // other flags): a job no instance can hold fails rather than being killed
-  // for memory again and again.
-  const JobPoolChoice choice = pool_for(job.digits);
+  // other flags, its named pool gone): a job no instance can hold fails
+  // rather than being killed for memory again and again.
+  const JobPoolChoice choice = pool_for(job.digits, job.pool);
   if (choice.pool.empty()) {
     if (store_.fail_job(job.id, choice.refusal, clock_.now_ms()))
       spdlog::warn("{}: {}", job_name(job.id), choice.refusal);

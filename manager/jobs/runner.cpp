@@ -61,7 +61,7 @@ void JobRunner::stop() noexcept {
     if (t.joinable()) t.join();
 }
 
-Job JobRunner::submit(std::int64_t digits) {
+Job JobRunner::submit(std::int64_t digits, const std::string& pool) {
   if (auto source = store_.complete_job_with_at_least(digits); source && source->result) {
     try {
       const ResultFile file = write_prefix(settings_.results_dir, *source->result, digits);
@@ -70,16 +70,18 @@ Job JobRunner::submit(std::int64_t digits) {
       spdlog::warn("cannot answer {} digits from {}: {}", digits, job_name(source->id), e.what());
     }
   }
-  Job job = store_.add_job(digits, clock_.now_ms());
+  Job job = store_.add_job(digits, clock_.now_ms(), pool);
   std::lock_guard lock(mu_);
   wake_.notify_all();
   return job;
 }
 
-JobPoolChoice JobRunner::pool_for(std::int64_t digits) const {
-  if (pools_.list) return choose_job_pool(pools_.list(), digits);
-  const PoolSettings& pool = pool_.settings();
-  return choose_job_pool({{pool.name, pool.container.memory_bytes, pool.protocol.speaks_worker()}}, digits);
+JobPoolChoice JobRunner::pool_for(std::int64_t digits, const std::string& pool) const {
+  const PoolSettings& own = pool_.settings();
+  const std::vector<JobPool> pools =
+      pools_.list ? pools_.list()
+                  : std::vector<JobPool>{{own.name, own.container.memory_bytes, own.protocol.speaks_worker()}};
+  return pool.empty() ? choose_job_pool(pools, digits) : check_named_job_pool(pools, pool, digits);
 }
 
 Pool& JobRunner::pool_named(const std::string& name) {

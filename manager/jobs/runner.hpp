@@ -75,10 +75,12 @@ class JobRunner {
   // instances are released. Queued jobs stay queued.
   void stop() noexcept;
 
-  // A new job. REQUIRES: 1 <= digits <= settings().max_digits. Complete at
-  // once when a finished result has at least `digits` digits, else queued.
+  // A new job. REQUIRES: 1 <= digits <= settings().max_digits, and
+  // pool_for(digits, pool) chose a pool. Complete at once when a finished
+  // result has at least `digits` digits, else queued; `pool` (empty: none
+  // named) is kept with it and decides where it runs, after a restart too.
   // Throws StoreError.
-  Job submit(std::int64_t digits);
+  Job submit(std::int64_t digits, const std::string& pool = "");
   // Cancels a queued or running job; a final job is returned unchanged;
   // nullopt for an unknown id. A running job's worker is reset and its
   // instance released shortly after (by the thread running it).
@@ -87,7 +89,9 @@ class JobRunner {
   const JobSettings& settings() const { return settings_; }
   // The pool a job of `digits` would run on, or why none can (its image is
   // not a worker, or its instances lack the memory: jobs/sizing.hpp).
-  JobPoolChoice pool_for(std::int64_t digits) const;
+  // `pool`: the one its submitter named (check_named_job_pool); empty: the
+  // smallest that fits (choose_job_pool).
+  JobPoolChoice pool_for(std::int64_t digits, const std::string& pool = "") const;
 
   // Several pools (manager/pools): how jobs see them. Without it, jobs run
   // on the pool given to the constructor only. Set before start().

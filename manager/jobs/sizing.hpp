@@ -34,7 +34,15 @@ struct JobPoolChoice {
   std::string pool;  // empty: none
   std::string refusal;
   bool no_workers = false;
+  int status = 0;  // with a refusal, its HTTP status: 400, 404 or 409
 };
 JobPoolChoice choose_job_pool(const std::vector<JobPool>& pools, std::int64_t digits);
+
+// The pool `name` for a job of `digits`, when its submitter named one, or
+// why it cannot run there: 404 no pool has that name; 409 its image runs no
+// pi workers, or it is draining; 400 its instances lack the memory (the
+// refusal says how much is needed and how much the pool gives).
+JobPoolChoice check_named_job_pool(const std::vector<JobPool>& pools, const std::string& name,
+                                   std::int64_t digits);
 
 }  // namespace warmpool::jobs

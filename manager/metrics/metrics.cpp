@@ -1,5 +1,6 @@
 #include "metrics/metrics.hpp"
 
+#include <set>
 #include <sstream>
 #include <utility>
 
@@ -40,9 +41,9 @@ const char* to_string(HandOutPath path) {
 Metrics::Metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
       allocate_seconds_(family(prometheus::BuildHistogram(), "warmpool_allocate_seconds",
-                               "Time to answer POST /allocations, by outcome", *registry_)),
+                               "Time to answer POST /allocations, by pool and outcome", *registry_)),
       hand_out_seconds_(family(prometheus::BuildHistogram(), "warmpool_hand_out_seconds",
-                               "Time of a successful hand-out, by path: running-idle, paused, or "
+                               "Time of a successful hand-out, by pool and path: running-idle, paused, or "
                                "cold (none idle on arrival)",
                                *registry_)),
       queue_wait_seconds_(family(prometheus::BuildHistogram(), "warmpool_queue_wait_seconds",
@@ -54,22 +55,21 @@ Metrics::Metrics()
       requests_(family(prometheus::BuildCounter(), "warmpool_http_requests_total",
                        "HTTP requests, by method and status class", *registry_)),
       faults_(family(prometheus::BuildCounter(), "warmpool_faults_total",
-                     "Faults recorded: an instance put in error (a failed check, create or restart)", *registry_)
-                  .Add({})),
+                     "Faults recorded: an instance put in error (a failed check, create or restart), by pool",
+                     *registry_)),
       quota_refusals_(family(prometheus::BuildCounter(), "warmpool_quota_refusals_total",
-                             "POST /allocations refused because the client held its quota (--quota-per-client)",
-                             *registry_)
-                          .Add({})),
+                             "POST /allocations refused because the client held its quota (--quota-per-client), "
+                             "by pool",
+                             *registry_)),
       restarts_total_(family(prometheus::BuildCounter(), "warmpool_restarts_total",
-                             "Restarts of faulty instances, by result", *registry_)),
+                             "Restarts of faulty instances, by pool and result", *registry_)),
       replacements_(family(prometheus::BuildCounter(), "warmpool_replacements_total",
-                           "Instances deleted because restarts did not save them", *registry_)
-                        .Add({})),
+                           "Instances deleted because restarts did not save them, by pool", *registry_)),
       ticks_(family(prometheus::BuildCounter(), "warmpool_scheduler_ticks_total",
                     "Scheduler ticks, by result (ok, failed)", *registry_)),
       scheduler_actions_(family(prometheus::BuildCounter(), "warmpool_scheduler_actions_total",
                                 "What scheduler ticks did, by action", *registry_)),
-      instances_(family(prometheus::BuildGauge(), "warmpool_instances", "Live instances, by state",
+      instances_(family(prometheus::BuildGauge(), "warmpool_instances", "Live instances, by pool and state",
                         *registry_)),
       jobs_(family(prometheus::BuildGauge(), "warmpool_pi_jobs", "Pi jobs, by state", *registry_)),
       queue_depth_(family(prometheus::BuildGauge(), "warmpool_queue_depth", "Tasks waiting in a lane",
@@ -78,7 +78,10 @@ Metrics::Metrics()
                           "Tasks a lane has finished, by outcome (completed, expired, rejected)",
                           *registry_)),
       restarts_(family(prometheus::BuildGauge(), "warmpool_instance_restarts",
-                       "Restarts of live instances since their last successful hand-out", *registry_)),
+                       "Restarts of live instances since their last successful hand-out, by pool", *registry_)),
+      hand_outs_(family(prometheus::BuildCounter(), "warmpool_hand_outs_total",
+                        "Successful hand-outs, by pool and path: running-idle, paused, or cold (none idle on arrival)",
+                        *registry_)),
       warm_share_(family(prometheus::BuildGauge(), "warmpool_warm_share_5m",
                          "Share of the last 5 minutes' hand-outs that found an idle instance (1 when none)",
                          *registry_).Add({})),
@@ -89,25 +92,16 @@ Metrics::Metrics()
       idle_seconds_(family(prometheus::BuildCounter(), "warmpool_idle_instance_seconds_total",
                            "Idle instances times seconds idle, by state (running, paused): what warmth costs",
                            *registry_)) {
-  auto& hand_outs = family(prometheus::BuildCounter(), "warmpool_hand_outs_total",
-                           "Successful hand-outs, by path: running-idle, paused, or cold (none idle on arrival)",
-                           *registry_);
-  for (HandOutPath p : {HandOutPath::Running, HandOutPath::Paused, HandOutPath::Cold})
-    hand_outs_by_path_[static_cast<int>(p)] = &hand_outs.Add({{"path", to_string(p)}});
   for (const char* tier : {"idle", "running"}) target_.Add({{"tier", tier}});
   for (const char* state : {"running", "paused"}) idle_seconds_.Add({{"state", state}});
-  for (HandOutPath p : {HandOutPath::Running, HandOutPath::Paused, HandOutPath::Cold})
-    hand_out_by_path_[static_cast<int>(p)] = &hand_out_seconds_.Add({{"path", to_string(p)}}, kLatencyBuckets);
   for (Lane lane : {Lane::High, Lane::Normal})
     queue_wait_by_lane_[static_cast<int>(lane)] =
         &queue_wait_seconds_.Add({{"lane", to_string(lane)}}, kWaitBuckets);
   // Series exist from the start, at zero: a scrape shows what can happen,
-  // and rates need no special case for a series not yet seen.
-  for (const char* outcome : {"201", "429", "503"}) allocate_seconds_.Add({{"outcome", outcome}}, kLatencyBuckets);
+  // and rates need no special case for a series not yet seen. (A pool's
+  // series: from its first render or observation.)
   for (JobState s : {JobState::Complete, JobState::Failed, JobState::Cancelled})
     job_seconds_.Add({{"state", to_string(s)}}, kJobBuckets);
-  restarts_total_.Add({{"result", "ok"}});
-  restarts_total_.Add({{"result", "failed"}});
   ticks_.Add({{"result", "ok"}});
   ticks_.Add({{"result", "failed"}});
   add_http_series();
@@ -143,13 +137,13 @@ void Metrics::set_leading(bool leading) {
   if (leading_.exchange(leading) != leading) leadership_changes_->Increment();
 }
 
-void Metrics::observe_allocate(const std::string& outcome, double seconds) {
-  allocate_seconds_.Add({{"outcome", outcome}}, kLatencyBuckets).Observe(seconds);
-}
-
-void Metrics::observe_hand_out(HandOutPath path, double seconds) {
-  hand_out_by_path_[static_cast<int>(path)]->Observe(seconds);
-  hand_outs_by_path_[static_cast<int>(path)]->Increment();
+void Metrics::observe_hand_out(const std::string& pool, HandOutPath path, double seconds) {
+  {
+    std::lock_guard lock(pools_mu_);
+    PoolSeries& series = pool_series(pool);
+    series.hand_out_seconds[static_cast<int>(path)]->Observe(seconds);
+    series.hand_outs[static_cast<int>(path)]->Increment();
+  }
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(recent_mu_);
   if (recent_ms_.size() < 100'000) recent_ms_.push_back(seconds * 1000);
@@ -193,14 +187,6 @@ void Metrics::observe_engine_call(const std::string& operation, bool ok, double 
       .Observe(seconds);
 }
 
-void Metrics::count_fault() { faults_.Increment(); }
-
-void Metrics::count_restart(bool ok) { restarts_total_.Add({{"result", ok ? "ok" : "failed"}}).Increment(); }
-
-void Metrics::count_replacement() { replacements_.Increment(); }
-
-void Metrics::count_quota_refusal() { quota_refusals_.Increment(); }
-
 void Metrics::count_tick(bool ok) { ticks_.Add({{"result", ok ? "ok" : "failed"}}).Increment(); }
 
 void Metrics::count_scheduler_actions(const std::vector<std::pair<std::string, int>>& actions) {
@@ -214,6 +200,95 @@ void Metrics::observe_job(JobState final_state, double seconds) {
 
 void Metrics::count_request(const std::string& method, int status) {
   requests_.Add({{"method", method}, {"code", std::to_string(status / 100) + "xx"}}).Increment();
+}
+
+void Metrics::observe_allocate(const std::string& pool, const std::string& outcome, double seconds) {
+  std::lock_guard lock(pools_mu_);
+  PoolSeries& series = pool_series(pool);
+  auto*& histogram = series.allocate_seconds[outcome];
+  if (!histogram) histogram = &allocate_seconds_.Add({{"pool", pool}, {"outcome", outcome}}, kLatencyBuckets);
+  histogram->Observe(seconds);
+}
+
+void Metrics::count_fault(const std::string& pool) {
+  std::lock_guard lock(pools_mu_);
+  pool_series(pool).faults->Increment();
+}
+
+void Metrics::count_restart(const std::string& pool, bool ok) {
+  std::lock_guard lock(pools_mu_);
+  pool_series(pool).restarts[ok ? 0 : 1]->Increment();
+}
+
+void Metrics::count_replacement(const std::string& pool) {
+  std::lock_guard lock(pools_mu_);
+  pool_series(pool).replacements->Increment();
+}
+
+void Metrics::count_quota_refusal(const std::string& pool) {
+  std::lock_guard lock(pools_mu_);
+  pool_series(pool).quota_refusals->Increment();
+}
+
+Metrics::PoolSeries& Metrics::pool_series(const std::string& pool) {
+  auto [it, made] = pools_.try_emplace(pool);
+  if (!made) return it->second;
+  PoolSeries& s = it->second;
+  for (HandOutPath p : {HandOutPath::Running, HandOutPath::Paused, HandOutPath::Cold}) {
+    const prometheus::Labels labels{{"pool", pool}, {"path", to_string(p)}};
+    s.hand_out_seconds[static_cast<int>(p)] = &hand_out_seconds_.Add(labels, kLatencyBuckets);
+    s.hand_outs[static_cast<int>(p)] = &hand_outs_.Add(labels);
+  }
+  for (const char* outcome : {"201", "429", "503"})
+    s.allocate_seconds[outcome] = &allocate_seconds_.Add({{"pool", pool}, {"outcome", outcome}}, kLatencyBuckets);
+  for (int state = 0; state < 8; ++state)
+    s.instances[state] =
+        &instances_.Add({{"pool", pool}, {"state", to_string(static_cast<InstanceState>(state))}});
+  s.faults = &faults_.Add({{"pool", pool}});
+  s.quota_refusals = &quota_refusals_.Add({{"pool", pool}});
+  s.replacements = &replacements_.Add({{"pool", pool}});
+  s.restarts = {&restarts_total_.Add({{"pool", pool}, {"result", "ok"}}),
+                &restarts_total_.Add({{"pool", pool}, {"result", "failed"}})};
+  s.instance_restarts = &restarts_.Add({{"pool", pool}});
+  return s;
+}
+
+void Metrics::remove_pool_series(const PoolSeries& s) {
+  for (auto* h : s.hand_out_seconds) hand_out_seconds_.Remove(h);
+  for (auto* c : s.hand_outs) hand_outs_.Remove(c);
+  for (const auto& [outcome, h] : s.allocate_seconds) allocate_seconds_.Remove(h);
+  for (auto* g : s.instances) instances_.Remove(g);
+  faults_.Remove(s.faults);
+  quota_refusals_.Remove(s.quota_refusals);
+  replacements_.Remove(s.replacements);
+  for (auto* c : s.restarts) restarts_total_.Remove(c);
+  restarts_.Remove(s.instance_restarts);
+}
+
+void Metrics::render_pools(const std::vector<Instance>& live) {
+  std::set<std::string> known{kDefaultPool};  // never deleted
+  if (pool_names)
+    for (auto& name : pool_names()) known.insert(std::move(name));
+  for (const auto& i : live) known.insert(i.pool);
+  std::lock_guard lock(pools_mu_);
+  for (auto it = pools_.begin(); it != pools_.end();) {
+    if (pool_names && !known.count(it->first)) {
+      remove_pool_series(it->second);
+      it = pools_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::map<std::string, double> restarts;
+  for (const auto& name : known) {
+    for (auto* g : pool_series(name).instances) g->Set(0);
+    restarts[name] = 0;
+  }
+  for (const auto& i : live) {
+    pool_series(i.pool).instances[static_cast<int>(i.state)]->Increment();
+    restarts[i.pool] += i.restarts;
+  }
+  for (const auto& [name, n] : restarts) pool_series(name).instance_restarts->Set(n);
 }
 
 void Metrics::render_engines(const std::vector<Instance>& live) {
@@ -233,16 +308,9 @@ void Metrics::render_engines(const std::vector<Instance>& live) {
 }
 
 std::string Metrics::render(Store& store, Lanes& lanes) {
-  for (int s = 0; s < 8; ++s)
-    instances_.Add({{"state", to_string(static_cast<InstanceState>(s))}}).Set(0);
-  double restarts = 0;
   const auto live = store.instances(Show::Current);
-  for (const auto& i : live) {
-    instances_.Add({{"state", to_string(i.state)}}).Increment();
-    restarts += i.restarts;
-  }
+  render_pools(live);
   render_engines(live);
-  restarts_.Add({}).Set(restarts);
   warm_share_.Set(warm_share_5m());
   const auto jobs = store.job_counts();
   for (JobState s : kJobStates) {

@@ -3,6 +3,12 @@
 // mirror records (instances and jobs by state, queue depths) are read at
 // scrape time.
 //
+// Series about a pool carry a `pool` label (instances by state, hand-outs
+// and their latency by path, POST /allocations by outcome, quota refusals,
+// faults, restarts, replacements): each pool's exist from its first render
+// or observation, at zero, and go at the first render after the pool is
+// gone (not in pool_names, no live instance).
+//
 // Thread-safe. One Metrics serves the whole manager: the App makes it and
 // hands it to the pool, the lanes, the engine client, the job runner and the
 // HTTP server.
@@ -13,6 +19,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -43,23 +50,23 @@ class Metrics {
  public:
   Metrics();
 
-  // One POST /allocations, by outcome: "201", "429", "503".
-  void observe_allocate(const std::string& outcome, double seconds);
-  // One successful hand-out inside the pool (public or pi job), by path.
-  void observe_hand_out(HandOutPath path, double seconds);
+  // One POST /allocations to `pool`, by outcome: "201", "429", "503".
+  void observe_allocate(const std::string& pool, const std::string& outcome, double seconds);
+  // One successful hand-out inside `pool` (public or pi job), by path.
+  void observe_hand_out(const std::string& pool, HandOutPath path, double seconds);
   // Time a task waited in its lane before a thread took it.
   void observe_queue_wait(Lane lane, double seconds);
   // One engine call, by operation ("create", "unpause", ...) and result.
   void observe_engine_call(const std::string& operation, bool ok, double seconds);
   // An instance put in error: a failed hand-out check, reset, scheduler
   // check, create or restart.
-  void count_fault();
+  void count_fault(const std::string& pool);
   // A restart of a faulty instance, by result.
-  void count_restart(bool ok);
+  void count_restart(const std::string& pool, bool ok);
   // An instance deleted because restarts did not save it.
-  void count_replacement();
+  void count_replacement(const std::string& pool);
   // A hand-out refused because its client held its quota.
-  void count_quota_refusal();
+  void count_quota_refusal(const std::string& pool);
   // One scheduler tick, by result; and what the good ones did, by action
   // ("expired", "faults", "created", ...).
   void count_tick(bool ok);
@@ -101,6 +108,10 @@ class Metrics {
   // beside warmpool_engine_instances{engine}. Set before serving; none: no
   // engine series.
   std::function<std::vector<std::pair<std::string, std::string>>()> engine_states;
+  // The pools on record (draining ones included), read at each render: each
+  // has its series, and those of a pool not listed (and with no live
+  // instance) are removed. Set before serving; none: only the pools seen.
+  std::function<std::vector<std::string>()> pool_names;
 
  private:
   void add_http_series();
@@ -111,10 +122,10 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& engine_call_seconds_;
   prometheus::Family<prometheus::Histogram>& job_seconds_;
   prometheus::Family<prometheus::Counter>& requests_;
-  prometheus::Counter& faults_;
-  prometheus::Counter& quota_refusals_;
+  prometheus::Family<prometheus::Counter>& faults_;
+  prometheus::Family<prometheus::Counter>& quota_refusals_;
   prometheus::Family<prometheus::Counter>& restarts_total_;
-  prometheus::Counter& replacements_;
+  prometheus::Family<prometheus::Counter>& replacements_;
   prometheus::Family<prometheus::Counter>& ticks_;
   prometheus::Family<prometheus::Counter>& scheduler_actions_;
   prometheus::Family<prometheus::Gauge>& instances_;
@@ -123,8 +134,27 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& queue_tasks_;
   prometheus::Family<prometheus::Gauge>& restarts_;
   // The hot paths' series, looked up once.
-  std::array<prometheus::Histogram*, 3> hand_out_by_path_{};
   std::array<prometheus::Histogram*, 2> queue_wait_by_lane_{};
+
+  // One pool's series (pool_series.cpp), made together and removed together.
+  struct PoolSeries {
+    std::array<prometheus::Histogram*, 3> hand_out_seconds{};  // by HandOutPath
+    std::array<prometheus::Counter*, 3> hand_outs{};
+    std::map<std::string, prometheus::Histogram*> allocate_seconds;  // by outcome; 201, 429, 503 at least
+    std::array<prometheus::Gauge*, 8> instances{};             // by InstanceState
+    prometheus::Counter* faults = nullptr;
+    prometheus::Counter* quota_refusals = nullptr;
+    prometheus::Counter* replacements = nullptr;
+    std::array<prometheus::Counter*, 2> restarts{};  // ok, failed
+    prometheus::Gauge* instance_restarts = nullptr;
+  };
+  // The series of `pool`, made at zero if new. REQUIRES: pools_mu_ held.
+  PoolSeries& pool_series(const std::string& pool);
+  void remove_pool_series(const PoolSeries& series);  // REQUIRES: pools_mu_ held
+  // The instance gauges, per pool; pools gone lose their series.
+  void render_pools(const std::vector<Instance>& live);
+  std::mutex pools_mu_;
+  std::map<std::string, PoolSeries> pools_;  // GUARDED_BY(pools_mu_)
   // The HTTP server's bounds.
   prometheus::Gauge* http_connections_ = nullptr;
   prometheus::Gauge* http_busy_threads_ = nullptr;
@@ -137,7 +167,7 @@ class Metrics {
 
   // demand
   double warm_share_5m();
-  std::array<prometheus::Counter*, 3> hand_outs_by_path_{};
+  prometheus::Family<prometheus::Counter>& hand_outs_;
   prometheus::Gauge& warm_share_;
   prometheus::Gauge& forecast_;
   prometheus::Family<prometheus::Gauge>& target_;

@@ -361,7 +361,7 @@ std::optional<Allocation> Pool::commit(const AllocateRequest& request, HandOutCa
     return allocation;
   } catch (const OverQuota& e) {
     put_back(instance);  // a racing request of the same client took the last place
-    if (metrics_) metrics_->count_quota_refusal();
+    if (metrics_) metrics_->count_quota_refusal(settings().name);
     throw AllocateError(request.client, settings().name, e.scope(), e.quota(), e.current());
   } catch (const StaleState&) {
     unclaim(id);  // moved by someone else meanwhile; try the next one
@@ -412,7 +412,7 @@ void Pool::observe_hand_out(InstanceState was, bool waited, SteadyClock::time_po
   const HandOutPath path = waited                          ? HandOutPath::Cold
                            : was == InstanceState::Paused ? HandOutPath::Paused
                                                           : HandOutPath::Running;
-  metrics_->observe_hand_out(path, std::chrono::duration<double>(steady_.now() - started).count());
+  metrics_->observe_hand_out(settings_.name, path, std::chrono::duration<double>(steady_.now() - started).count());
 }
 
 }  // namespace warmpool

@@ -118,11 +118,11 @@ void Pool::restart(std::int64_t id) {
     bring_up(id, &Pool::restart_container);
   } catch (const std::exception& e) {
     note_if_unreachable(e);
-    if (metrics_) metrics_->count_restart(false);
+    if (metrics_) metrics_->count_restart(settings_.name, false);
     fail(id, std::string("restart: ") + e.what(), Retry::NextTick);
     return;
   }
-  if (metrics_) metrics_->count_restart(true);
+  if (metrics_) metrics_->count_restart(settings_.name, true);
   spdlog::info("instance {} restarted", id);
   unclaim(id);
   notify_idle();
@@ -286,7 +286,7 @@ std::optional<Instance> Pool::restart_instance(std::int64_t id) {
 
 void Pool::fail(std::int64_t id, const std::string& error, Retry retry) {
   spdlog::warn("instance {}: {}", id, error);
-  if (metrics_) metrics_->count_fault();
+  if (metrics_) metrics_->count_fault(settings_.name);
   try {
     store_.transition(id, InstanceState::Error, clock_.now_ms(), error);
   } catch (const StoreError& e) {
@@ -312,7 +312,7 @@ void Pool::recover(std::int64_t id) {
     return;
   }
   if (instance->restarts >= settings().max_restarts) {
-    if (metrics_) metrics_->count_replacement();
+    if (metrics_) metrics_->count_replacement(settings().name);
     remove(id, "replaced after " + std::to_string(instance->restarts) + " failed restarts");
     notify_idle();  // waiters re-evaluate, and create a replacement if they still need one
     return;

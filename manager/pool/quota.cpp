@@ -34,7 +34,7 @@ void Pool::check_quota(const std::string& client) {
     check_client_quotas(client, settings().name, quotas(),
                         [&](const std::string& pool) { return store_.current_allocations_of_client(client, pool); });
   } catch (const OverQuota& e) {
-    if (metrics_) metrics_->count_quota_refusal();
+    if (metrics_) metrics_->count_quota_refusal(settings().name);
     throw AllocateError(client, settings().name, e.scope(), e.quota(), e.current());
   }
 }

@@ -85,6 +85,7 @@ struct Job {
   std::string error;          // failed: why; else the last lost attempt's reason, if any
   std::optional<ResultFile> result;  // complete only
   std::optional<std::int64_t> source_job;  // answered from this job's result (a prefix)
+  std::string pool;  // the pool its submitter named, kept until it ends; empty: none named
 };
 
 enum class Show { Current, Finished, All };

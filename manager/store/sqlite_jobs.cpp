@@ -12,7 +12,7 @@ namespace {
 
 const std::string kSelectJob =
     "SELECT id, digits, state, progress, created_ms, updated_ms, started_ms, finished_ms, "
-    "attempts, allocation_id, error, result_file, result_sha256, result_bytes, source_job "
+    "attempts, allocation_id, error, result_file, result_sha256, result_bytes, source_job, pool "
     "FROM jobs";
 // Ids count up from 0 (as the earlier pi service did), not from SQLite's rowid.
 const std::string kNextJobId = "(SELECT COALESCE(MAX(id) + 1, 0) FROM jobs)";
@@ -35,6 +35,7 @@ Job read_job(SQLite::Statement& q) {
     j.result = ResultFile{q.getColumn(11).getString(), q.getColumn(12).getString(),
                           q.getColumn(13).getInt64()};
   j.source_job = optional_int(q.getColumn(14));
+  if (!q.getColumn(15).isNull()) j.pool = q.getColumn(15).getString();
   return j;
 }
 
@@ -48,11 +49,11 @@ std::optional<Job> SqliteStore::job_locked(std::int64_t id) {
   return db_->one(kSelectJob + " WHERE id=?", read_job, id);
 }
 
-Job SqliteStore::add_job(std::int64_t digits, std::int64_t now_ms) {
+Job SqliteStore::add_job(std::int64_t digits, std::int64_t now_ms, const std::string& pool) {
   return db_->locked("add job", [&] {
-    db_->exec("INSERT INTO jobs(id, digits, state, created_ms, updated_ms) "
-              "VALUES(" + kNextJobId + ", ?, 'queued', ?, ?)",
-              digits, now_ms, now_ms);
+    db_->exec("INSERT INTO jobs(id, digits, state, created_ms, updated_ms, pool) "
+              "VALUES(" + kNextJobId + ", ?, 'queued', ?, ?, ?)",
+              digits, now_ms, now_ms, pool.empty() ? std::nullopt : std::optional<std::string>(pool));
     return *job_locked(db_->last_insert_id());
   });
 }

@@ -129,6 +129,11 @@ const char* const kMigrations[] = {
     R"sql(
     ALTER TABLE instances ADD COLUMN engine TEXT NOT NULL DEFAULT 'default';
     )sql",
+    // 9: the pool a pi job's submitter named (NULL: none; the job runs on
+    // the smallest pool that holds its digits).
+    R"sql(
+    ALTER TABLE jobs ADD COLUMN pool TEXT;
+    )sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 

@@ -71,7 +71,8 @@ class SqliteStore final : public Store {
   bool remove_pool(const std::string& name) override;
 
   // JobRepository (sqlite_jobs.cpp)
-  Job add_job(std::int64_t digits, std::int64_t now_ms) override;
+  using Store::add_job;
+  Job add_job(std::int64_t digits, std::int64_t now_ms, const std::string& pool) override;
   Job add_complete_job(std::int64_t digits, const ResultFile& result, std::int64_t source_job,
                        std::int64_t now_ms) override;
   std::optional<Job> job(std::int64_t id) override;

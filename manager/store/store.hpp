@@ -168,7 +168,10 @@ class JobRepository {
   virtual ~JobRepository() = default;
 
   // A new queued job; its id is one above the highest so far (0 first).
-  virtual Job add_job(std::int64_t digits, std::int64_t now_ms) = 0;
+  // `pool`: the pool its submitter named; empty: none (it runs on the
+  // smallest that fits).
+  virtual Job add_job(std::int64_t digits, std::int64_t now_ms, const std::string& pool) = 0;
+  Job add_job(std::int64_t digits, std::int64_t now_ms) { return add_job(digits, now_ms, ""); }
   // A new job, complete at once with `result` (taken from source_job's).
   virtual Job add_complete_job(std::int64_t digits, const ResultFile& result,
                                std::int64_t source_job, std::int64_t now_ms) = 0;
@@ -262,7 +265,7 @@ class Store : public InstanceRepository,
  public:
   // The newest schema this warmpool writes. An implementation refuses to open
   // a store whose schema is newer.
-  static constexpr int kSchemaVersion = 8;
+  static constexpr int kSchemaVersion = 9;
   // The schema version the opened store is at (after migration).
   virtual int schema_version() = 0;
   // Commits a change that changes nothing, so that a full disk, a read-only

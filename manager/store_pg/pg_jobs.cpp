@@ -15,7 +15,7 @@ namespace {
 
 const std::string kJobColumns =
     "id, digits, state, progress, created_ms, updated_ms, started_ms, finished_ms, "
-    "attempts, allocation_id, error, result_file, result_sha256, result_bytes, source_job";
+    "attempts, allocation_id, error, result_file, result_sha256, result_bytes, source_job, pool";
 const std::string kSelectJob = "SELECT " + kJobColumns + " FROM jobs";
 
 Job read_job(const PgRow& r) {
@@ -34,6 +34,7 @@ Job read_job(const PgRow& r) {
   j.error = r.text(10);
   if (!r.null(11)) j.result = ResultFile{r.text(11), r.text(12), r.int64(13)};
   j.source_job = r.optional_int(14);
+  if (!r.null(15)) j.pool = r.text(15);
   return j;
 }
 
@@ -45,11 +46,12 @@ std::optional<Job> PgStore::job_locked(std::int64_t id) {
   return db_->one(kSelectJob + " WHERE id=$1::bigint", read_job, id);
 }
 
-Job PgStore::add_job(std::int64_t digits, std::int64_t now_ms) {
+Job PgStore::add_job(std::int64_t digits, std::int64_t now_ms, const std::string& pool) {
   return *db_->locked("add job", [&] {
-    return db_->one("INSERT INTO jobs(digits, state, created_ms, updated_ms) "
-                    "VALUES($1::bigint, 'queued', $2::bigint, $2::bigint) RETURNING " + kJobColumns,
-                    read_job, digits, now_ms);
+    return db_->one("INSERT INTO jobs(digits, state, created_ms, updated_ms, pool) "
+                    "VALUES($1::bigint, 'queued', $2::bigint, $2::bigint, $3::text) RETURNING " + kJobColumns,
+                    read_job, digits, now_ms,
+                    pool.empty() ? std::nullopt : std::optional<std::string>(pool));
   });
 }
 

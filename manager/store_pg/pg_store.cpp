@@ -138,6 +138,11 @@ const char* const kMigrations[] = {
     R"sql(
     ALTER TABLE instances ADD COLUMN engine text NOT NULL DEFAULT 'default';
     )sql",
+    // 9: the pool a pi job's submitter named (NULL: none; the job runs on
+    // the smallest pool that holds its digits).
+    R"sql(
+    ALTER TABLE jobs ADD COLUMN pool text;
+    )sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 

@@ -59,7 +59,7 @@ TEST_CASE("POST /allocations over the client's quota: 429 problem with the quota
   httplib::Client client("127.0.0.1", api.port);
   auto metrics = client.Get("/metrics");
   REQUIRE(metrics);
-  CHECK(metrics->body.find("warmpool_quota_refusals_total 1") != std::string::npos);
+  CHECK(metrics->body.find("warmpool_quota_refusals_total{pool=\"default\"} 1") != std::string::npos);
 }
 
 TEST_CASE("POST /allocations with init to a pool whose image is not a worker: 400 naming init, nothing claimed") {

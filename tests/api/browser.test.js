@@ -181,4 +181,50 @@ describe('in headless Chromium', () => {
     assert.deepEqual(requestsElsewhere, []);
     assert.deepEqual(pageErrors, []);
   });
+  test('the dashboard lists each pool and each engine, as GET /pools and GET /engines give them', async () => {
+    // Still on the dashboard, with the admin token. A second pool, of an image
+    // that knows nothing of warmpool, with no floor: nothing is created for it.
+    const admin = { Authorization: `Bearer ${ADMIN}`, 'Content-Type': 'application/json' };
+    const made = await fetch(`${manager.base}/pools`, {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ name: 'httpd', image: 'warmpool/busybox-httpd:latest', portFirst: 20500,
+        portLast: 20519, minIdle: 0, maxIdle: 2, health: 'http', healthPath: '/', reset: 'restart' }),
+    });
+    assert.equal(made.status, 201, await made.text());
+    const pools = await (await fetch(`${manager.base}/pools`, { headers: admin })).json();
+    assert.deepEqual(pools.map((p) => p.name).sort(), ['default', 'httpd']);
+    await page.locator('#pool-rows tr[data-pool="httpd"]').waitFor({ timeout: 5000 });
+    const shown = await page.locator('#pool-rows tr[data-pool]').evaluateAll((rows) => rows.map((r) => r.dataset.pool));
+    assert.deepEqual(shown.sort(), ['default', 'httpd']);
+    for (const p of pools) {
+      const cells = await page.locator(`#pool-rows tr[data-pool="${p.name}"] td`).allInnerTexts();
+      assert.equal(cells[0], p.name);
+      assert.equal(cells[1], 'active');
+      assert.equal(cells[2], `${p.minIdle} / ${p.maxIdle}`);
+      assert.equal(cells[4], p.image);
+      assert.equal(cells[5], `${p.health} / ${p.reset}`);
+    }
+    assert.equal((await page.locator('#pool-rows tr[data-pool="httpd"] td').nth(3).innerText()).trim(), 'none');
+    // default keeps its instance (the test manager's floor): a state with a count.
+    assert.match(await page.locator('#pool-rows tr[data-pool="default"] td').nth(3).innerText(),
+      /(ready|paused|allocated|starting|resetting) \d+/);
+    assert.match(await page.locator('#pool-rows tr[data-pool="httpd"] td').nth(4).innerText(), /busybox-httpd/);
+
+    const engines = await (await fetch(`${manager.base}/engines`, { headers: admin })).json();
+    assert.ok(engines.length >= 1);
+    await page.locator(`#engine-rows tr[data-engine="${engines[0].name}"]`).waitFor({ timeout: 5000 });
+    const engineRows = await page.locator('#engine-rows tr[data-engine]').evaluateAll((rows) => rows.map((r) => r.dataset.engine));
+    assert.deepEqual(engineRows.sort(), engines.map((e) => e.name).sort());
+    for (const e of engines) {
+      const cells = await page.locator(`#engine-rows tr[data-engine="${e.name}"] td`).allInnerTexts();
+      assert.equal(cells[1], e.state);
+      assert.match(cells[2], e.capacity > 0 ? new RegExp(`^\\d+ / ${e.capacity}$`) : /^\d+ \/ no limit$/);
+      assert.ok(Number(cells[2].split(' / ')[0]) >= 1, `the engine holds default's instance: ${cells[2]}`);
+    }
+    await page.locator('#pools').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-pools.png'), fullPage: true });
+    assert.deepEqual(requestsElsewhere, []);
+    assert.deepEqual(pageErrors, []);
+  });
 });

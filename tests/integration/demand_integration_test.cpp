@@ -21,7 +21,7 @@ std::map<std::string, double> hand_outs(test::Stack& stack) {
   std::istringstream in(r->body);
   for (std::string line; std::getline(in, line);)
     for (const char* path : {"running", "paused", "cold"})
-      if (line.rfind(std::string("warmpool_hand_outs_total{path=\"") + path + "\"} ", 0) == 0)
+      if (line.rfind(std::string("warmpool_hand_outs_total{path=\"") + path + "\",pool=\"default\"} ", 0) == 0)
         out[path] = std::stod(line.substr(line.find(' ') + 1));
   return out;
 }

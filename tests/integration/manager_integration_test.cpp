@@ -208,7 +208,7 @@ TEST_CASE("bearer tokens guard the public and admin routes; health and docs stay
   CHECK(client.Get("/metrics", with(""))->status == 401);
   auto metrics = client.Get("/metrics", with("admin-secret"));
   CHECK(metrics->status == 200);
-  CHECK(metrics->body.find("warmpool_instances{state=\"ready\"}") != std::string::npos);
+  CHECK(metrics->body.find("warmpool_instances{pool=\"default\",state=\"ready\"}") != std::string::npos);
   auto unauthorized = client.Get("/details", with(""));
   CHECK(unauthorized->get_header_value("WWW-Authenticate") == "Bearer");
   CHECK(json::parse(unauthorized->body)["status"] == 401);

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <tuple>
 
 #include "api_fixture.hpp"
 #include "jobs/result_files.hpp"
@@ -130,6 +131,42 @@ TEST_CASE("POST /pi_job to a pool whose image is not a worker is 409, and nothin
   CHECK(refused.body["success"] == false);
   CHECK(refused.body["error"].get<std::string>().find("no pool runs pi workers") != std::string::npos);
   CHECK(f.store.recent_jobs(10).empty());
+}
+
+TEST_CASE("POST /pi_job with a pool: kept with the job; unknown 404, not workers or draining 409, too small 400") {
+  test::ApiFixture f(100'000'000, "", [](PoolSettings& s) { s.container.memory_bytes = 512ll << 20; });
+  f.runner->use_pools({[] {
+                         return std::vector<jobs::JobPool>{{"default", 512ll << 20},
+                                                           {"large", 2048ll << 20},
+                                                           {"busybox", 4096ll << 20, false},
+                                                           {"old", 4096ll << 20, true, false}};
+                       },
+                       [](const std::string&) { return nullptr; }});
+  const auto named = post(f, R"({"digits": 1000, "pool": "large"})");
+  CHECK(named.status == 200);
+  CHECK(named.body == json{{"success", true}, {"job_id", 0}});  // the earlier service's shape, nothing added
+  CHECK(f.store.job(0)->pool == "large");
+  CHECK(post(f, R"({"digits": 1000})").status == 200);
+  CHECK(f.store.job(1)->pool.empty());  // none named: the smallest that fits, chosen when it runs
+
+  const std::vector<std::tuple<std::string, int, std::string>> refused = {
+      {R"({"digits": 10, "pool": "nosuch"})", 404, "\"pool\": no pool named nosuch"},
+      {R"({"digits": 10, "pool": "busybox"})", 409,
+       "\"pool\": pool busybox does not run pi workers (its health check is other than worker)"},
+      {R"({"digits": 10, "pool": "old"})", 409, "\"pool\": pool old is draining and takes no new work"},
+      {R"({"digits": 100000000, "pool": "default"})", 400,
+       "\"pool\": 100000000 digits need instances of at least 986 MB; pool default gives 512 MB"},
+      {R"({"digits": 10, "pool": 5})", 400, "\"pool\" must be a pool's name (a string of 1 to 200 characters)"},
+      {R"({"digits": 10, "pool": ""})", 400, "\"pool\" must be a pool's name (a string of 1 to 200 characters)"},
+  };
+  for (const auto& [body, status, error] : refused) {
+    INFO("body: " << body);
+    const auto a = post(f, body);
+    CHECK(a.status == status);
+    CHECK(a.type == "application/json");
+    CHECK(a.body == json{{"success", false}, {"error", error}});
+  }
+  CHECK(f.store.recent_jobs(10).size() == 2);  // refused jobs were not recorded
 }
 
 TEST_CASE("GET /pi_job/{id}: queued, In-progress, complete, failed, cancelled; unknown ids are 404") {

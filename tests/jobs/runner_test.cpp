@@ -100,18 +100,24 @@ struct Fixture {
   std::unique_ptr<JobRunner> runner;
 };
 
+// A second pool beside the fixture's, with no floor, on 100 ports from `first_port`.
+PoolSettings second_pool(const std::string& name, int first_port) {
+  PoolSettings s;
+  s.name = name;
+  s.policy.max_instances = 2;  // shared by every pool: default holds one
+  s.policy.min_idle = 0;
+  s.policy.keep_running = 0;
+  s.port_first = first_port;
+  s.port_last = first_port + 99;
+  s.ready_timeout = 2s;
+  return s;
+}
+
 }  // namespace
 
 TEST_CASE("with several pools, a job runs on the smallest that has the memory, and is released there") {
   Fixture f(1, 1);
-  PoolSettings s;
-  s.name = "big";
-  s.policy.max_instances = 2;  // shared by every pool: default holds one
-  s.policy.min_idle = 0;
-  s.policy.keep_running = 0;
-  s.port_first = 31100;
-  s.port_last = 31199;
-  s.ready_timeout = 2s;
+  PoolSettings s = second_pool("big", 31100);
   s.container.memory_bytes = 512ll << 20;
   Pool big(s, f.store, f.engine, f.worker, f.lanes, f.clock);
   // As the runner sees them: default's instances too small for 10^6 digits (42 MB).
@@ -135,6 +141,38 @@ TEST_CASE("with several pools, a job runs on the smallest that has the memory, a
   }));
   f.runner->stop();
   f.lanes.stop();
+}
+
+TEST_CASE("a job that names its pool runs there, also when a restarted manager finds it queued") {
+  Fixture f(2, 1);  // --max-instances counts every pool's: one for each
+  const PoolSettings s = second_pool("other", 31200);
+  Pool other(s, f.store, f.engine, f.worker, f.lanes, f.clock);
+  // Both pools hold the jobs; unnamed, a job would go to default (listed first).
+  f.runner->use_pools({[] { return std::vector<jobs::JobPool>{{"default", 512ll << 20}, {"other", 512ll << 20}}; },
+                       [&](const std::string& name) { return name == "other" ? &other : nullptr; }});
+  const Job queued_before = f.store.add_job(1'000, f.clock.now_ms(), "other");  // by the manager before
+  f.runner->start();
+  const Job named = f.runner->submit(2'000, "other");
+  const Job unnamed = f.runner->submit(3'000);
+  for (const Job& j : {queued_before, named, unnamed}) CHECK(f.final_state(j.id).state == JobState::Complete);
+  REQUIRE(eventually([&] { return f.current_job_allocations() == 0; }));
+  std::map<std::string, std::string> pool_of_job;
+  for (const auto& a : f.store.allocations(Show::All)) pool_of_job[a.client] = a.pool;
+  CHECK(pool_of_job[jobs::job_name(queued_before.id)] == "other");
+  CHECK(pool_of_job[jobs::job_name(named.id)] == "other");
+  CHECK(pool_of_job[jobs::job_name(unnamed.id)] == "default");
+  f.runner->stop();
+  f.lanes.stop();
+}
+
+TEST_CASE("a queued job whose named pool is gone fails saying so, using no instance") {
+  Fixture f(1, 1);
+  const Job orphan = f.store.add_job(1'000, f.clock.now_ms(), "gone");
+  f.runner->start();
+  const Job done = f.final_state(orphan.id);
+  CHECK(done.state == JobState::Failed);
+  CHECK(done.error == "\"pool\": no pool named gone");
+  CHECK(f.store.allocations(Show::All).empty());
 }
 
 TEST_CASE("a queued job that no instance has the memory for fails with the reason, using no instance") {

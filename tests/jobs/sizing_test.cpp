@@ -50,3 +50,39 @@ TEST_CASE("without a pool that runs workers, no job runs") {
   CHECK_FALSE(none.refusal.empty());
   CHECK(choose_job_pool({}, 10).no_workers);
 }
+
+TEST_CASE("a job that names its pool runs there, or is refused with the status and reason") {
+  const std::vector<JobPool> pools = {{"default", 512 * MB},
+                                      {"large", 2048 * MB},
+                                      {"busybox", 4096 * MB, false},
+                                      {"old", 4096 * MB, true, false}};
+  // Named, a job runs on that pool even when a smaller one would hold it.
+  const JobPoolChoice large = check_named_job_pool(pools, "large", 1'000);
+  CHECK(large.pool == "large");
+  CHECK(large.status == 0);
+  CHECK(check_named_job_pool(pools, "default", 1'000).pool == "default");
+
+  const JobPoolChoice unknown = check_named_job_pool(pools, "nosuch", 1'000);
+  CHECK(unknown.pool.empty());
+  CHECK(unknown.status == 404);
+  CHECK(unknown.refusal == "\"pool\": no pool named nosuch");
+
+  const JobPoolChoice not_workers = check_named_job_pool(pools, "busybox", 1'000);
+  CHECK(not_workers.status == 409);
+  CHECK(not_workers.refusal.find("pool busybox does not run pi workers") != std::string::npos);
+
+  const JobPoolChoice draining = check_named_job_pool(pools, "old", 1'000);
+  CHECK(draining.status == 409);
+  CHECK(draining.refusal.find("pool old is draining") != std::string::npos);
+
+  const JobPoolChoice small = check_named_job_pool(pools, "default", 100'000'000);
+  CHECK(small.pool.empty());
+  CHECK(small.status == 400);
+  CHECK(small.refusal == "\"pool\": 100000000 digits need instances of at least 986 MB; pool default gives 512 MB");
+}
+
+TEST_CASE("a refusal without a named pool carries its status: 400 too big, 409 no workers") {
+  CHECK(choose_job_pool({{"default", 512 * MB}}, 100'000'000).status == 400);
+  CHECK(choose_job_pool({{"busybox", 512 * MB, false}}, 10).status == 409);
+  CHECK(choose_job_pool({{"default", 512 * MB}}, 10).status == 0);
+}

@@ -32,7 +32,7 @@ using test::eventually;
 
 // A pool on the fake engine wired to metrics the way the App wires it.
 struct MeteredPool {
-  explicit MeteredPool(int max_instances, int keep_running)
+  explicit MeteredPool(int max_instances, int keep_running, std::string name = kDefaultPool)
       : timed(engine, [this](const std::string& op, bool ok, double s) { metrics.observe_engine_call(op, ok, s); }),
         lanes({.high_threads = 2, .normal_threads = 2, .high_capacity = 1024, .normal_capacity = 1024},
               [this](Lane lane, std::chrono::nanoseconds waited) {
@@ -45,6 +45,7 @@ struct MeteredPool {
     s.port_first = 30100;
     s.port_last = 30199;
     s.ready_timeout = 2s;
+    s.name = std::move(name);
     pool = std::make_unique<Pool>(s, store, timed, worker, lanes, clock, nullptr, &metrics);
   }
   ~MeteredPool() { lanes.stop(); }
@@ -85,10 +86,10 @@ TEST_CASE("hand-outs are counted by path: running-idle, paused, cold") {
   p.allocate();
   p.allocate();  // none idle: waits for a new one
   const std::string text = p.text();
-  CHECK(sample(text, R"(warmpool_hand_out_seconds_count{path="running"})") == 1);
-  CHECK(sample(text, R"(warmpool_hand_out_seconds_count{path="paused"})") == 1);
-  CHECK(sample(text, R"(warmpool_hand_out_seconds_count{path="cold"})") == 1);
-  CHECK(sample(text, R"(warmpool_instances{state="allocated"})") == 3);
+  CHECK(sample(text, R"(warmpool_hand_out_seconds_count{path="running",pool="default"})") == 1);
+  CHECK(sample(text, R"(warmpool_hand_out_seconds_count{path="paused",pool="default"})") == 1);
+  CHECK(sample(text, R"(warmpool_hand_out_seconds_count{path="cold",pool="default"})") == 1);
+  CHECK(sample(text, R"(warmpool_instances{pool="default",state="allocated"})") == 3);
 }
 
 TEST_CASE("engine calls are timed by operation and result") {
@@ -109,10 +110,10 @@ TEST_CASE("faults, restarts and replacements are counted") {
   SECTION("a failed ping is a fault, and the restart that follows saves the instance") {
     p.worker.fail(p.store.instance(id)->endpoint(), "ping", 1);
     p.allocate();
-    REQUIRE(eventually([&] { return sample(p.text(), R"(warmpool_restarts_total{result="ok"})") == 1; }));
+    REQUIRE(eventually([&] { return sample(p.text(), R"(warmpool_restarts_total{pool="default",result="ok"})") == 1; }));
     const std::string text = p.text();
-    CHECK(sample(text, "warmpool_faults_total") == 1);
-    CHECK(sample(text, "warmpool_replacements_total") == 0);
+    CHECK(sample(text, R"(warmpool_faults_total{pool="default"})") == 1);
+    CHECK(sample(text, R"(warmpool_replacements_total{pool="default"})") == 0);
   }
   SECTION("an instance that never answers again is replaced") {
     p.worker.fail(p.store.instance(id)->endpoint(), "ping", 1000);
@@ -122,9 +123,9 @@ TEST_CASE("faults, restarts and replacements are counted") {
       return p.store.instance(id)->state == S::Deleted;
     }, 15s));
     const std::string text = p.text();
-    CHECK(sample(text, "warmpool_replacements_total") == 1);
-    CHECK(sample(text, R"(warmpool_restarts_total{result="failed"})") == 2);
-    CHECK(sample(text, "warmpool_faults_total") == 3);  // the first failed ping, then each failed restart
+    CHECK(sample(text, R"(warmpool_replacements_total{pool="default"})") == 1);
+    CHECK(sample(text, R"(warmpool_restarts_total{pool="default",result="failed"})") == 2);
+    CHECK(sample(text, R"(warmpool_faults_total{pool="default"})") == 3);  // the first failed ping, then each failed restart
   }
 }
 
@@ -149,17 +150,17 @@ TEST_CASE("demand metrics: hand-outs by path, the 5-minute warm share, forecast,
   SqliteStore store{":memory:"};
   Lanes lanes({.high_threads = 1, .normal_threads = 1, .high_capacity = 4, .normal_capacity = 4});
   CHECK(sample(metrics.render(store, lanes), "warmpool_warm_share_5m") == 1);  // none yet: nothing was cold
-  metrics.observe_hand_out(HandOutPath::Running, 0.002);
-  metrics.observe_hand_out(HandOutPath::Paused, 0.03);
-  metrics.observe_hand_out(HandOutPath::Paused, 0.03);
-  metrics.observe_hand_out(HandOutPath::Cold, 0.9);
+  metrics.observe_hand_out("default", HandOutPath::Running, 0.002);
+  metrics.observe_hand_out("default", HandOutPath::Paused, 0.03);
+  metrics.observe_hand_out("default", HandOutPath::Paused, 0.03);
+  metrics.observe_hand_out("default", HandOutPath::Cold, 0.9);
   metrics.set_demand(6.5, 8, 2);
   metrics.add_idle_seconds(4, 10);
   metrics.add_idle_seconds(1, 0);
   const std::string text = metrics.render(store, lanes);
-  CHECK(sample(text, R"(warmpool_hand_outs_total{path="running"})") == 1);
-  CHECK(sample(text, R"(warmpool_hand_outs_total{path="paused"})") == 2);
-  CHECK(sample(text, R"(warmpool_hand_outs_total{path="cold"})") == 1);
+  CHECK(sample(text, R"(warmpool_hand_outs_total{path="running",pool="default"})") == 1);
+  CHECK(sample(text, R"(warmpool_hand_outs_total{path="paused",pool="default"})") == 2);
+  CHECK(sample(text, R"(warmpool_hand_outs_total{path="cold",pool="default"})") == 1);
   CHECK(sample(text, "warmpool_warm_share_5m") == Approx(0.75));
   CHECK(sample(text, "warmpool_demand_forecast") == Approx(6.5));
   CHECK(sample(text, R"(warmpool_demand_target{tier="idle"})") == 8);
@@ -205,4 +206,43 @@ TEST_CASE("leadership: warmpool_leader follows the last answer, and each change 
   metrics.set_leading(false);  // another manager took over
   CHECK(read() == std::pair{0.0, 2.0});
   lanes.stop();
+}
+
+TEST_CASE("each pool has its own series: instances by state, hand-outs by path, faults, refusals") {
+  MeteredPool p(2, 1, "small");
+  p.warm(1);
+  p.allocate();
+  p.store.add_instance("127.0.0.1", 30500, p.clock.now_ms(), "large");  // starting, in another pool
+  p.metrics.observe_hand_out("large", HandOutPath::Cold, 0.8);
+  p.metrics.observe_allocate("large", "503", 1.0);
+  p.metrics.count_quota_refusal("large");
+  std::vector<std::string> names{"default", "small", "large"};
+  p.metrics.pool_names = [&] { return names; };
+  std::string text = p.text();
+  CHECK(sample(text, R"(warmpool_instances{pool="small",state="allocated"})") == 1);
+  CHECK(sample(text, R"(warmpool_instances{pool="small",state="starting"})") == 0);
+  CHECK(sample(text, R"(warmpool_instances{pool="large",state="starting"})") == 1);
+  CHECK(sample(text, R"(warmpool_instances{pool="large",state="allocated"})") == 0);
+  CHECK(sample(text, R"(warmpool_hand_outs_total{path="running",pool="small"})") == 1);
+  CHECK(sample(text, R"(warmpool_hand_outs_total{path="cold",pool="small"})") == 0);
+  CHECK(sample(text, R"(warmpool_hand_outs_total{path="cold",pool="large"})") == 1);
+  CHECK(sample(text, R"(warmpool_hand_out_seconds_count{path="running",pool="large"})") == 0);
+  CHECK(sample(text, R"(warmpool_allocate_seconds_count{outcome="503",pool="large"})") == 1);
+  CHECK(sample(text, R"(warmpool_allocate_seconds_count{outcome="503",pool="small"})") == 0);
+  CHECK(sample(text, R"(warmpool_quota_refusals_total{pool="large"})") == 1);
+  CHECK(sample(text, R"(warmpool_quota_refusals_total{pool="small"})") == 0);
+  // A pool on record with nothing yet still shows, at zero.
+  CHECK(sample(text, R"(warmpool_instances{pool="default",state="ready"})") == 0);
+  CHECK(sample(text, R"(warmpool_faults_total{pool="default"})") == 0);
+
+  SECTION("a pool gone from the records loses its series once its instances are gone") {
+    names = {"default", "small"};
+    text = p.text();
+    CHECK(sample(text, R"(warmpool_instances{pool="large",state="starting"})") == 1);  // still live
+    p.store.transition(p.store.instances(Show::Current).back().id, S::Deleting, p.clock.now_ms());
+    p.store.transition(p.store.instances(Show::Current).back().id, S::Deleted, p.clock.now_ms());
+    text = p.text();
+    CHECK(text.find(R"(pool="large")") == std::string::npos);
+    CHECK(sample(text, R"(warmpool_hand_outs_total{path="running",pool="small"})") == 1);
+  }
 }

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "busybox.hpp"
@@ -29,6 +30,19 @@ int busybox_first_port() { return 19100 + static_cast<int>(std::random_device{}(
 int containers_of_pool(test::Stack& stack, const std::string& pool) {
   return static_cast<int>(
       stack.engine().list({{engine::kManagerLabel, stack.config.manager_id}, {engine::kPoolLabel, pool}}).size());
+}
+
+// GET /metrics: the sum of the samples of `name` whose labels include `label`.
+double metric_sum(httplib::Client& client, const std::string& name, const std::string& label) {
+  auto r = client.Get("/metrics");
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+  double sum = 0;
+  std::istringstream lines(r->body);
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind(name + "{", 0) == 0 && line.find(label) < line.find('}'))
+      sum += std::stod(line.substr(line.rfind(' ') + 1));
+  return sum;
 }
 
 }  // namespace
@@ -77,6 +91,13 @@ TEST_CASE("two pools on the real engine: the pi worker and BusyBox side by side;
     CHECK(c.image == (boxed ? test::kBusyboxImage : stack.config.image));
   }
 
+  // /metrics shows each pool apart.
+  CHECK(metric_sum(client, "warmpool_hand_outs_total", R"(pool="busybox")") == 1);
+  CHECK(metric_sum(client, "warmpool_hand_outs_total", R"(pool="default")") == 1);
+  CHECK(metric_sum(client, "warmpool_instances", R"(pool="busybox",state="allocated")") == 1);
+  CHECK(metric_sum(client, "warmpool_instances", R"(pool="default",state="allocated")") == 1);
+  CHECK(metric_sum(client, "warmpool_allocate_seconds_count", R"(outcome="201",pool="busybox")") == 1);
+
   // Deleting it drains it; the live allocation keeps its instance.
   auto [accepted, draining] = call(client, "DELETE", "/pools/busybox");
   REQUIRE(accepted == 202);
@@ -92,6 +113,10 @@ TEST_CASE("two pools on the real engine: the pi worker and BusyBox side by side;
   REQUIRE(stack.eventually([&] { return call(client, "GET", "/pools/busybox").first == 404; }));
   CHECK(stack.store.instances_of("busybox", Show::Current).empty());
   REQUIRE(stack.eventually([&] { return containers_of_pool(stack, "busybox") == 0; }));
+  const auto gone = client.Get("/metrics");  // its series went with it
+  REQUIRE(gone);
+  CHECK(gone->body.find(R"(pool="busybox")") == std::string::npos);
+  CHECK(gone->body.find(R"(pool="default")") != std::string::npos);
 
   // default never noticed.
   CHECK(call(client, "DELETE", "/allocations/" + pi["id"].get<std::string>()).first == 200);

@@ -160,3 +160,19 @@ TEST_CASE("jobs survive a reopen; a version 1 database gains the jobs table and 
   CHECK(again.add_job(30, 3).id == 2);
   remove();
 }
+
+TEST_CASE("a job keeps the pool its submitter named through its runs and a reopen; none named reads empty") {
+  test::TestDatabase db;
+  const Job named = db.store().add_job(100, 1, "large");
+  const Job any = db.store().add_job(100, 1);
+  CHECK(named.pool == "large");
+  CHECK(any.pool.empty());
+  REQUIRE(db.store().start_job(named.id, "alloc-1", 2));
+  REQUIRE(db.store().requeue_job(named.id, "worker lost", 3));
+  Store& again = db.reopen();  // a manager restarting
+  CHECK(again.job(named.id)->pool == "large");
+  CHECK(again.job(named.id)->state == JobState::Queued);
+  CHECK(again.jobs_in_state(JobState::Queued, 10).front().pool == "large");
+  CHECK(again.job(any.id)->pool.empty());
+  CHECK(again.recent_jobs(10).front().pool.empty());  // newest first: the unnamed one
+}

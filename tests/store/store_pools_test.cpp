@@ -157,6 +157,7 @@ TEST_CASE("schema 7: instances and allocations made before pools belong to defau
   {
     // Back to schema 6, as a manager before pools (and engines) left it.
     SQLite::Database db(path.string(), SQLite::OPEN_READWRITE);
+    db.exec("ALTER TABLE jobs DROP COLUMN pool");
     db.exec("ALTER TABLE instances DROP COLUMN engine");
     db.exec("DROP INDEX instances_by_pool");
     db.exec("ALTER TABLE instances DROP COLUMN pool");

@@ -15,6 +15,7 @@ namespace {
 // Takes a SQLite file back to schema 6 (before engines and pools), as the
 // older migration tests need before going further back.
 void undo_pools_schema(SQLite::Database& db) {
+  db.exec("ALTER TABLE jobs DROP COLUMN pool");
   db.exec("ALTER TABLE instances DROP COLUMN engine");
   db.exec("DROP INDEX instances_by_pool");
   db.exec("ALTER TABLE instances DROP COLUMN pool");
@@ -316,6 +317,7 @@ TEST_CASE("schema 8 gives the instances of an older database the engine `default
   }
   {
     SQLite::Database db(path.string(), SQLite::OPEN_READWRITE);
+    db.exec("ALTER TABLE jobs DROP COLUMN pool");
     db.exec("ALTER TABLE instances DROP COLUMN engine");
     db.exec("PRAGMA user_version=7");
   }
@@ -323,5 +325,22 @@ TEST_CASE("schema 8 gives the instances of an older database the engine `default
   CHECK(store.schema_version() == Store::kSchemaVersion);
   CHECK(store.instances(Show::Current).front().engine == "default");
   CHECK(store.instances(Show::Current).front().container_id == "c1");
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
+}
+
+TEST_CASE("schema 9: the jobs of an older database name no pool; new ones may", "[sqlite]") {
+  const auto path = std::filesystem::temp_directory_path() / ("warmpool-job-pool-" + std::to_string(getpid()) + ".db");
+  std::filesystem::remove(path);
+  { SqliteStore(path.string()).add_job(100, 1); }
+  {
+    SQLite::Database db(path.string(), SQLite::OPEN_READWRITE);
+    db.exec("ALTER TABLE jobs DROP COLUMN pool");
+    db.exec("PRAGMA user_version=8");
+  }
+  SqliteStore store(path.string());
+  CHECK(store.schema_version() == Store::kSchemaVersion);
+  CHECK(store.job(0)->pool.empty());
+  CHECK(store.job(0)->state == JobState::Queued);
+  CHECK(store.add_job(200, 2, "large").pool == "large");
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
 }

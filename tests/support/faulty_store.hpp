@@ -192,9 +192,10 @@ class FaultyStore final : public Store {
     return real_.expired_allocations(now_ms);
   }
 
-  warmpool::Job add_job(std::int64_t digits, std::int64_t now_ms) override {
+  using Store::add_job;
+  warmpool::Job add_job(std::int64_t digits, std::int64_t now_ms, const std::string& pool) override {
     trip(StoreOp::AddJob);
-    return real_.add_job(digits, now_ms);
+    return real_.add_job(digits, now_ms, pool);
   }
   warmpool::Job add_complete_job(std::int64_t digits, const ResultFile& result,
                                  std::int64_t source_job, std::int64_t now_ms) override {
