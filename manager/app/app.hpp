@@ -52,13 +52,15 @@ class App {
   Metrics metrics;
   engine::DockerEngine engine;
   engine::TimedEngine timed_engine;  // `engine`, with every call in the metrics
-  EngineClients engines;             // every engine (`timed_engine` first) as one
   SystemClock clock;
   HostMonitor host;
   HttpWorkerClient worker;
   std::unique_ptr<Store> owned_store;  // open_store(config)
   Store& store;
   Lanes lanes;
+  // Every engine (`timed_engine` first) as one; after `store`, which holds
+  // the engines added through the API.
+  EngineClients engines;
   engine::PauseChoice pause_choice;  // --pause-via, decided once at start
   Pauser pauser;
   Pool pool;

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "app/app.hpp"
+#include "store/sqlite_store.hpp"
 
 using warmpool::Config;
 
@@ -300,4 +301,29 @@ TEST_CASE("an --engine may carry its own TLS files, which win over the TLS flags
   CHECK_THROWS_WITH(warmpool::App(own), "engine b: engine tcp://127.0.0.1:11376: cannot read TLS CA file "
                                         "/nonexistent/b-certs/ca.pem: No such file or directory");
   CHECK_FALSE(std::filesystem::exists(own.data_dir));
+}
+
+TEST_CASE("an engine recorded through the API joins the engines at the next start; a flag's name wins") {
+  const auto dir = std::filesystem::temp_directory_path() / ("warmpool-recorded-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  Config c;
+  c.data_dir = dir.string();
+  c.insecure = true;
+  c.pause_via = "engine";
+  c.engines = {"a=unix:///nonexistent/a.sock"};
+  {
+    warmpool::SqliteStore store(c.database_path());
+    store.add_engine({"b", "unix:///nonexistent/b.sock", 4, 1, "", "", "", 1});
+    store.add_engine({"a", "unix:///nonexistent/other.sock", 0, 1, "", "", "", 2});
+  }
+  {
+    warmpool::App app(c);
+    const auto engines = app.engines.set.status();
+    REQUIRE(engines.size() == 2);
+    CHECK(engines[0].name == "a");
+    CHECK(engines[0].endpoint == "unix:///nonexistent/a.sock");  // the flag's, not the record's
+    CHECK(engines[1].name == "b");
+    CHECK(engines[1].capacity == 4);
+  }
+  std::filesystem::remove_all(dir);
 }
