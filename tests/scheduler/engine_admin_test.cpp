@@ -125,11 +125,7 @@ TEST_CASE("an instance allocated on a draining engine is removed once it comes b
                     {.flag_engines = {"a", "b", "c"}, .no_more_engines = ""});
   for (int i = 0; i < 3; ++i) e.pool->add_instance();
   e.settle(3);
-  std::vector<Allocation> held;
-  for (int i = 0; i < 3; ++i) held.push_back(e.allocate());
-  std::string on_b;
-  for (const auto& a : held)
-    if (e.engine_of(a) == "b") on_b = a.id;
+  const std::string on_b = e.allocate_on("b");
   REQUIRE_FALSE(on_b.empty());
   admin.drain("b");
   e.pool->release(on_b);

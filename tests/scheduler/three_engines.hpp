@@ -62,6 +62,16 @@ struct Engines {
   }
   Allocation allocate() { return pool->allocate({0, "t", std::chrono::steady_clock::now() + 2s}); }
   std::string engine_of(const Allocation& a) { return store.instance(a.instance_id)->engine; }
+  // Takes `n` instances (spread: one on each engine for three); the id of
+  // the allocation on `engine`, empty when none is there.
+  std::string allocate_on(const std::string& engine, int n = 3) {
+    std::string on;
+    for (int i = 0; i < n; ++i) {
+      const Allocation a = allocate();
+      if (engine_of(a) == engine) on = a.id;
+    }
+    return on;
+  }
 
   FakeEngine a{"a"}, b{"b"}, c{"c"};
   engine::EngineSet set;
