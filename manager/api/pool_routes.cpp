@@ -393,6 +393,7 @@ void Server::add_health_routes() {
                  {"queues", queue_stats(lanes_)}};
     if (pools_) body["pools"] = pools_summary();
     if (health_.managers) body["managers"] = health_.managers();
+    if (health_.engines) body["engines"] = health_.engines();
     json_reply(res, 200, body);
   });
 }

@@ -53,6 +53,9 @@ struct HealthSource {
   // Several managers on one database: {self, leading, leader}, in /health
   // and /details. May be empty (then both leave it out).
   std::function<nlohmann::json()> managers;
+  // The engines as GET /engines lists them, in /details. May be empty (then
+  // /details leaves them out).
+  std::function<nlohmann::json()> engines;
 };
 
 class Server {

@@ -30,7 +30,15 @@ namespace warmpool {
 namespace {
 Config prepared(Config config) {
   config.validate();  // before anything is written
-  for (const auto& spec : engine_specs(config)) check_engine_options(engine_options(config, spec.endpoint));
+  const auto specs = engine_specs(config);
+  for (const auto& spec : specs) {
+    try {
+      check_engine_options(engine_options(config, spec));
+    } catch (const std::invalid_argument& e) {
+      if (specs.size() == 1) throw;
+      throw std::invalid_argument("engine " + spec.name + ": " + e.what());
+    }
+  }
   return with_tokens(std::move(config), std::cerr);
 }
 PoolSettings with_control_key(PoolSettings settings, const std::string& key) {
@@ -221,7 +229,13 @@ std::vector<engine::EngineSpec> engine_specs(const Config& config) {
 }
 
 engine::DockerEngine::Options engine_options(const Config& config) {
-  return engine_options(config, engine_specs(config).front().endpoint);
+  return engine_options(config, engine_specs(config).front());
+}
+
+engine::DockerEngine::Options engine_options(const Config& config, const engine::EngineSpec& spec) {
+  auto options = engine_options(config, spec.endpoint);
+  if (!spec.tls.empty()) options.tls = spec.tls;
+  return options;
 }
 
 engine::DockerEngine::Options engine_options(const Config& config, const std::string& endpoint) {
@@ -236,27 +250,22 @@ engine::DockerEngine::Options engine_options(const Config& config, const std::st
   return options;
 }
 
-EngineClients::EngineClients(const Config& config, engine::Engine& first, engine::TimedEngine::Observer observe)
-    : set(engine::placement_from(config.placement).value_or(engine::Placement::Spread)) {
-  const auto specs = engine_specs(config);
-  for (std::size_t i = 0; i < specs.size(); ++i) {
-    engine::Engine* client = &first;
-    if (i > 0) {
-      dockers.push_back(std::make_unique<engine::DockerEngine>(engine_options(config, specs[i].endpoint)));
-      timed.push_back(std::make_unique<engine::TimedEngine>(*dockers.back(), observe));
-      client = timed.back().get();
-    }
-    set.add({specs[i].name, client, specs[i].endpoint, specs[i].capacity, specs[i].weight});
-  }
-}
 
 namespace {
-// The freezer reaches one local engine's cgroups; several engines pause
-// their own containers.
-engine::PauseChoice pause_choice_for(const Config& config, engine::DockerEngine& first) {
-  if (engine_specs(config).size() > 1)
-    return {nullptr, "several engines: each pauses its own containers"};
+// The freezer reaches one local engine's cgroups; several engines (the
+// flags' and those recorded through the API) pause their own containers.
+engine::PauseChoice pause_choice_for(const Config& config, engine::DockerEngine& first, std::size_t engines) {
+  if (engines > 1) return {nullptr, "several engines: each pauses its own containers"};
   return engine::choose_pause_path(engine::pause_via_from(config.pause_via), first);
+}
+
+EngineAdmin::Settings engine_admin_settings(const Config& config, const engine::PauseChoice& pausing) {
+  EngineAdmin::Settings s;
+  for (const auto& spec : engine_specs(config)) s.flag_engines.insert(spec.name);
+  if (pausing.freezer)
+    s.no_more_engines = "this manager pauses through the cgroup freezer of its one engine; start it with "
+                        "--pause-via engine to add engines";
+  return s;
 }
 }  // namespace
 
@@ -310,8 +319,9 @@ App::App(Config c)
       engines(config, timed_engine,
               [this](const std::string& operation, bool ok, double seconds) {
                 metrics.observe_engine_call(operation, ok, seconds);
-              }),
-      pause_choice(pause_choice_for(config, engine)),
+              },
+              store),
+      pause_choice(pause_choice_for(config, engine, engines.set.size())),
       pauser(engines.set, pause_choice.freezer.get(), pause_choice.why),
       pool(with_control_key(pool_settings(config), control_key), store, engines.set, worker, lanes, clock, &host, &metrics,
            SteadyClock::real(), &pauser),
@@ -319,11 +329,15 @@ App::App(Config c)
       scheduler(default_scheduler_settings(), pool, store, engines.set, clock, host, &metrics),
       pools({store, engines.set, worker, lanes, clock, host, &metrics, &pauser}, scheduler_settings(config), pool,
             scheduler),
+      engine_admin(engines.set, store, pool, clock,
+                   [this](const engine::EngineSpec& spec) -> engine::Engine& { return engines.connect(spec); },
+                   engine_admin_settings(config, pause_choice)),
       server(config, pool, store, engines.set, lanes,
              {[this] { return scheduler.engine_reachable(); },
               [this] { return scheduler.last_error(); },
               [this] { return engine_health(scheduler, engines.set); },
-              [this] { return managers_json(config, scheduler); }},
+              [this] { return managers_json(config, scheduler); },
+              [this] { return api::engines_json(engines.set); }},
              &metrics) {
   host.sample();
   spdlog::info("pausing through {}: {}", pause_choice.freezer ? "the cgroup freezer" : "the engine",
@@ -334,7 +348,7 @@ App::App(Config c)
                      [this](const std::string& name) { return pools.find(name); }});
   server.serve_pools(pools);
   api::add_pools_routes(server, pools, store);
-  api::add_engine_routes(server, engines.set, pool, store);
+  api::add_engine_routes(server, engines.set, engine_admin);
   metrics.engine_states = [this] {
     std::vector<std::pair<std::string, std::string>> states;
     for (const auto& e : engines.set.status()) states.emplace_back(e.name, engine::to_string(e.state));
@@ -358,6 +372,7 @@ Scheduler::Settings App::default_scheduler_settings() {
 void App::start_scheduling() {
   scheduler.start();
   pools.start();
+  engine_admin.start(std::chrono::milliseconds(config.scheduler_period_ms));
 }
 
 App::~App() { stop(); }
@@ -375,6 +390,7 @@ void App::stop() noexcept {
   server.stop();
   if (serving_.joinable()) serving_.join();
   pi_jobs.stop();
+  engine_admin.stop();
   pools.stop();
   scheduler.stop();
   lanes.stop();

@@ -10,6 +10,7 @@
 
 #include "api/server.hpp"
 #include "config/config.hpp"
+#include "app/engine_clients.hpp"
 #include "engine/docker_engine.hpp"
 #include "engine/engine_set.hpp"
 #include "engine/pause_probe.hpp"
@@ -17,21 +18,13 @@
 #include "host/host.hpp"
 #include "jobs/runner.hpp"
 #include "metrics/metrics.hpp"
+#include "pools/engine_admin.hpp"
 #include "pools/pools.hpp"
 #include "scheduler/scheduler.hpp"
 #include "store/store.hpp"
 
 namespace warmpool {
 
-// The engines of --engine as one Engine (engine::EngineSet): the first is
-// given (the App's own client), the others are made here, each with every
-// call in the metrics.
-struct EngineClients {
-  EngineClients(const Config& config, engine::Engine& first, engine::TimedEngine::Observer observe);
-  std::vector<std::unique_ptr<engine::DockerEngine>> dockers;  // the engines after the first
-  std::vector<std::unique_ptr<engine::TimedEngine>> timed;
-  engine::EngineSet set;
-};
 
 class App {
  public:
@@ -61,13 +54,15 @@ class App {
   Metrics metrics;
   engine::DockerEngine engine;
   engine::TimedEngine timed_engine;  // `engine`, with every call in the metrics
-  EngineClients engines;             // every engine (`timed_engine` first) as one
   SystemClock clock;
   HostMonitor host;
   HttpWorkerClient worker;
   std::unique_ptr<Store> owned_store;  // open_store(config)
   Store& store;
   Lanes lanes;
+  // Every engine (`timed_engine` first) as one; after `store`, which holds
+  // the engines added through the API.
+  EngineClients engines;
   engine::PauseChoice pause_choice;  // --pause-via, decided once at start
   Pauser pauser;
   Pool pool;
@@ -76,6 +71,9 @@ class App {
   // Every pool: the default (pool, scheduler above) and those recorded in
   // the store (schema 7), each with its own Pool and Scheduler.
   Pools pools;
+  // Engines added, removed, drained and resumed through the admin API; the
+  // recorded ones joined `engines` at start.
+  EngineAdmin engine_admin;
   api::Server server;
 
  private:
@@ -130,6 +128,9 @@ std::vector<engine::EngineSpec> engine_specs(const Config& config);
 // The options of the engine at `endpoint` (empty: DOCKER_HOST or the
 // default socket), with the TLS files of the configuration.
 engine::DockerEngine::Options engine_options(const Config& config, const std::string& endpoint);
+// The options of one --engine: its own TLS files (cert-dir=, ca=, cert=,
+// key=) when it names any, else those of the flags, as above.
+engine::DockerEngine::Options engine_options(const Config& config, const engine::EngineSpec& spec);
 
 // The first engine's client options from the configuration: --engine, else
 // DOCKER_HOST, else the default socket; TLS files from --engine-ca,

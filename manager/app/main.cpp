@@ -77,7 +77,7 @@ bool engine_answers(const warmpool::Config& config) {
     const auto specs = engine_specs(config);
     for (const auto& spec : specs) {
       name = specs.size() > 1 ? "engine " + spec.name + ": " : "";
-      const auto options = engine_options(config, spec.endpoint);
+      const auto options = engine_options(config, spec);
       check_engine_options(options);
       engine::DockerEngine engine(options);
       auto v = engine.version();

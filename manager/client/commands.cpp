@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -80,8 +81,10 @@ std::int64_t now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-// A list route printed as `-o` asks: a table, or the records as JSON or YAML.
-int print_list(const httplib::Result& r, const Options& o, bool instances, httplib::Client& c) {
+// A list route printed as `-o` asks: a table (`table(list, wide)`), or the
+// records as JSON or YAML.
+int print_list(const httplib::Result& r, const Options& o,
+               const std::function<std::string(const json&, bool)>& table) {
   const auto output = output_from(o.output);
   if (!output) {
     std::cerr << "warmpool: unknown output \"" << o.output << "\" (table, wide, json or yaml)\n";
@@ -96,18 +99,10 @@ int print_list(const httplib::Result& r, const Options& o, bool instances, httpl
   if (*output == Output::Json) std::cout << list.dump(2) << "\n";
   if (*output == Output::Yaml) std::cout << to_yaml(list);
   if (*output != Output::Table && *output != Output::Wide) return 0;
-  const bool wide = *output == Output::Wide;
-  if (!instances) {
-    std::cout << allocations_table(list, now_ms(), wide);
-    return 0;
-  }
-  // The ALLOCATION column, when the token also opens the public routes.
-  json current = json::array();
-  if (auto a = c.Get("/allocations", public_auth(o)); a && a->status == 200)
-    current = json::parse(a->body, nullptr, false);
-  std::cout << instances_table(list, current.is_array() ? current : json::array(), now_ms(), wide);
+  std::cout << table(list, *output == Output::Wide);
   return 0;
 }
+
 
 // Every page of a paged list (GET /allocations), following the Link headers.
 json all_pages(httplib::Client& c, std::string url, const httplib::Headers& headers) {
@@ -190,6 +185,17 @@ httplib::Params list_params(const Options& o, const char* name, const std::strin
   return params;
 }
 
+int print_instances(httplib::Client& c, const Options& o) {
+  return print_list(c.Get("/instances", list_params(o, "state", o.state_filter), {}), o,
+                    [&](const json& list, bool wide) {
+                      // The ALLOCATION column, when the token also opens the public routes.
+                      json current = json::array();
+                      if (auto a = c.Get("/allocations", public_auth(o)); a && a->status == 200)
+                        current = json::parse(a->body, nullptr, false);
+                      return instances_table(list, current.is_array() ? current : json::array(), now_ms(), wide);
+                    });
+}
+
 int run_pi(httplib::Client& c, const Options& o) {
   jobs::PiCommand command;
   command.digits = o.digits;
@@ -258,6 +264,10 @@ void add_commands(CLI::App& app, Options& o) {
   instances->add_option("--state", o.state_filter, "Only these states, comma-separated (e.g. paused,error)");
   instances->add_option("-o,--output", o.output, "table (default), wide, json or yaml");
 
+  auto* engines = app.add_subcommand("engines", "List the engines with their state and instances (admin)");
+  add_common(*engines, o);
+  engines->add_option("-o,--output", o.output, "table (default), wide, json or yaml");
+
   auto* describe = app.add_subcommand("describe", "Show one record in full (admin)");
   auto* describe_instance = describe->add_subcommand("instance", "An instance, its allocations and its recent events");
   add_common(*describe_instance, o);
@@ -283,7 +293,7 @@ int run(const CLI::App& app, Options o) {
   o.api_token = o.token.empty() ? first_line(o.data_dir + "/api.token") : o.token;
   o.admin_token = o.token.empty() ? first_line(o.data_dir + "/admin.token") : o.token;
   auto parsed = [&](const char* name) { return app.get_subcommand(name)->parsed(); };
-  const bool admin = parsed("instances") || parsed("describe") || parsed("top");
+  const bool admin = parsed("instances") || parsed("engines") || parsed("describe") || parsed("top");
   auto c = connect(o, admin ? Access::Admin : Access::Public);
   if (parsed("alloc")) {
     json body;
@@ -297,9 +307,10 @@ int run(const CLI::App& app, Options o) {
   }
   if (parsed("release")) return report(c.Delete("/allocations/" + o.allocation_id), o);
   if (parsed("allocations"))
-    return print_list(c.Get("/allocations", list_params(o, "client", o.client_filter), {}), o, false, c);
-  if (parsed("instances"))
-    return print_list(c.Get("/instances", list_params(o, "state", o.state_filter), {}), o, true, c);
+    return print_list(c.Get("/allocations", list_params(o, "client", o.client_filter), {}), o,
+                      [](const json& list, bool wide) { return allocations_table(list, now_ms(), wide); });
+  if (parsed("instances")) return print_instances(c, o);
+  if (parsed("engines")) return print_list(c.Get("/engines"), o, engines_table);
   if (parsed("describe")) return describe_instance(c, o);
   if (parsed("top")) return run_top(c, o);
   if (parsed("health")) return report(c.Get("/health"), o);

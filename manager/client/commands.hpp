@@ -1,4 +1,4 @@
-// `warmpool alloc|release|allocations|instances|health|pi`: a small client
+// `warmpool alloc|release|allocations|instances|engines|describe|top|health|pi`: a small client
 // for the API.
 #pragma once
 

@@ -186,6 +186,22 @@ std::string allocations_table(const json& allocations, std::int64_t now_ms, bool
   return render_table(headers, rows);
 }
 
+std::string engines_table(const json& engines, bool wide) {
+  std::vector<std::string> headers = {"NAME", "STATE", "INSTANCES", "CAPACITY", "ENDPOINT"};
+  if (wide) headers.push_back("WEIGHT");
+  headers.push_back("ERROR");
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& e : engines) {
+    const std::string capacity = text_of(e, "capacity", "0");
+    std::vector<std::string> row = {text_of(e, "name"), text_of(e, "state"), text_of(e, "instances"),
+                                    capacity == "0" ? "-" : capacity, text_of(e, "endpoint")};
+    if (wide) row.push_back(text_of(e, "weight"));
+    row.push_back(wide ? text_of(e, "error", "") : shorten(text_of(e, "error", ""), 40));
+    rows.push_back(std::move(row));
+  }
+  return render_table(headers, rows);
+}
+
 std::string events_table(const json& events, std::int64_t now_ms) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& e : events)

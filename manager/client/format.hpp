@@ -32,6 +32,10 @@ std::string to_yaml(const nlohmann::json& value);
 std::string instances_table(const nlohmann::json& instances, const nlohmann::json& allocations,
                             std::int64_t now_ms, bool wide);
 std::string allocations_table(const nlohmann::json& allocations, std::int64_t now_ms, bool wide);
+// GET /engines' answer: NAME STATE INSTANCES CAPACITY ENDPOINT (capacity 0:
+// "-", no limit); `wide` adds WEIGHT and, for an engine that is down, ERROR
+// in full (the table shortens it).
+std::string engines_table(const nlohmann::json& engines, bool wide);
 // GET /events' answer: AGE FROM TO DETAIL.
 std::string events_table(const nlohmann::json& events, std::int64_t now_ms);
 

@@ -54,7 +54,7 @@ void add_serve_options(CLI::App& app, Config& c) {
   opt(app, "--control-key-file", c.control_key_file, "The key the workers' control secrets derive from, made at the first start (default: --data-dir/control.key); managers on one --database must share it")->group("Server");
   opt(app, "--database", c.database, "Keep the records in PostgreSQL, shared by several managers: postgresql://[user@][host][:port]/dbname[?host=/socket/dir] (default: SQLite in --data-dir)")->group("Server");
 
-  opt(app, "--engine", c.engines, "Docker Engine API endpoint: unix:///path or tcp://host:port, TLS when certificates are given (default: $DOCKER_HOST or unix:///var/run/docker.sock). Several engines: repeat it as NAME=ENDPOINT[,capacity=N][,weight=W] (a bare endpoint is the engine named default)")->group("Engine");
+  opt(app, "--engine", c.engines, "Docker Engine API endpoint: unix:///path or tcp://host:port, TLS when certificates are given (default: $DOCKER_HOST or unix:///var/run/docker.sock). Several engines: repeat it as NAME=ENDPOINT[,capacity=N][,weight=W][,cert-dir=DIR][,ca=FILE][,cert=FILE][,key=FILE] (a bare endpoint is the engine named default; an engine's own TLS files win over the --engine-ca/-cert/-key/-cert-dir flags)")->group("Engine");
   opt(app, "--placement", c.placement, "Several engines: where new instances go. spread: the engine with the fewest instances for its weight; pack: the first engine given that has room (capacity)")
       ->group("Engine")->check(CLI::IsMember({"spread", "pack"}));
   opt(app, "--engine-grace-s", c.engine_grace_s, "Several engines: instances on an engine that stopped answering keep their allocations this long (their clients may still reach them); then their allocations end and they are replaced on the others")

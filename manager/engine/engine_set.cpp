@@ -29,25 +29,40 @@ void EngineSet::add(Member member) {
   for (const auto& s : slots_)
     if (s.member.name == member.name)
       throw std::invalid_argument("--engine: two engines are named \"" + member.name + "\"");
-  slots_.push_back(Slot{std::move(member), EngineState::Up, {}});
+  Slot slot;
+  slot.member = std::move(member);
+  slots_.push_back(std::move(slot));
 }
 
-bool EngineSet::drain(const std::string& name) {
+bool EngineSet::set_draining(const std::string& name, bool draining) {
   std::lock_guard lock(mu_);
   for (auto& s : slots_)
     if (s.member.name == name) {
-      s.state = EngineState::Draining;
+      s.draining = draining;
       return true;
     }
   return false;
 }
+
+bool EngineSet::remove_engine(const std::string& name) {
+  std::lock_guard lock(mu_);
+  const auto it = std::find_if(slots_.begin(), slots_.end(), [&](const Slot& s) { return s.member.name == name; });
+  if (it == slots_.end()) return false;
+  slots_.erase(it);
+  std::erase_if(where_, [&](const auto& w) { return w.second == name; });
+  pending_.erase(name);
+  return true;
+}
+
+bool EngineSet::drain(const std::string& name) { return set_draining(name, true); }
+bool EngineSet::resume(const std::string& name) { return set_draining(name, false); }
 
 std::vector<EngineSet::Status> EngineSet::status() const {
   std::lock_guard lock(mu_);
   std::vector<Status> out;
   for (const auto& s : slots_) {
     const auto n = std::count_if(where_.begin(), where_.end(), [&](const auto& w) { return w.second == s.member.name; });
-    out.push_back({s.member.name, s.member.endpoint, s.state, static_cast<int>(n), s.member.capacity,
+    out.push_back({s.member.name, s.member.endpoint, s.state(), static_cast<int>(n), s.member.capacity,
                    s.member.weight, s.error});
   }
   return out;
@@ -60,7 +75,7 @@ std::size_t EngineSet::size() const {
 
 bool EngineSet::engine_draining() const {
   std::lock_guard lock(mu_);
-  return std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.state == EngineState::Draining; });
+  return std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.draining; });
 }
 
 Engine* EngineSet::single() const {
@@ -72,8 +87,7 @@ void EngineSet::mark(const std::string& name, bool answered, const std::string& 
   std::lock_guard lock(mu_);
   for (auto& s : slots_) {
     if (s.member.name != name) continue;
-    if (answered && s.state == EngineState::Down) s.state = EngineState::Up;
-    if (!answered) s.state = EngineState::Down;
+    s.down = !answered;
     s.error = answered ? "" : error;
   }
 }
@@ -108,7 +122,7 @@ std::optional<std::string> EngineSet::pick(const std::set<std::string>& tried) c
   std::vector<PlacementCandidate> candidates;
   for (const auto& s : slots_) {
     if (tried.count(s.member.name)) continue;
-    candidates.push_back({s.member.name, s.state, s.member.weight, s.member.capacity, counts[s.member.name]});
+    candidates.push_back({s.member.name, s.state(), s.member.weight, s.member.capacity, counts[s.member.name]});
   }
   return place(candidates, placement_);
 }
@@ -165,8 +179,8 @@ void EngineSet::refuse_create(const std::string& failures) {
   {
     std::lock_guard lock(mu_);
     for (const auto& s : slots_) {
-      up |= s.state == EngineState::Up;
-      draining |= s.state == EngineState::Draining;
+      up |= s.state() == EngineState::Up;
+      draining |= s.state() == EngineState::Draining;
     }
   }
   if (up) throw EngineError(EngineError::Kind::Server, "create: every engine that is up is full (its capacity)");
@@ -183,7 +197,7 @@ std::optional<std::pair<Engine*, std::string>> EngineSet::locate(const std::stri
       for (const auto& s : slots_)
         if (s.member.name == it->second) return std::pair{s.member.engine, s.member.name};
     for (const auto& s : slots_)
-      if (s.state != EngineState::Down) members.push_back(s.member);
+      if (!s.down) members.push_back(s.member);
   }
   for (const auto& m : members) {
     try {
@@ -205,7 +219,7 @@ std::pair<Engine*, std::string> EngineSet::route(const std::string& id) {
   {
     std::lock_guard lock(mu_);
     for (const auto& s : slots_)
-      if (s.state == EngineState::Down) down += (down.empty() ? "" : ", ") + s.member.name;
+      if (s.down) down += (down.empty() ? "" : ", ") + s.member.name;
   }
   if (!down.empty())
     throw EngineError(EngineError::Kind::Unreachable,
@@ -287,7 +301,7 @@ bool EngineSet::image_exists(const std::string& image) {
   {
     std::lock_guard lock(mu_);
     for (const auto& s : slots_)
-      if (s.state != EngineState::Down) members.push_back(s.member);
+      if (!s.down) members.push_back(s.member);
   }
   for (const auto& m : members)
     if (!m.engine->image_exists(image)) return false;
@@ -296,25 +310,42 @@ bool EngineSet::image_exists(const std::string& image) {
 
 void EngineSet::watch_events(const Labels& match, const std::function<void(const Event&)>& on_event,
                              std::stop_token stop) {
-  if (Engine* only = single()) return only->watch_events(match, on_event, stop);
-  std::vector<Member> members;
-  {
-    std::lock_guard lock(mu_);
-    for (const auto& s : slots_) members.push_back(s.member);
-  }
-  std::vector<std::jthread> watches;
-  for (const auto& m : members)
-    watches.emplace_back([&, m] {
-      while (!stop.stop_requested()) {
-        try {
-          m.engine->watch_events(match, on_event, stop);
-        } catch (const EngineError&) {
-          // This engine's stream broke; the others go on. Reconnect shortly.
-        }
-        pause_for(std::chrono::milliseconds(1000), stop);
+  struct Watch {
+    std::stop_source own;  // this engine's: requested when it leaves the set
+    std::jthread thread;
+  };
+  std::map<std::string, Watch> watches;
+  auto watch_one = [&match, &on_event, stop](Member m, std::stop_token own) {
+    std::stop_source either;  // stops on the set's stop or the engine's own
+    std::stop_callback on_stop(stop, [&either] { either.request_stop(); });
+    std::stop_callback on_removed(own, [&either] { either.request_stop(); });
+    while (!either.stop_requested()) {
+      try {
+        m.engine->watch_events(match, on_event, either.get_token());
+      } catch (const EngineError&) {
+        // This engine's stream broke; the others go on. Reconnect shortly.
       }
+      pause_for(std::chrono::milliseconds(1000), either.get_token());
+    }
+  };
+  while (!stop.stop_requested()) {
+    std::vector<Member> members;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& s : slots_) members.push_back(s.member);
+    }
+    for (const auto& m : members)
+      if (!watches.count(m.name)) {
+        Watch& w = watches[m.name];
+        w.thread = std::jthread(watch_one, m, w.own.get_token());
+      }
+    std::erase_if(watches, [&](auto& w) {
+      const bool gone = std::none_of(members.begin(), members.end(), [&](const Member& m) { return m.name == w.first; });
+      if (gone) w.second.own.request_stop();  // erasing joins its thread
+      return gone;
     });
-  pause_for(std::chrono::hours(24 * 365 * 10), stop);
+    pause_for(std::chrono::milliseconds(1000), stop);  // engines added meanwhile are watched from the next round
+  }
   // The watches end with stop; their destructors join them.
 }
 
@@ -329,7 +360,7 @@ bool EngineSet::engine_up(const std::string& name) {
   std::lock_guard lock(mu_);
   if (slots_.size() == 1) return true;
   for (const auto& s : slots_)
-    if (s.member.name == name) return s.state != EngineState::Down;
+    if (s.member.name == name) return !s.down;
   return false;
 }
 

@@ -6,7 +6,8 @@
 // down once a call finds it unreachable or a check fails, up again once a
 // check (version) or a listing reaches it.
 //
-// With one member the set passes every call straight through: errors,
+// With one member the set passes every call but the event watch (which
+// follows engines added later) straight through: errors,
 // states and reachability are exactly that engine's, as without a set.
 //
 // Thread-safe. No lock is held across an engine call.
@@ -46,12 +47,19 @@ class EngineSet final : public Engine {
 
   explicit EngineSet(Placement placement = Placement::Spread) : placement_(placement) {}
 
-  // Adds an engine, up until a call says otherwise. Throws
+  // Adds an engine, up until a call says otherwise; a running watch_events
+  // watches it from its next round (within a second). Throws
   // std::invalid_argument for a name already in the set or a null engine.
-  // REQUIRES: before watch_events runs (a running watch does not see it).
   void add(Member member);
-  // No new containers go to it; its containers stay (draining). false: no such engine.
+  // Takes the engine out of the set: nothing is placed or routed there any
+  // more and its watch ends. Its client must outlive calls already under
+  // way. false: no such engine.
+  bool remove_engine(const std::string& name);
+  // No new containers go to it; its containers stay (draining). It stays
+  // draining while down and after it comes back. false: no such engine.
   bool drain(const std::string& name);
+  // Takes new containers again (undoes drain). false: no such engine.
+  bool resume(const std::string& name);
   std::vector<Status> status() const;
   Placement placement() const { return placement_; }
   std::size_t size() const;
@@ -74,7 +82,8 @@ class EngineSet final : public Engine {
   std::vector<ContainerInfo> list(const Labels& match) override;
   // True when every engine that answers has it.
   bool image_exists(const std::string& image) override;
-  // One watch per engine, each reconnecting on its own, until stop.
+  // One watch per engine, each reconnecting on its own, until stop; engines
+  // added or removed meanwhile are followed. Errors never end it.
   void watch_events(const Labels& match, const std::function<void(const Event&)>& on_event,
                     std::stop_token stop) override;
   std::string engine_of(const std::string& container_id) override;
@@ -83,8 +92,10 @@ class EngineSet final : public Engine {
  private:
   struct Slot {
     Member member;
-    EngineState state = EngineState::Up;
+    bool down = false;      // its last call or check did not reach it
+    bool draining = false;  // drained by the admin: down or not
     std::string error;
+    EngineState state() const { return down ? EngineState::Down : draining ? EngineState::Draining : EngineState::Up; }
   };
   // The engine that holds `id` and its name; throws NotFound when every
   // engine answered that it has no such container, Unreachable when one that
@@ -96,6 +107,7 @@ class EngineSet final : public Engine {
   template <typename Call>
   auto routed(const std::string& id, Call call) -> decltype(call(std::declval<Engine&>()));
   void mark(const std::string& name, bool answered, const std::string& error = {});
+  bool set_draining(const std::string& name, bool draining);
   std::optional<std::string> pick(const std::set<std::string>& tried) const;  // REQUIRES: mu_ held
   Engine* single() const;  // the only member, or null
   bool engine_draining() const;  // some engine is

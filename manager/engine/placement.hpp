@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/endpoint.hpp"
+
 namespace warmpool::engine {
 
 // up: answers, takes new containers. down: its last call or check failed
@@ -35,19 +37,29 @@ struct PlacementCandidate {
 // may take it.
 std::optional<std::string> place(const std::vector<PlacementCandidate>& engines, Placement placement);
 
-// One --engine flag: NAME=ENDPOINT[,capacity=N][,weight=W], or a bare
-// ENDPOINT for the engine named "default".
+// One --engine flag: NAME=ENDPOINT[,capacity=N][,weight=W][,cert-dir=DIR]
+// [,ca=FILE][,cert=FILE][,key=FILE], or a bare ENDPOINT for the engine named
+// "default".
 struct EngineSpec {
   std::string name = "default";
   std::string endpoint;
   int capacity = 0;
   double weight = 1;
+  // This engine's own TLS files (cert-dir= gives Docker's layout, ca=,
+  // cert= and key= each win over it). Empty: the --engine-ca/-cert/-key
+  // and --engine-cert-dir flags serve it.
+  TlsFiles tls;
 };
 
+// An engine's name: 1 to 63 letters, digits, '-', '_' or '.'.
+bool valid_engine_name(std::string_view name);
+
 // Parses one --engine value. The endpoint itself is checked by
-// parse_engine_endpoint. Throws std::invalid_argument naming the value and
-// what is wrong: an empty or malformed name, an unknown option, a capacity
-// that is not a whole number >= 0, a weight that is not a number > 0.
+// parse_engine_endpoint, and whether the TLS files can be read by
+// tls_file_problem. Throws std::invalid_argument naming the value and what
+// is wrong: an empty or malformed name, an unknown option, a capacity that
+// is not a whole number >= 0, a weight that is not a number > 0, an empty
+// path.
 EngineSpec parse_engine_spec(std::string_view text);
 
 // Refuses (std::invalid_argument) two engines of one name.

@@ -134,6 +134,20 @@ const char* const kMigrations[] = {
     R"sql(
     ALTER TABLE jobs ADD COLUMN pool TEXT;
     )sql",
+    // 10: engines added through the admin API (POST /engines); the flags'
+    // engines are not recorded.
+    R"sql(
+    CREATE TABLE IF NOT EXISTS engines (
+      name       TEXT PRIMARY KEY,
+      endpoint   TEXT NOT NULL,
+      capacity   INTEGER NOT NULL DEFAULT 0,
+      weight     REAL NOT NULL DEFAULT 1,
+      tls_ca     TEXT NOT NULL DEFAULT '',
+      tls_cert   TEXT NOT NULL DEFAULT '',
+      tls_key    TEXT NOT NULL DEFAULT '',
+      created_ms INTEGER NOT NULL
+    );
+    )sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 

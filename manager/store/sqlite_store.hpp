@@ -69,6 +69,10 @@ class SqliteStore final : public Store {
   std::vector<PoolRecord> pools() override;
   std::optional<PoolRecord> update_pool(const PoolRecord& pool) override;
   bool remove_pool(const std::string& name) override;
+  // EngineRepository (sqlite_engines.cpp)
+  EngineRecord add_engine(const EngineRecord& engine) override;
+  std::vector<EngineRecord> engines() override;
+  bool remove_engine(const std::string& name) override;
 
   // JobRepository (sqlite_jobs.cpp)
   using Store::add_job;

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "records/engine_record.hpp"
 #include "records/records.hpp"
 
 namespace warmpool {
@@ -229,6 +230,25 @@ class PoolExists : public StoreError {
   using StoreError::StoreError;
 };
 
+// Engines added through the admin API (records/engine_record.hpp). Every
+// method throws StoreError.
+class EngineRepository {
+ public:
+  virtual ~EngineRepository() = default;
+
+  // Records a new engine. Throws EngineExists when the name is taken.
+  virtual EngineRecord add_engine(const EngineRecord& engine) = 0;
+  virtual std::vector<EngineRecord> engines() = 0;  // in the order they were added
+  // False when there was no such engine.
+  virtual bool remove_engine(const std::string& name) = 0;
+};
+
+// add_engine: an engine of that name is recorded. Nothing was written.
+class EngineExists : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
 // What a manager holds in the database while it works on it, so that other
 // managers on the same database leave it alone.
 enum class Hold { Instance = 1, Job = 2 };
@@ -261,11 +281,12 @@ class ManagerRegistry {
 class Store : public InstanceRepository,
               public JobRepository,
               public PoolRepository,
+              public EngineRepository,
               public ManagerRegistry {
  public:
   // The newest schema this warmpool writes. An implementation refuses to open
   // a store whose schema is newer.
-  static constexpr int kSchemaVersion = 9;
+  static constexpr int kSchemaVersion = 10;
   // The schema version the opened store is at (after migration).
   virtual int schema_version() = 0;
   // Commits a change that changes nothing, so that a full disk, a read-only

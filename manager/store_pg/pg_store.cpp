@@ -143,6 +143,20 @@ const char* const kMigrations[] = {
     R"sql(
     ALTER TABLE jobs ADD COLUMN pool text;
     )sql",
+    // 10: engines added through the admin API (POST /engines); the flags'
+    // engines are not recorded.
+    R"sql(
+    CREATE TABLE IF NOT EXISTS engines (
+      name       text PRIMARY KEY,
+      endpoint   text NOT NULL,
+      capacity   integer NOT NULL DEFAULT 0,
+      weight     double precision NOT NULL DEFAULT 1,
+      tls_ca     text NOT NULL DEFAULT '',
+      tls_cert   text NOT NULL DEFAULT '',
+      tls_key    text NOT NULL DEFAULT '',
+      created_ms bigint NOT NULL
+    );
+    )sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 

@@ -84,6 +84,10 @@ class PgStore final : public Store {
   std::vector<PoolRecord> pools() override;
   std::optional<PoolRecord> update_pool(const PoolRecord& pool) override;
   bool remove_pool(const std::string& name) override;
+  // EngineRepository (pg_engines.cpp)
+  EngineRecord add_engine(const EngineRecord& engine) override;
+  std::vector<EngineRecord> engines() override;
+  bool remove_engine(const std::string& name) override;
 
   // JobRepository (pg_jobs.cpp)
   using Store::add_job;

@@ -20,7 +20,9 @@ describe('the manager answers as swagger/openapi.yaml says', () => {
     name: 'contract',
     apiToken: API,
     adminToken: ADMIN,
-    flags: ['--max-instances', '2', '--max-idle', '2', '--max-body-bytes', '1024', '--max-init-bytes', '2048'],
+    // Paused through the engine: engines may then be added (POST /engines).
+    flags: ['--max-instances', '2', '--max-idle', '2', '--max-body-bytes', '1024', '--max-init-bytes', '2048',
+      '--pause-via', 'engine'],
   });
 
   // Calls `method template` and checks the answer against the spec.
@@ -93,6 +95,8 @@ describe('the manager answers as swagger/openapi.yaml says', () => {
     assert.equal(d.json.pool.ports.last - d.json.pool.ports.first, 19);
     assert.equal(d.json.pool.thresholds.hostCpu, 1);
     assert.equal(d.json.pool.thresholds.hostMemory, 1);
+    // The engines as GET /engines lists them: the one engine, `default`.
+    assert.deepEqual(d.json.engines.map((e) => [e.name, e.state]), [['default', 'up']]);
     // After the first upkeep, its target: a fixed pool's is --min-idle.
     const target = await eventually('the first upkeep\'s target',
       async () => (await expect(200, 'GET', '/details', { token: ADMIN })).json.pool.target);
@@ -382,15 +386,31 @@ describe('the manager answers as swagger/openapi.yaml says', () => {
   });
 
   // Last before the final check: draining the one engine stops creates.
-  test('engines: the one engine is `default`; a drained engine says so; an unknown one is 404', async () => {
+  test('engines: the one engine is `default`; a drained engine says so, and resumed takes instances again; an unknown one is 404', async () => {
     await expect(401, 'GET', '/engines');
     const list = await expect(200, 'GET', '/engines', { token: ADMIN });
     assert.equal(list.json.length, 1);
     assert.equal(list.json[0].name, 'default');
     assert.equal(list.json[0].state, 'up');
+    // Added (the same engine under a second name), drained, removed.
+    const bad = await expect(400, 'POST', '/engines', { body: '{"name":"second","endpoint":"ssh://h"}', token: ADMIN });
+    assert.match(bad.json.detail, /endpoint/);
+    await expect(409, 'POST', '/engines', { body: JSON.stringify({ name: 'default', endpoint: manager.engine }), token: ADMIN });
+    const added = await expect(201, 'POST', '/engines', { body: JSON.stringify({ name: 'second', endpoint: manager.engine, capacity: 1 }), token: ADMIN });
+    assert.equal(added.json.state, 'up');
+    await expect(200, 'POST', '/engines/{name}/drain', { params: { name: 'second' }, token: ADMIN });
+    const removed = await call('DELETE', '/engines/{name}', { params: { name: 'second' }, token: ADMIN });
+    assert.ok([202, 204].includes(removed.status), removed.text);
+    await expect(409, 'DELETE', '/engines/{name}', { params: { name: 'default' }, token: ADMIN });
+    await eventually('the second engine to go',
+      async () => (await expect(200, 'GET', '/engines', { token: ADMIN })).json.length === 1, 30000, 200);
     await expect(404, 'POST', '/engines/{name}/drain', { params: { name: 'nope' }, token: ADMIN });
     const drained = await expect(200, 'POST', '/engines/{name}/drain', { params: { name: 'default' }, token: ADMIN });
     assert.equal(drained.json.state, 'draining');
+    await expect(404, 'POST', '/engines/{name}/resume', { params: { name: 'nope' }, token: ADMIN });
+    const resumed = await expect(200, 'POST', '/engines/{name}/resume', { params: { name: 'default' }, token: ADMIN });
+    assert.equal(resumed.json.state, 'up');
+    await expect(200, 'POST', '/engines/{name}/drain', { params: { name: 'default' }, token: ADMIN });
   });
 
   test('every operation of the spec answered 2xx at least once, as documented', async () => {

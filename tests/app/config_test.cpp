@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "app/app.hpp"
+#include "store/sqlite_store.hpp"
 
 using warmpool::Config;
 
@@ -281,3 +282,54 @@ TEST_CASE("--engine may be given several times, NAME=ENDPOINT with options; a ba
   CHECK_THROWS(bad_app.parse(3, const_cast<char**>(bad_argv)));
 }
 
+
+TEST_CASE("an --engine may carry its own TLS files, which win over the TLS flags; unreadable ones stop the start") {
+  Config c;
+  CLI::App app;
+  warmpool::add_serve_options(app, c);
+  const char* argv[] = {"serve", "--engine", "a=unix:///run/a.sock",
+                        "--engine", "b=tcp://127.0.0.1:11376,cert-dir=/b-certs,ca=/b-ca/ca.pem",
+                        "--engine", "c=tcp://127.0.0.1:11377",
+                        "--engine-cert-dir", "/flag-certs"};
+  app.parse(9, const_cast<char**>(argv));
+  const auto specs = warmpool::engine_specs(c);
+  REQUIRE(specs.size() == 3);
+  const auto b = warmpool::engine_options(c, specs[1]);
+  CHECK(b.endpoint == "tcp://127.0.0.1:11376");
+  CHECK(b.tls.ca == "/b-ca/ca.pem");
+  CHECK(b.tls.cert == "/b-certs/cert.pem");
+  CHECK(b.tls.key == "/b-certs/key.pem");
+  CHECK(warmpool::engine_options(c, specs[2]).tls.cert == "/flag-certs/cert.pem");  // no files of its own
+
+  Config own;
+  own.engines = {"a=unix:///run/a.sock", "b=tcp://127.0.0.1:11376,cert-dir=/nonexistent/b-certs"};
+  own.data_dir = "/nonexistent/warmpool-data";
+  CHECK_THROWS_WITH(warmpool::App(own), "engine b: engine tcp://127.0.0.1:11376: cannot read TLS CA file "
+                                        "/nonexistent/b-certs/ca.pem: No such file or directory");
+  CHECK_FALSE(std::filesystem::exists(own.data_dir));
+}
+
+TEST_CASE("an engine recorded through the API joins the engines at the next start; a flag's name wins") {
+  const auto dir = std::filesystem::temp_directory_path() / ("warmpool-recorded-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  Config c;
+  c.data_dir = dir.string();
+  c.insecure = true;
+  c.pause_via = "engine";
+  c.engines = {"a=unix:///nonexistent/a.sock"};
+  {
+    warmpool::SqliteStore store(c.database_path());
+    store.add_engine({"b", "unix:///nonexistent/b.sock", 4, 1, "", "", "", 1});
+    store.add_engine({"a", "unix:///nonexistent/other.sock", 0, 1, "", "", "", 2});
+  }
+  {
+    warmpool::App app(c);
+    const auto engines = app.engines.set.status();
+    REQUIRE(engines.size() == 2);
+    CHECK(engines[0].name == "a");
+    CHECK(engines[0].endpoint == "unix:///nonexistent/a.sock");  // the flag's, not the record's
+    CHECK(engines[1].name == "b");
+    CHECK(engines[1].capacity == 4);
+  }
+  std::filesystem::remove_all(dir);
+}

@@ -62,6 +62,21 @@ TEST_CASE("instances_table: the useful columns, the current allocation, errors s
   CHECK(wide.find("012345678...") != std::string::npos);
 }
 
+TEST_CASE("engines_table: name, state, instances, capacity (none: -), endpoint, and why one is down") {
+  const json engines = json::array(
+      {{{"name", "a"}, {"endpoint", "unix:///run/docker.sock"}, {"state", "up"}, {"instances", 8}, {"capacity", 0}, {"weight", 1}},
+       {{"name", "b"}, {"endpoint", "tcp://10.0.0.2:2376"}, {"state", "down"}, {"instances", 3}, {"capacity", 16}, {"weight", 2.5},
+        {"error", "version: engine unreachable at tcp://10.0.0.2:2376: Connection refused"}}});
+  CHECK(engines_table(engines, false) ==
+        "NAME   STATE   INSTANCES   CAPACITY   ENDPOINT                  ERROR\n"
+        "a      up      8           -          unix:///run/docker.sock\n"
+        "b      down    3           16         tcp://10.0.0.2:2376       version: engine unreachable at tcp://...\n");
+  const std::string wide = engines_table(engines, true);
+  CHECK(wide.find("WEIGHT") != std::string::npos);
+  CHECK(wide.find("2.5") != std::string::npos);
+  CHECK(wide.find("Connection refused") != std::string::npos);
+}
+
 TEST_CASE("allocations_table: expiry ahead, end behind") {
   const json list = json::array(
       {{{"id", "0123456789abcdef0123456789abcdef"}, {"instance", 3}, {"endpoint", "127.0.0.1:20003"},

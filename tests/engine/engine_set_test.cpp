@@ -2,6 +2,10 @@
 // data, and EngineSet routing calls over fake engines.
 #include <catch2/catch.hpp>
 
+#include <mutex>
+#include <set>
+#include <thread>
+
 #include "engine/engine_set.hpp"
 #include "engine/placement.hpp"
 #include "support/fake_engine.hpp"
@@ -79,6 +83,24 @@ TEST_CASE("an --engine value is NAME=ENDPOINT with options, or a bare endpoint f
   CHECK(named.capacity == 12);
   CHECK(named.weight == 2.5);
   CHECK(parse_engine_spec("x=unix:///s,weight=1").capacity == 0);
+}
+
+TEST_CASE("an --engine value may name its TLS files: cert-dir= in Docker's layout, each file on its own winning") {
+  const auto dir = parse_engine_spec("b=tcp://127.0.0.1:11376,cert-dir=/certs/b/");
+  CHECK(dir.tls.ca == "/certs/b/ca.pem");
+  CHECK(dir.tls.cert == "/certs/b/cert.pem");
+  CHECK(dir.tls.key == "/certs/b/key.pem");
+  const auto mixed = parse_engine_spec("b=tcp://127.0.0.1:11376,key=/k.pem,cert-dir=/certs/b,capacity=3");
+  CHECK(mixed.tls.ca == "/certs/b/ca.pem");
+  CHECK(mixed.tls.key == "/k.pem");  // whatever the order
+  CHECK(mixed.capacity == 3);
+  const auto files = parse_engine_spec("b=tcp://h:1,ca=/ca.pem,cert=/c.pem,key=/k.pem");
+  CHECK(files.tls.ca == "/ca.pem");
+  CHECK(files.tls.cert == "/c.pem");
+  CHECK(files.tls.key == "/k.pem");
+  CHECK(parse_engine_spec("a=unix:///s").tls.empty());
+  CHECK_THROWS_WITH(parse_engine_spec("b=tcp://h:1,cert-dir="), Catch::Contains("cert-dir= needs a path"));
+  CHECK_THROWS_WITH(parse_engine_spec("b=tcp://h:1,ca"), Catch::Contains("ca= needs a path"));
 }
 
 TEST_CASE("a bad --engine value is refused with what is wrong") {
@@ -249,4 +271,57 @@ TEST_CASE("a set of one engine, drained, takes no new container") {
   set.drain("default");
   CHECK_THROWS_WITH(set.create(spec()), Catch::Contains("draining"));
   CHECK_NOTHROW(set.inspect(before));
+}
+
+TEST_CASE("a drained engine takes new containers again once resumed, and stays draining through being down") {
+  FakeEngine a{"a"}, b{"b"};
+  EngineSet set(Placement::Pack);
+  set.add({"a", &a, "", 0, 1});
+  set.add({"b", &b, "", 0, 1});
+  CHECK(set.drain("a"));
+  set.create(spec());
+  CHECK(b.list({}).size() == 1);  // a drained: pack goes past it
+  a.set_reachable(false);
+  set.version();
+  CHECK(set.status()[0].state == EngineState::Down);
+  a.set_reachable(true);
+  set.version();
+  CHECK(set.status()[0].state == EngineState::Draining);  // back, still drained
+  set.create(spec());
+  CHECK(a.list({}).empty());
+  CHECK(set.resume("a"));
+  CHECK_FALSE(set.resume("nope"));
+  CHECK(set.status()[0].state == EngineState::Up);
+  set.create(spec());
+  CHECK(a.list({}).size() == 1);
+}
+
+TEST_CASE("an engine added while the set watches is watched too; a removed one takes nothing new") {
+  FakeEngine a{"a"}, b{"b"};
+  EngineSet set;
+  set.add({"a", &a, "", 0, 1});
+  std::mutex mu;
+  std::set<std::string> seen;
+  std::jthread watch([&](std::stop_token stop) {
+    set.watch_events({}, [&](const Event& e) { std::lock_guard lock(mu); seen.insert(e.container_id); }, stop);
+  });
+  set.add({"b", &b, "", 0, 1});
+  bool from_b = false;
+  for (int i = 0; i < 400 && !from_b; ++i) {  // the watch looks for new engines once a second
+    b.emit({"die", "on-b", {}, 0});
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    std::lock_guard lock(mu);
+    from_b = seen.count("on-b") > 0;
+  }
+  CHECK(from_b);
+
+  set.create(spec());
+  set.create(spec());  // spread: one on each
+  CHECK(set.remove_engine("b"));
+  CHECK_FALSE(set.remove_engine("b"));
+  REQUIRE(set.status().size() == 1);
+  for (int i = 0; i < 3; ++i) set.create(spec());
+  CHECK(b.list({}).size() == 1);  // nothing new went to b
+  CHECK(a.list({}).size() == 4);
+  watch.request_stop();
 }

@@ -2,14 +2,7 @@
 // and ticks while one engine is down, the grace, and the engine's return.
 #include <catch2/catch.hpp>
 
-#include "engine/engine_set.hpp"
-#include "pool/pauser.hpp"
-#include "scheduler/scheduler.hpp"
-#include "store/sqlite_store.hpp"
-#include "support/eventually.hpp"
-#include "support/fake_engine.hpp"
-#include "support/fake_host.hpp"
-#include "support/fake_worker.hpp"
+#include "scheduler/three_engines.hpp"
 
 using namespace warmpool;
 using namespace std::chrono_literals;
@@ -17,65 +10,7 @@ using test::eventually;
 using test::FakeEngine;
 using S = InstanceState;
 
-namespace {
-
-struct Engines {
-  explicit Engines(int min_idle, int keep_running = 24, int max_instances = 24)
-      : lanes({.high_threads = 4, .normal_threads = 4, .high_capacity = 1024, .normal_capacity = 1024}) {
-    set.add({"a", &a, "", 0, 1});
-    set.add({"b", &b, "", 0, 1});
-    set.add({"c", &c, "", 0, 1});
-    PoolSettings s;
-    s.policy.max_instances = max_instances;
-    s.policy.min_idle = min_idle;
-    s.policy.max_idle = max_instances;
-    s.policy.keep_running = keep_running;  // running idle: a hand-out needs no engine call
-    s.port_first = 31500;
-    s.port_last = 31599;
-    s.ready_timeout = 2s;
-    pool = std::make_unique<Pool>(s, store, set, worker, lanes, clock, &host, nullptr, SteadyClock::real(), &pauser);
-    scheduler = std::make_unique<Scheduler>(Scheduler::Settings{.period = 10s, .refill_pace = {.per_s = 0}, .engine_grace = 30s}, *pool, store,
-                                            set, clock, host);
-  }
-  ~Engines() {
-    scheduler->stop();
-    lanes.stop();
-  }
-
-  void settle(int idle) {
-    const bool settled = eventually([&] {
-      scheduler->tick();
-      int n = 0;
-      for (const auto& i : store.instances(Show::Current)) n += is_idle(i.state) && !pool->on_down_engine(i);
-      return n == idle && pool->claimed().empty();
-    });
-    std::string seen;
-    for (const auto& i : store.instances(Show::Current))
-      seen += " #" + std::to_string(i.id) + " " + to_string(i.state) + " on " + i.engine + " " + i.last_error + ";";
-    INFO("instances:" << seen);
-    REQUIRE(settled);
-  }
-  std::map<std::string, int> by_engine(Show show = Show::Current) {
-    std::map<std::string, int> n;
-    for (const auto& i : store.instances(show)) ++n[i.engine];
-    return n;
-  }
-  Allocation allocate() { return pool->allocate({0, "t", std::chrono::steady_clock::now() + 2s}); }
-  std::string engine_of(const Allocation& a) { return store.instance(a.instance_id)->engine; }
-
-  FakeEngine a{"a"}, b{"b"}, c{"c"};
-  engine::EngineSet set;
-  test::FakeWorker worker{{&a, &b, &c}};
-  SqliteStore store{":memory:"};
-  ManualClock clock;
-  test::FixedHostUsage host;
-  Lanes lanes;
-  Pauser pauser{set, nullptr, "the engine's pause"};
-  std::unique_ptr<Pool> pool;
-  std::unique_ptr<Scheduler> scheduler;
-};
-
-}  // namespace
+using test::Engines;
 
 TEST_CASE("upkeep spreads the pool over three engines and records each instance's engine") {
   Engines e(6);

@@ -113,6 +113,9 @@ class FaultyStore final : public Store {
   std::vector<PoolRecord> pools() override { return real_.pools(); }
   std::optional<PoolRecord> update_pool(const PoolRecord& pool) override { return real_.update_pool(pool); }
   bool remove_pool(const std::string& name) override { return real_.remove_pool(name); }
+  EngineRecord add_engine(const EngineRecord& engine) override { return real_.add_engine(engine); }
+  std::vector<EngineRecord> engines() override { return real_.engines(); }
+  bool remove_engine(const std::string& name) override { return real_.remove_engine(name); }
   void set_container(std::int64_t id, const std::string& container_id, const std::string& engine,
                      std::int64_t now_ms) override {
     trip(StoreOp::SetContainer);
