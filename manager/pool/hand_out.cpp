@@ -412,7 +412,7 @@ void Pool::observe_hand_out(InstanceState was, bool waited, SteadyClock::time_po
   const HandOutPath path = waited                          ? HandOutPath::Cold
                            : was == InstanceState::Paused ? HandOutPath::Paused
                                                           : HandOutPath::Running;
-  metrics_->observe_hand_out(settings_.name, path, std::chrono::duration<double>(steady_.now() - started).count());
+  metrics_->observe_hand_out(settings().name, path, std::chrono::duration<double>(steady_.now() - started).count());
 }
 
 }  // namespace warmpool

@@ -118,11 +118,11 @@ void Pool::restart(std::int64_t id) {
     bring_up(id, &Pool::restart_container);
   } catch (const std::exception& e) {
     note_if_unreachable(e);
-    if (metrics_) metrics_->count_restart(settings_.name, false);
+    if (metrics_) metrics_->count_restart(settings().name, false);
     fail(id, std::string("restart: ") + e.what(), Retry::NextTick);
     return;
   }
-  if (metrics_) metrics_->count_restart(settings_.name, true);
+  if (metrics_) metrics_->count_restart(settings().name, true);
   spdlog::info("instance {} restarted", id);
   unclaim(id);
   notify_idle();
@@ -286,7 +286,7 @@ std::optional<Instance> Pool::restart_instance(std::int64_t id) {
 
 void Pool::fail(std::int64_t id, const std::string& error, Retry retry) {
   spdlog::warn("instance {}: {}", id, error);
-  if (metrics_) metrics_->count_fault(settings_.name);
+  if (metrics_) metrics_->count_fault(settings().name);
   try {
     store_.transition(id, InstanceState::Error, clock_.now_ms(), error);
   } catch (const StoreError& e) {
@@ -315,6 +315,13 @@ void Pool::recover(std::int64_t id) {
     if (metrics_) metrics_->count_replacement(settings().name);
     remove(id, "replaced after " + std::to_string(instance->restarts) + " failed restarts");
     notify_idle();  // waiters re-evaluate, and create a replacement if they still need one
+    return;
+  }
+  // Made under the pool's earlier settings (a PATCH), it may fail only
+  // because the checks changed: a restart would bring the old image back.
+  if (outdated(*instance)) {
+    remove(id, "made under the pool's earlier settings");
+    notify_idle();
     return;
   }
   // Ask the engine first: a restart that fails for want of the engine says

@@ -220,7 +220,6 @@ describe('in headless Chromium', () => {
       const cells = await page.locator(`#engine-rows tr[data-engine="${e.name}"] td`).allInnerTexts();
       assert.equal(cells[1], e.state);
       assert.match(cells[2], e.capacity > 0 ? new RegExp(`^\\d+ / ${e.capacity}$`) : /^\d+ \/ no limit$/);
-      assert.ok(Number(cells[2].split(' / ')[0]) >= 1, `the engine holds default's instance: ${cells[2]}`);
     }
     await page.locator('#pools').scrollIntoViewIfNeeded();
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-pools.png'), fullPage: true });

@@ -366,6 +366,10 @@ describe('the manager answers as swagger/openapi.yaml says', () => {
     assert.equal(overlap.json.field, 'portFirst');
     await expect(200, 'GET', '/pools/{name}', { params: { name: 'contract' }, token: ADMIN });
     await expect(404, 'GET', '/pools/{name}', { params: { name: 'nope' }, token: ADMIN });
+    const patched = await expect(200, 'PATCH', '/pools/{name}', { params: { name: 'contract' }, body: '{"minIdle":0}', token: ADMIN });
+    assert.equal(patched.json.minIdle, 0);
+    await expect(400, 'PATCH', '/pools/{name}', { params: { name: 'contract' }, body: '{"minIdle":-1}', token: ADMIN });
+    await expect(404, 'PATCH', '/pools/{name}', { params: { name: 'nope' }, body: '{"minIdle":0}', token: ADMIN });
     const unknown = await expect(404, 'POST', '/allocations', { body: '{"pool":"nope"}', token: API });
     assert.equal(unknown.json.pool, 'nope');
     await expect(409, 'DELETE', '/pools/{name}', { params: { name: 'default' }, token: ADMIN });
