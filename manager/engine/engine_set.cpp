@@ -83,6 +83,18 @@ Engine* EngineSet::single() const {
   return slots_.size() == 1 ? slots_.front().member.engine : nullptr;
 }
 
+// The single-engine paths skip placement and routing, but GET /engines still
+// counts the containers of its one engine.
+void EngineSet::note_single(const std::string& id) {
+  std::lock_guard lock(mu_);
+  if (slots_.size() == 1) where_[id] = slots_.front().member.name;
+}
+
+void EngineSet::forget(const std::string& id) {
+  std::lock_guard lock(mu_);
+  where_.erase(id);
+}
+
 void EngineSet::mark(const std::string& name, bool answered, const std::string& error) {
   std::lock_guard lock(mu_);
   for (auto& s : slots_) {
@@ -130,7 +142,9 @@ std::optional<std::string> EngineSet::pick(const std::set<std::string>& tried) c
 std::string EngineSet::create(const ContainerSpec& spec) {
   if (Engine* only = single()) {
     if (engine_draining()) throw EngineError(EngineError::Kind::Server, "create: the engine is draining");
-    return only->create(spec);
+    auto id = only->create(spec);
+    note_single(id);
+    return id;
   }
   std::set<std::string> tried;
   std::string failures;
@@ -229,16 +243,20 @@ std::pair<Engine*, std::string> EngineSet::route(const std::string& id) {
 
 template <typename Call>
 auto EngineSet::routed(const std::string& id, Call call) -> decltype(call(std::declval<Engine&>())) {
-  if (Engine* only = single()) return call(*only);
+  if (Engine* only = single()) {
+    try {
+      return call(*only);
+    } catch (const EngineError& e) {
+      if (e.kind() == EngineError::Kind::NotFound) forget(id);
+      throw;
+    }
+  }
   auto [engine, name] = route(id);
   try {
     return call(*engine);
   } catch (const EngineError& e) {
     if (unreachable(e)) mark(name, false, e.what());
-    if (e.kind() == EngineError::Kind::NotFound) {
-      std::lock_guard lock(mu_);
-      where_.erase(id);
-    }
+    if (e.kind() == EngineError::Kind::NotFound) forget(id);
     throw EngineError(e.kind(), e.what(), e.http_status(), id);
   }
 }
@@ -257,18 +275,25 @@ ContainerInfo EngineSet::inspect(const std::string& id) {
 }
 
 void EngineSet::remove(const std::string& id) {
-  if (Engine* only = single()) return only->remove(id);
+  if (Engine* only = single()) {
+    only->remove(id);
+    forget(id);
+    return;
+  }
   try {
     routed(id, [&](Engine& e) { e.remove(id); });
   } catch (const EngineError& e) {
     if (e.kind() != EngineError::Kind::NotFound) throw;  // gone already: removed
   }
-  std::lock_guard lock(mu_);
-  where_.erase(id);
+  forget(id);
 }
 
 std::vector<ContainerInfo> EngineSet::list(const Labels& match) {
-  if (Engine* only = single()) return only->list(match);
+  if (Engine* only = single()) {
+    auto listed = only->list(match);
+    for (const auto& c : listed) note_single(c.id);
+    return listed;
+  }
   std::vector<Member> members;
   {
     std::lock_guard lock(mu_);

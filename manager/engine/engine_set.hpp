@@ -110,6 +110,8 @@ class EngineSet final : public Engine {
   bool set_draining(const std::string& name, bool draining);
   std::optional<std::string> pick(const std::set<std::string>& tried) const;  // REQUIRES: mu_ held
   Engine* single() const;  // the only member, or null
+  void note_single(const std::string& id);  // records id on the only member, if one
+  void forget(const std::string& id);
   bool engine_draining() const;  // some engine is
   [[noreturn]] void refuse_create(const std::string& failures);
   void settle_create(const std::string& name, const std::string& id);  // id empty: it failed

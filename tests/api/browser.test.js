@@ -213,6 +213,8 @@ describe('in headless Chromium', () => {
 
     const engines = await (await fetch(`${manager.base}/engines`, { headers: admin })).json();
     assert.ok(engines.length >= 1);
+    // The default pool's floor keeps an instance, and the one engine counts it.
+    assert.ok(engines.reduce((n, e) => n + e.instances, 0) >= 1, JSON.stringify(engines));
     await page.locator(`#engine-rows tr[data-engine="${engines[0].name}"]`).waitFor({ timeout: 5000 });
     const engineRows = await page.locator('#engine-rows tr[data-engine]').evaluateAll((rows) => rows.map((r) => r.dataset.engine));
     assert.deepEqual(engineRows.sort(), engines.map((e) => e.name).sort());
@@ -220,6 +222,7 @@ describe('in headless Chromium', () => {
       const cells = await page.locator(`#engine-rows tr[data-engine="${e.name}"] td`).allInnerTexts();
       assert.equal(cells[1], e.state);
       assert.match(cells[2], e.capacity > 0 ? new RegExp(`^\\d+ / ${e.capacity}$`) : /^\d+ \/ no limit$/);
+      if (e.instances > 0) assert.ok(Number(cells[2].split(' / ')[0]) >= 1, cells[2]);
     }
     await page.locator('#pools').scrollIntoViewIfNeeded();
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-pools.png'), fullPage: true });

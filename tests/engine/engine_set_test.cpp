@@ -245,6 +245,25 @@ TEST_CASE("a set of one engine passes calls and errors straight through") {
   CHECK(only.inspect(id).labels.count("warmpool.engine") == 0);
 }
 
+TEST_CASE("a set of one engine counts the containers it made, as GET /engines shows them") {
+  FakeEngine only;
+  EngineSet set;
+  set.add({"default", &only, "", 0, 1});
+  auto count = [&] { return set.status().front().containers; };
+  const std::string a = set.create(spec());
+  const std::string b = set.create(spec());
+  CHECK(count() == 2);
+  set.remove(a);
+  CHECK(count() == 1);
+  // One made before the manager started is counted once listed (reconcile).
+  only.create(spec());
+  set.list({});
+  CHECK(count() == 2);
+  only.remove(b);  // gone behind the manager's back: forgotten when a call finds it missing
+  CHECK_THROWS_AS(set.inspect(b), EngineError);
+  CHECK(count() == 1);
+}
+
 TEST_CASE("a duplicate engine name is refused when added") {
   FakeEngine a, b;
   EngineSet set;

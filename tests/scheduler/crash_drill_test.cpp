@@ -1,9 +1,12 @@
 // Drill 7: the real `warmpool serve` killed with SIGKILL in the middle of
-// hand-outs and releases, then started again on the same database.
+// hand-outs and releases, then started again on the same database. A second
+// pool, of the BusyBox image, holds an allocation through the kill: the
+// restart keeps each instance in its own pool.
 #include <catch2/catch.hpp>
 
 #include <fstream>
 
+#include "busybox.hpp"
 #include "drill_support.hpp"
 
 using namespace warmpool;
@@ -60,7 +63,7 @@ TEST_CASE("drill 7: the manager killed with SIGKILL mid hand-outs restarts with 
   const std::string manager_id = "test-crash-" + std::to_string(r % 1'000'000);
   const std::string data_dir = "/tmp/warmpool-" + manager_id;
   const int port = drill::free_port();
-  const int first_port = 22000 + static_cast<int>(r % 50) * 20;
+  const int first_port = 22000 + static_cast<int>(r % 25) * 40;  // default's 20, then busybox's 20
   const std::vector<std::string> args = {
       "serve", "--data-dir", data_dir, "--manager-id", manager_id, "--port", std::to_string(port),
       "--pause-via", "engine",  // its consistency check reads "paused" from the engine
@@ -87,6 +90,18 @@ TEST_CASE("drill 7: the manager killed with SIGKILL mid hand-outs restarts with 
   manager.start();
   REQUIRE(test::Stack::eventually(up, 15s));
   REQUIRE(test::Stack::eventually([&] { return settled(client, engine, manager_id, 2, &problems); }, 30s));
+
+  test::ensure_busybox_image();
+  const json busybox = {{"name", "busybox"}, {"image", test::kBusyboxImage}, {"portFirst", first_port + 20},
+                        {"portLast", first_port + 39}, {"minIdle", 1}, {"maxIdle", 1}, {"memoryMb", 32},
+                        {"pids", 16}, {"health", "tcp"}, {"reset", "restart"}};
+  auto made = client.Post("/pools", busybox.dump(), "application/json");
+  REQUIRE(made);
+  REQUIRE(made->status == 201);
+  auto busybox_allocation = client.Post("/allocations", R"({"pool":"busybox","timeout_ms":20000})", "application/json");
+  REQUIRE(busybox_allocation);
+  REQUIRE(busybox_allocation->status == 201);
+  const std::string busybox_held = json::parse(busybox_allocation->body)["id"];
 
   // Four clients allocate and release as fast as they can; each keeps some.
   std::mutex mu;
@@ -161,9 +176,29 @@ TEST_CASE("drill 7: the manager killed with SIGKILL mid hand-outs restarts with 
       if (line.find("reconcile") != std::string::npos || line.find("[warning]") != std::string::npos)
         std::cout << "DRILL 7: manager log: " << line << std::endl;
   }
-  // Held ones, plus any whose 201 the kill cut off after the commit.
-  CHECK(current->allocations.size() >= held.size());
-  CHECK(current->allocations.size() <= held.size() + 4);
+  // Held ones (and busybox's), plus any whose 201 the kill cut off after the commit.
+  CHECK(current->allocations.size() >= held.size() + 1);
+  CHECK(current->allocations.size() <= held.size() + 1 + 4);
+
+  // Every container is in the pool its record names, BusyBox's allocation too.
+  auto listed = client.Get("/instances");
+  REQUIRE(listed);
+  std::map<std::string, std::string> pool_of;  // container id -> record's pool
+  for (const auto& i : json::parse(listed->body)) pool_of[i["containerId"]] = i["pool"];
+  int in_busybox = 0;
+  for (const auto& c : engine.list({{engine::kManagerLabel, manager_id}})) {
+    INFO("container " << c.id << " of image " << c.image);
+    REQUIRE(pool_of.count(c.id));
+    CHECK(c.labels.at(engine::kPoolLabel) == pool_of[c.id]);
+    CHECK((pool_of[c.id] == "busybox") == (c.image == test::kBusyboxImage));
+    in_busybox += pool_of[c.id] == "busybox";
+  }
+  CHECK(in_busybox >= 2);  // the allocated one and the floor of 1
+  auto still = client.Get("/allocations/" + busybox_held);
+  REQUIRE(still);
+  CHECK(still->status == 200);
+  CHECK(json::parse(still->body)["deletedAt"].is_null());
+  CHECK(json::parse(still->body)["pool"] == "busybox");
 
   // And it serves: release everything held, hand out again.
   for (const auto& id : held) CHECK(client.Delete("/allocations/" + id)->status == 200);
