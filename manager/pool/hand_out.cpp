@@ -185,6 +185,14 @@ Pool::HandOut Pool::try_hand_out(const AllocateRequest& request, HandOutCall& ca
     Claimed claimed = claim_idle();
     if (!claimed.instance) return HandOut{std::nullopt, claimed.idle_generation};
     const Instance& instance = *claimed.instance;
+    struct Handed {  // handed out, or failed and gone to recovery: out of handing_out_ either way
+      Pool& pool;
+      std::int64_t id;
+      ~Handed() {
+        std::lock_guard lock(pool.mu_);
+        pool.handing_out_.erase(id);
+      }
+    } handed{*this, instance.id};
     if (test_on_claim) test_on_claim(instance.id);
     if (!prepare(instance, init_body)) continue;  // it failed its checks and went to recovery
     if (auto allocation = commit(request, call, instance, token))
@@ -214,7 +222,10 @@ Pool::Claimed Pool::claim_idle() {
       for (const auto& i : current)  // its engine is down, or it is being replaced
         if (is_idle(i.state) && (on_down_engine(i) || outdated(i))) skip.insert(i.id);
       id = pick_idle(current, skip);
-      if (id) claimed_.insert(*id);
+      if (id) {
+        claimed_.insert(*id);
+        handing_out_.insert(*id);
+      }
     }
     if (!id) return {std::nullopt, generation};
     taken_elsewhere.insert(*id);
@@ -222,17 +233,25 @@ Pool::Claimed Pool::claim_idle() {
     try {
       instance = store_.hold_instance(*id);
     } catch (...) {
+      not_handing_out(*id);
       unclaim(*id);
       throw;
     }
     if (!instance) {  // held elsewhere
       std::lock_guard lock(mu_);
       claimed_.erase(*id);
+      handing_out_.erase(*id);
       continue;
     }
     if (is_idle(instance->state)) return {std::move(instance), generation};
+    not_handing_out(*id);
     unclaim(*id);
   }
+}
+
+void Pool::not_handing_out(std::int64_t id) {
+  std::lock_guard lock(mu_);
+  handing_out_.erase(id);
 }
 
 // Unpause (if paused), reset, init and ping, each with a deadline. True when

@@ -42,12 +42,13 @@ void Pool::request_instances_for_waiters() {
   auto instances = store_.instances(Show::Current);
   // This pool's instances that will soon be idle: fresh ones starting
   // (restarting ones are suspect), ones being reset, and idle ones another
-  // operation holds.
+  // operation holds (a pause, a health check; not a hand-out: that one is
+  // leaving, and counting it left a third waiter of three with nothing).
   int coming = 0;
   for (const auto& i : instances)
     coming += i.pool == settings().name &&
-              ((i.state == InstanceState::Starting && i.restarts == 0) ||
-               i.state == InstanceState::Resetting || (is_idle(i.state) && claimed_.count(i.id)));
+              ((i.state == InstanceState::Starting && i.restarts == 0) || i.state == InstanceState::Resetting ||
+               (is_idle(i.state) && claimed_.count(i.id) && !handing_out_.count(i.id)));
   while (coming < waiting_ && !creation_refusal(instances)) {
     auto added = add_instance_locked();
     if (!added) break;
@@ -175,12 +176,29 @@ void Pool::wait_ready(const Instance& instance) {
       check_health(instance);
       return;
     } catch (const WorkerError& e) {
+      // Once backing off at its slowest (after about 0.3 s), ask whether the
+      // container has exited: it will never answer; say so now, not at the timeout.
+      const auto exited = pause == milliseconds(200) ? container_exit(instance.id) : std::string();
+      if (!exited.empty()) throw WorkerError(std::string("instance not ready: ") + e.what() + "; " + exited);
       if (steady_.now() + pause > give_up)
         throw WorkerError("instance not ready after " +
                           std::to_string(settings().ready_timeout.count()) + " ms: " + e.what());
     }
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, milliseconds(200));
+  }
+}
+
+std::string Pool::container_exit(std::int64_t id) {
+  const auto record = store_.instance(id);
+  if (!record || record->container_id.empty()) return {};
+  try {
+    const auto info = engine_.inspect(record->container_id);
+    if (info.status != engine::ContainerStatus::Exited && info.status != engine::ContainerStatus::Dead) return {};
+    return "its container exited with code " + std::to_string(info.exit_code) +
+           (info.oom_killed ? " (killed for memory: raise the pool's memoryMb)" : "");
+  } catch (const EngineError&) {
+    return {};  // the engine's trouble is reported where it is called
   }
 }
 

@@ -295,6 +295,7 @@ class Pool {
   HandOut hand_out_on_high_lane(const AllocateRequest& request);
   HandOut try_hand_out(const AllocateRequest& request, HandOutCall& call);
   Claimed claim_idle();
+  void not_handing_out(std::int64_t id);
   bool prepare(const Instance& instance, const std::string& init_body);
   void run_step(HandOutStep step, const Instance& instance, const std::string& init_body);
   // --- quota.cpp ---
@@ -324,6 +325,7 @@ class Pool {
   void create_container(const Instance& instance);
   void restart_container(const Instance& instance);
   void wait_ready(const Instance& instance);
+  std::string container_exit(std::int64_t id);  // "its container exited with code N", or ""
   void remove(std::int64_t instance_id, const std::string& reason);
   void recover(std::int64_t instance_id);
   bool removal_due(const Instance& instance);
@@ -366,6 +368,9 @@ class Pool {
 
   mutable std::mutex mu_;
   std::set<std::int64_t> claimed_;         // GUARDED_BY(mu_)
+  // Of claimed_, the idle instances a hand-out has taken: leaving the pool,
+  // not coming back to it (request_instances_for_waiters).
+  std::set<std::int64_t> handing_out_;     // GUARDED_BY(mu_)
   std::condition_variable idle_changed_;   // signalled when an instance may have become idle
   std::uint64_t idle_generation_ = 0;      // GUARDED_BY(mu_); counts such events
   int waiting_ = 0;                        // GUARDED_BY(mu_)

@@ -277,6 +277,17 @@ TEST_CASE("restart of a lost container recreates it for the same record") {
   CHECK(f.store.instance(id)->restarts == 1);
 }
 
+TEST_CASE("a container that exits before it answers fails its create saying so, not as a timeout") {
+  Fixture f(policy(2, 0));
+  f.engine.after("start", [&](const std::string& id) { f.engine.crash(id); });  // e.g. an image's bad command
+  f.pool->add_instance();
+  const auto id = f.store.instances(Show::Current).front().id;
+  REQUIRE(eventually([&] { return !f.store.instance(id)->last_error.empty(); }));
+  const auto error = f.store.instance(id)->last_error;
+  CHECK_THAT(error, Catch::Contains("its container exited with code"));
+  CHECK_THAT(error, !Catch::Contains("not ready after"));
+}
+
 TEST_CASE("host usage above the limit refuses creation, naming what is high, until it drops") {
   Fixture f(policy(4, 1));
   f.host.set(0.95, 0.20);  // the default limit is 0.9

@@ -22,6 +22,16 @@ std::map<std::string, int> idle_by_engine(test::Stack& s) {
   return n;
 }
 
+// Every record with its engine, state, restarts and last error: what a
+// failed placement check needs to be read.
+std::string records(test::Stack& s) {
+  std::string out;
+  for (const auto& i : s.store.instances(Show::All))
+    out += "#" + std::to_string(i.id) + " on " + i.engine + " " + to_string(i.state) + " restarts " +
+           std::to_string(i.restarts) + (i.last_error.empty() ? "" : " (" + i.last_error + ")") + "\n";
+  return out;
+}
+
 bool all_settled(test::Stack& s) {
   for (const auto& i : s.store.instances(Show::Current))
     if (!is_idle(i.state) && i.state != InstanceState::Allocated) return false;
@@ -44,7 +54,10 @@ TEST_CASE("two engines: spread over both; one stops and hand-outs go on with the
     c.port_last = 11039;
   });
   REQUIRE(stack.eventually([&] { return all_settled(stack) && stack.count_idle() >= 4; }, 60s));
-  CHECK(idle_by_engine(stack) == std::map<std::string, int>{{"a", 2}, {"b", 2}});
+  {
+    INFO(records(stack));
+    CHECK(idle_by_engine(stack) == std::map<std::string, int>{{"a", 2}, {"b", 2}});
+  }
   engine::DockerEngine b_client(engine_options(stack.config, second.endpoint()));
   for (const auto& i : stack.store.instances(Show::Current))
     if (i.engine == "b") CHECK(b_client.inspect(i.container_id).status == engine::ContainerStatus::Paused);

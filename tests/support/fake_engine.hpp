@@ -160,6 +160,7 @@ class FakeEngine : public engine::Engine {
   void start(const std::string& id) override {
     enter("start", id);
     set_status(id, engine::ContainerStatus::Running);
+    run_hook("start", id);
   }
   // As Docker 20.10: pausing a container that is not running, or unpausing
   // one that is not paused, fails with a 500 (newer engines answer 409).
