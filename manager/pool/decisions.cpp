@@ -81,10 +81,14 @@ UpkeepPlan plan_upkeep(const std::vector<Instance>& instances,
       instances.begin(), instances.end(),
       [](const Instance& i) { return i.state == InstanceState::Starting; }));
   int idle = static_cast<int>(ready.size() + paused.size());
+  // Idle ones under a claim come back idle (a new one being paused, one
+  // being checked); left out, upkeep made one too many while a new one paused.
+  const int claimed_idle = static_cast<int>(std::count_if(
+      instances.begin(), instances.end(), [&](const Instance& i) { return is_idle(i.state) && claimed.count(i.id); }));
 
   // Grow to min_idle, one create at a time through create_refusal.
   std::vector<Instance> projected = instances;
-  for (int warm = idle + starting; warm < policy.min_idle; ++warm) {
+  for (int warm = idle + starting + claimed_idle; warm < policy.min_idle; ++warm) {
     if (create_refusal(projected, policy, capacity, usage)) break;
     Instance placeholder;
     placeholder.state = InstanceState::Starting;

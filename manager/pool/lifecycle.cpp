@@ -163,8 +163,18 @@ void Pool::restart_container(const Instance& instance) {
     engine_.stop(instance.container_id, std::chrono::seconds(0));
     engine_.start(instance.container_id);
   } catch (const EngineError& e) {
-    if (e.kind() != EngineError::Kind::NotFound) throw;
-    create_container(instance);  // the container is gone: make a new one for this record
+    if (e.kind() == EngineError::Kind::NotFound) return create_container(instance);  // gone: a new one
+    if (e.kind() != EngineError::Kind::Server) throw;
+    // The engine answers but cannot start this container (a task that a
+    // killed dockerd left behind, say): another restart would meet the same
+    // refusal, so the record gets a new container now.
+    spdlog::warn("instance {}: restart: {}; making a new container", instance.id, e.what());
+    try {
+      engine_.remove(instance.container_id);
+    } catch (const EngineError& gone) {
+      if (gone.kind() != EngineError::Kind::NotFound) throw;
+    }
+    create_container(instance);
   }
 }
 

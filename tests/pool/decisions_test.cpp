@@ -83,6 +83,18 @@ TEST_CASE("plan_upkeep grows to min_idle within capacity") {
   CHECK(plan.create == 0);  // host too busy
 }
 
+TEST_CASE("plan_upkeep counts a claimed idle instance (a new one being paused) as warm") {
+  PoolPolicy policy;
+  policy.min_idle = 2;
+  policy.max_instances = 8;
+  policy.keep_running = 0;
+  // #2 is ready and claimed: its create is pausing it. Counting it as
+  // neither idle nor starting made upkeep create one too many.
+  auto plan = plan_upkeep({inst(1, S::Paused), inst(2, S::Ready)}, {2}, policy, {}, {}, 5000);
+  CHECK(plan.create == 0);
+  CHECK(plan.pause.empty());  // not while claimed
+}
+
 TEST_CASE("plan_upkeep pauses extra running-idle and unpauses to keep_running") {
   PoolPolicy policy;
   policy.min_idle = 0;

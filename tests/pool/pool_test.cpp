@@ -288,6 +288,21 @@ TEST_CASE("a container that exits before it answers fails its create saying so, 
   CHECK_THAT(error, !Catch::Contains("not ready after"));
 }
 
+TEST_CASE("a restart whose start the engine refuses makes a new container for the same record") {
+  // As after a dockerd killed mid-run: "task ... already exists" for a
+  // container it left behind. A second restart would meet the same refusal.
+  Fixture f(policy(2, 0));
+  f.warm(1);
+  auto id = f.store.instances(Show::Current).front().id;
+  auto old = f.container_of(id);
+  f.engine.fail("start", EngineError::Kind::Server);
+  f.pool->restart_instance(id);
+  REQUIRE(eventually([&] { return is_idle(f.store.instance(id)->state) && f.pool->claimed().empty(); }));
+  CHECK(f.container_of(id) != old);
+  CHECK(f.engine.containers().count(old) == 0);
+  CHECK(f.store.instance(id)->restarts == 1);
+}
+
 TEST_CASE("host usage above the limit refuses creation, naming what is high, until it drops") {
   Fixture f(policy(4, 1));
   f.host.set(0.95, 0.20);  // the default limit is 0.9

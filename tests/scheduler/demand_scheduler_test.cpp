@@ -89,10 +89,16 @@ TEST_CASE("with floor 0 the pool scales to zero when nothing arrives, and back o
   }));
 
   f.clock.advance_ms(61'000);  // quiet past --idle-shrink-s
-  REQUIRE(eventually([&] {
+  const bool emptied = eventually([&] {
     f.scheduler->tick();
     return f.store.instances(Show::Current).empty();
-  }));
+  });
+  std::string left;
+  for (const auto& i : f.store.instances(Show::Current))
+    left += " #" + std::to_string(i.id) + " " + to_string(i.state) + " " + i.last_error + ";";
+  INFO("left:" << left << " claimed " << f.pool->claimed().size() << ", target idle "
+               << f.scheduler->last_target().idle);
+  REQUIRE(emptied);
 
   const auto back = f.allocate(5s);  // cold: nothing was idle
   REQUIRE(eventually([&] {

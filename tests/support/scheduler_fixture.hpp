@@ -20,10 +20,15 @@ struct SchedulerFixture : PoolFixture {
 
   // Ticks until every instance has settled idle and no operation is in flight.
   void settle_pool(int idle) {
-    REQUIRE(eventually([&] {
+    const bool settled = eventually([&] {
       scheduler->tick();
       return count(InstanceState::Ready) + count(InstanceState::Paused) == idle && pool->claimed().empty();
-    }));
+    });
+    std::string seen;
+    for (const auto& i : store.instances(Show::Current))
+      seen += " #" + std::to_string(i.id) + " " + to_string(i.state) + " " + i.last_error + ";";
+    INFO("instances:" << seen << " claimed " << pool->claimed().size());
+    REQUIRE(settled);
   }
   Instance only(InstanceState state) {
     for (const auto& i : store.instances(Show::Current))
