@@ -83,10 +83,14 @@ TEST_CASE("with floor 0 the pool scales to zero when nothing arrives, and back o
   clients.clear();
   for (const auto& e : errors) CHECK(e == "");
   for (const auto& id : ids) f.pool->release(id);
+  // Every instance idle: a released one is `resetting` before its reset
+  // starts, and one that a tick after the clock moves resets and pauses
+  // would count as idle from then on.
   REQUIRE(eventually([&] {
     f.scheduler->tick();
-    return f.warm() >= 3 && f.pool->claimed().empty();  // three came together: three expected
-  }));
+    const auto all = f.store.instances(Show::Current);
+    return f.warm() >= 3 && f.warm() == static_cast<int>(all.size()) && f.pool->claimed().empty();
+  }));  // three came together: three expected
 
   f.clock.advance_ms(61'000);  // quiet past --idle-shrink-s
   const bool emptied = eventually([&] {
