@@ -56,7 +56,6 @@ Allocation Pool::allocate(const AllocateRequest& request) {
   check_quota(request.client);
   const auto started = steady_.now();
   demand_.arrive(clock_.now_ms());
-  if (on_arrival) on_arrival();
   bool waited = false;
   bool looking = false;  // counted in looking_: see wait_for_idle
   struct StopLooking {
@@ -72,8 +71,10 @@ Allocation Pool::allocate(const AllocateRequest& request) {
     HandOut attempt = hand_out_on_high_lane(request);
     if (attempt.allocation) {
       observe_hand_out(attempt.was, waited, started);
-      // An idle one is gone: the refill looks again (the one asked for on
-      // arrival may have seen it still idle).
+      // An idle one is gone, and demand has moved: the refill plans from
+      // here. Asked only now, it lists the records once per hand-out, after
+      // the commit, and not beside the hand-out's own listing. (A hand-out
+      // that waits has asked for its instance already.)
       if (on_arrival) on_arrival();
       return *attempt.allocation;
     }

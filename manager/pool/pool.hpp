@@ -269,8 +269,8 @@ class Pool {
 
   // What hand-outs have asked for (every allocate() is an arrival).
   DemandTracker& demand() { return demand_; }
-  // Called after each arrival is counted, and again after its hand-out (the
-  // scheduler refills at once).
+  // Called after each successful hand-out (the scheduler refills at once);
+  // a hand-out that finds nothing idle asks for instances itself.
   // Set before the pool serves.
   std::function<void()> on_arrival;
 

@@ -16,6 +16,11 @@ namespace {
 constexpr const char* kConnectTimeout = "2";
 // How long calls fail fast after a failed connect before one tries again.
 constexpr auto kRetryPause = std::chrono::milliseconds(500);
+// Every statement here is prepared once per connection and looks rows up by
+// key, so one plan serves every parameter: planned again for each call (the
+// server's first five, and then whenever it judges so), the state change that
+// records an allocation spent more time planning than running.
+constexpr const char* kSessionOptions = "-c plan_cache_mode=force_generic_plan";
 
 std::string trimmed(const char* message) {
   std::string s = message ? message : "";
@@ -161,10 +166,10 @@ void PgConn::ensure_connected() {
     std::lock_guard lock(mu_);
     if (std::chrono::steady_clock::now() < retry_at_) throw PgError(unreachable_, "08006");
   }
-  // Later entries win: the URL may set its own connect_timeout; the
-  // application name, when given, is ours.
-  std::vector<const char*> keys{"connect_timeout", "dbname"};
-  std::vector<const char*> values{kConnectTimeout, conninfo_.c_str()};
+  // Later entries win: the URL may set its own connect_timeout and options;
+  // the application name, when given, is ours.
+  std::vector<const char*> keys{"connect_timeout", "options", "dbname"};
+  std::vector<const char*> values{kConnectTimeout, kSessionOptions, conninfo_.c_str()};
   if (!name_.empty()) {
     keys.push_back("application_name");
     values.push_back(name_.c_str());
