@@ -3,7 +3,9 @@
 // upkeep, which replaces its idle instances elsewhere at once); after the
 // grace they are given up: allocations end with a reason, records go, and
 // when the engine comes back its containers are orphans that reconcile
-// removes. Back within the grace, reconcile adopts them as they are.
+// removes. Back within the grace, reconcile adopts them as they are; those
+// whose containers died with it are removed rather than restarted (upkeep
+// has replaced them elsewhere meanwhile).
 #include <spdlog/spdlog.h>
 
 #include "scheduler/scheduler.hpp"
@@ -31,6 +33,9 @@ void Scheduler::give_up_on_down_engines(std::int64_t now_ms, TickReport& report)
   }
   for (const auto& [name, at] : since)
     if (!engine_down_since_.count(name)) spdlog::warn("engine {} is down: its instances wait for it", name);
+  engines_back_.clear();
+  for (const auto& [name, at] : engine_down_since_)
+    if (!since.count(name) && engine_.engine_up(name)) engines_back_.insert(name);
   engine_down_since_ = since;
   for (auto id : pick_engine_lost(live, engine_down_since_, now_ms, settings_.engine_grace.count())) {
     if (!pool_.claim(id)) continue;  // busy: the next tick

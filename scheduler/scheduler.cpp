@@ -203,7 +203,11 @@ bool Scheduler::check(const Instance& instance) {
     if (auto current = store_.current_allocation_of(instance.id))
       store_.end_allocation(current->id, "instance lost: " + fault, clock_.now_ms());
   }
-  pool_.fail(instance.id, "health check: " + fault);
+  // Back from being down, its engine has lost its containers (a dockerd
+  // killed without live-restore): upkeep replaced the idle ones elsewhere
+  // meanwhile, so a restart would only make a surplus to shrink later.
+  if (engines_back_.count(instance.engine)) pool_.retire(instance.id, "its engine came back without it: " + fault);
+  else pool_.fail(instance.id, "health check: " + fault);
   return false;
 }
 

@@ -42,6 +42,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -181,6 +182,9 @@ class Scheduler {
   // The error is one container's, on an engine of several that is down.
   bool one_engine_of_several(const engine::EngineError& e);
   std::map<std::string, std::int64_t> engine_down_since_;  // loop thread only: name -> first seen down
+  // Loop thread only: the engines seen down last tick that answer again this
+  // one. Their instances' faults are not restarted: see check().
+  std::set<std::string> engines_back_;
   void record(const TickReport& report);
   bool worth_a_look(const engine::Event& e);  // should this event wake the loop?
   bool reconciles(const engine::ContainerInfo& container) const;  // one of this pool's?

@@ -325,6 +325,18 @@ void Pool::fail(std::int64_t id, const std::string& error, Retry retry) {
   notify_idle();  // waiters re-evaluate: they may need a new instance now
 }
 
+void Pool::retire(std::int64_t id, const std::string& error) {
+  spdlog::warn("instance {}: {}; removing it", id, error);
+  if (metrics_) metrics_->count_fault(settings().name);
+  try {
+    store_.transition(id, InstanceState::Error, clock_.now_ms(), error);
+  } catch (const StoreError& e) {
+    spdlog::error("instance {}: cannot record the error: {}", id, e.what());
+  }
+  post_or_unclaim(id, [this, id, error] { remove(id, error); });
+  notify_idle();
+}
+
 // REQUIRES: the claim on id; it passes to the restart or removal.
 void Pool::recover(std::int64_t id) {
   std::optional<Instance> instance;

@@ -214,6 +214,11 @@ class Pool {
   // max_restarts times, then delete (the warm pool is refilled by upkeep).
   // REQUIRES: the caller holds the claim on id; it passes to the recovery.
   void fail(std::int64_t id, const std::string& error, Retry retry = Retry::Now);
+  // Records a fault and removes the instance without trying a restart: for
+  // one not worth saving (its engine came back after upkeep had replaced it
+  // elsewhere). Upkeep creates a replacement if the pool still needs one.
+  // REQUIRES: the caller holds the claim on id; it passes to the removal.
+  void retire(std::int64_t id, const std::string& error);
   // Finishes whatever a crashed manager left an instance in the middle of:
   // starting -> (re)create, resetting -> recycle, deleting -> remove (unless
   // its container's removal is backing off), error -> recover.

@@ -92,6 +92,28 @@ TEST_CASE("an engine back within the grace keeps its instances and allocations")
   CHECK(e.by_engine(Show::Current)["c"] >= 1);
 }
 
+TEST_CASE("an engine back without its containers: they are removed, not restarted, and the pool stays elsewhere") {
+  Engines e(6);
+  e.settle(6);
+  const std::string on_b = e.allocate_on("b");
+  REQUIRE_FALSE(on_b.empty());
+  e.b.set_reachable(false);
+  e.settle(6);  // b's idle ones replaced on a and c
+  for (const auto& [id, container] : e.b.containers()) e.b.crash(id);  // its dockerd was killed
+  e.b.set_reachable(true);
+  const int starts_on_b = e.b.count("start");
+  const int created = e.a.count("create") + e.c.count("create");
+  e.scheduler->tick();
+  REQUIRE(eventually([&] { return e.by_engine()["b"] == 0 && e.pool->claimed().empty(); }));
+  CHECK(e.b.count("start") == starts_on_b);
+  CHECK(e.b.containers().empty());
+  const auto ended = *e.store.allocation(on_b);
+  CHECK_FALSE(ended.current());
+  CHECK_THAT(ended.end_reason, Catch::Contains("instance lost"));
+  e.settle(6);
+  CHECK(e.a.count("create") + e.c.count("create") == created);  // nothing more was needed
+}
+
 TEST_CASE("every engine down: hand-outs are refused as the engine being down") {
   Engines e(0);
   e.settle(0);
