@@ -207,17 +207,21 @@ Pool::HandOut Pool::try_hand_out(const AllocateRequest& request, HandOutCall& ca
 // record read under the hold says so, and that one is skipped too.
 Pool::Claimed Pool::claim_idle() {
   std::set<std::int64_t> taken_elsewhere;
+  // Read once, before the first listing: whatever became idle since makes the
+  // caller look again, also one skipped below as taken that is idle again by
+  // a later listing.
+  std::uint64_t generation = 0;
+  {
+    std::lock_guard lock(mu_);
+    generation = idle_generation_;
+  }
   for (;;) {
     std::optional<std::int64_t> id;
-    std::uint64_t generation = 0;
     {
       // Listed outside the lock (the read under the hold catches a stale
-      // listing), after the generation: what became idle since, counts.
-      std::unique_lock lock(mu_);
-      generation = idle_generation_;
-      lock.unlock();
+      // listing).
       auto current = own_instances();
-      lock.lock();
+      std::lock_guard lock(mu_);
       std::set<std::int64_t> skip = claimed_;
       skip.insert(taken_elsewhere.begin(), taken_elsewhere.end());
       for (const auto& i : current)  // its engine is down, or it is being replaced

@@ -46,6 +46,25 @@ bool Pool::claim(std::int64_t id) {
     std::lock_guard lock(mu_);
     if (!claimed_.insert(id).second) return false;
   }
+  return hold_claimed(id);
+}
+
+// The claim may be a hand-out's that listed the instance idle just before
+// its release and lets go on reading the record: if this reset gave up, the
+// instance would stay resetting until the scheduler resumes it. So the
+// holder's unclaim() posts the reset again.
+bool Pool::claim_to_recycle(std::int64_t id) {
+  {
+    std::lock_guard lock(mu_);
+    if (!claimed_.insert(id).second) {
+      recycle_due_.insert(id);
+      return false;
+    }
+  }
+  return hold_claimed(id);
+}
+
+bool Pool::hold_claimed(std::int64_t id) {
   if (hold_in_store(id)) return true;
   std::lock_guard lock(mu_);
   claimed_.erase(id);
@@ -53,15 +72,21 @@ bool Pool::claim(std::int64_t id) {
 }
 
 void Pool::unclaim(std::int64_t id) {
+  bool recycle_due = false;
   {
     std::lock_guard lock(mu_);
     claimed_.erase(id);
+    recycle_due = recycle_due_.erase(id) > 0;
     // A hand-out may have skipped this instance while it was claimed (by a
     // health check, say): let one look again.
     ++idle_generation_;
     wake_one_waiter();
   }
   let_go_in_store(id);
+  // After letting go in the store, or the reset's own hold would be refused.
+  // As resumed: the reset left here may be a resume's, which first unpauses a
+  // container left paused.
+  if (recycle_due) post(reset_lane(settings().protocol), [this, id] { recycle(id, /*resumed=*/true); });
 }
 
 // Several managers on one database: a claim is also held there, so that no

@@ -347,6 +347,8 @@ class Pool {
   // Why one more instance may not be created now: the limits over every
   // pool's instances in `all`, then this pool's share of the capacity.
   std::optional<std::string> creation_refusal(const std::vector<Instance>& all) const;
+  bool claim_to_recycle(std::int64_t id);  // as claim(); when claimed, left to the holder
+  bool hold_claimed(std::int64_t id);      // REQUIRES: id in claimed_; out again when refused
   bool hold_in_store(std::int64_t id);     // false when another manager holds it
   void let_go_in_store(std::int64_t id);
 
@@ -376,6 +378,8 @@ class Pool {
   // Of claimed_, the idle instances a hand-out has taken: leaving the pool,
   // not coming back to it (request_instances_for_waiters).
   std::set<std::int64_t> handing_out_;     // GUARDED_BY(mu_)
+  // Released instances whose reset found them claimed: unclaim() posts it.
+  std::set<std::int64_t> recycle_due_;     // GUARDED_BY(mu_)
   std::condition_variable idle_changed_;   // signalled when an instance may have become idle
   std::uint64_t idle_generation_ = 0;      // GUARDED_BY(mu_); counts such events
   int waiting_ = 0;                        // GUARDED_BY(mu_)

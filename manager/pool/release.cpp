@@ -26,7 +26,7 @@ std::optional<Allocation> Pool::renew(const std::string& allocation_id, std::int
 }
 
 void Pool::recycle(std::int64_t id, bool resumed) {
-  if (!claim(id)) return;  // someone else (a delete) has it
+  if (!claim_to_recycle(id)) return;  // someone else (a delete) has it; it posts this again
   std::optional<Instance> instance;
   try {
     instance = store_.instance(id);

@@ -3,7 +3,9 @@
 // works again once the store does.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <future>
+#include <thread>
 
 #include "pool/pool.hpp"
 #include "store/sqlite_store.hpp"
@@ -36,10 +38,10 @@ class NormalLaneHold {
 };
 
 struct Fixture {
-  explicit Fixture(int keep_running = 0)
+  explicit Fixture(int keep_running = 0, int max_instances = 4)
       : lanes({.high_threads = 2, .normal_threads = 2, .high_capacity = 1024, .normal_capacity = 1024}) {
     PoolSettings s;
-    s.policy.max_instances = 4;
+    s.policy.max_instances = max_instances;
     s.policy.min_idle = 0;
     s.policy.keep_running = keep_running;
     s.port_first = 32000;
@@ -287,6 +289,51 @@ TEST_CASE("store faults: a failing read when resuming or recovering gives the cl
   CHECK(f.real.instance(instance.id)->state == S::Error);
   f.resume(instance.id);
   REQUIRE(eventually([&] { return f.idle(instance.id); }));
+}
+
+TEST_CASE("a release whose reset finds a hand-out's claim is reset when the hand-out lets go") {
+  Fixture f(/*keep_running=*/0, /*max_instances=*/1);
+  const Instance a = f.warm();
+  std::atomic<bool> once{false};
+  bool turned_away = false;
+  f.store.before_hold = [&](Hold what, std::int64_t id) {
+    if (what != Hold::Instance || id != a.id || once.exchange(true)) return;
+    // Another hand-out took it after this one listed it idle, and its client
+    // released it at once: the reset runs while this hand-out holds the claim.
+    f.real.allocate(a.id, "other", "other", f.clock.now_ms(), f.clock.now_ms() + 60'000);
+    const auto before = f.lanes.stats(Lane::High).completed;
+    f.pool->release("other");
+    turned_away = eventually([&] { return f.lanes.stats(Lane::High).completed > before; });
+  };
+  const Allocation made = f.allocate();  // it finds it resetting, and waits for it
+  CHECK(turned_away);
+  CHECK(made.instance_id == a.id);
+}
+
+TEST_CASE("a hand-out that let go of a busy instance looks again when it is idle by the next listing") {
+  Fixture f(/*keep_running=*/0, /*max_instances=*/1);
+  const Instance a = f.warm();
+  std::atomic<bool> once{false};
+  std::atomic<std::thread::id> hand_out;
+  bool released = false, idle_again = false;
+  f.store.before_hold = [&](Hold what, std::int64_t id) {
+    if (what != Hold::Instance || id != a.id || once.exchange(true)) return;
+    hand_out = std::this_thread::get_id();
+    // Another hand-out took it after this one listed it idle.
+    f.real.allocate(a.id, "other", "other", f.clock.now_ms(), f.clock.now_ms() + 60'000);
+  };
+  f.store.after_let_go = [&](Hold what, std::int64_t id) {
+    if (what != Hold::Instance || id != a.id || std::this_thread::get_id() != hand_out.load() ||
+        std::exchange(released, true))
+      return;
+    // This one found it allocated and let go; before it lists again, the
+    // client releases it and its reset wakes nobody (no one waits yet).
+    f.pool->release("other");
+    idle_again = eventually([&] { return f.idle(a.id); }, 2s);
+  };
+  const Allocation made = f.allocate();
+  CHECK(idle_again);
+  CHECK(made.instance_id == a.id);
 }
 
 TEST_CASE("several managers: instances another manager holds are neither handed out nor claimed") {

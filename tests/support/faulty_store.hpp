@@ -85,6 +85,7 @@ class FaultyStore final : public Store {
   void let_go(Hold what, std::int64_t id) override {
     trip(StoreOp::LetGo);
     real_.let_go(what, id);
+    if (after_let_go) after_let_go(what, id);
   }
   bool lead() override {
     trip(StoreOp::Lead);
@@ -93,6 +94,9 @@ class FaultyStore final : public Store {
   // Runs at the start of every hold(): another manager acting just before
   // this one takes its hold. Set it before the pool runs.
   std::function<void(Hold, std::int64_t)> before_hold;
+  // Runs at the end of every let_go(): others acting just after this one
+  // let go. Set it before the pool runs.
+  std::function<void(Hold, std::int64_t)> after_let_go;
   // lead() answers false, as when another manager on the database leads.
   void follow(bool yes = true) { following_ = yes; }
   std::string leader() override {
