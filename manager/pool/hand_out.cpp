@@ -101,7 +101,15 @@ void Pool::wait_for_idle(const AllocateRequest& request, std::uint64_t seen_gene
   // counted as waiting woke nobody for it: then it looks again at once.
   bool changed = idle_generation_ != seen_generation;
   lock.unlock();
-  request_instances_for_waiters();
+  try {
+    request_instances_for_waiters();
+  } catch (...) {
+    // Counted for good, it would hold pi jobs back for good.
+    lock.lock();
+    --waiting_;
+    wakeups_ = std::min(wakeups_, waiting_);
+    throw;
+  }
   lock.lock();
   bool poll_due = false;
   if (!changed) {

@@ -12,6 +12,10 @@ namespace warmpool {
 using engine::EngineError;
 using std::chrono::milliseconds;
 
+namespace {
+constexpr int kPortAttempts = 3;  // picks of a free port raced away before giving up
+}  // namespace
+
 Instance Pool::add_instance() {
   std::lock_guard lock(mu_);
   if (auto refusal = creation_refusal(store_.instances(Show::Current)))
@@ -22,10 +26,20 @@ Instance Pool::add_instance() {
 }
 
 std::optional<Instance> Pool::add_instance_locked() {
-  auto port = pick_port(store_.instances(Show::Current), settings().worker_host,
-                        settings().port_first, settings().port_last);
-  if (!port) return std::nullopt;
-  Instance instance = store_.add_instance(settings().worker_host, *port, clock_.now_ms(), settings().name);
+  std::optional<Instance> added;
+  // Another manager, or another pool here, may take the port picked from the
+  // listing before the record is written: then pick again from a new one.
+  for (int attempt = 1; !added; ++attempt) {
+    auto port = pick_port(store_.instances(Show::Current), settings().worker_host,
+                          settings().port_first, settings().port_last);
+    if (!port) return std::nullopt;
+    try {
+      added = store_.add_instance(settings().worker_host, *port, clock_.now_ms(), settings().name);
+    } catch (const PortTaken&) {
+      if (attempt == kPortAttempts) throw;
+    }
+  }
+  Instance& instance = *added;
   if (!hold_in_store(instance.id)) return instance;  // another manager's upkeep took it on
   claimed_.insert(instance.id);  // held until create() ends
   if (!post(Lane::Normal, [this, id = instance.id] { create(id); })) {

@@ -9,6 +9,8 @@ namespace warmpool {
 
 namespace {
 
+int read_count(SQLite::Statement& q) { return q.getColumn(0).getInt(); }
+
 const std::string kSelectInstance =
     "SELECT id, container_id, host, port, state, created_ms, updated_ms, deleted_ms, failures, "
     "restarts, last_error, pool, engine FROM instances";
@@ -65,6 +67,10 @@ std::string where_show(Show show, const std::string& current, const std::string&
 Instance SqliteStore::add_instance(const std::string& host, int port, std::int64_t now_ms,
                                   const std::string& pool) {
   return db_->locked("add instance", [&] {
+    if (db_->one("SELECT COUNT(*) FROM instances WHERE host=? AND port=? AND state<>'deleted'", read_count,
+                 host, port)
+            .value_or(0) > 0)
+      throw PortTaken(host, port);
     db_->exec("INSERT INTO instances(host, port, state, created_ms, updated_ms, pool) "
               "VALUES(?, ?, 'starting', ?, ?, ?)",
               host, port, now_ms, now_ms, pool);
@@ -235,10 +241,6 @@ std::optional<Allocation> SqliteStore::allocation_by_number(std::int64_t number)
   return db_->locked("read allocation",
                      [&] { return db_->one(kSelectAllocation + " WHERE number=?", read_allocation, number); });
 }
-
-namespace {
-int read_count(SQLite::Statement& q) { return q.getColumn(0).getInt(); }
-}  // namespace
 
 int SqliteStore::count_current_locked(const std::string& client, const std::string& pool) {
   if (pool.empty())

@@ -66,7 +66,8 @@ class InstanceRepository {
   virtual ~InstanceRepository() = default;
 
   // --- instances ---
-  // A new instance of `pool` in state `starting`, holding `port`.
+  // A new instance of `pool` in state `starting`, holding `port`. Throws
+  // PortTaken when a live instance holds it already.
   virtual Instance add_instance(const std::string& host, int port, std::int64_t now_ms,
                                 const std::string& pool) = 0;
   Instance add_instance(const std::string& host, int port, std::int64_t now_ms) {
@@ -222,6 +223,14 @@ class PoolRepository {
   virtual std::optional<PoolRecord> update_pool(const PoolRecord& pool) = 0;
   // False when there was no such pool.
   virtual bool remove_pool(const std::string& name) = 0;
+};
+
+// add_instance: a live instance holds that port on that host (another
+// manager or pool took it since the caller listed). Nothing was written.
+class PortTaken : public StoreError {
+ public:
+  PortTaken(const std::string& host, int port)
+      : StoreError("add instance: port " + std::to_string(port) + " on " + host + " is held by a live instance") {}
 };
 
 // add_pool: a pool of that name exists. Nothing was written.

@@ -140,9 +140,13 @@ std::string where_show(Show show, const std::string& current, const std::string&
 Instance PgStore::add_instance(const std::string& host, int port, std::int64_t now_ms,
                                const std::string& pool) {
   return db_->transaction("add instance", [&] {
+    // Two managers may pick the same free port at once: the unique index
+    // turns the second away, as a conflict rather than a failed statement.
     const auto id = db_->one("INSERT INTO instances(host, port, state, created_ms, updated_ms, pool) "
-                             "VALUES($1::text, $2::integer, 'starting', $3::bigint, $3::bigint, $4::text) RETURNING id",
+                             "VALUES($1::text, $2::integer, 'starting', $3::bigint, $3::bigint, $4::text) "
+                             "ON CONFLICT (host, port) WHERE state <> 'deleted' DO NOTHING RETURNING id",
                              read_id, host, port, now_ms, pool);
+    if (!id) throw PortTaken(host, port);
     record_event_locked(*id, std::nullopt, InstanceState::Starting, now_ms, {});
     return *instance_locked(*id);
   });

@@ -107,6 +107,31 @@ TEST_CASE("store faults: a failing read during a hand-out leaves no instance cla
   CHECK(f.allocate().instance_id == instance.id);
 }
 
+TEST_CASE("store faults: a hand-out whose request for a new instance fails is no longer counted waiting") {
+  // A waiter counted for good would hold pi jobs back for good: they yield
+  // to every public request that waits.
+  Fixture f;
+  f.store.fail(StoreOp::AddInstance);
+  CHECK_THROWS_WITH(f.allocate(), Catch::Contains("add_instance: injected store fault"));
+  CHECK(f.pool->counts().waiting == 0);
+  CHECK(f.pool->waiting() == 0);
+  CHECK(f.allocate().instance_id > 0);
+}
+
+TEST_CASE("several managers: a port another manager records first is given up for the next free one") {
+  Fixture f;
+  int raced = 0;
+  f.store.before_add_instance = [&](const std::string& host, int port) {
+    if (raced++ == 0) f.real.add_instance(host, port, f.clock.now_ms());  // the other manager's
+  };
+  const Instance mine = f.pool->add_instance();
+  const auto all = f.real.instances(Show::Current);
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].port != all[1].port);
+  CHECK(raced == 2);
+  CHECK(mine.port != all[0].port);
+}
+
 TEST_CASE("store faults: a failing release keeps the allocation; releasing again ends it once") {
   Fixture f;
   f.warm();

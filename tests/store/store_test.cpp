@@ -67,7 +67,9 @@ TEST_CASE("store keeps ports unique among live instances") {
   test::TestDatabase db;
   Store& store = db.store();
   auto a = store.add_instance("127.0.0.1", 9000, 1);
-  CHECK_THROWS_AS(store.add_instance("127.0.0.1", 9000, 2), StoreError);
+  CHECK_THROWS_AS(store.add_instance("127.0.0.1", 9000, 2), PortTaken);
+  CHECK_THROWS_WITH(store.add_instance("127.0.0.1", 9000, 2), "add instance: port 9000 on 127.0.0.1 is held by a live instance");
+  CHECK(store.instances(Show::All).size() == 1);  // nothing written
   store.transition(a.id, S::Deleting, 3);
   store.transition(a.id, S::Deleted, 4);
   CHECK_NOTHROW(store.add_instance("127.0.0.1", 9000, 5));  // a deleted instance frees its port

@@ -97,6 +97,9 @@ class FaultyStore final : public Store {
   // Runs at the end of every let_go(): others acting just after this one
   // let go. Set it before the pool runs.
   std::function<void(Hold, std::int64_t)> after_let_go;
+  // Runs at the start of every add_instance(): another manager recording an
+  // instance just before this one. Set it before the pool runs.
+  std::function<void(const std::string& host, int port)> before_add_instance;
   // lead() answers false, as when another manager on the database leads.
   void follow(bool yes = true) { following_ = yes; }
   std::string leader() override {
@@ -108,6 +111,7 @@ class FaultyStore final : public Store {
   Instance add_instance(const std::string& host, int port, std::int64_t now_ms,
                         const std::string& pool) override {
     trip(StoreOp::AddInstance);
+    if (before_add_instance) before_add_instance(host, port);
     return real_.add_instance(host, port, now_ms, pool);
   }
   // Pool records pass through: no test breaks them yet.
