@@ -326,14 +326,20 @@ std::optional<Instance> Pool::restart_instance(std::int64_t id) {
   return instance;
 }
 
-void Pool::fail(std::int64_t id, const std::string& error, Retry retry) {
-  spdlog::warn("instance {}: {}", id, error);
+// Counts the fault and records it (state error, with the reason); a store
+// that refuses is logged: the claim's holder goes on either way.
+void Pool::record_fault(std::int64_t id, const std::string& error) {
   if (metrics_) metrics_->count_fault(settings().name);
   try {
     store_.transition(id, InstanceState::Error, clock_.now_ms(), error);
   } catch (const StoreError& e) {
     spdlog::error("instance {}: cannot record the error: {}", id, e.what());
   }
+}
+
+void Pool::fail(std::int64_t id, const std::string& error, Retry retry) {
+  spdlog::warn("instance {}: {}", id, error);
+  record_fault(id, error);
   if (retry == Retry::Now) post_or_unclaim(id, [this, id] { recover(id); });
   else unclaim(id);  // the scheduler resumes it on its next tick
   notify_idle();  // waiters re-evaluate: they may need a new instance now
@@ -341,12 +347,7 @@ void Pool::fail(std::int64_t id, const std::string& error, Retry retry) {
 
 void Pool::retire(std::int64_t id, const std::string& error) {
   spdlog::warn("instance {}: {}; removing it", id, error);
-  if (metrics_) metrics_->count_fault(settings().name);
-  try {
-    store_.transition(id, InstanceState::Error, clock_.now_ms(), error);
-  } catch (const StoreError& e) {
-    spdlog::error("instance {}: cannot record the error: {}", id, e.what());
-  }
+  record_fault(id, error);
   post_or_unclaim(id, [this, id, error] { remove(id, error); });
   notify_idle();
 }

@@ -347,6 +347,7 @@ class Pool {
   // Why one more instance may not be created now: the limits over every
   // pool's instances in `all`, then this pool's share of the capacity.
   std::optional<std::string> creation_refusal(const std::vector<Instance>& all) const;
+  void record_fault(std::int64_t id, const std::string& error);  // REQUIRES: the claim on id
   bool claim_to_recycle(std::int64_t id);  // as claim(); when claimed, left to the holder
   bool hold_claimed(std::int64_t id);      // REQUIRES: id in claimed_; out again when refused
   bool hold_in_store(std::int64_t id);     // false when another manager holds it
